@@ -1,0 +1,158 @@
+"""A small Llama-style decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU, tied embeddings.
+
+One forward serves training (causal, no cache) and export (explicit mask, past keys/values in, present out),
+so the ONNX graph computes exactly what was trained.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    vocab_size: int = 16384
+    n_layer: int = 6
+    n_head: int = 6
+    n_kv_head: int = 2
+    n_embd: int = 384
+    ffn: int = 1024
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        x32 = x.float()
+        return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+def rotary(position_ids, head_dim, theta):
+    """cos and sin of shape [batch, 1, seq, head_dim] for the given absolute positions."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=position_ids.device) / head_dim))
+    freqs = position_ids.float()[..., None] * inv_freq
+    emb = torch.cat([freqs, freqs], dim=-1)[:, None]
+    return emb.cos(), emb.sin()
+
+
+def apply_rotary(x, cos, sin):
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.q_proj = nn.Linear(c.n_embd, c.n_head * c.head_dim, bias=False)
+        self.k_proj = nn.Linear(c.n_embd, c.n_kv_head * c.head_dim, bias=False)
+        self.v_proj = nn.Linear(c.n_embd, c.n_kv_head * c.head_dim, bias=False)
+        self.o_proj = nn.Linear(c.n_head * c.head_dim, c.n_embd, bias=False)
+
+    def forward(self, x, cos, sin, mask=None, past=None):
+        c = self.c
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, c.n_head, c.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, c.n_kv_head, c.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, c.n_kv_head, c.head_dim).transpose(1, 2)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        present = (k, v)
+        groups = c.n_head // c.n_kv_head
+        if mask is None:  # training: plain causal attention over the sequence
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=groups > 1)
+        else:  # export: explicit mask so cached steps and padded rows behave exactly as in a full pass
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+            y = torch.softmax(scores, dim=-1) @ v
+        y = y.transpose(1, 2).reshape(B, T, c.n_head * c.head_dim)
+        return self.o_proj(y), present
+
+
+class MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.gate_proj = nn.Linear(c.n_embd, c.ffn, bias=False)
+        self.up_proj = nn.Linear(c.n_embd, c.ffn, bias=False)
+        self.down_proj = nn.Linear(c.ffn, c.n_embd, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.input_layernorm = RMSNorm(c.n_embd, c.norm_eps)
+        self.self_attn = Attention(c)
+        self.post_attention_layernorm = RMSNorm(c.n_embd, c.norm_eps)
+        self.mlp = MLP(c)
+
+    def forward(self, x, cos, sin, mask=None, past=None):
+        a, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
+        x = x + a
+        return x + self.mlp(self.post_attention_layernorm(x)), present
+
+
+class GPT(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c.vocab_size, c.n_embd)
+        self.layers = nn.ModuleList(Block(c) for _ in range(c.n_layer))
+        self.norm = RMSNorm(c.n_embd, c.norm_eps)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # scaled init of residual projections, as in GPT-2
+            if name.endswith('o_proj.weight') or name.endswith('down_proj.weight'):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * c.n_layer))
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx, targets=None):
+        """Training forward: logits (or the mean cross-entropy in nats when targets are given)."""
+        pos = torch.arange(idx.shape[1], device=idx.device)[None]
+        cos, sin = rotary(pos, self.c.head_dim, self.c.rope_theta)
+        x = self.embed_tokens(idx)
+        for layer in self.layers:
+            x, _ = layer(x, cos, sin)
+        logits = F.linear(self.norm(x), self.embed_tokens.weight)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+    def forward_cached(self, input_ids, attention_mask, position_ids, past):
+        """Inference forward with a key/value cache: past is a list of (key, value) per layer,
+        each [batch, n_kv_head, past_len, head_dim]; attention_mask covers past + new positions."""
+        T = input_ids.shape[1]
+        P = past[0][0].shape[2]
+        cos, sin = rotary(position_ids, self.c.head_dim, self.c.rope_theta)
+        key_pos = torch.arange(P + T, device=input_ids.device)
+        query_pos = torch.arange(T, device=input_ids.device) + P
+        causal = key_pos[None, :] <= query_pos[:, None]
+        mask = causal[None, None] & (attention_mask[:, None, None, :] > 0)
+        x = self.embed_tokens(input_ids)
+        presents = []
+        for layer, layer_past in zip(self.layers, past):
+            x, present = layer(x, cos, sin, mask, layer_past)
+            presents.append(present)
+        return F.linear(self.norm(x), self.embed_tokens.weight), presents

@@ -1,0 +1,109 @@
+"""Corpus shards -> byte-level BPE tokenizer -> token files for train.py.
+
+Reads the JSONL shards of ../shared/corpus (zstd, or xz when re-packed for the trip to the GPU machine),
+holds out every document whose title hashes into the validation bucket, trains a byte-level BPE with no
+normalisation (so decode(encode(text)) == text for any UTF-8 string), and writes uint16 token files with
+<|endoftext|> (id 0) before every document.
+"""
+import glob
+import json
+import lzma
+import os
+import subprocess
+import time
+import zlib
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from configure import override
+
+shards = '../.data*/shard-*.jsonl.*'  # glob of shard files
+out_dir = 'data'
+vocab_size = 16384
+tokenizer_sample_mb = 200  # training text the BPE merges are learnt from
+max_train_mb = 0  # 0 = all training text
+val_bucket = 128  # one document in this many (by title hash) goes to validation
+tokenizer = ''  # an existing tokenizer.json to reuse instead of training one (to add shards to a data set)
+override(globals())
+
+EOT = '<|endoftext|>'
+
+
+def documents():
+    for path in sorted(glob.glob(shards)):
+        if path.endswith('.zst'):
+            stream = subprocess.Popen(['zstd', '-dc', '--long=27', path], stdout=subprocess.PIPE).stdout
+        else:
+            stream = lzma.open(path, 'rb')
+        for line in stream:
+            doc = json.loads(line)
+            yield doc['title'], doc['text']
+
+
+def is_validation(title):
+    return zlib.crc32(title.encode()) % val_bucket == 0
+
+
+def train_tokenizer(texts):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+def write_tokens(tok, texts, path):
+    eot = tok.token_to_id(EOT)
+    n_tokens = n_bytes = 0
+    with open(path, 'wb') as f:
+        for i in range(0, len(texts), 256):
+            batch = texts[i:i + 256]
+            for enc, text in zip(tok.encode_batch(batch), batch):
+                ids = np.array([eot] + enc.ids, dtype=np.uint16)
+                f.write(ids.tobytes())
+                n_tokens += len(ids) - 1
+                n_bytes += len(text.encode())
+    return n_tokens, n_bytes
+
+
+def main():
+    t0 = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    train_texts, val_texts = [], []
+    train_bytes = 0
+    for title, text in documents():
+        if is_validation(title):
+            val_texts.append(text)
+        elif not max_train_mb or train_bytes < max_train_mb * 1e6:
+            train_texts.append(text)
+            train_bytes += len(text)
+    print(f'{len(train_texts)} train docs ({train_bytes / 1e6:.0f} MB), {len(val_texts)} validation docs, {time.time() - t0:.0f}s')
+
+    if tokenizer:
+        tok = Tokenizer.from_file(tokenizer)
+    else:
+        sample, size = [], 0
+        for text in train_texts:  # documents are shuffled in the shards, so the first ones are a fair sample
+            if size > tokenizer_sample_mb * 1e6:
+                break
+            sample.append(text)
+            size += len(text)
+        tok = train_tokenizer(sample)
+        print(f'tokenizer {vocab_size}: trained on {size / 1e6:.0f} MB in {time.time() - t0:.0f}s')
+    tok.save(os.path.join(out_dir, 'tokenizer.json'))
+    assert all(tok.decode(tok.encode(t).ids) == t for t in val_texts[:50]), 'tokenizer does not round-trip'
+
+    val_tokens, val_bytes = write_tokens(tok, val_texts, os.path.join(out_dir, 'val.bin'))
+    train_tokens, _ = write_tokens(tok, train_texts, os.path.join(out_dir, 'train.bin'))
+    meta = dict(vocab_size=vocab_size, train_tokens=train_tokens, val_tokens=val_tokens,
+                val_bytes=val_bytes, val_bytes_per_token=val_bytes / val_tokens)
+    with open(os.path.join(out_dir, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=1)
+    print(json.dumps(meta), f'{time.time() - t0:.0f}s')
+
+
+if __name__ == '__main__':
+    main()
