@@ -110,3 +110,28 @@ export function runCli(main: () => Promise<void> | void): void {
     .then(main)
     .catch(fail);
 }
+
+/** Options of the stages that run the model. */
+export function withModel<T>(args: Argv<T>) {
+  return args
+    .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: the embedded llmc-base)' })
+    .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'which graph to run (default: what the folder ships, fp32 first)' })
+    .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
+    .option('l', { alias: 'threads', type: 'number', default: 0, describe: 'CPU threads for the model (0: all cores)' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
+}
+
+/** Progress on stderr (tokens, tokens/s, ETA), only when stderr is a terminal. */
+export function progressReporter(label: string, quiet: boolean): ((done: number, total: number) => void) | undefined {
+  if (quiet || !process.stderr.isTTY) return undefined;
+  const t0 = Date.now();
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (now - last < 250 && done < total) return;
+    last = now;
+    const rate = done / Math.max(1e-3, (now - t0) / 1000);
+    const eta = rate > 0 ? Math.round((total - done) / rate) : 0;
+    process.stderr.write(`\r${label}: ${done}/${total} tokens, ${rate.toFixed(0)} tok/s, ETA ${eta}s   ${done >= total ? '\n' : ''}`);
+  };
+}

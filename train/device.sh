@@ -50,7 +50,9 @@ for step in "$@"; do
       size=${step#export}
       python export.py --out_dir=../work/out-$size --data_dir=../work/data16k --model_dir=../work/model-$size \
         --name=llmc-$size --window=512
-      tar cf "$OUT/model-$size-int8.tar" -C ../work --exclude=model.onnx model-$size ;;
+      tar cf - -C ../work --exclude=model.onnx model-$size | split -b 15M - "$OUT/model-$size-int8.tar.part-"
+      python -c "import torch;c=torch.load('../work/out-$size/ckpt.pt',map_location='cpu');torch.save({'model':{k:v.half() for k,v in c['model'].items()},'config':c['config'],'settings':c['settings'],'iter':c['iter'],'val_loss':c['val_loss'],'val_bpb':c['val_bpb']},'../work/weights-$size.pt')"
+      split -b 15M ../work/weights-$size.pt "$OUT/weights-$size.pt.part-" ;;
     fetchfp32S|fetchfp32M)  # the fp32 graph, in parts small enough to come back from the GPU machine
       size=${step#fetchfp32}
       split -b 15M ../work/model-$size/onnx/model.onnx "$OUT/model-$size.onnx.part-" ;;

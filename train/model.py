@@ -74,11 +74,13 @@ class Attention(nn.Module):
         groups = c.n_head // c.n_kv_head
         if mask is None:  # training: plain causal attention over the sequence
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=groups > 1)
-        else:  # export: explicit mask so cached steps and padded rows behave exactly as in a full pass
-            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-            scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
-            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-            y = torch.softmax(scores, dim=-1) @ v
+        else:  # export: explicit mask so cached steps and padded rows behave exactly as in a full pass.
+            # Query heads are grouped under the key/value head they share, so keys and values are never
+            # copied per query head: each step reads the cache once.
+            qg = q.reshape(B, c.n_kv_head, groups * T, c.head_dim)
+            scores = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
+            scores = scores.view(B, c.n_kv_head, groups, T, -1).masked_fill(~mask[:, :, None], torch.finfo(scores.dtype).min)
+            y = (torch.softmax(scores, dim=-1).view(B, c.n_kv_head, groups * T, -1) @ v).view(B, c.n_head, T, c.head_dim)
         y = y.transpose(1, 2).reshape(B, T, c.n_head * c.head_dim)
         return self.o_proj(y), present
 

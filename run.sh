@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# llm-compression driver, with gzip's habits:
+#   ./run.sh compress [options] [FILE]      FILE -> FILE.bin   (no FILE: stdin -> stdout)
+#   ./run.sh decompress [options] [FILE.bin] FILE.bin -> FILE  (no FILE: stdin -> stdout)
+#   ./run.sh [options] FILE.txt             every stage, intermediates in FILE/, FILE.decomp.txt, byte check
+# Options: -f overwrite, -n MODEL, --coder exact|rank (default exact), -w WINDOW, -l THREADS,
+#          --dtype fp32|q8, --device cpu|webgpu|cuda, --segment N, --batch N, -q (no progress)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+stage() { node --import tsx "$here/scripts/$1.ts" "${@:2}"; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+force=0 coder=exact model=() run=() mode=example file=
+case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,8p' "$0" | cut -c3-; exit 0 ;; esac
+while [ $# -gt 0 ]; do
+  case $1 in
+    -f|--force) force=1 ;;
+    -n|--model) model=(-n "$2"); shift ;;
+    --coder) coder=$2; shift ;;
+    -w|-l|--dtype|--device|--segment|--batch) run+=("$1" "$2"); shift ;;
+    -q|--quiet) run+=(--quiet) ;;
+    -*) die "unknown option $1" ;;
+    *) [ -z "$file" ] || die "one file at a time"; file=$1 ;;
+  esac
+  shift
+done
+[ "$coder" = exact ] || [ "$coder" = rank ] || die "--coder must be exact or rank"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# compress IN OUTDIR-prefix: writes PREFIX.toks.json, .ttout.json, .ranged.json, .bin
+encode() {
+  stage tokensOfStr "${model[@]}" -i "$1" -o "$2.toks.json"
+  stage modelToInx "${model[@]}" "${run[@]}" --coder "$coder" -i "$2.toks.json" -o "$2.ttout.json"
+  stage rangeEncode -i "$2.ttout.json" -o "$2.ranged.json"
+  stage binOfRange -i "$2.ranged.json" -o "$2.bin"
+}
+# decode IN.bin PREFIX: writes PREFIX.binranged.json, (.ttin.json), .toksout.json, .decomp
+decode() {
+  stage binToRange -i "$1" -o "$2.binranged.json"
+  if grep -q '"mode": "rank"' "$2.binranged.json"; then
+    stage rangeDecode -i "$2.binranged.json" -o "$2.ttin.json"
+    stage modelOfInx "${model[@]}" "${run[@]}" -i "$2.ttin.json" -o "$2.toksout.json"
+  else
+    stage tokensOfRange "${model[@]}" "${run[@]}" -i "$2.binranged.json" -o "$2.toksout.json"
+  fi
+  stage tokensToStr "${model[@]}" -i "$2.toksout.json" -o "$2.decomp"
+}
+# place SRC DEST: moves a finished output into place, refusing to overwrite without -f
+place() {
+  if [ -e "$2" ] && [ $force = 0 ]; then die "$2 already exists (use -f to overwrite)"; fi
+  mv "$1" "$2"
+}
+
+case $mode in
+  compress)
+    if [ -z "$file" ]; then cat > "$tmp/in"; encode "$tmp/in" "$tmp/x"; cat "$tmp/x.bin"; exit 0; fi
+    [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"
+    [ ! -e "$file.bin" ] || [ $force = 1 ] || die "$file.bin already exists (use -f to overwrite)"
+    encode "$file" "$tmp/x"; place "$tmp/x.bin" "$file.bin" ;;
+  decompress)
+    if [ -z "$file" ]; then cat > "$tmp/in.bin"; decode "$tmp/in.bin" "$tmp/x"; cat "$tmp/x.decomp"; exit 0; fi
+    [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"
+    [ "${file%.bin}" != "$file" ] || die "$file: unknown suffix, expected .bin"
+    [ ! -e "${file%.bin}" ] || [ $force = 1 ] || die "${file%.bin} already exists (use -f to overwrite)"
+    decode "$file" "$tmp/x"; place "$tmp/x.decomp" "${file%.bin}" ;;
+  example)
+    [ -n "$file" ] || die "usage: ./run.sh FILE.txt | compress [FILE] | decompress [FILE.bin] (see --help)"
+    [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"
+    name=$(basename "${file%.*}"); dir=$(dirname "$file")/$name
+    mkdir -p "$dir"
+    start=$(date +%s.%N); encode "$file" "$dir/$name"; mid=$(date +%s.%N)
+    cp "$dir/$name.bin" "$(dirname "$file")/$name.bin"
+    decode "$dir/$name.bin" "$dir/$name"; end=$(date +%s.%N)
+    mv "$dir/$name.decomp" "$(dirname "$file")/$name.decomp.txt"
+    cmp "$file" "$(dirname "$file")/$name.decomp.txt" || die "round trip FAILED: $name.decomp.txt differs from $file"
+    in=$(stat -c %s "$file"); out=$(stat -c %s "$dir/$name.bin")
+    awk -v f="$file" -v i="$in" -v o="$out" -v s="$start" -v t="$mid" -v e="$end" -v m="$coder" 'BEGIN {
+      printf "%s: %d bytes -> %d bytes (%.1f%%, %.3f bits/byte, %s coder); compress %.1f s, decompress %.1f s; round trip OK\n",
+        f, i, o, 100 * o / (i ? i : 1), 8 * o / (i ? i : 1), m, t - s, e - t }' ;;
+esac

@@ -1,0 +1,32 @@
+#!/usr/bin/env -S node --import tsx
+// toks.json -> tt.json: the model ranks every token (rank mode) or gives it its interval (exact mode).
+import { parseJson, progressReporter, readInput, runCli, stageArgs, UserError, withModel, writeOutput } from '../src/cli.ts';
+import { DEFAULT_LAYOUT, rankTokens } from '../src/codec.ts';
+import { asTokensDoc, stringifyDoc } from '../src/ir.ts';
+import { loadModel } from '../src/model.ts';
+import { sha256Prefix } from '../src/tokenize.ts';
+
+runCli(async () => {
+  const argv = await withModel(stageArgs('$0 [-i toks.json] [-o tt.json] [options]\nRuns the model over the tokens.'))
+    .option('coder', { choices: ['rank', 'exact'] as const, default: 'rank' as const, describe: 'rank: reference-compatible ranks; exact: the full distribution' })
+    .option('w', { alias: 'window', type: 'number', describe: 'context window in tokens (default: the window the model was trained with)' })
+    .option('t', { alias: 'topN', type: 'number', default: DEFAULT_LAYOUT.topN, describe: 'rank mode: ranks below this are hits, others misses' })
+    .option('p', { alias: 'precision', type: 'number', default: DEFAULT_LAYOUT.precision, describe: 'bits of the coder\'s integer frequencies' })
+    .option('segment', { type: 'number', default: DEFAULT_LAYOUT.segmentLength, describe: 'tokens per independently coded segment (0: one segment)' })
+    .option('batch', { type: 'number', default: DEFAULT_LAYOUT.batch, describe: 'segments stepped together through the model' })
+    .option('s', { alias: 'stop', type: 'number', describe: 'only the first N tokens' })
+    .parse();
+  let doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
+  const model = await loadModel(argv.n ?? doc.modelName, { dtype: argv.dtype, device: argv.device, threads: argv.l });
+  for (const [name, value] of Object.entries({ topN: argv.t, precision: argv.p, segment: argv.segment, batch: argv.batch })) {
+    if (!Number.isInteger(value) || value < 0) throw new UserError(`--${name} must be a non-negative integer`);
+  }
+  if (argv.s !== undefined && argv.s < doc.tokenList.length) {
+    const tokenList = doc.tokenList.slice(0, argv.s);
+    const bytes = new TextEncoder().encode(model.tokenizer.decode(tokenList.map((t) => t[0])));
+    doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes) };
+  }
+  const layout = { mode: argv.coder, contextwindow: argv.w ?? model.trainedWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch) };
+  const ranked = await rankTokens(doc, model, layout, progressReporter('modelToInx', argv.quiet));
+  writeOutput(argv.o, stringifyDoc(ranked), argv.i);
+});

@@ -1,0 +1,140 @@
+// The JSON documents that pass between stages (docs/IR.md), and their checks. Field names follow the
+// reference project (modelName, vocabSize, contextwindow, topN, tokenList, inxToSym, counts, compressed);
+// the rest says what a stage needs to refuse a wrong input instead of producing wrong text.
+import { UserError } from './cli.ts';
+
+export type Mode = 'rank' | 'exact';
+/** [tokenId, index, probability]: index is the model's rank of the token (-1: not yet ranked, or a miss). */
+export type TokenTriple = [number, number, number];
+
+/** What every document carries about the original input and the model that codes it. */
+export interface Provenance {
+  modelName: string;
+  vocabSize: number;
+  comment: string | null;
+  /** Hex SHA-256 of the model files (empty until a model stage has run). */
+  modelFingerprint: string;
+  /** Length in bytes and the first 16 bytes of the SHA-256 of the original input, in hex ('' for generated text). */
+  byteLength: number;
+  sha256: string;
+}
+
+/** Coding parameters that both sides must share. */
+export interface Layout {
+  mode: Mode;
+  contextwindow: number;
+  topN: number;
+  /** Tokens per independently coded segment (0: one segment). */
+  segmentLength: number;
+  /** Segments stepped together through the model. */
+  batch: number;
+  /** Precision of the exact coder's integer frequencies (bits). */
+  precision: number;
+  /** Which graph of the model ran (fp32 or q8): the probabilities depend on it. */
+  dtype: string;
+}
+
+export interface TokensDoc extends Provenance, Partial<Layout> {
+  format: 'llmc-tokens';
+  tokenList: TokenTriple[];
+  /** Exact mode: per token, [start, frequency] out of 2^precision. */
+  intervals?: [number, number][];
+}
+
+export interface RangedDoc extends Provenance, Layout {
+  format: 'llmc-ranged';
+  /** Number of tokens coded. */
+  length: number;
+  inxToSym: number[];
+  counts: number[];
+  /** The rANS stream as 16-bit words. */
+  compressed: number[];
+  /** Generation only: tokens fed to the model before the coded ones, and no end-of-stream check. */
+  prompt?: number[];
+  sampling?: boolean;
+}
+
+const KINDS = { 'llmc-tokens': 'a tokens document (tokenList)', 'llmc-ranged': 'a ranged document (compressed)' };
+
+function kindOf(doc: unknown): string {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return `a JSON ${Array.isArray(doc) ? 'array' : typeof doc}`;
+  const format = (doc as { format?: unknown }).format;
+  if (typeof format === 'string' && format in KINDS) return KINDS[format as keyof typeof KINDS];
+  if ('tokenList' in doc) return 'a tokens document without our format field';
+  return 'JSON of another kind';
+}
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new UserError(`malformed input: ${what}`);
+}
+
+const isInt = (x: unknown): x is number => Number.isSafeInteger(x);
+
+function checkProvenance(doc: Record<string, unknown>): void {
+  need(typeof doc.modelName === 'string', 'modelName must be a string');
+  need(isInt(doc.vocabSize) && (doc.vocabSize as number) > 0, 'vocabSize must be a positive integer');
+  need(isInt(doc.byteLength) && (doc.byteLength as number) >= 0, 'byteLength must be a non-negative integer');
+  need(typeof doc.sha256 === 'string' && /^([0-9a-f]{32})?$/.test(doc.sha256 as string), 'sha256 must be 32 hex digits or empty');
+  need(typeof doc.modelFingerprint === 'string' && /^([0-9a-f]{64})?$/.test(doc.modelFingerprint as string), 'modelFingerprint must be 64 hex digits or empty');
+}
+
+function checkLayout(doc: Record<string, unknown>): void {
+  need(doc.mode === 'rank' || doc.mode === 'exact', 'mode must be "rank" or "exact"');
+  for (const key of ['contextwindow', 'topN', 'segmentLength', 'batch', 'precision']) {
+    need(isInt(doc[key]) && (doc[key] as number) >= 0, `${key} must be a non-negative integer`);
+  }
+  need(typeof doc.dtype === 'string', 'dtype must be a string');
+}
+
+export function asTokensDoc(doc: unknown, { ranked = false } = {}): TokensDoc {
+  if (kindOf(doc) !== KINDS['llmc-tokens']) throw new UserError(`expected ${KINDS['llmc-tokens']}, got ${kindOf(doc)}`);
+  const d = doc as Record<string, unknown>;
+  checkProvenance(d);
+  need(Array.isArray(d.tokenList), 'tokenList must be an array');
+  const vocab = d.vocabSize as number;
+  for (const [i, t] of (d.tokenList as unknown[]).entries()) {
+    need(Array.isArray(t) && t.length === 3 && isInt(t[0]) && isInt(t[1]) && typeof t[2] === 'number', `tokenList[${i}] must be [token, index, probability]`);
+    const [token, index] = t as number[];
+    need(token >= 0 && token < vocab, `tokenList[${i}] has token ${token} outside the vocabulary 0..${vocab - 1}`);
+    need(index >= -1, `tokenList[${i}] has index ${index} < -1`);
+  }
+  if (ranked) {
+    need(d.mode !== undefined, 'this document has no mode: run modelToInx first');
+    checkLayout(d);
+    if (d.mode === 'exact') {
+      need(Array.isArray(d.intervals) && (d.intervals as unknown[]).length === (d.tokenList as unknown[]).length, 'exact mode needs one interval per token');
+      const total = 2 ** (d.precision as number);
+      for (const [i, iv] of (d.intervals as unknown[]).entries()) {
+        need(Array.isArray(iv) && iv.length === 2 && isInt(iv[0]) && isInt(iv[1]) && iv[1] >= 1 && iv[0] >= 0 && iv[0] + iv[1] <= total, `intervals[${i}] must be [start, frequency] within 2^precision`);
+      }
+    }
+  }
+  return doc as TokensDoc;
+}
+
+export function asRangedDoc(doc: unknown): RangedDoc {
+  if (kindOf(doc) !== KINDS['llmc-ranged']) throw new UserError(`expected ${KINDS['llmc-ranged']}, got ${kindOf(doc)}`);
+  const d = doc as Record<string, unknown>;
+  checkProvenance(d);
+  checkLayout(d);
+  need(isInt(d.length) && (d.length as number) >= 0, 'length must be a non-negative integer');
+  for (const key of ['inxToSym', 'counts', 'compressed']) need(Array.isArray(d[key]) && (d[key] as unknown[]).every(isInt), `${key} must be an array of integers`);
+  need((d.inxToSym as number[]).length === (d.counts as number[]).length, 'inxToSym and counts must have the same length');
+  need((d.compressed as number[]).every((w) => w >= 0 && w <= 0xffff), 'compressed must hold 16-bit words');
+  return doc as RangedDoc;
+}
+
+/** JSON with one token triple per line: diffable, and a fraction of the size of pretty-printing. */
+export function stringifyDoc(doc: TokensDoc | RangedDoc): string {
+  const { tokenList, intervals, compressed, ...head } = doc as unknown as Record<string, unknown[] | undefined>;
+  const lines = JSON.stringify(head, null, 1).slice(0, -2).split('\n');
+  const list = (key: string, items: unknown[], perLine: number) => {
+    const rows: string[] = [];
+    for (let i = 0; i < items.length; i += perLine) rows.push(items.slice(i, i + perLine).map((x) => JSON.stringify(x)).join(','));
+    return ` "${key}": [${rows.length ? '\n  ' + rows.join(',\n  ') + '\n ' : ''}]`;
+  };
+  if (tokenList) lines[lines.length - 1] += ',\n' + list('tokenList', tokenList, 1);
+  if (intervals) lines[lines.length - 1] += ',\n' + list('intervals', intervals, 8);
+  if (compressed) lines[lines.length - 1] += ',\n' + list('compressed', compressed, 32);
+  return lines.join('\n') + '\n}\n';
+}

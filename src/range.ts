@@ -1,0 +1,124 @@
+// rangeEncode / rangeDecode and the .bin mapping: ranked tokens <-> rANS stream <-> container.
+// Rank mode codes one symbol per token against a static table sent in the file (hit of rank r: -1-r;
+// miss: the token id), needing no model. Exact mode codes each token's interval under the model's own
+// distribution, in the order the decoder's model steps will visit them.
+import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
+import { UserError } from './cli.ts';
+import { type BinHeader, decodeBin, encodeBin } from './container.ts';
+import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
+import { visitOrder } from './codec.ts';
+
+export function rangeEncode(doc: TokensDoc): RangedDoc {
+  const { tokenList, intervals, ...head } = doc;
+  const layout = { mode: doc.mode!, contextwindow: doc.contextwindow!, topN: doc.topN!, segmentLength: doc.segmentLength!, batch: doc.batch!, precision: doc.precision!, dtype: doc.dtype! };
+  let inxToSym: number[] = [], counts: number[] = [];
+  let words: Uint16Array;
+  if (layout.mode === 'rank') {
+    const symbols = tokenList.map(([token, index]) => (index >= 0 ? -1 - index : token));
+    const table = buildStaticTable(symbols, layout.precision);
+    ({ inxToSym, counts } = table);
+    const slot = new Map(inxToSym.map((sym, i) => [sym, i]));
+    const starts = symbols.map((s) => table.starts[slot.get(s)!]);
+    const freqs = symbols.map((s) => table.freqs[slot.get(s)!]);
+    words = ransEncode(starts, freqs, layout.precision);
+  } else {
+    const order = visitOrder(tokenList.length, layout.segmentLength, layout.batch);
+    words = ransEncode(order.map((p) => intervals![p][0]), order.map((p) => intervals![p][1]), layout.precision);
+  }
+  return { ...head, ...layout, format: 'llmc-ranged', length: tokenList.length, inxToSym, counts, compressed: Array.from(words) };
+}
+
+/** Rank mode only: hits come back as [0, rank, 0] and misses as [token, -1, 0], for modelOfInx. */
+export function rangeDecode(doc: RangedDoc): TokensDoc {
+  if (doc.mode !== 'rank') throw new UserError('rangeDecode decodes rank-mode streams; an exact-mode stream needs the model: use tokensOfRange');
+  const { inxToSym, counts, compressed, length, prompt, sampling, ...head } = doc;
+  const tokenList: TokenTriple[] = new Array(length);
+  try {
+    if (inxToSym.length === 0 && length > 0) throw new Error('corrupt stream: tokens but no symbol table');
+    const table = tableFromCounts(inxToSym, counts, doc.precision);
+    const lookup = length > 0 ? createCumLookup(table, doc.precision) : () => 0;
+    const decoder = new RansDecoder(Uint16Array.from(compressed), doc.precision);
+    for (let i = 0; i < length; i++) {
+      const slot = lookup(decoder.peek());
+      decoder.advance(table.starts[slot], table.freqs[slot]);
+      const sym = inxToSym[slot];
+      if (sym >= doc.vocabSize) throw new Error(`token ${sym} is outside the vocabulary`);
+      tokenList[i] = sym < 0 ? [0, -1 - sym, 0] : [sym, -1, 0];
+    }
+    decoder.finish();
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+  return { ...head, format: 'llmc-tokens', tokenList };
+}
+
+/** What the container's free field carries: the layout and provenance fields it has no slot for. */
+interface Extra {
+  vocabSize: number;
+  batch: number;
+  dtype: string;
+  comment: string | null;
+}
+
+const hexBytes = (hex: string, length: number) => {
+  const bytes = new Uint8Array(length);
+  bytes.set(Buffer.from(hex, 'hex').subarray(0, length));
+  return bytes;
+};
+
+export function binOfRange(doc: RangedDoc): Uint8Array {
+  if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
+  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, dtype: doc.dtype, comment: doc.comment };
+  const header: BinHeader = {
+    mode: doc.mode,
+    scaleBits: doc.precision,
+    modelName: doc.modelName,
+    modelFingerprint: hexBytes(doc.modelFingerprint, 32),
+    tokenCount: doc.length,
+    originalLength: doc.byteLength,
+    originalSha256Prefix: hexBytes(doc.sha256, 16),
+    contextWindow: doc.contextwindow,
+    topN: doc.topN,
+    segmentLength: doc.segmentLength,
+    extra: new TextEncoder().encode(JSON.stringify(extra)),
+  };
+  return encodeBin(header, encodeTable(doc.inxToSym, doc.counts), Uint16Array.from(doc.compressed));
+}
+
+export function binToRange(bytes: Uint8Array): RangedDoc {
+  let contents;
+  try {
+    contents = decodeBin(bytes);
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+  const { header, table, words } = contents;
+  let extra: Extra;
+  let inxToSym: number[], counts: number[];
+  try {
+    extra = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra));
+    ({ inxToSym, counts } = decodeTable(table));
+  } catch (err) {
+    throw new UserError(`corrupt .bin header: ${(err as Error).message}`);
+  }
+  return {
+    format: 'llmc-ranged',
+    modelName: header.modelName,
+    vocabSize: extra.vocabSize,
+    comment: extra.comment,
+    modelFingerprint: Buffer.from(header.modelFingerprint).toString('hex'),
+    byteLength: header.originalLength,
+    sha256: Buffer.from(header.originalSha256Prefix).toString('hex'),
+    mode: header.mode,
+    contextwindow: header.contextWindow,
+    topN: header.topN,
+    segmentLength: header.segmentLength,
+    batch: extra.batch,
+    precision: header.scaleBits,
+    dtype: extra.dtype,
+    length: header.tokenCount,
+    inxToSym,
+    counts,
+    compressed: Array.from(words),
+  };
+}

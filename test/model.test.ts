@@ -1,0 +1,95 @@
+// The model path itself: cached steps against full passes, the window rule, and the rank/frequency maths.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Tensor } from '@huggingface/transformers';
+import { loadModel, Stepper } from '../src/model.ts';
+import { Frequencies, probabilityOf, rankOf, tokenAtRank } from '../src/ranks.ts';
+import { schedule, visitOrder } from '../src/codec.ts';
+import { SCARLET } from './helpers.ts';
+
+const model = await loadModel('llmc-tiny', { dtype: 'fp32', threads: 1 });
+const tokens = model.tokenizer.encode(SCARLET.subarray(30_000, 31_000).toString(), { add_special_tokens: false }).slice(0, 60);
+
+/** Logits of one full forward pass over `ids` (positions 0..n-1, no cache): n × vocab. */
+async function fullPass(ids: number[]): Promise<Float32Array> {
+  const n = ids.length;
+  const out = await model.forward({
+    input_ids: new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]),
+    attention_mask: new Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+    position_ids: new Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, n]),
+  });
+  return out.logits.data as Float32Array;
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const V = model.vocabSize;
+
+test('cached steps give the logits of a full forward pass over the same tokens', async () => {
+  const ids = [model.bos, ...tokens.slice(0, 40)];
+  const full = await fullPass(ids);
+  const stepper = new Stepper(model, 1, 256);
+  for (let i = 0; i < ids.length; i++) {
+    const logits = await stepper.step([ids[i]]);
+    const diff = maxDiff(logits, full.subarray(i * V, (i + 1) * V));
+    assert.ok(diff < 1e-4, `position ${i}: max |Δlogit| = ${diff}`);
+  }
+});
+
+test('when the window is full, the model restarts from the last half window (the documented rule)', async () => {
+  const W = 16;
+  const ids = [model.bos, ...tokens.slice(0, 40)];
+  const stepper = new Stepper(model, 1, W);
+  let history: number[] = [];
+  let cached = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const logits = await stepper.step([ids[i]]);
+    // The rule, restated: the context is everything since the last restart, which kept W/2 tokens.
+    if (cached >= W) {
+      history = history.slice(-W / 2);
+      cached = W / 2;
+    }
+    history.push(ids[i]);
+    cached++;
+    const expected = (await fullPass(history)).subarray((history.length - 1) * V, history.length * V);
+    assert.ok(maxDiff(logits, expected) < 1e-4, `position ${i}`);
+  }
+});
+
+test('rows of a batch are independent: each equals the same stream stepped alone', async () => {
+  const a = [model.bos, ...tokens.slice(0, 20)], b = [model.bos, ...tokens.slice(20, 40)];
+  const both = new Stepper(model, 2, 64), alone = new Stepper(model, 1, 64);
+  for (let i = 0; i < a.length; i++) {
+    const pair = await both.step([a[i], b[i]]);
+    const single = await alone.step([b[i]]);
+    assert.ok(maxDiff(pair.subarray(V, 2 * V), single) < 1e-4, `step ${i}`);
+  }
+});
+
+test('rankOf and tokenAtRank are inverse, ties broken by id', () => {
+  const logits = Float32Array.from({ length: 500 }, (_, i) => Math.round(Math.sin(i * 12.9898) * 20) / 4);
+  for (const token of [0, 1, 17, 250, 499]) assert.equal(tokenAtRank(logits, rankOf(logits, token)), token);
+  for (const rank of [0, 1, 5, 127, 499]) assert.equal(rankOf(logits, tokenAtRank(logits, rank)), rank);
+});
+
+test('exact frequencies: every token > 0, the sum is 2^precision, intervals tile it, first choice first', () => {
+  const logits = Float32Array.from({ length: V }, (_, i) => Math.sin(i * 0.37) * 8 + (i === 777 ? 30 : 0));
+  const f = new Frequencies(logits, 20);
+  assert.equal(f.top, 777);
+  assert.deepEqual(f.interval(777), [0, f.freqs[777]]);
+  assert.equal(f.freqs.reduce((a, b) => a + b, 0), 2 ** 20);
+  assert.ok(f.freqs.every((x) => x >= 1));
+  for (const token of [0, 1, 776, 778, V - 1]) {
+    const [start, freq] = f.interval(token);
+    assert.deepEqual(f.find(start), { token, start, freq });
+    assert.deepEqual(f.find(start + freq - 1), { token, start, freq });
+  }
+  assert.ok(Math.abs(f.probs[5] - probabilityOf(logits, 5)) < 1e-12);
+});
+
+test('the schedule covers every position once, in groups of at most `batch` segments', () => {
+  for (const [count, seg, batch] of [[0, 10, 2], [1, 0, 1], [95, 10, 4], [100, 10, 3], [7, 100, 8]]) {
+    const order = visitOrder(count, seg, batch);
+    assert.deepEqual([...order].sort((x, y) => x - y), Array.from({ length: count }, (_, i) => i));
+    for (const g of schedule(count, seg, batch)) assert.ok(g.starts.length <= batch);
+  }
+});

@@ -1,0 +1,144 @@
+// End to end through the stage CLIs as child processes, with the real tiny model.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { compress, decompress, ok, SCARLET, stage, tempDir, TEXTS } from './helpers.ts';
+
+const TINY = ['-n', 'llmc-tiny'];
+const enc = (s: string) => new TextEncoder().encode(s);
+const FIXTURES: Record<string, Uint8Array> = {
+  TestString: readFileSync(join(TEXTS, 'TestString.txt')),
+  'Scarlet 20 KB': SCARLET.subarray(40_000, 60_000),
+  'CRLF, BOM, emoji, non-ASCII': enc('\uFEFFLine one\r\nLigne deux: café, naïve, Ærøskøbing\r\n🎉🧪 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — “quotes” 中文 日本語\n\tlone CR\rend'),
+  empty: new Uint8Array(0),
+};
+
+for (const coder of ['rank', 'exact']) {
+  for (const [name, bytes] of Object.entries(FIXTURES)) {
+    test(`${coder} mode round-trips ${name} through the eight CLIs`, () => {
+      // The Scarlet slice takes several segments in batches, exercising the batched schedule and the window rule.
+      const bin = compress(bytes, TINY, ['--coder', coder, '--segment', '700', '--batch', '3', '-w', '200']);
+      assert.deepEqual(decompress(bin), Buffer.from(bytes));
+    });
+  }
+}
+
+test('batched and unbatched exact coding each round-trip, and segments cost little (within 6% on 6 KB)', () => {
+  const text = SCARLET.subarray(100_000, 106_000);
+  const one = compress(text, TINY, ['--coder', 'exact', '--segment', '0', '--batch', '1']);
+  const many = compress(text, TINY, ['--coder', 'exact', '--segment', '256', '--batch', '8']);
+  assert.deepEqual(decompress(one), text);
+  assert.deepEqual(decompress(many), text);
+  assert.ok(Math.abs(many.length - one.length) / one.length < 0.06, `${many.length} vs ${one.length}`);
+});
+
+test('the .bin is deterministic across runs and thread counts', () => {
+  const text = SCARLET.subarray(5_000, 8_000);
+  const a = compress(text, TINY, ['--coder', 'exact', '-l', '1']);
+  const b = compress(text, TINY, ['--coder', 'exact', '-l', '2']);
+  assert.deepEqual(a, b);
+  assert.deepEqual(decompress(a, ['-l', '2']), text);
+});
+
+test('a .bin refuses to decode with another model', () => {
+  const bin = compress(FIXTURES.TestString, TINY, ['--coder', 'exact']);
+  const ranged = ok('binToRange', [], bin);
+  const r = stage('tokensOfRange', ['--quiet', '-n', 'llmc-base'], ranged);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^tokensOfRange: wrong model/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('a damaged stream is refused, never decoded into wrong text', () => {
+  const bin = compress(SCARLET.subarray(0, 2_000), TINY, ['--coder', 'exact']);
+  const ranged = JSON.parse(ok('binToRange', [], bin).toString());
+  ranged.compressed[10] ^= 0x40; // past the container's checksum: only the coder and the final hash can notice
+  const r = stage('tokensOfRange', ['--quiet'], JSON.stringify(ranged));
+  if (r.status === 0) {
+    const text = stage('tokensToStr', [], r.stdout);
+    assert.equal(text.status, 1);
+    assert.match(text.stderr, /does not match the original/);
+  } else {
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});
+
+test('rank-mode generation from zero bytes follows the model\'s first choice, as exact mode does', () => {
+  const zeros = new Uint8Array(12);
+  const rank = ok('tokensToStr', [], ok('modelOfInx', ['--quiet'], ok('tokensOfData', [...TINY, '-c', 'It was'], zeros)));
+  const exact = ok('tokensToStr', [], ok('tokensOfRange', ['--quiet'], ok('tokensOfData', [...TINY, '-c', 'It was', '--coder', 'exact', '-s', '24'], zeros)));
+  assert.ok(rank.toString().startsWith('It was'));
+  assert.equal(exact.toString(), rank.toString());
+});
+
+test('generation from random bytes differs from greedy and is reproducible', () => {
+  const bytes = Uint8Array.from({ length: 16 }, (_, i) => (i * 73 + 41) & 255);
+  const gen = (data: Uint8Array) => ok('tokensToStr', [], ok('tokensOfRange', ['--quiet'], ok('tokensOfData', [...TINY, '-c', 'The', '--coder', 'exact'], data))).toString();
+  const sampled = gen(bytes);
+  assert.equal(gen(bytes), sampled);
+  assert.notEqual(gen(new Uint8Array(16)), sampled);
+});
+
+const MALFORMED: Record<string, Uint8Array | string> = {
+  'empty input': '',
+  'text that is not JSON': 'hello world',
+  'truncated JSON': '{"format": "llmc-tokens", "tokenList": [[1,',
+  'JSON of another kind': '[1, 2, 3]',
+};
+for (const name of ['modelToInx', 'rangeEncode', 'binOfRange', 'rangeDecode', 'tokensOfRange', 'modelOfInx', 'tokensToStr']) {
+  test(`${name} rejects malformed input with one line and exit 1`, () => {
+    for (const [what, input] of Object.entries(MALFORMED)) {
+      const r = stage(name, [], input);
+      assert.equal(r.status, 1, `${name} on ${what}: exit ${r.status}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `${name} on ${what}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^${name}: `));
+    }
+  });
+}
+
+test('a JSON stage fed the wrong kind of document says what it expected', () => {
+  const toks = ok('tokensOfStr', TINY, 'abc');
+  const r = stage('binOfRange', [], toks);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /expected a ranged document/);
+});
+
+test('binToRange refuses files that are not ours, truncated or flipped', () => {
+  const bin = compress(FIXTURES.TestString, TINY, ['--coder', 'rank']);
+  for (const [what, bytes, pattern] of [
+    ['garbage', enc('definitely not a .bin file'), /not an llm-compression/],
+    ['truncated', bin.subarray(0, bin.length - 7), /truncated|corrupt/],
+    ['flipped', Buffer.concat([bin.subarray(0, 40), Buffer.from([bin[40] ^ 4]), bin.subarray(41)]), /corrupt|truncated/],
+    ['empty', new Uint8Array(0), /empty/],
+  ] as const) {
+    const r = stage('binToRange', [], bytes);
+    assert.equal(r.status, 1, what);
+    assert.match(r.stderr, pattern, what);
+    assert.equal(r.stderr.trim().split('\n').length, 1, what);
+  }
+});
+
+test('tokensOfStr refuses invalid UTF-8 and unreadable files in one line', () => {
+  const bad = stage('tokensOfStr', TINY, Uint8Array.from([0x41, 0xff, 0xfe, 0x42]));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /not valid UTF-8/);
+  const missing = stage('tokensOfStr', [...TINY, '-i', '/nonexistent/file.txt']);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /cannot read \/nonexistent\/file.txt: ENOENT/);
+});
+
+test('a failing stage leaves no output file behind and never overwrites its input', (t) => {
+  const dir = tempDir(t);
+  const input = join(dir, 'in.json');
+  writeFileSync(input, 'not json');
+  const r = stage('rangeEncode', ['-i', input, '-o', join(dir, 'out.json')]);
+  assert.equal(r.status, 1);
+  assert.deepEqual(readdirSync(dir), ['in.json']);
+  const same = stage('tokensOfStr', [...TINY, '-i', input, '-o', input]);
+  assert.equal(same.status, 1);
+  assert.match(same.stderr, /refusing to overwrite the input/);
+  assert.equal(readFileSync(input, 'utf8'), 'not json');
+  assert.ok(!existsSync(join(dir, 'out.json')));
+});
