@@ -9,7 +9,7 @@
 # than the 4096-byte padded file; the seed measured "last non-zero byte - 96 bytes of superblock" instead.
 #
 # The language-model column: set LLMC_COMPRESS to a shell command that compresses stdin to stdout, e.g.
-#   LLMC_COMPRESS='node --import tsx scripts/compress.ts' bash bench/dirs.sh
+#   LLMC_COMPRESS='./run.sh compress -q' bash bench/dirs.sh
 # and the column "LLM" holds the size of its output for the XML; unset, it shows "—".
 set -euo pipefail
 cd "$(dirname "$0")/.."
