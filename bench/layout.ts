@@ -12,16 +12,17 @@ import { Frequencies, rankOf } from '../src/ranks.ts';
 const argv = await yargs(hideBin(process.argv))
   .option('model', { type: 'string', default: 'llmc-base' })
   .option('dtype', { choices: ['fp32', 'q8'] as const })
-  .option('file', { type: 'string', default: '../shared/data/texts/AStudyInScarlet.txt' })
+  .option('file', { type: 'string', default: 'examples/compressor/AStudyInScarlet.txt' })
   .option('bytes', { type: 'number', default: 30000 })
   .option('offset', { type: 'number', default: 20000 })
   .option('threads', { type: 'number', default: 2 })
+  .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const })
   .parse();
-const model = await loadModel(argv.model, { dtype: argv.dtype, threads: argv.threads });
+const model = await loadModel(argv.model, { dtype: argv.dtype, threads: argv.threads, device: argv.device });
 const text = readFileSync(argv.file).subarray(argv.offset, argv.offset + argv.bytes).toString('utf8');
 const bytes = Buffer.byteLength(text);
 const tokens = model.tokenizer.encode(text, { add_special_tokens: false });
-console.log(`${model.name} ${model.dtype}, ${argv.threads} threads, ${bytes} bytes of ${argv.file} from ${argv.offset}: ${tokens.length} tokens\n`);
+console.log(`${model.name} ${model.dtype} on ${argv.device}, ${argv.threads} threads, ${bytes} bytes of ${argv.file} from ${argv.offset}: ${tokens.length} tokens\n`);
 console.log('| window | segment | batch | bits/byte | tok/s | KB/s | JS coder share |');
 console.log('|---:|---:|---:|---:|---:|---:|---:|');
 for (const spec of argv._.map(String)) {
