@@ -2,10 +2,8 @@
 // text -> toks.json: the tokens of the text, with its length and hash so the far end can check it.
 import { readInput, runCli, stageArgs, writeOutput } from '../src/cli.ts';
 import { stringifyDoc } from '../src/ir.ts';
-import { loadTokenizer, resolveModel } from '../src/model.ts';
+import { loadTokenizer } from '../src/model.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 runCli(async () => {
   const argv = await stageArgs('$0 [-i text] [-o toks.json] [-n model] [-c comment]\nTokenizes UTF-8 text.')
@@ -13,8 +11,7 @@ runCli(async () => {
     .option('c', { alias: 'comment', type: 'string', describe: 'free text stored in the document' })
     .parse();
   const bytes = readInput(argv.i);
-  const { tokenizer, dir } = await loadTokenizer(argv.n);
-  const config = JSON.parse(readFileSync(join(resolveModel(argv.n).dir, 'config.json'), 'utf8'));
-  const doc = tokensOfStr(bytes, tokenizer, { modelName: config.llmc?.name ?? dir, vocabSize: config.vocab_size, comment: argv.c });
+  const { tokenizer, name, vocabSize } = await loadTokenizer(argv.n);
+  const doc = tokensOfStr(bytes, tokenizer, { modelName: name, vocabSize, comment: argv.c });
   writeOutput(argv.o, stringifyDoc(doc), argv.i);
 });

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
+import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import { UserError } from './cli.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
@@ -61,11 +61,13 @@ function defaultDtype(dir: string): Dtype {
 
 const ONNX_FILE: Record<Dtype, string> = { fp32: 'model.onnx', q8: 'model_quantized.onnx' };
 
-export async function loadTokenizer(nameOrPath?: string): Promise<{ tokenizer: Tokenizer; dir: string; remote: boolean }> {
+/** The tokenizer of a model, with the name and vocabulary size its documents record. */
+export async function loadTokenizer(nameOrPath?: string): Promise<{ tokenizer: Tokenizer; dir: string; remote: boolean; name: string; vocabSize: number }> {
   const { dir, remote } = resolveModel(nameOrPath);
   env.allowRemoteModels = remote;
   const tokenizer = (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
-  return { tokenizer, dir, remote };
+  const config = (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as { vocab_size: number; llmc?: { name?: string } };
+  return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size };
 }
 
 /** The model a document was coded with (or the one named), in the graph it was coded with (or the one asked for). */
@@ -79,7 +81,7 @@ export async function loadModelFor(doc: { modelName: string; dtype?: string }, n
 }
 
 export async function loadModel(nameOrPath?: string, options: ModelOptions = {}): Promise<LanguageModel> {
-  const { tokenizer, dir, remote } = await loadTokenizer(nameOrPath);
+  const { tokenizer, dir, remote, name, vocabSize } = await loadTokenizer(nameOrPath);
   const dtype = options.dtype ?? (remote ? 'fp32' : defaultDtype(dir));
   const device = options.device ?? 'cpu';
   const onnxPath = join(dir, 'onnx', ONNX_FILE[dtype]);
@@ -90,14 +92,14 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     device,
     session_options: { intraOpNumThreads: options.threads ?? 0, interOpNumThreads: 1 },
   } as Parameters<typeof AutoModelForCausalLM.from_pretrained>[1]);
-  const config = model.config as unknown as Record<string, unknown> & { llmc?: { name?: string; window?: number } };
+  const config = model.config as unknown as Record<string, unknown> & { llmc?: { window?: number } };
   const hash = createHash('sha256');
   if (!remote) for (const file of ['config.json', 'tokenizer.json', join('onnx', ONNX_FILE[dtype])]) hash.update(readFileSync(join(dir, file)));
   else hash.update(dir + dtype);
   return {
-    name: config.llmc?.name ?? dir,
+    name,
     dir,
-    vocabSize: config.vocab_size as number,
+    vocabSize,
     trainedWindow: config.llmc?.window ?? (config.max_position_embeddings as number) ?? 1024,
     bos: (config.bos_token_id as number) ?? 0,
     dtype,
@@ -140,7 +142,7 @@ export class Stepper {
       this.past = undefined;
       this.cached = 0;
     }
-    const fed = this.past === undefined ? this.history.map((h) => h) : this.history.map((h) => h.slice(-1));
+    const fed = this.past === undefined ? this.history : this.history.map((h) => h.slice(-1));
     const length = fed[0].length;
     const ids = new BigInt64Array(this.rows * length);
     fed.forEach((row, r) => row.forEach((t, i) => (ids[r * length + i] = BigInt(t))));
