@@ -28,14 +28,14 @@ console.log('|---:|---:|---:|---:|---:|---:|---:|');
 for (const spec of argv._.map(String)) {
   const [contextwindow, segmentLength, batch] = spec.split(':').map(Number);
   let bits = 0, coderMs = 0;
+  const f = new Frequencies(model.vocabSize, 24);
   const t0 = performance.now();
-  await walk(model, tokens.length, { contextwindow, segmentLength, batch }, (logits, pos) => {
+  await walk(model, tokens.length, { contextwindow, segmentLength, batch }, (logits, probs, pos) => {
     const t = performance.now();
     const token = tokens[pos];
     rankOf(logits, token);
-    const f = new Frequencies(logits, 24);
-    f.interval(token);
-    bits -= Math.log2(f.probs[token]);
+    f.load(probs).interval(token);
+    bits -= Math.log2(f.probability(token));
     coderMs += performance.now() - t;
     return token;
   });

@@ -26,7 +26,7 @@ runCli(async () => {
     const bytes = new TextEncoder().encode(model.tokenizer.decode(tokenList.map((t) => t[0])));
     doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes) };
   }
-  const layout = { mode: argv.coder, contextwindow: argv.w ?? model.trainedWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch) };
+  const layout = { mode: argv.coder, contextwindow: argv.w ?? model.defaultWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch) };
   const ranked = await rankTokens(doc, model, layout, progressReporter('modelToInx', argv.quiet));
   writeOutput(argv.o, stringifyDoc(ranked), argv.i);
 });

@@ -5,7 +5,7 @@ import { RansDecoder } from './ans.ts';
 import { UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { type LanguageModel, Stepper } from './model.ts';
-import { Frequencies, probabilityOf, rankOf, tokenAtRank } from './ranks.ts';
+import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
@@ -41,14 +41,14 @@ export function visitOrder(count: number, segmentLength: number, batch: number):
 export type Progress = (done: number, total: number) => void;
 
 /**
- * Drives the model over `count` positions. At each position, `visit` gets the logits predicting it and
- * returns the token that stands there (known to the encoder, decoded by the decoder).
+ * Drives the model over `count` positions. At each position, `visit` gets the logits and probabilities
+ * predicting it and returns the token that stands there (known to the encoder, decoded by the decoder).
  */
 export async function walk(
   model: LanguageModel,
   count: number,
   layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow'>,
-  visit: (logits: Float32Array, position: number) => number,
+  visit: (logits: Float32Array, probs: Float32Array, position: number) => number,
   progress?: Progress,
   prefix: number[] = [],
 ): Promise<void> {
@@ -63,8 +63,9 @@ export async function walk(
     }
     const steps = Math.max(...lengths);
     for (let j = 0; j < steps; j++) {
-      const logits = await stepper.step(fed);
-      fed = starts.map((s, r) => (j < lengths[r] ? visit(logits.subarray(r * vocab, (r + 1) * vocab), s + j) : model.bos));
+      const { logits, probs } = await stepper.step(fed);
+      const row = (data: Float32Array, r: number) => data.subarray(r * vocab, (r + 1) * vocab);
+      fed = starts.map((s, r) => (j < lengths[r] ? visit(row(logits, r), row(probs, r), s + j) : model.bos));
       done += starts.filter((_, r) => j < lengths[r]).length;
       progress?.(done, count);
     }
@@ -86,17 +87,13 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   const tokens = doc.tokenList.map((t) => t[0]);
   const tokenList: TokenTriple[] = new Array(tokens.length);
   const intervals: [number, number][] | undefined = layout.mode === 'exact' ? new Array(tokens.length) : undefined;
-  await walk(model, tokens.length, layout, (logits, pos) => {
+  const freqs = new Frequencies(model.vocabSize, layout.precision);
+  await walk(model, tokens.length, layout, (logits, probs, pos) => {
     const token = tokens[pos];
     const rank = rankOf(logits, token);
-    if (intervals) {
-      const freqs = new Frequencies(logits, layout.precision);
-      intervals[pos] = freqs.interval(token);
-      tokenList[pos] = [token, rank, freqs.probs[token]];
-    } else {
-      const p = probabilityOf(logits, token);
-      tokenList[pos] = rank < layout.topN ? [token, rank, p] : [token, -1, p];
-    }
+    const p = freqs.load(probs).probability(token);
+    if (intervals) intervals[pos] = freqs.interval(token);
+    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, p] : [token, -1, p];
     return token;
   }, progress);
   return {
@@ -115,13 +112,13 @@ export async function unrankTokens(doc: TokensDoc & Layout, model: LanguageModel
   checkModel(doc, model);
   if (doc.mode !== 'rank') throw new UserError('modelOfInx decodes rank-mode documents; exact-mode streams are decoded by tokensOfRange');
   const tokenList = doc.tokenList.map((t) => [...t] as TokenTriple);
-  await walk(model, tokenList.length, doc, (logits, pos) => {
+  await walk(model, tokenList.length, doc, (logits, probs, pos) => {
     const entry = tokenList[pos];
     if (entry[1] >= 0) {
       if (entry[1] >= model.vocabSize) throw new UserError(`rank ${entry[1]} at token ${pos} is outside the vocabulary`);
       entry[0] = tokenAtRank(logits, entry[1]);
     }
-    entry[2] = probabilityOf(logits, entry[0]);
+    entry[2] = probs[entry[0]];
     return entry[0];
   }, progress);
   return { ...doc, tokenList };
@@ -154,11 +151,11 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
     const words = Uint16Array.from(doc.compressed);
     const decoder = doc.sampling ? undefined : new RansDecoder(words, doc.precision);
     const uniform = new UniformReader(doc.compressed, doc.precision);
-    await walk(model, doc.length, doc, (logits, pos) => {
-      const freqs = new Frequencies(logits, doc.precision);
-      const { token, start, freq } = freqs.find(decoder ? decoder.peek() : uniform.next());
+    const freqs = new Frequencies(model.vocabSize, doc.precision);
+    await walk(model, doc.length, doc, (logits, probs, pos) => {
+      const { token, start, freq } = freqs.load(probs).find(decoder ? decoder.peek() : uniform.next());
       decoder?.advance(start, freq);
-      tokenList[pos] = [token, rankOf(logits, token), freqs.probs[token]];
+      tokenList[pos] = [token, rankOf(logits, token), freqs.probability(token)];
       return token;
     }, progress, prompt);
     decoder?.finish();

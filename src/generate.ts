@@ -14,7 +14,7 @@ function common(model: LanguageModel, comment: string) {
     modelFingerprint: Buffer.from(model.fingerprint).toString('hex'),
     byteLength: 0,
     sha256: '', // generated: no original to check against
-    contextwindow: model.trainedWindow,
+    contextwindow: model.defaultWindow,
     topN: 16,
     segmentLength: 0,
     batch: 1,

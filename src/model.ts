@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
+import * as ort from 'onnxruntime-node';
 import { UserError } from './cli.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
@@ -18,6 +19,8 @@ export interface ModelOptions {
   dtype?: Dtype;
   device?: Device;
   threads?: number;
+  /** Run the transformers.js graph even where the folder has a stepper graph (to compare the two). */
+  transformersGraph?: boolean;
 }
 
 export interface Tokenizer {
@@ -29,17 +32,19 @@ export interface LanguageModel {
   name: string;
   dir: string;
   vocabSize: number;
-  /** The context window the model was trained with. */
-  trainedWindow: number;
+  /** The context window the pipeline uses unless told otherwise (config.json llmc.window). */
+  defaultWindow: number;
   /** Token that starts every row (<|endoftext|>). */
   bos: number;
   dtype: Dtype;
   device: Device;
-  /** SHA-256 of the files that decide the probabilities: config, tokenizer and the ONNX graph used. */
+  /** The graph file under onnx/ that runs: the stepper graph when the folder has one, else the transformers.js graph. */
+  graph: string;
+  /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph and its weights. */
   fingerprint: Uint8Array;
   tokenizer: Tokenizer;
-  forward(inputs: Record<string, Tensor | Record<string, Tensor>>): Promise<Record<string, Tensor>>;
-  numLayers: number;
+  /** An empty key/value cache for `rows` streams. */
+  newCache(rows: number): Cache;
 }
 
 /**
@@ -54,61 +59,255 @@ export function resolveModel(nameOrPath: string = DEFAULT_MODEL): { dir: string;
   throw new UserError(`no model '${nameOrPath}': not a folder with config.json, nor a name under ${MODELS_DIR}`);
 }
 
-/** The dtype a folder ships: int8 when only model_quantized.onnx is there, else fp32. */
-function defaultDtype(dir: string): Dtype {
-  return existsSync(join(dir, 'onnx', 'model.onnx')) ? 'fp32' : 'q8';
+/** The graph file of each kind and dtype, under onnx/; a graph may keep its weights in a file beside it. */
+const GRAPH_FILE = {
+  stepper: { fp32: 'stepper.onnx', q8: 'stepper_quantized.onnx' },
+  transformers: { fp32: 'model.onnx', q8: 'model_quantized.onnx' },
+} as const;
+
+/** The graph a folder runs in a dtype: the stepper graph when it has one, else the transformers.js graph (or undefined). */
+function graphOf(dir: string, dtype: Dtype, transformersGraph = false): string | undefined {
+  const candidates = transformersGraph ? [GRAPH_FILE.transformers[dtype]] : [GRAPH_FILE.stepper[dtype], GRAPH_FILE.transformers[dtype]];
+  return candidates.find((file) => existsSync(join(dir, 'onnx', file)));
 }
 
-const ONNX_FILE: Record<Dtype, string> = { fp32: 'model.onnx', q8: 'model_quantized.onnx' };
+/** The dtype a folder ships: fp32 when it has an fp32 graph, else int8. */
+function defaultDtype(dir: string): Dtype {
+  return graphOf(dir, 'fp32') ? 'fp32' : 'q8';
+}
 
 /** The tokenizer of a model, with the name and vocabulary size its documents record. */
-export async function loadTokenizer(nameOrPath?: string): Promise<{ tokenizer: Tokenizer; dir: string; remote: boolean; name: string; vocabSize: number }> {
+export async function loadTokenizer(nameOrPath?: string): Promise<{ tokenizer: Tokenizer; dir: string; remote: boolean; name: string; vocabSize: number; config: ModelConfig }> {
   const { dir, remote } = resolveModel(nameOrPath);
   env.allowRemoteModels = remote;
   const tokenizer = (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
-  const config = (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as { vocab_size: number; llmc?: { name?: string } };
-  return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size };
+  const config = (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as ModelConfig;
+  return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
+}
+
+/** The fields of config.json read here. */
+interface ModelConfig {
+  vocab_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads?: number;
+  hidden_size: number;
+  head_dim?: number;
+  max_position_embeddings?: number;
+  bos_token_id?: number;
+  llmc?: { name?: string; window?: number };
 }
 
 /** The model a document was coded with (or the one named), in the graph it was coded with (or the one asked for). */
 export async function loadModelFor(doc: { modelName: string; dtype?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
   const dtype = options.dtype ?? (doc.dtype as Dtype | undefined);
   const { dir } = resolveModel(name ?? doc.modelName);
-  if (dtype && existsSync(dir) && !existsSync(join(dir, 'onnx', ONNX_FILE[dtype]))) {
-    throw new UserError(`wrong model: the input was coded with the ${dtype} graph of ${doc.modelName}, and ${dir} has no onnx/${ONNX_FILE[dtype]}`);
+  if (dtype && existsSync(dir) && !graphOf(dir, dtype)) {
+    throw new UserError(`wrong model: the input was coded with the ${dtype} graph of ${doc.modelName}, and ${dir} has no ${dtype} graph`);
   }
   return loadModel(name ?? doc.modelName, { ...options, dtype });
 }
 
+/** The files a graph of `dtype` runs from: itself and, when there, the weights file of that dtype. */
+function graphFiles(dir: string, graph: string, dtype: Dtype): string[] {
+  return [join(dir, 'onnx', graph), join(dir, 'onnx', `${GRAPH_FILE.transformers[dtype]}_data`)].filter((file) => existsSync(file));
+}
+
 export async function loadModel(nameOrPath?: string, options: ModelOptions = {}): Promise<LanguageModel> {
-  const { tokenizer, dir, remote, name, vocabSize } = await loadTokenizer(nameOrPath);
+  const { tokenizer, dir, remote, name, vocabSize, config } = await loadTokenizer(nameOrPath);
   const dtype = options.dtype ?? (remote ? 'fp32' : defaultDtype(dir));
   const device = options.device ?? 'cpu';
-  const onnxPath = join(dir, 'onnx', ONNX_FILE[dtype]);
-  if (!remote && !existsSync(onnxPath)) throw new UserError(`model ${dir} has no ${dtype} graph (onnx/${ONNX_FILE[dtype]})`);
-  const model = await AutoModelForCausalLM.from_pretrained(dir, {
-    local_files_only: !remote,
-    dtype,
-    device,
-    session_options: { intraOpNumThreads: options.threads ?? 0, interOpNumThreads: 1 },
-  } as Parameters<typeof AutoModelForCausalLM.from_pretrained>[1]);
-  const config = model.config as unknown as Record<string, unknown> & { llmc?: { window?: number } };
+  const graph = remote ? GRAPH_FILE.transformers[dtype] : graphOf(dir, dtype, options.transformersGraph);
+  if (!graph) throw new UserError(`model ${dir} has no ${dtype} graph (onnx/${GRAPH_FILE.stepper[dtype]} or onnx/${GRAPH_FILE.transformers[dtype]})`);
+  const stepperGraph = graph === GRAPH_FILE.stepper[dtype];
+  const shape: CacheShape = {
+    layers: config.num_hidden_layers,
+    kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
+    headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads,
+  };
+  let newCache: LanguageModel['newCache'];
+  if (stepperGraph) {
+    const session = await ort.InferenceSession.create(join(dir, 'onnx', graph), {
+      intraOpNumThreads: options.threads ?? 0,
+      interOpNumThreads: 1,
+      executionProviders: [device],
+      graphOptimizationLevel: 'all',
+    });
+    newCache = (rows) => new SlotCache(session, rows, shape);
+  } else {
+    const forward = await loadTransformersGraph(dir, { ...options, dtype });
+    newCache = (rows) => new PresentCache(forward, rows, vocabSize);
+  }
   const hash = createHash('sha256');
-  if (!remote) for (const file of ['config.json', 'tokenizer.json', join('onnx', ONNX_FILE[dtype])]) hash.update(readFileSync(join(dir, file)));
+  if (!remote) for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...graphFiles(dir, graph, dtype)]) hash.update(readFileSync(file));
   else hash.update(dir + dtype);
   return {
     name,
     dir,
     vocabSize,
-    trainedWindow: config.llmc?.window ?? (config.max_position_embeddings as number) ?? 1024,
-    bos: (config.bos_token_id as number) ?? 0,
+    defaultWindow: config.llmc?.window ?? config.max_position_embeddings ?? 1024,
+    bos: config.bos_token_id ?? 0,
     dtype,
     device,
+    graph,
     fingerprint: new Uint8Array(hash.digest()),
     tokenizer,
-    forward: (inputs) => (model as unknown as (x: object) => Promise<Record<string, Tensor>>)(inputs),
-    numLayers: config.num_hidden_layers as number,
+    newCache,
   };
+}
+
+/** The transformers.js graph of a model, run by transformers.js (the stepper graph is checked against it). */
+export async function loadTransformersGraph(nameOrPath: string, options: ModelOptions = {}): Promise<TransformersForward> {
+  const { dir, remote } = resolveModel(nameOrPath);
+  const model = await AutoModelForCausalLM.from_pretrained(dir, {
+    local_files_only: !remote,
+    dtype: options.dtype ?? defaultDtype(dir),
+    device: options.device ?? 'cpu',
+    session_options: { intraOpNumThreads: options.threads ?? 0, interOpNumThreads: 1 },
+  } as Parameters<typeof AutoModelForCausalLM.from_pretrained>[1]);
+  return model as unknown as TransformersForward;
+}
+
+export type TransformersForward = (inputs: Record<string, Tensor | Record<string, Tensor>>) => Promise<Record<string, Tensor>>;
+
+/**
+ * A key/value cache for `rows` streams, and the graph that extends it. `extend`
+ * runs the graph on `length` new tokens per row (ids row-major) at positions start..start+length-1 after the
+ * cache's first `start` positions (start = 0 empties it), and returns what follows the last of them.
+ */
+export interface Cache {
+  extend(ids: BigInt64Array, length: number, start: number): Promise<Next>;
+}
+
+/** The model's prediction of the next token in each row: logits and their softmax, rows × vocab floats each. */
+export interface Next {
+  logits: Float32Array;
+  probs: Float32Array;
+}
+
+interface CacheShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+const KV = ['key', 'value'] as const;
+
+/** Slots are added this many at a time: the graph attends to the allocated slots, filled or not. */
+const SLOT_BLOCK = 32;
+
+/**
+ * The stepper graph's cache: a block of slots per layer and row that the graph reads in place (slot_mask marks
+ * the filled ones), while it returns only the new keys and values, which go into the next slots here. A step
+ * moves the new positions and the logits, never the whole cache. The block grows by SLOT_BLOCK slots when it
+ * is full (one copy every SLOT_BLOCK steps), so attention costs what the context holds, not the whole window;
+ * a fresh start feeds no slots at all.
+ */
+class SlotCache implements Cache {
+  private slots: Float32Array[] = [];
+  private mask = new Uint8Array(0);
+  private capacity = 0;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly rows: number,
+    private readonly shape: CacheShape,
+  ) {}
+
+  async extend(ids: BigInt64Array, length: number, start: number): Promise<Next> {
+    const { rows, shape } = this;
+    const { kvHeads, headDim } = shape;
+    if (start === 0) this.capacity = 0;
+    const slotCount = this.capacity;
+    const positions = new BigInt64Array(rows * length);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < length; i++) positions[r * length + i] = BigInt(start + i);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', ids, [rows, length]),
+      position_ids: new ort.Tensor('int64', positions, [rows, length]),
+      slot_mask: new ort.Tensor('bool', slotCount ? this.mask : new Uint8Array(0), [rows, slotCount]),
+    };
+    for (let l = 0; l < shape.layers; l++) {
+      KV.forEach((kv, k) => {
+        feeds[`slots.${l}.${kv}`] = new ort.Tensor('float32', slotCount ? this.slots[2 * l + k] : new Float32Array(0), [rows, kvHeads, slotCount, headDim]);
+      });
+    }
+    const out = await this.session.run(feeds);
+    this.reserve(start, start + length);
+    const { capacity } = this;
+    for (let l = 0; l < shape.layers; l++) {
+      KV.forEach((kv, k) => {
+        const fresh = out[`new.${l}.${kv}`].data as Float32Array;
+        const slots = this.slots[2 * l + k];
+        for (let rh = 0; rh < rows * kvHeads; rh++) {
+          slots.set(fresh.subarray(rh * length * headDim, (rh + 1) * length * headDim), (rh * capacity + start) * headDim);
+        }
+      });
+    }
+    for (let r = 0; r < rows; r++) this.mask.fill(1, r * capacity + start, r * capacity + start + length);
+    return { logits: out.logits.data as Float32Array, probs: out.probs.data as Float32Array };
+  }
+
+  /** Makes room for `needed` slots, keeping the first `filled`. */
+  private reserve(filled: number, needed: number): void {
+    if (needed <= this.capacity) return;
+    const { rows, shape } = this;
+    const old = this.capacity;
+    const capacity = Math.ceil(needed / SLOT_BLOCK) * SLOT_BLOCK;
+    const span = shape.headDim;
+    this.slots = Array.from({ length: 2 * shape.layers }, (_, i) => {
+      const grown = new Float32Array(rows * shape.kvHeads * capacity * span);
+      if (filled > 0) for (let rh = 0; rh < rows * shape.kvHeads; rh++) grown.set(this.slots[i].subarray(rh * old * span, (rh * old + filled) * span), rh * capacity * span);
+      return grown;
+    });
+    const mask = new Uint8Array(rows * capacity);
+    for (let r = 0; r < rows; r++) mask.fill(1, r * capacity, r * capacity + filled);
+    this.mask = mask;
+    this.capacity = capacity;
+  }
+}
+
+/** The transformers.js graph's cache: past_key_values in, the whole present (past + new) out, each step. */
+class PresentCache implements Cache {
+  private past: Record<string, Tensor> = {};
+
+  constructor(
+    private readonly forward: TransformersForward,
+    private readonly rows: number,
+    private readonly vocab: number,
+  ) {}
+
+  async extend(ids: BigInt64Array, length: number, start: number): Promise<Next> {
+    const { rows, vocab } = this;
+    const positions = new BigInt64Array(rows * length);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < length; i++) positions[r * length + i] = BigInt(start + i);
+    const out = await this.forward({
+      input_ids: new Tensor('int64', ids, [rows, length]),
+      attention_mask: new Tensor('int64', new BigInt64Array(rows * (start + length)).fill(1n), [rows, start + length]),
+      position_ids: new Tensor('int64', positions, [rows, length]),
+      ...(start > 0 ? { past_key_values: this.past } : {}),
+    });
+    this.past = {};
+    for (const [name, tensor] of Object.entries(out)) {
+      if (name.startsWith('present')) this.past[name.replace('present', 'past_key_values')] = tensor;
+    }
+    const data = out.logits.data as Float32Array;
+    const logits = new Float32Array(rows * vocab);
+    for (let r = 0; r < rows; r++) logits.set(data.subarray((r * length + length - 1) * vocab, (r * length + length) * vocab), r * vocab);
+    return { logits, probs: softmaxRows(logits, vocab) };
+  }
+}
+
+/** Softmax of each row (float64 inside, float32 out, like the stepper graph's). */
+function softmaxRows(logits: Float32Array, vocab: number): Float32Array {
+  const probs = new Float32Array(logits.length);
+  for (let start = 0; start < logits.length; start += vocab) {
+    const row = logits.subarray(start, start + vocab);
+    const max = row.reduce((m, x) => Math.max(m, x), -Infinity);
+    let sum = 0;
+    for (let j = 0; j < vocab; j++) sum += Math.exp(row[j] - max);
+    for (let j = 0; j < vocab; j++) probs[start + j] = Math.exp(row[j] - max) / sum;
+  }
+  return probs;
 }
 
 /**
@@ -116,57 +315,40 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
  *
  * Window rule (the same on both sides, so the decoder repeats the encoder's computation exactly): the
  * cache holds at most `window` positions. When it is full and another token comes, every row restarts from
- * its last floor(window/2) tokens: one forward pass over those tokens plus the new one, at positions
- * 0..floor(window/2), and incremental steps resume from there.
+ * its last floor(window/4) tokens: one forward pass over those tokens plus the new one, at positions
+ * 0..floor(window/4), and incremental steps resume from there. (A restart recomputes what it keeps; a
+ * quarter rather than a half costs 1/3 of the restarts' time for 0.2% in size: BENCHMARKS.md.)
  */
 export class Stepper {
-  private past: Record<string, Tensor> | undefined;
-  private cached = 0;
+  private readonly cache: Cache;
   private readonly history: number[][];
+  private filled = 0;
 
   constructor(
-    private readonly model: LanguageModel,
+    model: LanguageModel,
     readonly rows: number,
     readonly window: number,
   ) {
     if (window < 2) throw new UserError(`context window must be at least 2, got ${window}`);
+    this.cache = model.newCache(rows);
     this.history = Array.from({ length: rows }, () => []);
   }
 
-  /** Feeds one token per row (BOS to begin) and returns the logits for the next token: rows × vocab floats. */
-  async step(tokens: ArrayLike<number>): Promise<Float32Array> {
+  /** Feeds one token per row (BOS to begin) and returns the prediction of the next. */
+  async step(tokens: ArrayLike<number>): Promise<Next> {
     for (let r = 0; r < this.rows; r++) this.history[r].push(tokens[r]);
-    if (this.cached >= this.window) {
-      const keep = Math.floor(this.window / 2);
+    if (this.filled >= this.window) {
+      const keep = Math.floor(this.window / 4);
       for (let r = 0; r < this.rows; r++) this.history[r] = this.history[r].slice(-(keep + 1));
-      this.past = undefined;
-      this.cached = 0;
+      this.filled = 0;
     }
-    const fed = this.past === undefined ? this.history : this.history.map((h) => h.slice(-1));
+    const fed = this.filled === 0 ? this.history : this.history.map((h) => h.slice(-1));
     const length = fed[0].length;
     const ids = new BigInt64Array(this.rows * length);
     fed.forEach((row, r) => row.forEach((t, i) => (ids[r * length + i] = BigInt(t))));
-    const total = this.cached + length;
-    const positions = new BigInt64Array(this.rows * length);
-    for (let r = 0; r < this.rows; r++) for (let i = 0; i < length; i++) positions[r * length + i] = BigInt(this.cached + i);
-    const out = await this.model.forward({
-      input_ids: new Tensor('int64', ids, [this.rows, length]),
-      attention_mask: new Tensor('int64', new BigInt64Array(this.rows * total).fill(1n), [this.rows, total]),
-      position_ids: new Tensor('int64', positions, [this.rows, length]),
-      ...(this.past ? { past_key_values: this.past } : {}),
-    });
-    this.past = {};
-    for (const [name, tensor] of Object.entries(out)) {
-      if (name.startsWith('present')) this.past[name.replace('present', 'past_key_values')] = tensor;
-    }
-    this.cached = total;
+    const next = await this.cache.extend(ids, length, this.filled);
+    this.filled += length;
     if (this.history[0].length > this.window) for (const h of this.history) h.splice(0, h.length - this.window);
-    const logits = out.logits;
-    const vocab = this.model.vocabSize;
-    const data = logits.data as Float32Array;
-    if (length === 1) return data;
-    const last = new Float32Array(this.rows * vocab);
-    for (let r = 0; r < this.rows; r++) last.set(data.subarray((r * length + length - 1) * vocab, (r * length + length) * vocab), r * vocab);
-    return last;
+    return next;
   }
 }

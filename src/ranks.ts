@@ -1,15 +1,12 @@
-// What the coders need from one row of logits: a token's rank and probability (rank mode), and the
-// model's distribution as integer frequencies (exact mode). Everything is computed in float64 in a fixed
-// order, so encoder and decoder, given the same logits, get the same integers.
+// What the coders need from one row of the model's output: a token's rank among the logits (rank mode), and
+// the distribution as integer frequencies (exact mode) with the probability of a token (both, for statistics).
 
 /** Rank of `token`: how many tokens have a higher logit, or an equal one and a smaller id. */
 export function rankOf(logits: Float32Array, token: number): number {
   const target = logits[token];
   let rank = 0;
-  for (let j = 0; j < logits.length; j++) {
-    const l = logits[j];
-    if (l > target || (l === target && j < token)) rank++;
-  }
+  for (let j = 0; j < logits.length; j++) rank += +(logits[j] > target); // no branch: half the comparisons go each way
+  for (let j = 0; j < token; j++) rank += +(logits[j] === target);
   return rank;
 }
 
@@ -31,53 +28,57 @@ export function tokenAtRank(logits: Float32Array, rank: number): number {
   return ids[rank];
 }
 
-/** Softmax probability of `token`. */
-export function probabilityOf(logits: Float32Array, token: number): number {
-  let max = -Infinity;
-  for (let j = 0; j < logits.length; j++) if (logits[j] > max) max = logits[j];
-  let sum = 0;
-  for (let j = 0; j < logits.length; j++) sum += Math.exp(logits[j] - max);
-  return Math.exp(logits[token] - max) / sum;
-}
-
 /**
- * The distribution as integer frequencies summing to 2^precision: every token gets 1 plus its share of
- * the rest, and what rounding leaves goes to the most likely token. That token comes first in the
- * cumulative order (then the others by id), so an all-zero code stream decodes to the model's first choice.
+ * The model's distribution over one row, as integer frequencies summing to 2^precision: every token gets 1 plus
+ * its share of the rest, floor(p · (2^precision − vocab)), and what rounding leaves goes to the most likely token,
+ * which comes first in the cumulative order (then the others by id), so an all-zero code stream decodes to the
+ * model's first choice. p comes from the graph (its softmax, float32), renormalized in float64 so the shares
+ * can never exceed the rest. The arithmetic is a fixed sequence of float64 operations, so encoder and decoder,
+ * given the same probabilities, get the same integers. One instance is reused row after row.
  */
 export class Frequencies {
-  readonly freqs: Float64Array;
-  readonly top: number;
-  /** Softmax probabilities, exact in float64 (the integer frequencies are derived from them). */
-  readonly probs: Float64Array;
+  readonly freqs: Int32Array;
+  top = 0;
+  private probs: Float32Array<ArrayBufferLike> = new Float32Array(0);
 
-  constructor(logits: Float32Array, precision: number) {
-    const n = logits.length;
-    const total = 2 ** precision;
-    if (total < 2 * n) throw new Error(`precision ${precision} is too small for a vocabulary of ${n}`);
-    let max = -Infinity;
+  constructor(
+    readonly vocab: number,
+    readonly precision: number,
+  ) {
+    if (2 ** precision < 2 * vocab) throw new Error(`precision ${precision} is too small for a vocabulary of ${vocab}`);
+    this.freqs = new Int32Array(vocab);
+  }
+
+  /** Takes a row of probabilities (vocab floats) and computes its frequencies. */
+  load(probs: Float32Array): this {
+    const { vocab, freqs } = this;
+    const total = 2 ** this.precision;
+    let max = -1;
     let top = 0;
-    for (let j = 0; j < n; j++) {
-      if (logits[j] > max) {
-        max = logits[j];
+    let sum = 0;
+    for (let j = 0; j < vocab; j++) {
+      const p = probs[j];
+      sum += p;
+      if (p > max) {
+        max = p;
         top = j;
       }
     }
-    const probs = new Float64Array(n);
-    let sum = 0;
-    for (let j = 0; j < n; j++) sum += (probs[j] = Math.exp(logits[j] - max));
-    for (let j = 0; j < n; j++) probs[j] /= sum;
-    const freqs = new Float64Array(n);
-    const share = total - n;
+    const scale = (total - vocab) / sum;
     let used = 0;
-    for (let j = 0; j < n; j++) used += (freqs[j] = 1 + Math.floor(probs[j] * share));
+    for (let j = 0; j < vocab; j++) used += freqs[j] = 1 + Math.floor(probs[j] * scale);
     freqs[top] += total - used;
-    this.freqs = freqs;
     this.top = top;
     this.probs = probs;
+    return this;
   }
 
-  /** [start, frequency] of a token. */
+  /** The model's probability of a token. */
+  probability(token: number): number {
+    return this.probs[token];
+  }
+
+/** [start, frequency] of a token. */
   interval(token: number): [number, number] {
     const { freqs, top } = this;
     if (token === top) return [0, freqs[top]];

@@ -69,11 +69,11 @@ test('a damaged stream is refused, never decoded into wrong text', () => {
 test('generation from zero bytes is greedy decoding, in rank and in exact mode', async () => {
   const model = await loadModel('llmc-tiny', { threads: 1 });
   const tokens = model.tokenizer.encode('It was', { add_special_tokens: false });
-  const stepper = new Stepper(model, 1, model.trainedWindow);
+  const stepper = new Stepper(model, 1, model.defaultWindow);
   let logits: Float32Array<ArrayBufferLike> = new Float32Array();
-  for (const token of [model.bos, ...tokens.slice(0, -1)]) logits = await stepper.step([token]);
+  for (const token of [model.bos, ...tokens.slice(0, -1)]) ({ logits } = await stepper.step([token]));
   for (let fed = tokens.at(-1)!, i = 0; i < 24; i++) {
-    logits = await stepper.step([fed]);
+    ({ logits } = await stepper.step([fed]));
     fed = logits.indexOf(Math.max(...logits));
     tokens.push(fed);
   }

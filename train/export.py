@@ -1,19 +1,26 @@
-"""Checkpoint -> a Hugging Face / transformers.js model folder:
-config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx (fp32, with
-past_key_values.N.key/value inputs and present.N.key/value outputs) and onnx/model_quantized.onnx (int8).
-Then checks with onnxruntime that the graph matches torch and that cached steps match a full pass.
+"""Checkpoint -> a Hugging Face / transformers.js model folder: config.json, generation_config.json, tokenizer.json,
+tokenizer_config.json and two graphs in fp32 and int8 that share one weights file per dtype:
+- onnx/model.onnx, model_quantized.onnx: the transformers.js graph (past_key_values.N.key/value in, present out);
+- onnx/stepper.onnx, stepper_quantized.onnx: the pipeline's graph, a fixed set of cache slots in and only the new
+  keys/values out, so a step copies nothing but what it adds, and the next token's logits and softmax (src/model.ts);
+- onnx/model.onnx_data, model_quantized.onnx_data: the weights of each pair.
+Also writes reference.json (torch's logits for fixed tokens) next to the checkpoint, and when Node is here runs
+train/check.ts, which compares every graph with it through the real inference path and records the differences.
 """
+import base64
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 
 import numpy as np
-import onnxruntime as ort
+import onnx
 import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from configure import override
 from model import GPT, Config
+from quantize import quantize, save_sharing_weights
 
 out_dir = 'out'  # holds ckpt.pt
 data_dir = 'data'  # holds tokenizer.json and meta.json
@@ -21,6 +28,7 @@ model_dir = 'model'  # the folder written
 name = 'llmc'
 window = 512  # context window the pipeline uses by default (= training block_size)
 override(globals())
+REFERENCE_POSITIONS = [0, 7, 15, 23]  # of 24 tokens, in 2 rows
 
 
 class OnnxWrapper(torch.nn.Module):
@@ -34,6 +42,20 @@ class OnnxWrapper(torch.nn.Module):
         past = [(flat_past[i], flat_past[i + 1]) for i in range(0, len(flat_past), 2)]
         logits, presents = self.model.forward_cached(input_ids, attention_mask, position_ids, past)
         return (logits, *[t for kv in presents for t in kv])
+
+
+class StepperWrapper(torch.nn.Module):
+    """The stepper graph's flat arguments; it also gives the softmax, which onnxruntime computes many times
+    faster than JavaScript can, and the same way on both sides."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, position_ids, slot_mask, *flat_slots):
+        slots = [(flat_slots[i], flat_slots[i + 1]) for i in range(0, len(flat_slots), 2)]
+        logits, news = self.model.forward_slots(input_ids, position_ids, slot_mask, slots)
+        return (logits, torch.softmax(logits, dim=-1), *[t for kv in news for t in kv])
 
 
 def export_onnx(model, path):
@@ -55,36 +77,53 @@ def export_onnx(model, path):
                       output_names=['logits', *names_present], dynamic_axes=dynamic)
 
 
-def run_onnx(session, c, ids, past=None):
-    """Runs the graph on ids [B, T] after an optional past (list of arrays); returns logits and presents."""
-    B, T = ids.shape
-    P = 0 if past is None else past[0].shape[2]
-    if past is None:
-        past = [np.zeros((B, c.n_kv_head, 0, c.head_dim), np.float32)] * (2 * c.n_layer)
-    feeds = {'input_ids': ids, 'attention_mask': np.ones((B, P + T), np.int64),
-             'position_ids': np.tile(np.arange(P, P + T), (B, 1))}
-    feeds.update({f'past_key_values.{i // 2}.{("key", "value")[i % 2]}': p for i, p in enumerate(past)})
-    out = session.run(None, feeds)
-    return out[0], out[1:]
+def export_stepper(model, path):
+    c = model.c
+    names_slots = [f'slots.{i}.{kv}' for i in range(c.n_layer) for kv in ('key', 'value')]
+    names_new = [f'new.{i}.{kv}' for i in range(c.n_layer) for kv in ('key', 'value')]
+    B, T, S = 2, 3, 4
+    args = (torch.randint(0, c.vocab_size, (B, T)), torch.arange(S, S + T)[None].repeat(B, 1),
+            torch.ones(B, S, dtype=torch.bool), *[torch.randn(B, c.n_kv_head, S, c.head_dim) for _ in names_slots])
+    dynamic = {'input_ids': {0: 'batch_size', 1: 'sequence_length'}, 'position_ids': {0: 'batch_size', 1: 'sequence_length'},
+               'slot_mask': {0: 'batch_size', 1: 'slots'}, 'logits': {0: 'batch_size'}, 'probs': {0: 'batch_size'}}
+    dynamic.update({n: {0: 'batch_size', 2: 'slots'} for n in names_slots})
+    dynamic.update({n: {0: 'batch_size', 2: 'sequence_length'} for n in names_new})
+    torch.onnx.export(StepperWrapper(model), args, path, dynamo=False, opset_version=17,
+                      input_names=['input_ids', 'position_ids', 'slot_mask', *names_slots],
+                      output_names=['logits', 'probs', *names_new], dynamic_axes=dynamic)
 
 
-def check(path, model, c, label):
-    """Max |logit difference| against torch for a full pass, and of cached steps against that full pass."""
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+def write_graphs(model):
+    """Both graphs in fp32 and int8, each pair sharing one weights file."""
+    onnx_dir = os.path.join(model_dir, 'onnx')
+    os.makedirs(onnx_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(model, os.path.join(tmp, 'model.onnx'))
+        export_stepper(model, os.path.join(tmp, 'stepper.onnx'))
+        graphs = {g: onnx.load(os.path.join(tmp, f'{g}.onnx')) for g in ('model', 'stepper')}
+    quantized = {g: quantize(m) for g, m in graphs.items()}
+    save_sharing_weights({os.path.join(onnx_dir, f'{g}.onnx'): m for g, m in graphs.items()}, os.path.join(onnx_dir, 'model.onnx_data'))
+    save_sharing_weights({os.path.join(onnx_dir, f'{g}_quantized.onnx'): m for g, m in quantized.items()},
+                         os.path.join(onnx_dir, 'model_quantized.onnx_data'))
+
+
+def write_reference(model, c, path):
+    """torch's logits at REFERENCE_POSITIONS for two rows of 24 fixed tokens (float32, base64)."""
     ids = np.random.default_rng(0).integers(1, c.vocab_size, (2, 24)).astype(np.int64)
     with torch.no_grad():
-        ref = model(torch.from_numpy(ids)).numpy()
-    full, _ = run_onnx(session, c, ids)
-    logits, past = run_onnx(session, c, ids[:, :8])
-    steps = [logits]
-    for t in range(8, ids.shape[1]):
-        logits, past = run_onnx(session, c, ids[:, t:t + 1], past)
-        steps.append(logits)
-    stepped = np.concatenate(steps, axis=1)
-    report = {f'{label}_vs_torch': float(np.abs(full - ref).max()),
-              f'{label}_cached_vs_full': float(np.abs(stepped - full).max())}
-    print(report, flush=True)
-    return report
+        logits = model(torch.from_numpy(ids))[:, REFERENCE_POSITIONS].float().numpy()
+    json.dump({'ids': ids.tolist(), 'positions': REFERENCE_POSITIONS,
+               'logits': base64.b64encode(logits.astype('<f4').tobytes()).decode()}, open(path, 'w'))
+
+
+def check_in_node(reference):
+    """train/check.ts's report (max |logit differences|), or a note when Node is not here."""
+    if shutil.which('node') is None:
+        return {'skipped': 'no node on this machine; run: node --import tsx train/check.ts MODEL_DIR REFERENCE'}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(['node', '--import', 'tsx', 'train/check.ts', os.path.abspath(model_dir), os.path.abspath(reference)],
+                            cwd=root, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)
 
 
 def main():
@@ -93,12 +132,9 @@ def main():
     model = GPT(c)
     model.load_state_dict(ckpt['model'])
     model.eval()
-    os.makedirs(os.path.join(model_dir, 'onnx'), exist_ok=True)
-    fp32 = os.path.join(model_dir, 'onnx', 'model.onnx')
-    int8 = os.path.join(model_dir, 'onnx', 'model_quantized.onnx')
-    export_onnx(model, fp32)
-    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
-    report = {**check(fp32, model, c, 'fp32'), **check(int8, model, c, 'int8')}
+    write_graphs(model)
+    reference = os.path.join(out_dir, 'reference.json')
+    write_reference(model, c, reference)
 
     shutil.copy(os.path.join(data_dir, 'tokenizer.json'), model_dir)
     meta = json.load(open(os.path.join(data_dir, 'meta.json')))
@@ -109,15 +145,20 @@ def main():
         'hidden_act': 'silu', 'rms_norm_eps': c.norm_eps, 'rope_theta': c.rope_theta,
         'max_position_embeddings': window, 'tie_word_embeddings': True,
         'bos_token_id': 0, 'eos_token_id': 0, 'torch_dtype': 'float32',
+        'transformers.js_config': {'use_external_data_format': {'model.onnx': 1, 'model_quantized.onnx': 1}},
         'llmc': {'name': name, 'window': window, 'params': model.num_params(), 'iters': ckpt['iter'],
                  'val_loss': ckpt['val_loss'], 'val_bpb': ckpt['val_bpb'], 'settings': ckpt['settings'],
-                 'data': meta, 'export_check': report},
+                 'data': meta},
     }
-    json.dump(config, open(os.path.join(model_dir, 'config.json'), 'w'), indent=1)
+    config_path = os.path.join(model_dir, 'config.json')
+    json.dump(config, open(config_path, 'w'), indent=1)
     json.dump({'bos_token_id': 0, 'eos_token_id': 0}, open(os.path.join(model_dir, 'generation_config.json'), 'w'))
     json.dump({'tokenizer_class': 'PreTrainedTokenizerFast', 'bos_token': '<|endoftext|>',
                'eos_token': '<|endoftext|>', 'unk_token': None, 'clean_up_tokenization_spaces': False,
                'model_max_length': window}, open(os.path.join(model_dir, 'tokenizer_config.json'), 'w'), indent=1)
+    config['llmc']['export_check'] = check_in_node(reference)
+    print(config['llmc']['export_check'], flush=True)
+    json.dump(config, open(config_path, 'w'), indent=1)
     print(f'wrote {model_dir}: {model.num_params() / 1e6:.2f}M parameters', flush=True)
 
 

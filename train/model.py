@@ -1,7 +1,8 @@
 """A small Llama-style decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU, tied embeddings.
 
-One forward serves training (causal, no cache) and export (explicit mask, past keys/values in, present out),
-so the ONNX graph computes exactly what was trained.
+The same layers serve training (causal, no cache) and the two exported graphs: the transformers.js graph
+(explicit mask, past keys/values in, present out) and the stepper graph (a fixed set of cache slots in, only the
+new keys/values out), so every graph computes what was trained.
 """
 import math
 from dataclasses import dataclass
@@ -61,13 +62,19 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(c.n_embd, c.n_kv_head * c.head_dim, bias=False)
         self.o_proj = nn.Linear(c.n_head * c.head_dim, c.n_embd, bias=False)
 
-    def forward(self, x, cos, sin, mask=None, past=None):
+    def project(self, x, cos, sin):
+        """Queries [B, n_head, T, head_dim], keys and values [B, n_kv_head, T, head_dim], rotated."""
         c = self.c
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, c.n_head, c.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(B, T, c.n_kv_head, c.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(B, T, c.n_kv_head, c.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
+
+    def forward(self, x, cos, sin, mask=None, past=None):
+        c = self.c
+        B, T, _ = x.shape
+        q, k, v = self.project(x, cos, sin)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         present = (k, v)
@@ -83,6 +90,26 @@ class Attention(nn.Module):
             y = (torch.softmax(scores, dim=-1).view(B, c.n_kv_head, groups * T, -1) @ v).view(B, c.n_head, T, c.head_dim)
         y = y.transpose(1, 2).reshape(B, T, c.n_head * c.head_dim)
         return self.o_proj(y), present
+
+    def forward_slots(self, x, cos, sin, slot_mask, slots):
+        """Attends to cache slots (key, value [B, n_kv_head, S, head_dim]; slot_mask [B, S] marks the filled ones)
+        and causally to the new positions. Scores over slots and over new keys are computed apart and only
+        then joined, so the cache is read in place, and only the new keys and values are returned."""
+        c = self.c
+        B, T, _ = x.shape
+        q, k, v = self.project(x, cos, sin)
+        groups = c.n_head // c.n_kv_head
+        qg = q.reshape(B, c.n_kv_head, groups * T, c.head_dim) * (1.0 / math.sqrt(c.head_dim))
+        lowest = torch.finfo(q.dtype).min
+        slot_scores = (qg @ slots[0].transpose(-1, -2)).masked_fill(~slot_mask[:, None, None, :], lowest)
+        pos = torch.arange(T, device=x.device)
+        causal = pos[None, :] <= pos[:, None]
+        new_scores = (qg @ k.transpose(-1, -2)).view(B, c.n_kv_head, groups, T, T).masked_fill(~causal, lowest)
+        probs = torch.softmax(torch.cat([slot_scores, new_scores.view(B, c.n_kv_head, groups * T, T)], dim=-1), dim=-1)
+        S = slots[0].shape[2]
+        y = probs[..., :S] @ slots[1] + probs[..., S:] @ v
+        y = y.view(B, c.n_head, T, c.head_dim).transpose(1, 2).reshape(B, T, c.n_head * c.head_dim)
+        return self.o_proj(y), (k, v)
 
 
 class MLP(nn.Module):
@@ -106,8 +133,14 @@ class Block(nn.Module):
 
     def forward(self, x, cos, sin, mask=None, past=None):
         a, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
-        x = x + a
-        return x + self.mlp(self.post_attention_layernorm(x)), present
+        return self.feed_forward(x + a), present
+
+    def forward_slots(self, x, cos, sin, slot_mask, slots):
+        a, new = self.self_attn.forward_slots(self.input_layernorm(x), cos, sin, slot_mask, slots)
+        return self.feed_forward(x + a), new
+
+    def feed_forward(self, x):
+        return x + self.mlp(self.post_attention_layernorm(x))
 
 
 class GPT(nn.Module):
@@ -158,3 +191,15 @@ class GPT(nn.Module):
             x, present = layer(x, cos, sin, mask, layer_past)
             presents.append(present)
         return F.linear(self.norm(x), self.embed_tokens.weight), presents
+
+    def forward_slots(self, input_ids, position_ids, slot_mask, slots):
+        """The stepper's forward: slots is a list of (key, value) per layer, each [batch, n_kv_head, S, head_dim]
+        with slot_mask [batch, S] marking the filled slots. Returns the logits of the last position only
+        [batch, vocab] (the next token's), and each layer's new keys and values [batch, n_kv_head, T, head_dim]."""
+        cos, sin = rotary(position_ids, self.c.head_dim, self.c.rope_theta)
+        x = self.embed_tokens(input_ids)
+        news = []
+        for layer, layer_slots in zip(self.layers, slots):
+            x, new = layer.forward_slots(x, cos, sin, slot_mask, layer_slots)
+            news.append(new)
+        return F.linear(self.norm(x[:, -1]), self.embed_tokens.weight), news

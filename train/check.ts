@@ -1,0 +1,50 @@
+// The export check, in Node through the real inference path: every graph of a model folder (stepper and
+// transformers.js, fp32 and int8) stepped token by token with its cache, and the transformers.js graph in one
+// full pass, against torch's logits (reference.json from export.py). Prints the max |Δlogit| of each as JSON.
+// Usage: node --import tsx train/check.ts MODEL_DIR REFERENCE_JSON
+import { readFileSync } from 'node:fs';
+import { Tensor } from '@huggingface/transformers';
+import { type Dtype, loadModel, loadTransformersGraph, Stepper } from '../src/model.ts';
+
+const [dir, referencePath] = process.argv.slice(2);
+const reference = JSON.parse(readFileSync(referencePath, 'utf8')) as { ids: number[][]; positions: number[]; logits: string };
+const torch = new Float32Array(Uint8Array.from(Buffer.from(reference.logits, 'base64')).buffer);
+const { ids, positions } = reference;
+const [rows, length] = [ids.length, ids[0].length];
+
+/** max |logits − torch| over the reference positions; `at(r, p)` gives row r's logits after position p. */
+function diffToTorch(at: (r: number, p: number) => Float32Array): number {
+  let max = 0;
+  for (let r = 0; r < rows; r++) {
+    positions.forEach((p, i) => {
+      const ours = at(r, p);
+      const k = r * positions.length + i;
+      ours.forEach((x, j) => (max = Math.max(max, Math.abs(x - torch[k * ours.length + j]))));
+    });
+  }
+  return max;
+}
+
+const report: Record<string, number> = {};
+for (const dtype of ['fp32', 'q8'] as Dtype[]) {
+  for (const transformersGraph of [false, true]) {
+    const model = await loadModel(dir, { dtype, threads: 1, transformersGraph }).catch(() => undefined);
+    if (!model) continue;
+    const V = model.vocabSize;
+    const stepper = new Stepper(model, rows, length);
+    const steps: Float32Array[] = [];
+    for (let p = 0; p < length; p++) steps.push((await stepper.step(ids.map((row) => row[p]))).logits);
+    report[`${model.graph} steps vs torch`] = diffToTorch((r, p) => steps[p].subarray(r * V, (r + 1) * V));
+  }
+  const forward = await loadTransformersGraph(dir, { dtype, threads: 1 }).catch(() => undefined);
+  if (!forward) continue;
+  const out = await forward({
+    input_ids: new Tensor('int64', BigInt64Array.from(ids.flat().map(BigInt)), [rows, length]),
+    attention_mask: new Tensor('int64', new BigInt64Array(rows * length).fill(1n), [rows, length]),
+    position_ids: new Tensor('int64', BigInt64Array.from(ids.flat().map((_, i) => BigInt(i % length))), [rows, length]),
+  });
+  const full = out.logits.data as Float32Array;
+  const V = full.length / (rows * length);
+  report[`${dtype} transformers.js full pass vs torch`] = diffToTorch((r, p) => full.subarray((r * length + p) * V, (r * length + p + 1) * V));
+}
+console.log(JSON.stringify(report));
