@@ -4,14 +4,15 @@
 #   ./run.sh decompress [options] [FILE.bin] FILE.bin -> FILE  (no FILE: stdin -> stdout)
 #   ./run.sh [options] FILE.txt             every stage, intermediates in FILE/, FILE.decomp.txt, byte check
 # Options: -f overwrite, -n MODEL, --coder exact|rank (default exact), -w WINDOW, -l THREADS,
-#          --dtype fp32|q8, --device cpu|webgpu|cuda, --segment N, --batch N, -q (no progress)
+#          --dtype fp32|q8, --device cpu|webgpu|cuda, --segment N, --batch N, -q (no progress),
+#          -v (say how many bytes were escaped as byte tokens: input that is not UTF-8 text)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 stage() { node --import tsx "$here/scripts/$1.ts" "${@:2}"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-force=0 coder=exact model=() run=() mode=example file=
-case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,8p' "$0" | cut -c3-; exit 0 ;; esac
+force=0 coder=exact model=() run=() tok=() mode=example file=
+case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,9p' "$0" | cut -c3-; exit 0 ;; esac
 while [ $# -gt 0 ]; do
   case $1 in
     -f|--force) force=1 ;;
@@ -19,6 +20,7 @@ while [ $# -gt 0 ]; do
     --coder) coder=$2; shift ;;
     -w|-l|--dtype|--device|--segment|--batch) run+=("$1" "$2"); shift ;;
     -q|--quiet) run+=(--quiet) ;;
+    -v|--verbose) tok+=(--verbose) ;;
     -*) die "unknown option $1" ;;
     *) [ -z "$file" ] || die "one file at a time"; file=$1 ;;
   esac
@@ -29,7 +31,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 # compress IN OUTDIR-prefix: writes PREFIX.toks.json, .ttout.json, .ranged.json, .bin
 encode() {
-  stage tokensOfStr "${model[@]}" -i "$1" -o "$2.toks.json"
+  stage tokensOfStr "${model[@]}" "${tok[@]}" -i "$1" -o "$2.toks.json"
   stage modelToInx "${model[@]}" "${run[@]}" --coder "$coder" -i "$2.toks.json" -o "$2.ttout.json"
   stage rangeEncode -i "$2.ttout.json" -o "$2.ranged.json"
   stage binOfRange -i "$2.ranged.json" -o "$2.bin"

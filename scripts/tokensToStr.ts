@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// toks.json -> text: decodes the tokens and checks them against the original's length and hash.
+// toks.json -> bytes: decodes the tokens and checks them against the original's length and hash.
 import { parseJson, readInput, runCli, stageArgs, writeOutput } from '../src/cli.ts';
 import { asTokensDoc } from '../src/ir.ts';
 import { loadTokenizer } from '../src/model.ts';
@@ -10,6 +10,6 @@ runCli(async () => {
     .option('n', { alias: 'model', type: 'string', describe: 'model whose tokenizer to use (default: the one named in the input)' })
     .parse();
   const doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
-  const { tokenizer } = await loadTokenizer(argv.n ?? doc.modelName);
-  writeOutput(argv.o, tokensToStr(doc, tokenizer), argv.i);
+  const { tokenizer, vocabulary } = await loadTokenizer(argv.n ?? doc.modelName);
+  writeOutput(argv.o, tokensToStr(doc, tokenizer, vocabulary), argv.i);
 });

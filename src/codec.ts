@@ -4,7 +4,7 @@
 import { RansDecoder } from './ans.ts';
 import { UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
-import { type LanguageModel, Stepper } from './model.ts';
+import { type LanguageModel, runtimeOf, Stepper } from './model.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -72,12 +72,17 @@ export async function walk(
   }
 }
 
-function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string }, model: LanguageModel): void {
+function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string }, model: LanguageModel): void {
   if (doc.vocabSize !== model.vocabSize) {
     throw new UserError(`wrong model: the input was made for ${doc.modelName} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})`);
   }
   if (doc.modelFingerprint && doc.modelFingerprint !== hex(model.fingerprint)) {
     throw new UserError(`wrong model: the input was coded with ${doc.modelName} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)`);
+  }
+  const runtime = runtimeOf(model.device);
+  if (doc.runtime && doc.runtime !== runtime) {
+    // Other kernels may round differently; the hash check after decoding says whether it mattered.
+    process.stderr.write(`warning: coded with ${doc.runtime}, decoding with ${runtime}: if the output fails its check, decode on the coding runtime\n`);
   }
 }
 
@@ -100,6 +105,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     ...doc,
     modelName: model.name,
     modelFingerprint: hex(model.fingerprint),
+    runtime: runtimeOf(model.device),
     ...layout,
     dtype: model.dtype,
     tokenList,

@@ -17,6 +17,10 @@ export interface Provenance {
   /** Length in bytes and the first 16 bytes of the SHA-256 of the original input, in hex ('' for generated text). */
   byteLength: number;
   sha256: string;
+  /** Bytes of the original coded as single-byte tokens: not UTF-8, or not given back by the tokenizer. */
+  escapedBytes?: number;
+  /** The inference runtime that computed the probabilities (onnxruntime version, device, CPU kernels). */
+  runtime?: string;
 }
 
 /** Coding parameters that both sides must share. */
@@ -76,6 +80,8 @@ function checkProvenance(doc: Record<string, unknown>): void {
   need(isInt(doc.byteLength) && (doc.byteLength as number) >= 0, 'byteLength must be a non-negative integer');
   need(typeof doc.sha256 === 'string' && /^([0-9a-f]{32})?$/.test(doc.sha256 as string), 'sha256 must be 32 hex digits or empty');
   need(typeof doc.modelFingerprint === 'string' && /^([0-9a-f]{64})?$/.test(doc.modelFingerprint as string), 'modelFingerprint must be 64 hex digits or empty');
+  need(doc.escapedBytes === undefined || (isInt(doc.escapedBytes) && (doc.escapedBytes as number) >= 0), 'escapedBytes must be a non-negative integer');
+  need(doc.runtime === undefined || typeof doc.runtime === 'string', 'runtime must be a string');
 }
 
 function checkLayout(doc: Record<string, unknown>): void {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import { UserError } from './cli.ts';
+import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
 export const DEFAULT_MODEL = 'llmc-base';
@@ -77,12 +78,36 @@ function defaultDtype(dir: string): Dtype {
 }
 
 /** The tokenizer of a model, with the name and vocabulary size its documents record. */
-export async function loadTokenizer(nameOrPath?: string): Promise<{ tokenizer: Tokenizer; dir: string; remote: boolean; name: string; vocabSize: number; config: ModelConfig }> {
+export async function loadTokenizer(nameOrPath?: string): Promise<{
+  tokenizer: Tokenizer;
+  /** The vocabulary as bytes (byte-level BPE folders), which lets any bytes be tokenized and restored exactly. */
+  vocabulary: ByteVocabulary | undefined;
+  dir: string;
+  remote: boolean;
+  name: string;
+  vocabSize: number;
+  config: ModelConfig;
+}> {
   const { dir, remote } = resolveModel(nameOrPath);
   env.allowRemoteModels = remote;
   const tokenizer = (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
   const config = (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as ModelConfig;
-  return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
+  const vocabulary = remote ? undefined : byteVocabularyOf(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
+  return { tokenizer, vocabulary, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
+}
+
+/**
+ * What, besides the model files, decides the probabilities bit for bit: the onnxruntime build, the device,
+ * and on a CPU the widest instruction set its kernels use. Recorded in the header; a decoder on another
+ * runtime warns, and the original's hash settles whether its output is right.
+ */
+export function runtimeOf(device: Device): string {
+  let isa: string = process.arch;
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+    isa += '-' + (['avx512_vnni', 'avx512f', 'avx_vnni', 'avx2', 'avx'].find((f) => flags.includes(f)) ?? 'sse');
+  }
+  return `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common} ${device} ${isa}`;
 }
 
 /** The fields of config.json read here. */

@@ -58,6 +58,8 @@ interface Extra {
   batch: number;
   dtype: string;
   comment: string | null;
+  escapedBytes?: number;
+  runtime?: string;
 }
 
 const hexBytes = (hex: string, length: number) => {
@@ -68,7 +70,7 @@ const hexBytes = (hex: string, length: number) => {
 
 export function binOfRange(doc: RangedDoc): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
-  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, dtype: doc.dtype, comment: doc.comment };
+  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, runtime: doc.runtime ?? '' };
   const header: BinHeader = {
     mode: doc.mode,
     scaleBits: doc.precision,
@@ -106,6 +108,8 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
     modelName: header.modelName,
     vocabSize: extra.vocabSize,
     comment: extra.comment,
+    escapedBytes: extra.escapedBytes ?? 0,
+    runtime: extra.runtime ?? '',
     modelFingerprint: Buffer.from(header.modelFingerprint).toString('hex'),
     byteLength: header.originalLength,
     sha256: Buffer.from(header.originalSha256Prefix).toString('hex'),

@@ -1,0 +1,37 @@
+// The UTF-8 splitter and the byte view of the vocabulary, on their own.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadTokenizer } from '../src/model.ts';
+import { bytesOfTokens, utf8Runs } from '../src/tokenize.ts';
+
+const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const isUtf8 = (bytes: Uint8Array) => {
+  try {
+    strict.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('utf8Runs agrees with a strict decoder: valid runs decode, escaped bytes do not start valid text', () => {
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16;
+  const pool = [0x41, 0x0a, 0x80, 0xbf, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90, 0x8f];
+  for (let n = 0; n < 3000; n++) {
+    const bytes = Uint8Array.from({ length: 1 + (next() % 9) }, () => pool[next() % pool.length]);
+    const runs = utf8Runs(bytes);
+    assert.deepEqual(runs.flatMap(([a, b]) => [...bytes.subarray(a, b)]), [...bytes], 'runs tile the input');
+    for (const [a, b, valid] of runs) if (valid) assert.ok(isUtf8(bytes.subarray(a, b)), `valid run ${a}..${b} of ${[...bytes]}`);
+    assert.equal(runs.every(([, , valid]) => valid), isUtf8(bytes), `whole input ${[...bytes]}`);
+  }
+});
+
+test('every token of both vocabularies has bytes, and every byte has a token that gives it back', async () => {
+  for (const name of ['llmc-tiny', 'llmc-base']) {
+    const { vocabulary, vocabSize } = await loadTokenizer(name);
+    assert.ok(vocabulary, name);
+    for (let id = 0; id < vocabSize; id++) assert.ok(vocabulary.tokenBytes[id]?.length > 0, `${name} token ${id}`);
+    for (let b = 0; b < 256; b++) assert.deepEqual([...bytesOfTokens([vocabulary.byteToken[b]], vocabulary)], [b]);
+  }
+});
