@@ -20,6 +20,8 @@ export function decodeUtf8(bytes: Uint8Array, what = 'the input'): string {
   }
 }
 
+const KEEP_BOM = new TextDecoder('utf-8', { ignoreBOM: true });
+
 /** A byte-level BPE vocabulary seen as bytes: the token of each single byte, and the bytes of each token. */
 export interface ByteVocabulary {
   byteToken: Int32Array;
@@ -115,7 +117,7 @@ export function tokensOfStr(
   } else {
     for (const [start, end, valid] of utf8Runs(bytes)) {
       const run = bytes.subarray(start, end);
-      const tokens = valid ? tokenizer.encode(new TextDecoder().decode(run), { add_special_tokens: false }) : [];
+      const tokens = valid ? tokenizer.encode(KEEP_BOM.decode(run), { add_special_tokens: false }) : [];
       if (valid && sameBytes(bytesOfTokens(tokens, vocabulary), run)) {
         ids.push(...tokens);
       } else {

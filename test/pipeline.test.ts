@@ -41,6 +41,12 @@ test('bytes outside UTF-8 are escaped as byte tokens, counted in the document, t
   assert.match(r.stderr, /10 bytes escaped as byte tokens/);
   const ranged = JSON.parse(ok('binToRange', [], compress(bytes, TINY, ['--coder', 'exact'])).toString());
   assert.equal(ranged.escapedBytes, 10);
+  for (const text of [FIXTURES['CRLF, BOM, emoji, non-ASCII'], ANY_BYTES['lone CR, mixed line endings, BOM'], SCARLET.subarray(0, 3_000)]) {
+    const doc = JSON.parse(ok('tokensOfStr', TINY, text).toString());
+    assert.equal(doc.escapedBytes, 0, 'UTF-8 text, BOM included, goes through the tokenizer');
+  }
+  const scarlet = JSON.parse(ok('tokensOfStr', TINY, SCARLET.subarray(0, 3_000)).toString());
+  assert.ok(scarlet.tokenList.length < 1_500, `${scarlet.tokenList.length} tokens for 3,000 bytes`);
 });
 
 test('the header records the runtime; a decoder on another runtime warns and still checks the output', () => {
