@@ -32,7 +32,7 @@ const small = (path: string) => statSync(path).size <= argv['max-bytes'];
 const TEXT = new Set(['.js', '.mjs', '.cjs', '.ts', '.json', '.md', '.txt', '.yml', '.sh', '.py', '.html', '.css', '.map']);
 
 const inputs: [group: string, name: string, bytes: Uint8Array][] = [];
-for (const path of walkFiles('.', (p) => small(p) && !/^(models|figures|examples)\//.test(p))) inputs.push(['this repository', path, readFileSync(path)]);
+for (const path of walkFiles('.', (p) => small(p) && !/^(models|figures|examples|tmp|work)\//.test(p))) inputs.push(['this repository', path, readFileSync(path)]);
 const modules = walkFiles('node_modules', (p) => TEXT.has(extname(p)) && small(p));
 const every = Math.max(1, Math.floor(modules.length / argv.modules));
 for (let i = 0; i < modules.length; i += every) inputs.push(['node_modules text', relative('.', modules[i]), readFileSync(modules[i])]);

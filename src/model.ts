@@ -157,6 +157,8 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
       interOpNumThreads: 1,
       executionProviders: [device],
       graphOptimizationLevel: 'all',
+      // Idle workers must not spin: between steps the coder runs in JavaScript and needs the cores.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
     newCache = (rows) => new SlotCache(session, rows, shape);
   } else {

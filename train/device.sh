@@ -59,59 +59,47 @@ for step in "$@"; do
       split -b 15M ../work/model-$size/onnx/model.onnx "$OUT/model-$size.onnx.part-" ;;
     stage)  # copy the shards carried in this call to work/shards (one shard per call fits beside the repo)
       mkdir -p ../work/shards && cp -v ../.data*/shard-*.jsonl.* ../work/shards/ ;;
-    vocabdata)  # vocabulary experiment, data: staged shards 0-1 with 8k and 32k BPEs trained as tokenizer-16k.json
-      # was (first 200 MB of training text of shards 0-1) and with tokenizer-16k.json itself; all in parallel,
-      # beside a check that the same procedure at 16384 gives back tokenizer-16k.json
+    vocabdata)  # vocabulary experiment, data (train/README.md, "Vocabulary size"): the staged shards 0-1 tokenized with
+      # tokenizer-16k.json (16384) and with BPEs that prepare.py trains on their first 200 MB of training text
+      # (8192, 32768, and 16384r: the same procedure at 16384), all four in parallel
       pids=() fail=0
-      for v in 8192 16384 32768; do
+      for v in 8192 16384 32768 16384r; do
         tok=''; if [ $v = 16384 ]; then tok=--tokenizer=tokenizer-16k.json; fi
-        python prepare.py --shards='../work/shards/shard-0[01].*' --out_dir=../work/vocab$v --vocab_size=$v $tok \
+        python prepare.py --shards='../work/shards/shard-0[01].*' --out_dir=../work/vocab$v --vocab_size=${v%r} $tok \
           > ../work/prep-$v.log 2>&1 & pids+=($!)
       done
-      python - > ../work/prep-retrain16k.log 2>&1 <<'EOF' & pids+=($!)
-import json, sys, time
-sys.argv = [sys.argv[0], '--shards=../work/shards/shard-0[01].*', '--vocab_size=16384']
-import prepare
-t0, sample, size = time.time(), [], 0
-for title, text in prepare.documents():
-    if prepare.is_validation(title):
-        continue
-    if size > prepare.tokenizer_sample_mb * 1e6:
-        break
-    sample.append(text)
-    size += len(text)
-mine = json.loads(prepare.train_tokenizer(sample).to_str())['model']
-shipped = json.load(open('tokenizer-16k.json'))['model']
-print(f'retrained 16k BPE on {size / 1e6:.0f} MB in {time.time() - t0:.0f}s: vocab identical {mine["vocab"] == shipped["vocab"]}, merges identical {mine["merges"] == shipped["merges"]}')
-EOF
       for p in "${pids[@]}"; do wait $p || fail=1; done
       for f in ../work/prep-*.log; do echo "-- $f"; cat $f; cp $f "$OUT/"; done
-      [ $fail = 0 ] ;;
-    vocabtrain)  # vocabulary experiment, training: the M shape for 3000 steps of 128x512 tokens on each vocabulary
-      # (VOCABS, default all three); a run starts only if the call has >= 270 s left of VOCAB_BUDGET (s, default 560)
-      for v in ${VOCABS:-8192 16384 32768}; do
-        d=../work/vocab$v-out; mkdir -p $d
-        if [ -e $d/done ]; then echo "vocab $v: done before"; continue; fi
+      [ $fail = 0 ]
+      python -c "import json;a=json.load(open('../work/vocab16384r/tokenizer.json'))['model'];b=json.load(open('tokenizer-16k.json'))['model'];print('16384r vs tokenizer-16k.json: identical',a==b,'shared tokens',len(set(a['vocab'])&set(b['vocab'])))" ;;
+    vocabtrain)  # vocabulary experiment, training: the M shape, 3000 steps of 128x512 tokens, on each of VOCABS (default
+      # all four) with seed SEED (default 1337); a run starts only if >= 270 s of VOCAB_BUDGET (default 560 s from
+      # the start of this call) are left, so repeat the call until all are done (work/ must survive in between)
+      seed=${SEED:-1337}; sfx=''; if [ $seed != 1337 ]; then sfx=-seed$seed; fi
+      for v in ${VOCABS:-8192 16384 32768 16384r}; do
+        d=../work/vocab$v-out$sfx; mkdir -p $d
+        if [ -e $d/done ]; then echo "vocab $v$sfx: done before"; continue; fi
         left=$((t_start + ${VOCAB_BUDGET:-560} - $(date +%s)))
-        if [ $left -lt 270 ]; then echo "vocab $v: only ${left}s left in this call, not started"; continue; fi
+        if [ $left -lt 270 ]; then echo "vocab $v$sfx: only ${left}s left in this call, not started"; continue; fi
         s=$(date +%s)
         python train.py $(sizes M) --data_dir=../work/vocab$v --out_dir=$d --max_iters=3000 --warmup_iters=200 \
-          --min_lr=2e-4 --eval_interval=1000 --resume=1 \
+          --min_lr=2e-4 --eval_interval=1000 --seed=$seed --resume=1 \
           --max_seconds=$((left - 40)) 2>&1 | tee -a $d/train.log
         echo "wall $(( $(date +%s) - s ))s" | tee -a $d/train.log
         if grep -q '^iter 3000: val' $d/train.log; then touch $d/done; fi
-        cp $d/train.log "$OUT/train-$v.log"
+        cp $d/train.log "$OUT/train-$v$sfx.log"
       done ;;
     vocabreport)  # vocabulary experiment, table of what vocabdata and vocabtrain logged
       python - <<'EOF' | tee "$OUT/vocab-summary.md"
-import json, os, re
-print('| vocab | val bits/byte (1k / 2k / 3k steps) | bytes/token (val) | params | train tokens in data | passes | steady tok/s | training wall | prepare wall |')
+import glob, json, re
+print('| run | val bits/byte (1k / 2k / 3k steps) | bytes/token (val) | params | train tokens in data | passes | steady tok/s | training wall | prepare wall |')
 print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
-for v in (8192, 16384, 32768):
+for log in sorted(glob.glob('../work/vocab*-out*/train.log')):
+    run = log.split('/')[2].replace('vocab', '').replace('-out', '')
+    v = run.split('-')[0]
     meta = json.load(open(f'../work/vocab{v}/meta.json'))
     prep = open(f'../work/prep-{v}.log').read().split()[-1]
-    log = f'../work/vocab{v}-out/train.log'
-    lines = open(log).read().splitlines() if os.path.exists(log) else []
+    lines = open(log).read().splitlines()
     params = next((l.split('M')[0] + ' M' for l in lines if 'M parameters' in l), '?')
     vals = ' / '.join(m.group(1) for l in lines for m in [re.match(r'iter \d+: val loss \S+ nats/token, (\S+)', l)] if m)
     walls = [l.split()[1] for l in lines if l.startswith('wall ')]
@@ -123,7 +111,7 @@ for v in (8192, 16384, 32768):
         if m and int(m.group(1)) >= 500:
             seg.append((int(m.group(1)), int(m.group(2))))
     rate = f'{(seg[-1][0] - seg[0][0]) * 65536 / (seg[-1][1] - seg[0][1]) / 1e6:.2f} M' if len(seg) > 1 else '?'
-    print(f"| {v} | {vals} | {meta['val_bytes_per_token']:.3f} | {params} | {meta['train_tokens'] / 1e6:.1f} M | "
+    print(f"| {run} | {vals} | {meta['val_bytes_per_token']:.3f} | {params} | {meta['train_tokens'] / 1e6:.1f} M | "
           f"{3000 * 65536 / meta['train_tokens']:.2f} | {rate} | {' + '.join(walls)} | {prep} |")
 EOF
       ;;
