@@ -5,14 +5,17 @@
 #   ./run.sh [options] FILE.txt             every stage, intermediates in FILE/, FILE.decomp.txt, byte check
 # Options: -f overwrite, -n MODEL, --coder exact|rank (default exact), -w WINDOW, -l THREADS,
 #          --dtype fp32|q8, --device cpu|webgpu|cuda, --segment N, --batch N, -q (no progress),
-#          -v (say how many bytes were escaped as byte tokens: input that is not UTF-8 text)
+#          -v (say how many bytes were escaped as byte tokens: input that is not UTF-8 text),
+#          --block BYTES (compress: code the input in independent frames of at most this size, cut at line ends;
+#          memory stays bounded by it; default 1048576)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-stage() { node --import tsx "$here/scripts/$1.ts" "${@:2}"; }
+# tsx is resolved from here, not from the caller's folder, so run.sh works from anywhere
+stage() { node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/$1.ts" "${@:2}"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-force=0 coder=exact model=() run=() tok=() mode=example file=
-case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,9p' "$0" | cut -c3-; exit 0 ;; esac
+force=0 coder=exact model=() run=() tok=() mode=example file= block=1048576
+case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,11p' "$0" | cut -c3-; exit 0 ;; esac
 while [ $# -gt 0 ]; do
   case $1 in
     -f|--force) force=1 ;;
@@ -21,6 +24,7 @@ while [ $# -gt 0 ]; do
     -w|-l|--dtype|--device|--segment|--batch) run+=("$1" "$2"); shift ;;
     -q|--quiet) run+=(--quiet) ;;
     -v|--verbose) tok+=(--verbose) ;;
+    --block) block=$2; shift ;;
     -*) die "unknown option $1" ;;
     *) [ -z "$file" ] || die "one file at a time"; file=$1 ;;
   esac
@@ -47,6 +51,20 @@ decode() {
   fi
   stage tokensToStr "${model[@]}" -i "$2.toksout.json" -o "$2.decomp"
 }
+# compress_blocks IN OUT.bin: one frame per block of IN (one frame for an empty or small input), concatenated
+compress_blocks() {
+  mkdir -p "$tmp/blocks"
+  split -C "$block" -a 6 -d "$1" "$tmp/blocks/b"
+  [ -n "$(ls "$tmp/blocks")" ] || : > "$tmp/blocks/b000000"
+  : > "$2"
+  for b in "$tmp/blocks"/b*; do encode "$b" "$tmp/x"; cat "$tmp/x.bin" >> "$2"; rm "$b"; done
+}
+# decompress_frames IN.bin OUT: decodes frame after frame (binFrames checks them all first), concatenated
+decompress_frames() {
+  stage binFrames -i "$1" -o "$tmp/frames" > /dev/null
+  : > "$2"
+  for f in "$tmp/frames"/*.bin; do decode "$f" "$tmp/x"; cat "$tmp/x.decomp" >> "$2"; rm "$f"; done
+}
 # place SRC DEST: moves a finished output into place, refusing to overwrite without -f
 place() {
   if [ -e "$2" ] && [ $force = 0 ]; then die "$2 already exists (use -f to overwrite)"; fi
@@ -55,16 +73,17 @@ place() {
 
 case $mode in
   compress)
-    if [ -z "$file" ]; then cat > "$tmp/in"; encode "$tmp/in" "$tmp/x"; cat "$tmp/x.bin"; exit 0; fi
+    [[ $block =~ ^[1-9][0-9]*$ ]] || die "--block must be a positive number of bytes"
+    if [ -z "$file" ]; then cat > "$tmp/in"; compress_blocks "$tmp/in" "$tmp/out.bin"; cat "$tmp/out.bin"; exit 0; fi
     [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"
     [ ! -e "$file.bin" ] || [ $force = 1 ] || die "$file.bin already exists (use -f to overwrite)"
-    encode "$file" "$tmp/x"; place "$tmp/x.bin" "$file.bin" ;;
+    compress_blocks "$file" "$tmp/out.bin"; place "$tmp/out.bin" "$file.bin" ;;
   decompress)
-    if [ -z "$file" ]; then cat > "$tmp/in.bin"; decode "$tmp/in.bin" "$tmp/x"; cat "$tmp/x.decomp"; exit 0; fi
+    if [ -z "$file" ]; then cat > "$tmp/in.bin"; decompress_frames "$tmp/in.bin" "$tmp/out"; cat "$tmp/out"; exit 0; fi
     [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"
     [ "${file%.bin}" != "$file" ] || die "$file: unknown suffix, expected .bin"
     [ ! -e "${file%.bin}" ] || [ $force = 1 ] || die "${file%.bin} already exists (use -f to overwrite)"
-    decode "$file" "$tmp/x"; place "$tmp/x.decomp" "${file%.bin}" ;;
+    decompress_frames "$file" "$tmp/out"; place "$tmp/out" "${file%.bin}" ;;
   example)
     [ -n "$file" ] || die "usage: ./run.sh FILE.txt | compress [FILE] | decompress [FILE.bin] (see --help)"
     [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"

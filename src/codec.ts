@@ -174,4 +174,4 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
 }
 
 /** Defaults of the coding layout (BENCHMARKS.md shows how they were chosen). */
-export const DEFAULT_LAYOUT = { topN: 128, precision: 24, segmentLength: 2048, batch: 32 };
+export const DEFAULT_LAYOUT = { topN: 128, precision: 24, segmentLength: 2048, batch: 64 };

@@ -225,6 +225,32 @@ function readLayout(bytes: Uint8Array): RawBin {
 }
 
 /**
+ * Splits a .bin that holds several frames one after another (what `run.sh compress` writes for an input larger
+ * than one block) into the frames, by their length fields alone; each frame is then checked by decodeBin.
+ */
+export function splitFrames(bytes: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  let at = 0;
+  do {
+    const rest = bytes.subarray(at);
+    if (rest.length < MAGIC_BYTES.length + 1 || MAGIC_BYTES.some((b, i) => rest[i] !== b) || rest[MAGIC_BYTES.length] !== BIN_VERSION) {
+      frames.push(rest); // not a frame start: decodeBin will say what it is
+      break;
+    }
+    let end: number;
+    try {
+      end = readLayout(rest).crcAt + CRC_BYTES;
+    } catch {
+      frames.push(rest);
+      break;
+    }
+    frames.push(rest.subarray(0, end));
+    at += end;
+  } while (at < bytes.length);
+  return frames;
+}
+
+/**
  * Parses a .bin file, refusing with a one-line message anything that is not a complete, intact file of a
  * supported version. Only the magic, the version and the lengths that locate the checksum are read before the
  * CRC is verified, so a bit flip anywhere else reads as corruption.

@@ -1,10 +1,11 @@
 // End to end through the stage CLIs as child processes, with the real tiny model.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync, readdirSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModel, Stepper } from '../src/model.ts';
-import { compress, decompress, ok, SCARLET, stage, tempDir, TEXTS } from './helpers.ts';
+import { compress, decompress, ok, ROOT, SCARLET, stage, tempDir, TEXTS } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -196,4 +197,27 @@ test('a failing stage leaves no output file behind and never overwrites its inpu
   assert.match(same.stderr, /refusing to overwrite the input/);
   assert.equal(readFileSync(input, 'utf8'), 'not json');
   assert.ok(!existsSync(join(dir, 'out.json')));
+});
+
+test('run.sh codes a large input in frames of --block bytes, decodes them back, and refuses a cut-off file', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'text.txt');
+  const text = SCARLET.subarray(50_000, 62_000);
+  writeFileSync(file, text);
+  const run = (...args: string[]) => spawnSync('bash', [join(ROOT, 'run.sh'), ...args], { cwd: dir, encoding: 'utf8' });
+  const compressed = run('compress', '-q', '-n', 'llmc-tiny', '--block', '4000', file);
+  assert.equal(compressed.status, 0, compressed.stderr);
+  const frames = stage('binFrames', ['-i', `${file}.bin`, '-o', join(dir, 'frames')]);
+  assert.equal(frames.status, 0, frames.stderr);
+  assert.ok(Number(frames.stdout.toString()) >= 3, `${frames.stdout} frames`);
+  unlinkSync(file);
+  const back = run('decompress', '-q', `${file}.bin`);
+  assert.equal(back.status, 0, back.stderr);
+  assert.deepEqual(readFileSync(file), text);
+  unlinkSync(file);
+  truncateSync(`${file}.bin`, statSync(`${file}.bin`).size - 100);
+  const cut = run('decompress', '-q', `${file}.bin`);
+  assert.equal(cut.status, 1);
+  assert.match(cut.stderr, /^binFrames: frame \d+: truncated \.bin file/);
+  assert.ok(!existsSync(file), 'no output from a damaged file');
 });
