@@ -33,9 +33,9 @@ done
 [ "$coder" = exact ] || [ "$coder" = rank ] || die "--coder must be exact or rank"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-# compress IN OUTDIR-prefix: writes PREFIX.toks.json, .ttout.json, .ranged.json, .bin
+# encode IN PREFIX [tokenized]: writes PREFIX.toks.json (unless already tokenized), .ttout.json, .ranged.json, .bin
 encode() {
-  stage tokensOfStr "${model[@]}" "${tok[@]}" -i "$1" -o "$2.toks.json"
+  [ -n "${3:-}" ] || stage tokensOfStr "${model[@]}" "${tok[@]}" -i "$1" -o "$2.toks.json"
   stage modelToInx "${model[@]}" "${run[@]}" --coder "$coder" -i "$2.toks.json" -o "$2.ttout.json"
   stage rangeEncode -i "$2.ttout.json" -o "$2.ranged.json"
   stage binOfRange -i "$2.ranged.json" -o "$2.bin"
@@ -51,19 +51,35 @@ decode() {
   fi
   stage tokensToStr "${model[@]}" -i "$2.toksout.json" -o "$2.decomp"
 }
-# compress_blocks IN OUT.bin: one frame per block of IN (one frame for an empty or small input), concatenated
+# compress_blocks IN OUT.bin: one frame per block of IN (one frame for an empty or small input), concatenated.
+# A block that is mostly not UTF-8 text, or whose coded frame comes out larger, is stored as it is instead.
 compress_blocks() {
   mkdir -p "$tmp/blocks"
   split -C "$block" -a 6 -d "$1" "$tmp/blocks/b"
   [ -n "$(ls "$tmp/blocks")" ] || : > "$tmp/blocks/b000000"
   : > "$2"
-  for b in "$tmp/blocks"/b*; do encode "$b" "$tmp/x"; cat "$tmp/x.bin" >> "$2"; rm "$b"; done
+  for b in "$tmp/blocks"/b*; do
+    stage tokensOfStr "${model[@]}" "${tok[@]}" -i "$b" -o "$tmp/x.toks.json"
+    escaped=$(grep -o '"escapedBytes": [0-9]*' "$tmp/x.toks.json" | grep -o '[0-9]*$')
+    stage binOfBytes -i "$b" -o "$tmp/stored.bin"
+    if [ $((2 * escaped)) -le "$(stat -c %s "$b")" ]; then
+      encode "$b" "$tmp/x" tokenized
+      [ "$(stat -c %s "$tmp/x.bin")" -le "$(stat -c %s "$tmp/stored.bin")" ] || rm "$tmp/x.bin"
+    fi
+    if [ -f "$tmp/x.bin" ]; then cat "$tmp/x.bin" >> "$2"; rm "$tmp/x.bin"
+    else [ ${#tok[@]} = 0 ] || echo "run.sh: $(basename "$b"): stored as it is (the model would not help)" >&2; cat "$tmp/stored.bin" >> "$2"; fi
+    rm "$b"
+  done
 }
 # decompress_frames IN.bin OUT: decodes frame after frame (binFrames checks them all first), concatenated
 decompress_frames() {
   stage binFrames -i "$1" -o "$tmp/frames" > /dev/null
   : > "$2"
-  for f in "$tmp/frames"/*.bin; do decode "$f" "$tmp/x"; cat "$tmp/x.decomp" >> "$2"; rm "$f"; done
+  for f in "$tmp/frames"/*.bin; do
+    # byte 6 of a frame is its coder mode; 2 = stored (docs/FORMAT.md)
+    if [ "$(od -An -tu1 -j6 -N1 "$f" | tr -d ' ')" = 2 ]; then stage bytesOfBin -i "$f" -o "$tmp/x.decomp"; else decode "$f" "$tmp/x"; fi
+    cat "$tmp/x.decomp" >> "$2"; rm "$f"
+  done
 }
 # place SRC DEST: moves a finished output into place, refusing to overwrite without -f
 place() {

@@ -8,7 +8,7 @@ export const BIN_VERSION = 1;
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
 
-const CODER_MODES = ['rank', 'exact'] as const;
+const CODER_MODES = ['rank', 'exact', 'stored'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
 
 export interface BinHeader {
@@ -94,7 +94,7 @@ class ByteWriter {
 
 export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint16Array): Uint8Array {
   const modeCode = CODER_MODES.indexOf(header.mode);
-  if (modeCode < 0) throw new Error(`BinHeader.mode must be 'rank' or 'exact', got ${String(header.mode)}`);
+  if (modeCode < 0) throw new Error(`BinHeader.mode must be 'rank', 'exact' or 'stored', got ${String(header.mode)}`);
   if (!Number.isInteger(header.scaleBits) || header.scaleBits < 1 || header.scaleBits > 31) {
     throw new Error(`BinHeader.scaleBits must be an integer in 1..31, got ${header.scaleBits}`);
   }

@@ -95,6 +95,7 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
     throw new UserError((err as Error).message);
   }
   const { header, table, words } = contents;
+  if (header.mode === 'stored') throw new UserError('this .bin stores its bytes as they are (the model did not help): bytesOfBin gives them back');
   let extra: Extra;
   let inxToSym: number[], counts: number[];
   try {
