@@ -110,7 +110,7 @@ export function tokensOfStr(
   let escapedBytes = 0;
   if (!vocabulary) {
     const text = decodeUtf8(bytes, `the input (and ${info.modelName} has no byte-level vocabulary to escape it with)`);
-    if (text !== '') ids.push(...tokenizer.encode(text, { add_special_tokens: false }));
+    if (text !== '') for (const id of tokenizer.encode(text, { add_special_tokens: false })) ids.push(id);
     if (ids.length > 0 && tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }) !== text) {
       throw new UserError(`the tokenizer of ${info.modelName} cannot represent this text exactly`);
     }
@@ -119,7 +119,7 @@ export function tokensOfStr(
       const run = bytes.subarray(start, end);
       const tokens = valid ? tokenizer.encode(KEEP_BOM.decode(run), { add_special_tokens: false }) : [];
       if (valid && sameBytes(bytesOfTokens(tokens, vocabulary), run)) {
-        ids.push(...tokens);
+        for (const id of tokens) ids.push(id); // not push(...tokens): a long run would overflow the call stack
       } else {
         run.forEach((b) => ids.push(vocabulary.byteToken[b]));
         escapedBytes += run.length;

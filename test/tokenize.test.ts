@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadTokenizer } from '../src/model.ts';
-import { bytesOfTokens, utf8Runs } from '../src/tokenize.ts';
+import { bytesOfTokens, tokensOfStr, tokensToStr, utf8Runs } from '../src/tokenize.ts';
+import { SCARLET } from './helpers.ts';
 
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const isUtf8 = (bytes: Uint8Array) => {
@@ -34,4 +35,12 @@ test('every token of both vocabularies has bytes, and every byte has a token tha
     for (let id = 0; id < vocabSize; id++) assert.ok(vocabulary.tokenBytes[id]?.length > 0, `${name} token ${id}`);
     for (let b = 0; b < 256; b++) assert.deepEqual([...bytesOfTokens([vocabulary.byteToken[b]], vocabulary)], [b]);
   }
+});
+
+test('a whole default block (1 MiB of text, about 400,000 tokens) tokenizes and comes back', async () => {
+  const { tokenizer, vocabulary, name, vocabSize } = await loadTokenizer('llmc-tiny');
+  const block = Buffer.concat([SCARLET, SCARLET, SCARLET, SCARLET]).subarray(0, 1 << 20);
+  const doc = tokensOfStr(block, tokenizer, vocabulary, { modelName: name, vocabSize });
+  assert.ok(doc.tokenList.length > 300_000, `${doc.tokenList.length} tokens`);
+  assert.deepEqual(Buffer.from(tokensToStr(doc, tokenizer, vocabulary)), block);
 });
