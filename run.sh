@@ -15,7 +15,7 @@ stage() { node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 force=0 coder=exact model=() run=() tok=() mode=example file= block=1048576
-case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,11p' "$0" | cut -c3-; exit 0 ;; esac
+case "${1:-}" in compress|decompress) mode=$1; shift ;; -h|--help) sed -n '2,10p' "$0" | cut -c3-; exit 0 ;; esac
 while [ $# -gt 0 ]; do
   case $1 in
     -f|--force) force=1 ;;
