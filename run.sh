@@ -61,13 +61,17 @@ compress_blocks() {
   for b in "$tmp/blocks"/b*; do
     stage tokensOfStr "${model[@]}" "${tok[@]}" -i "$b" -o "$tmp/x.toks.json"
     escaped=$(grep -o '"escapedBytes": [0-9]*' "$tmp/x.toks.json" | grep -o '[0-9]*$')
-    stage binOfBytes -i "$b" -o "$tmp/stored.bin"
-    if [ $((2 * escaped)) -le "$(stat -c %s "$b")" ]; then
+    size=$(stat -c %s "$b")
+    if [ $((2 * escaped)) -le "$size" ]; then
       encode "$b" "$tmp/x" tokenized
-      [ "$(stat -c %s "$tmp/x.bin")" -le "$(stat -c %s "$tmp/stored.bin")" ] || rm "$tmp/x.bin"
+      # a stored frame is the bytes, padded to an even count, plus a 97-byte header (docs/FORMAT.md)
+      [ "$(stat -c %s "$tmp/x.bin")" -le $((size + size % 2 + 97)) ] || rm "$tmp/x.bin"
     fi
     if [ -f "$tmp/x.bin" ]; then cat "$tmp/x.bin" >> "$2"; rm "$tmp/x.bin"
-    else [ ${#tok[@]} = 0 ] || echo "run.sh: $(basename "$b"): stored as it is (the model would not help)" >&2; cat "$tmp/stored.bin" >> "$2"; fi
+    else
+      [ ${#tok[@]} = 0 ] || echo "run.sh: $(basename "$b"): stored as it is (the model would not help)" >&2
+      stage binOfBytes -i "$b" >> "$2"
+    fi
     rm "$b"
   done
 }
