@@ -35,7 +35,7 @@ for (const spec of argv._.map(String)) {
     const token = tokens[pos];
     rankOf(logits, token);
     f.load(probs).interval(token);
-    bits -= Math.log2(f.probability(token));
+    bits -= Math.log2(probs[token]);
     coderMs += performance.now() - t;
     return token;
   });

@@ -3,8 +3,8 @@
 import { parseJson, progressReporter, readInput, runCli, stageArgs, UserError, withModel, writeOutput } from '../src/cli.ts';
 import { DEFAULT_LAYOUT, rankTokens } from '../src/codec.ts';
 import { asTokensDoc, stringifyDoc } from '../src/ir.ts';
-import { loadModel } from '../src/model.ts';
-import { sha256Prefix } from '../src/tokenize.ts';
+import { loadByteVocabulary, loadModel } from '../src/model.ts';
+import { bytesOf, sha256Prefix } from '../src/tokenize.ts';
 
 runCli(async () => {
   const argv = await withModel(stageArgs('$0 [-i toks.json] [-o tt.json] [options]\nRuns the model over the tokens.'))
@@ -23,7 +23,7 @@ runCli(async () => {
   }
   if (argv.s !== undefined && argv.s < doc.tokenList.length) {
     const tokenList = doc.tokenList.slice(0, argv.s);
-    const bytes = new TextEncoder().encode(model.tokenizer.decode(tokenList.map((t) => t[0])));
+    const bytes = bytesOf(tokenList.map((t) => t[0]), model.tokenizer, loadByteVocabulary(model.dir));
     doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes) };
   }
   const layout = { mode: argv.coder, contextwindow: argv.w ?? model.defaultWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch) };

@@ -96,9 +96,8 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   await walk(model, tokens.length, layout, (logits, probs, pos) => {
     const token = tokens[pos];
     const rank = rankOf(logits, token);
-    const p = freqs.load(probs).probability(token);
-    if (intervals) intervals[pos] = freqs.interval(token);
-    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, p] : [token, -1, p];
+    if (intervals) intervals[pos] = freqs.load(probs).interval(token);
+    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, probs[token]] : [token, -1, probs[token]];
     return token;
   }, progress);
   return {
@@ -161,7 +160,7 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
     await walk(model, doc.length, doc, (logits, probs, pos) => {
       const { token, start, freq } = freqs.load(probs).find(decoder ? decoder.peek() : uniform.next());
       decoder?.advance(start, freq);
-      tokenList[pos] = [token, rankOf(logits, token), freqs.probability(token)];
+      tokenList[pos] = [token, rankOf(logits, token), probs[token]];
       return token;
     }, progress, prompt);
     decoder?.finish();

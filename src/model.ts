@@ -88,12 +88,23 @@ export async function loadTokenizer(nameOrPath?: string): Promise<{
   vocabSize: number;
   config: ModelConfig;
 }> {
+  const opened = await openTokenizer(nameOrPath);
+  return { ...opened, vocabulary: loadByteVocabulary(opened.dir) };
+}
+
+/** The tokenizer and config, without the byte view of the vocabulary (which the model stages do not need). */
+async function openTokenizer(nameOrPath?: string) {
   const { dir, remote } = resolveModel(nameOrPath);
   env.allowRemoteModels = remote;
   const tokenizer = (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
   const config = (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as ModelConfig;
-  const vocabulary = remote ? undefined : byteVocabularyOf(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
-  return { tokenizer, vocabulary, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
+  return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
+}
+
+/** The byte view of a model folder's vocabulary (undefined for a hub id, or a vocabulary that is not byte-level BPE). */
+export function loadByteVocabulary(dir: string): ByteVocabulary | undefined {
+  const path = join(dir, 'tokenizer.json');
+  return existsSync(path) ? byteVocabularyOf(JSON.parse(readFileSync(path, 'utf8'))) : undefined;
 }
 
 /**
@@ -139,7 +150,7 @@ function graphFiles(dir: string, graph: string, dtype: Dtype): string[] {
 }
 
 export async function loadModel(nameOrPath?: string, options: ModelOptions = {}): Promise<LanguageModel> {
-  const { tokenizer, dir, remote, name, vocabSize, config } = await loadTokenizer(nameOrPath);
+  const { tokenizer, dir, remote, name, vocabSize, config } = await openTokenizer(nameOrPath);
   const dtype = options.dtype ?? (remote ? 'fp32' : defaultDtype(dir));
   const device = options.device ?? 'cpu';
   const graph = remote ? GRAPH_FILE.transformers[dtype] : graphOf(dir, dtype, options.transformersGraph);
@@ -220,6 +231,13 @@ interface CacheShape {
 
 const KV = ['key', 'value'] as const;
 
+/** Positions start..start+length-1 for each of `rows` rows. */
+function positionIds(rows: number, length: number, start: number): BigInt64Array {
+  const positions = new BigInt64Array(rows * length);
+  for (let r = 0; r < rows; r++) for (let i = 0; i < length; i++) positions[r * length + i] = BigInt(start + i);
+  return positions;
+}
+
 /** Slots are added this many at a time: the graph attends to the allocated slots, filled or not. */
 const SLOT_BLOCK = 32;
 
@@ -246,11 +264,9 @@ class SlotCache implements Cache {
     const { kvHeads, headDim } = shape;
     if (start === 0) this.capacity = 0;
     const slotCount = this.capacity;
-    const positions = new BigInt64Array(rows * length);
-    for (let r = 0; r < rows; r++) for (let i = 0; i < length; i++) positions[r * length + i] = BigInt(start + i);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', ids, [rows, length]),
-      position_ids: new ort.Tensor('int64', positions, [rows, length]),
+      position_ids: new ort.Tensor('int64', positionIds(rows, length, start), [rows, length]),
       slot_mask: new ort.Tensor('bool', slotCount ? this.mask : new Uint8Array(0), [rows, slotCount]),
     };
     for (let l = 0; l < shape.layers; l++) {
@@ -305,12 +321,10 @@ class PresentCache implements Cache {
 
   async extend(ids: BigInt64Array, length: number, start: number): Promise<Next> {
     const { rows, vocab } = this;
-    const positions = new BigInt64Array(rows * length);
-    for (let r = 0; r < rows; r++) for (let i = 0; i < length; i++) positions[r * length + i] = BigInt(start + i);
     const out = await this.forward({
       input_ids: new Tensor('int64', ids, [rows, length]),
       attention_mask: new Tensor('int64', new BigInt64Array(rows * (start + length)).fill(1n), [rows, start + length]),
-      position_ids: new Tensor('int64', positions, [rows, length]),
+      position_ids: new Tensor('int64', positionIds(rows, length, start), [rows, length]),
       ...(start > 0 ? { past_key_values: this.past } : {}),
     });
     this.past = {};
@@ -327,12 +341,13 @@ class PresentCache implements Cache {
 /** Softmax of each row (float64 inside, float32 out, like the stepper graph's). */
 function softmaxRows(logits: Float32Array, vocab: number): Float32Array {
   const probs = new Float32Array(logits.length);
+  const exps = new Float64Array(vocab);
   for (let start = 0; start < logits.length; start += vocab) {
     const row = logits.subarray(start, start + vocab);
     const max = row.reduce((m, x) => Math.max(m, x), -Infinity);
     let sum = 0;
-    for (let j = 0; j < vocab; j++) sum += Math.exp(row[j] - max);
-    for (let j = 0; j < vocab; j++) probs[start + j] = Math.exp(row[j] - max) / sum;
+    for (let j = 0; j < vocab; j++) sum += exps[j] = Math.exp(row[j] - max);
+    for (let j = 0; j < vocab; j++) probs[start + j] = exps[j] / sum;
   }
   return probs;
 }

@@ -1,5 +1,5 @@
 // What the coders need from one row of the model's output: a token's rank among the logits (rank mode), and
-// the distribution as integer frequencies (exact mode) with the probability of a token (both, for statistics).
+// the distribution as integer frequencies (exact mode).
 
 /** Rank of `token`: how many tokens have a higher logit, or an equal one and a smaller id. */
 export function rankOf(logits: Float32Array, token: number): number {
@@ -39,7 +39,6 @@ export function tokenAtRank(logits: Float32Array, rank: number): number {
 export class Frequencies {
   readonly freqs: Int32Array;
   top = 0;
-  private probs: Float32Array<ArrayBufferLike> = new Float32Array(0);
 
   constructor(
     readonly vocab: number,
@@ -69,13 +68,7 @@ export class Frequencies {
     for (let j = 0; j < vocab; j++) used += freqs[j] = 1 + Math.floor(probs[j] * scale);
     freqs[top] += total - used;
     this.top = top;
-    this.probs = probs;
     return this;
-  }
-
-  /** The model's probability of a token. */
-  probability(token: number): number {
-    return this.probs[token];
   }
 
 /** [start, frequency] of a token. */

@@ -139,12 +139,15 @@ export function tokensOfStr(
   };
 }
 
+/** The bytes of tokens: through the byte-level vocabulary when there is one, else through the tokenizer's text. */
+export function bytesOf(ids: number[], tokenizer: Tokenizer, vocabulary: ByteVocabulary | undefined): Uint8Array {
+  if (vocabulary) return bytesOfTokens(ids, vocabulary);
+  return new TextEncoder().encode(ids.length === 0 ? '' : tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }));
+}
+
 /** Decodes the tokens and, when the document knows the original, checks length and hash before anything is written. */
 export function tokensToStr(doc: TokensDoc, tokenizer: Tokenizer, vocabulary: ByteVocabulary | undefined): Uint8Array {
-  const ids = doc.tokenList.map((t) => t[0]);
-  const bytes = vocabulary
-    ? bytesOfTokens(ids, vocabulary)
-    : new TextEncoder().encode(ids.length === 0 ? '' : tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }));
+  const bytes = bytesOf(doc.tokenList.map((t) => t[0]), tokenizer, vocabulary);
   if (doc.sha256 && (bytes.length !== doc.byteLength || sha256Prefix(bytes) !== doc.sha256)) {
     throw new UserError(`decoded text does not match the original (${bytes.length} bytes, expected ${doc.byteLength}): wrong model or corrupt data`);
   }

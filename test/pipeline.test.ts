@@ -46,6 +46,11 @@ test('bytes outside UTF-8 are escaped as byte tokens, counted in the document, t
     const doc = JSON.parse(ok('tokensOfStr', TINY, text).toString());
     assert.equal(doc.escapedBytes, 0, 'UTF-8 text, BOM included, goes through the tokenizer');
   }
+  // modelToInx -s keeps the first tokens, and the bytes it records are theirs, escaped ones included
+  const cut = ok('modelToInx', ['--quiet', '--coder', 'exact', '-s', '6'], r.stdout);
+  const head = decompress(ok('binOfRange', [], ok('rangeEncode', [], cut)));
+  assert.deepEqual(head, Buffer.from(bytes.subarray(0, head.length)));
+  assert.ok(head.includes(0xe9), 'the escaped byte is among the first six tokens');
   const scarlet = JSON.parse(ok('tokensOfStr', TINY, SCARLET.subarray(0, 3_000)).toString());
   assert.ok(scarlet.tokenList.length < 1_500, `${scarlet.tokenList.length} tokens for 3,000 bytes`);
 });
