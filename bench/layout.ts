@@ -30,12 +30,12 @@ for (const spec of argv._.map(String)) {
   let bits = 0, coderMs = 0;
   const f = new Frequencies(model.vocabSize, 24);
   const t0 = performance.now();
-  await walk(model, tokens.length, { contextwindow, segmentLength, batch }, (logits, probs, pos) => {
+  await walk(model, tokens.length, { contextwindow, segmentLength, batch, precision: 24 }, ({ logits, probs }, pos) => {
     const t = performance.now();
     const token = tokens[pos];
-    rankOf(logits, token);
-    f.load(probs).interval(token);
-    bits -= Math.log2(probs[token]);
+    rankOf(logits!, token);
+    f.load(probs!).interval(token);
+    bits -= Math.log2(probs![token]);
     coderMs += performance.now() - t;
     return token;
   });

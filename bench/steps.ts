@@ -23,8 +23,8 @@ for (const dir of argv._.map(String)) {
     const t1 = performance.now();
     for (let r = 0; r < argv.rows; r++) {
       const token = feed(301 + i)[r];
-      freqs.load(probs.subarray(r * V, (r + 1) * V)).interval(token);
-      rankOf(logits.subarray(r * V, (r + 1) * V), token);
+      freqs.load(probs!.subarray(r * V, (r + 1) * V)).interval(token);
+      rankOf(logits!.subarray(r * V, (r + 1) * V), token);
     }
     modelMs += t1 - t0;
     coderMs += performance.now() - t1;

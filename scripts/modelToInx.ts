@@ -17,7 +17,7 @@ runCli(async () => {
     .option('s', { alias: 'stop', type: 'number', describe: 'only the first N tokens' })
     .parse();
   let doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
-  const model = await loadModel(argv.n ?? doc.modelName, { dtype: argv.dtype, device: argv.device, threads: argv.l });
+  const model = await loadModel(argv.n ?? doc.modelName, { dtype: argv.dtype, device: argv.device, threads: argv.l, graph: argv.graph });
   for (const [name, value] of Object.entries({ topN: argv.t, precision: argv.p, segment: argv.segment, batch: argv.batch })) {
     if (!Number.isInteger(value) || value < 0) throw new UserError(`--${name} must be a non-negative integer`);
   }

@@ -15,7 +15,7 @@ runCli(async () => {
     .option('s', { alias: 'tokens', type: 'number', describe: 'exact mode: tokens to generate (default: 2 per input byte)' })
     .parse();
   const data = readInput(argv.i);
-  const model = await loadModel(argv.n, { dtype: argv.dtype, device: argv.device, threads: argv.l });
+  const model = await loadModel(argv.n, { dtype: argv.dtype, device: argv.device, threads: argv.l, graph: argv.graph });
   const count = argv.s ?? 2 * data.length;
   if (!Number.isInteger(count) || count < 0) throw new UserError('-s must be a non-negative integer');
   const doc = argv.coder === 'rank' ? rankGeneration(model, argv.c, data) : exactGeneration(model, argv.c, data, count);

@@ -8,7 +8,7 @@ import { loadModelFor } from '../src/model.ts';
 runCli(async () => {
   const argv = await withModel(stageArgs('$0 [-i ranged.json] [-o toks.json] [options]\nDecodes an exact-mode stream with the model.')).parse();
   const doc = asRangedDoc(parseJson(readInput(argv.i), argv.i));
-  const model = await loadModelFor(doc, argv.n, { dtype: argv.dtype, device: argv.device, threads: argv.l });
+  const model = await loadModelFor(doc, argv.n, { dtype: argv.dtype, device: argv.device, threads: argv.l, graph: argv.graph });
   const tokens = await decodeExact(doc, model, progressReporter('tokensOfRange', argv.quiet));
   writeOutput(argv.o, stringifyDoc(tokens), argv.i);
 });

@@ -23,20 +23,28 @@ function badInterval(what: string, start: number, freq: number, total: number): 
  * each symbol may come from a different table. rANS is LIFO, so the symbols are coded last to first and the
  * word stream is reversed, letting RansDecoder read the symbols first to last.
  *
- * The stream opens with the final encoder state written big-endian in the fewest 16-bit words (2 or 3, as the
- * state is below 2^47 and at least 2^31), which the decoder reads with its ordinary renormalisation loop.
+ * Interleaving: symbol i goes through the state of lane lanes[i] (of laneCount; default: one lane). The lanes
+ * share one word stream, so a decoder can know every lane's next value at once, before it decodes any of
+ * them: what a device that answers all rows of a step in one call needs.
+ *
+ * The stream opens with the final encoder states, lane 0 first, each written big-endian in the fewest 16-bit
+ * words (2 or 3, as a state is below 2^47 and at least 2^31), which the decoder reads with its ordinary
+ * renormalisation loop.
  */
-export function ransEncode(starts: ArrayLike<number>, freqs: ArrayLike<number>, scaleBits: number): Uint16Array {
+export function ransEncode(starts: ArrayLike<number>, freqs: ArrayLike<number>, scaleBits: number, lanes?: ArrayLike<number>, laneCount = 1): Uint16Array {
   const total = checkScaleBits(scaleBits);
   const n = starts.length;
   if (freqs.length !== n) throw new Error(`ransEncode: ${n} starts but ${freqs.length} freqs`);
-  // Each symbol emits at most 2 words (the state shrinks from < 2^47 to < 2^15 in two steps), the flush ≤ 3.
-  const out = new Uint16Array(2 * n + 3);
+  // Each symbol emits at most 2 words (the state shrinks from < 2^47 to < 2^15 in two steps), a flush ≤ 3.
+  const out = new Uint16Array(2 * n + 3 * laneCount);
   let used = 0;
   // x_max(freq) = (L / M) · 2^16 · freq: keeping x below it before coding keeps the coded state below 2^47.
   const xMaxPerFreq = (RANS_L / total) * WORD;
-  let x = RANS_L;
+  const states = new Array<number>(laneCount).fill(RANS_L);
   for (let i = n - 1; i >= 0; i--) {
+    const lane = lanes ? lanes[i] : 0;
+    if (!(lane >= 0 && lane < laneCount)) throw new Error(`ransEncode: symbol ${i} has lane ${lane}, outside 0..${laneCount - 1}`);
+    let x = states[lane];
     const start = starts[i];
     const freq = freqs[i];
     if (!(Number.isInteger(start) && Number.isInteger(freq) && freq >= 1 && start >= 0 && start + freq <= total)) {
@@ -50,66 +58,73 @@ export function ransEncode(starts: ArrayLike<number>, freqs: ArrayLike<number>, 
     }
     // x = floor(x / freq) · M + x mod freq + start; x - r is a multiple of freq, so the division is exact.
     const r = x % freq;
-    x = ((x - r) / freq) * total + r + start;
+    states[lane] = ((x - r) / freq) * total + r + start;
   }
-  while (x > 0) {
-    const low = x % WORD;
-    out[used++] = low;
-    x = (x - low) / WORD;
+  for (let lane = laneCount - 1; lane >= 0; lane--) {
+    for (let x = states[lane]; x > 0; ) {
+      const low = x % WORD;
+      out[used++] = low;
+      x = (x - low) / WORD;
+    }
   }
   return out.slice(0, used).reverse();
 }
 
 /**
- * Streaming rANS decoder: peek() gives the cumulative value identifying the next symbol; the caller finds the
- * symbol's interval in its current table and calls advance(start, freq). finish() checks the end of the stream.
+ * Streaming rANS decoder: peek(lane) gives the cumulative value identifying the lane's next symbol; the caller
+ * finds the symbol's interval in its current table and calls advance(start, freq, lane), in the order the
+ * encoder was given the symbols. finish() checks the end of the stream.
  */
 export class RansDecoder {
   private readonly words: Uint16Array;
   private readonly total: number;
   private pos = 0;
-  private x = 0;
+  private readonly states: number[];
 
-  constructor(words: Uint16Array, scaleBits: number) {
+  constructor(words: Uint16Array, scaleBits: number, laneCount = 1) {
     this.total = checkScaleBits(scaleBits);
     this.words = words;
-    // The encoder writes its final state in the fewest words, so a leading zero word cannot be ours.
+    // The encoder writes its final states in the fewest words, so a leading zero word cannot be ours.
     if (words.length > 0 && words[0] === 0) throw new Error('corrupt rANS stream: invalid initial state');
-    this.refill();
+    this.states = new Array<number>(laneCount).fill(0);
+    for (let lane = 0; lane < laneCount; lane++) this.refill(lane);
   }
 
-  /** The value in [0, 2^scaleBits) that falls inside the next symbol's interval. */
-  peek(): number {
-    return this.x % this.total;
+  /** The value in [0, 2^scaleBits) that falls inside the lane's next symbol's interval. */
+  peek(lane = 0): number {
+    return this.states[lane] % this.total;
   }
 
-  /** Consumes the symbol occupying [start, start + freq), which must contain peek(). */
-  advance(start: number, freq: number): void {
+  /** Consumes the lane's symbol occupying [start, start + freq), which must contain peek(lane). */
+  advance(start: number, freq: number, lane = 0): void {
     const total = this.total;
     if (!(Number.isInteger(start) && Number.isInteger(freq) && freq >= 1 && start >= 0 && start + freq <= total)) {
       throw badInterval('RansDecoder.advance', start, freq, total);
     }
-    const cum = this.x % total;
+    const x = this.states[lane];
+    const cum = x % total;
     if (cum < start || cum >= start + freq) {
       throw new Error(`RansDecoder.advance: interval [${start}, ${start + freq}) does not contain the decoded value ${cum}`);
     }
-    this.x = freq * ((this.x - cum) / total) + cum - start;
-    this.refill();
+    this.states[lane] = freq * ((x - cum) / total) + cum - start;
+    this.refill(lane);
   }
 
-  /** Throws unless every word was consumed and the state returned to the encoder's initial state. */
+  /** Throws unless every word was consumed and every state returned to the encoder's initial state. */
   finish(): void {
     const left = this.words.length - this.pos;
     if (left > 0) throw new Error(`corrupt rANS stream: ${left} word(s) left after the last symbol`);
-    if (this.x !== RANS_L) throw new Error('corrupt rANS stream: final state mismatch (damaged data or a different model)');
+    if (this.states.some((x) => x !== RANS_L)) throw new Error('corrupt rANS stream: final state mismatch (damaged data or a different model)');
   }
 
-  private refill(): void {
+  private refill(lane: number): void {
     const words = this.words;
-    while (this.x < RANS_L) {
+    let x = this.states[lane];
+    while (x < RANS_L) {
       if (this.pos >= words.length) throw new Error('rANS stream ended early (truncated or corrupt data)');
-      this.x = this.x * WORD + words[this.pos++];
+      x = x * WORD + words[this.pos++];
     }
+    this.states[lane] = x;
   }
 }
 

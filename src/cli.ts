@@ -117,6 +117,7 @@ export function withModel<T>(args: Argv<T>) {
     .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: the embedded llmc-base)' })
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'which graph to run (default: what the folder ships, fp32 first)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
+    .option('graph', { choices: ['stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: coder on a GPU, stepper on the CPU; a decoder takes the one its input names)' })
     .option('l', { alias: 'threads', type: 'number', default: 0, describe: 'CPU threads for the model (0: all cores)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
 }

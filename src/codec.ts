@@ -4,7 +4,7 @@
 import { RansDecoder } from './ans.ts';
 import { UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
-import { type LanguageModel, runtimeOf, Stepper } from './model.ts';
+import { CODED, DECODED, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -41,31 +41,57 @@ export function visitOrder(count: number, segmentLength: number, batch: number):
 export type Progress = (done: number, total: number) => void;
 
 /**
- * Drives the model over `count` positions. At each position, `visit` gets the logits and probabilities
- * predicting it and returns the token that stands there (known to the encoder, decoded by the decoder).
+ * The exact coder's rANS lane of a position: with `lanes` > 1 each row of a step (its segment's place in its
+ * group) has its own state, so a decoder knows every row's next value before it decodes any of them.
+ */
+export function laneOf(position: number, layout: Pick<Layout, 'segmentLength' | 'batch' | 'lanes'>): number {
+  return (layout.lanes ?? 1) > 1 ? Math.floor(position / layout.segmentLength) % layout.batch : 0;
+}
+
+/** The lanes a coder-graph encoding uses: one per row of the largest group. */
+export function lanesFor(count: number, layout: Pick<Layout, 'segmentLength' | 'batch'>): number {
+  return Math.max(1, ...schedule(count, layout.segmentLength, layout.batch).map((g) => g.starts.length));
+}
+
+/** One row's part of a step's prediction (see Next). */
+function rowOf(next: Next, r: number, vocab: number): Next {
+  return {
+    logits: next.logits?.subarray(r * vocab, (r + 1) * vocab),
+    probs: next.probs?.subarray(r * vocab, (r + 1) * vocab),
+    coded: next.coded?.subarray(r * CODED, (r + 1) * CODED),
+    decoded: next.decoded?.subarray(r * DECODED, (r + 1) * DECODED),
+  };
+}
+
+/**
+ * Drives the model over `count` positions. At each position, `visit` gets the model's prediction of it (see
+ * Next) and returns the token that stands there (known to the encoder, decoded by the decoder). With the coder
+ * graph, `code` gives each row's question for the step before it runs (the token, or the decoder's value).
  */
 export async function walk(
   model: LanguageModel,
   count: number,
-  layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow'>,
-  visit: (logits: Float32Array, probs: Float32Array, position: number) => number,
+  layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow' | 'precision'>,
+  visit: (next: Next, position: number) => number,
   progress?: Progress,
   prefix: number[] = [],
+  code?: (position: number) => number,
 ): Promise<void> {
   const vocab = model.vocabSize;
   let done = 0;
   for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
-    const stepper = new Stepper(model, starts.length, layout.contextwindow);
+    const stepper = new Stepper(model, starts.length, layout.contextwindow, layout.precision);
     let fed: number[] = starts.map(() => model.bos);
     for (const token of prefix) {
       await stepper.step(fed);
       fed = starts.map(() => token);
     }
     const steps = Math.max(...lengths);
+    const codes = new Int32Array(starts.length);
     for (let j = 0; j < steps; j++) {
-      const { logits, probs } = await stepper.step(fed);
-      const row = (data: Float32Array, r: number) => data.subarray(r * vocab, (r + 1) * vocab);
-      fed = starts.map((s, r) => (j < lengths[r] ? visit(row(logits, r), row(probs, r), s + j) : model.bos));
+      if (code) starts.forEach((s, r) => (codes[r] = j < lengths[r] ? code(s + j) : 0));
+      const next = await stepper.step(fed, codes);
+      fed = starts.map((s, r) => (j < lengths[r] ? visit(rowOf(next, r, vocab), s + j) : model.bos));
       done += starts.filter((_, r) => j < lengths[r]).length;
       progress?.(done, count);
     }
@@ -86,20 +112,31 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
   }
 }
 
-/** modelToInx: ranks every token (rank mode) or gives it its exact interval (exact mode). */
-export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: Omit<Layout, 'dtype'>, progress?: Progress): Promise<TokensDoc> {
+/**
+ * modelToInx: ranks every token (rank mode) or gives it its exact interval (exact mode). The stepper graph gives
+ * the distribution, which is turned into intervals here; the coder graph computes the interval itself, and its
+ * stream then interleaves one rANS lane per row.
+ */
+export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: Omit<Layout, 'dtype' | 'lanes'>, progress?: Progress): Promise<TokensDoc> {
   checkModel({ ...doc, modelFingerprint: '' }, model);
+  const inGraph = model.graphKind === 'coder';
+  if (inGraph && layout.mode === 'rank') throw new UserError('rank mode decodes from the logits, which the coder graph does not give: use --coder exact, or the CPU');
   const tokens = doc.tokenList.map((t) => t[0]);
   const tokenList: TokenTriple[] = new Array(tokens.length);
   const intervals: [number, number][] | undefined = layout.mode === 'exact' ? new Array(tokens.length) : undefined;
   const freqs = new Frequencies(model.vocabSize, layout.precision);
-  await walk(model, tokens.length, layout, (logits, probs, pos) => {
+  await walk(model, tokens.length, layout, ({ logits, probs, coded }, pos) => {
     const token = tokens[pos];
-    const rank = rankOf(logits, token);
-    if (intervals) intervals[pos] = freqs.load(probs).interval(token);
-    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, probs[token]] : [token, -1, probs[token]];
+    if (coded) {
+      intervals![pos] = [coded[0], coded[1]];
+      tokenList[pos] = [token, coded[2], coded[3]];
+      return token;
+    }
+    const rank = rankOf(logits!, token);
+    if (intervals) intervals[pos] = freqs.load(probs!).interval(token);
+    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, probs![token]] : [token, -1, probs![token]];
     return token;
-  }, progress);
+  }, progress, [], inGraph ? (pos) => tokens[pos] : undefined);
   return {
     ...doc,
     modelName: model.name,
@@ -107,6 +144,8 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     runtime: runtimeOf(model.device),
     ...layout,
     dtype: model.dtype,
+    graph: model.graphKind,
+    ...(inGraph ? { lanes: lanesFor(tokens.length, layout) } : {}),
     tokenList,
     ...(intervals ? { intervals } : {}),
   };
@@ -116,14 +155,15 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
 export async function unrankTokens(doc: TokensDoc & Layout, model: LanguageModel, progress?: Progress): Promise<TokensDoc> {
   checkModel(doc, model);
   if (doc.mode !== 'rank') throw new UserError('modelOfInx decodes rank-mode documents; exact-mode streams are decoded by tokensOfRange');
+  if (model.graphKind === 'coder') throw new UserError('rank mode decodes from the logits, which the coder graph does not give: decode on the CPU');
   const tokenList = doc.tokenList.map((t) => [...t] as TokenTriple);
-  await walk(model, tokenList.length, doc, (logits, probs, pos) => {
+  await walk(model, tokenList.length, doc, ({ logits, probs }, pos) => {
     const entry = tokenList[pos];
     if (entry[1] >= 0) {
       if (entry[1] >= model.vocabSize) throw new UserError(`rank ${entry[1]} at token ${pos} is outside the vocabulary`);
-      entry[0] = tokenAtRank(logits, entry[1]);
+      entry[0] = tokenAtRank(logits!, entry[1]);
     }
-    entry[2] = probs[entry[0]];
+    entry[2] = probs![entry[0]];
     return entry[0];
   }, progress);
   return { ...doc, tokenList };
@@ -153,16 +193,21 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
   const tokenList: TokenTriple[] = new Array(doc.length);
   const prompt = doc.prompt ?? [];
   try {
+    const inGraph = model.graphKind === 'coder';
+    if (inGraph && !doc.sampling && (doc.lanes ?? 1) === 1 && doc.batch > 1 && doc.length > doc.segmentLength) {
+      throw new UserError('this stream was coded for the CPU graph (one rANS lane): decode it on the CPU');
+    }
     const words = Uint16Array.from(doc.compressed);
-    const decoder = doc.sampling ? undefined : new RansDecoder(words, doc.precision);
+    const decoder = doc.sampling ? undefined : new RansDecoder(words, doc.precision, doc.lanes ?? 1);
     const uniform = new UniformReader(doc.compressed, doc.precision);
     const freqs = new Frequencies(model.vocabSize, doc.precision);
-    await walk(model, doc.length, doc, (logits, probs, pos) => {
-      const { token, start, freq } = freqs.load(probs).find(decoder ? decoder.peek() : uniform.next());
-      decoder?.advance(start, freq);
-      tokenList[pos] = [token, rankOf(logits, token), probs[token]];
+    const valueAt = (pos: number) => (decoder ? decoder.peek(laneOf(pos, doc)) : uniform.next());
+    await walk(model, doc.length, doc, ({ logits, probs, decoded }, pos) => {
+      const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : freqs.load(probs!).find(valueAt(pos));
+      decoder?.advance(start, freq, laneOf(pos, doc));
+      tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), probs![token]];
       return token;
-    }, progress, prompt);
+    }, progress, prompt, inGraph ? valueAt : undefined);
     decoder?.finish();
   } catch (err) {
     if (err instanceof UserError) throw err;

@@ -36,6 +36,10 @@ export interface Layout {
   precision: number;
   /** Which graph of the model ran (fp32 or q8): the probabilities depend on it. */
   dtype: string;
+  /** Exact mode: rANS states interleaved in the stream, one per row of a step (1 when absent). */
+  lanes?: number;
+  /** The kind of graph that ran (stepper, coder or transformers; absent: the CPU's choice). */
+  graph?: string;
 }
 
 export interface TokensDoc extends Provenance, Partial<Layout> {
@@ -90,6 +94,8 @@ function checkLayout(doc: Record<string, unknown>): void {
     need(isInt(doc[key]) && (doc[key] as number) >= 0, `${key} must be a non-negative integer`);
   }
   need(typeof doc.dtype === 'string', 'dtype must be a string');
+  need(doc.graph === undefined || doc.graph === 'stepper' || doc.graph === 'coder' || doc.graph === 'transformers', 'graph must be stepper, coder or transformers');
+  need(doc.lanes === undefined || (isInt(doc.lanes) && (doc.lanes as number) >= 1 && (doc.lanes as number) <= Math.max(1, doc.batch as number)), 'lanes must be an integer from 1 to the batch');
 }
 
 export function asTokensDoc(doc: unknown, { ranked = false } = {}): TokensDoc {

@@ -16,12 +16,19 @@ export const DEFAULT_MODEL = 'llmc-base';
 export type Dtype = 'fp32' | 'q8';
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
+/**
+ * The graphs a model folder may have: the stepper graph (the CPU's: it reads a cache the JavaScript side keeps,
+ * and gives logits and probabilities), the coder graph (a device's: the cache stays on the device, and the graph
+ * computes the exact coder's intervals itself) and the transformers.js graph (the fallback).
+ */
+export type GraphKind = 'stepper' | 'coder' | 'transformers';
+
 export interface ModelOptions {
   dtype?: Dtype;
   device?: Device;
   threads?: number;
-  /** Run the transformers.js graph even where the folder has a stepper graph (to compare the two). */
-  transformersGraph?: boolean;
+  /** The graph to run (default: the coder graph on a GPU, the stepper graph on the CPU, else transformers.js's). */
+  graph?: GraphKind;
 }
 
 export interface Tokenizer {
@@ -39,13 +46,14 @@ export interface LanguageModel {
   bos: number;
   dtype: Dtype;
   device: Device;
-  /** The graph file under onnx/ that runs: the stepper graph when the folder has one, else the transformers.js graph. */
+  /** The graph file under onnx/ that runs, and its kind. */
   graph: string;
+  graphKind: GraphKind;
   /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph and its weights. */
   fingerprint: Uint8Array;
   tokenizer: Tokenizer;
-  /** An empty key/value cache for `rows` streams. */
-  newCache(rows: number): Cache;
+  /** An empty key/value cache for `rows` streams; the coder graph's cache also needs the coder's precision. */
+  newCache(rows: number, precision?: number): Cache;
 }
 
 /**
@@ -63,18 +71,20 @@ export function resolveModel(nameOrPath: string = DEFAULT_MODEL): { dir: string;
 /** The graph file of each kind and dtype, under onnx/; a graph may keep its weights in a file beside it. */
 const GRAPH_FILE = {
   stepper: { fp32: 'stepper.onnx', q8: 'stepper_quantized.onnx' },
+  coder: { fp32: 'coder.onnx', q8: 'coder_quantized.onnx' },
   transformers: { fp32: 'model.onnx', q8: 'model_quantized.onnx' },
 } as const;
 
-/** The graph a folder runs in a dtype: the stepper graph when it has one, else the transformers.js graph (or undefined). */
-function graphOf(dir: string, dtype: Dtype, transformersGraph = false): string | undefined {
-  const candidates = transformersGraph ? [GRAPH_FILE.transformers[dtype]] : [GRAPH_FILE.stepper[dtype], GRAPH_FILE.transformers[dtype]];
-  return candidates.find((file) => existsSync(join(dir, 'onnx', file)));
+/** The graph a folder runs in a dtype: the one asked for, else the device's choice, else the transformers.js graph. */
+function graphOf(dir: string, dtype: Dtype, device: Device = 'cpu', asked?: GraphKind): { file: string; kind: GraphKind } | undefined {
+  const kinds: GraphKind[] = asked ? [asked] : device === 'cpu' ? ['stepper', 'transformers'] : ['coder', 'stepper', 'transformers'];
+  const kind = kinds.find((k) => existsSync(join(dir, 'onnx', GRAPH_FILE[k][dtype])));
+  return kind && { file: GRAPH_FILE[kind][dtype], kind };
 }
 
 /** The dtype a folder ships: fp32 when it has an fp32 graph, else int8. */
 function defaultDtype(dir: string): Dtype {
-  return graphOf(dir, 'fp32') ? 'fp32' : 'q8';
+  return graphOf(dir, 'fp32', 'cpu') ? 'fp32' : 'q8';
 }
 
 /** The tokenizer of a model, with the name and vocabulary size its documents record. */
@@ -135,13 +145,14 @@ interface ModelConfig {
 }
 
 /** The model a document was coded with (or the one named), in the graph it was coded with (or the one asked for). */
-export async function loadModelFor(doc: { modelName: string; dtype?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
+export async function loadModelFor(doc: { modelName: string; dtype?: string; graph?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
   const dtype = options.dtype ?? (doc.dtype as Dtype | undefined);
+  const graph = options.graph ?? (doc.graph as GraphKind | undefined);
   const { dir } = resolveModel(name ?? doc.modelName);
-  if (dtype && existsSync(dir) && !graphOf(dir, dtype)) {
-    throw new UserError(`wrong model: the input was coded with the ${dtype} graph of ${doc.modelName}, and ${dir} has no ${dtype} graph`);
+  if (dtype && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
+    throw new UserError(`wrong model: the input was coded with the ${dtype} ${graph ?? ''} graph of ${doc.modelName}, and ${dir} has no such graph`);
   }
-  return loadModel(name ?? doc.modelName, { ...options, dtype });
+  return loadModel(name ?? doc.modelName, { ...options, dtype, graph });
 }
 
 /** The files a graph of `dtype` runs from: itself and, when there, the weights file of that dtype. */
@@ -153,16 +164,20 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   const { tokenizer, dir, remote, name, vocabSize, config } = await openTokenizer(nameOrPath);
   const dtype = options.dtype ?? (remote ? 'fp32' : defaultDtype(dir));
   const device = options.device ?? 'cpu';
-  const graph = remote ? GRAPH_FILE.transformers[dtype] : graphOf(dir, dtype, options.transformersGraph);
-  if (!graph) throw new UserError(`model ${dir} has no ${dtype} graph (onnx/${GRAPH_FILE.stepper[dtype]} or onnx/${GRAPH_FILE.transformers[dtype]})`);
-  const stepperGraph = graph === GRAPH_FILE.stepper[dtype];
+  const chosen = remote ? { file: GRAPH_FILE.transformers[dtype], kind: 'transformers' as const } : graphOf(dir, dtype, device, options.graph);
+  if (!chosen) {
+    const wanted = options.graph ? [options.graph] : (['stepper', 'coder', 'transformers'] as const);
+    throw new UserError(`model ${dir} has no ${dtype} graph (${wanted.map((k) => `onnx/${GRAPH_FILE[k][dtype]}`).join(' or ')})`);
+  }
+  const graph = chosen.file;
   const shape: CacheShape = {
     layers: config.num_hidden_layers,
     kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
     headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads,
   };
   let newCache: LanguageModel['newCache'];
-  if (stepperGraph) {
+  if (chosen.kind !== 'transformers') {
+    const onDevice = chosen.kind === 'coder' && device !== 'cpu';
     const session = await ort.InferenceSession.create(join(dir, 'onnx', graph), {
       intraOpNumThreads: options.threads ?? 0,
       interOpNumThreads: 1,
@@ -170,8 +185,10 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
       graphOptimizationLevel: 'all',
       // Idle workers must not spin: between steps the coder runs in JavaScript and needs the cores.
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      // The coder graph's cache stays where it was computed, and goes back in as the next step's input.
+      ...(onDevice ? { preferredOutputLocation: Object.fromEntries(cacheNames(shape, 'updated').map((n) => [n, 'gpu-buffer' as const])) } : {}),
     });
-    newCache = (rows) => new SlotCache(session, rows, shape);
+    newCache = chosen.kind === 'stepper' ? (rows) => new SlotCache(session, rows, shape) : (rows, precision) => new DeviceCache(session, rows, shape, precision);
   } else {
     const forward = await loadTransformersGraph(dir, { ...options, dtype });
     newCache = (rows) => new PresentCache(forward, rows, vocabSize);
@@ -188,6 +205,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     dtype,
     device,
     graph,
+    graphKind: chosen.kind,
     fingerprint: new Uint8Array(hash.digest()),
     tokenizer,
     newCache,
@@ -214,14 +232,25 @@ export type TransformersForward = (inputs: Record<string, Tensor | Record<string
  * cache's first `start` positions (start = 0 empties it), and returns what follows the last of them.
  */
 export interface Cache {
-  extend(ids: BigInt64Array, length: number, start: number): Promise<Next>;
+  /** codes: the coder graph's question per row (the token to code, or the decoder's value); other graphs ignore it. */
+  extend(ids: BigInt64Array, length: number, start: number, codes?: Int32Array): Promise<Next>;
 }
 
-/** The model's prediction of the next token in each row: logits and their softmax, rows × vocab floats each. */
+/**
+ * The model's prediction of the next token in each row. The stepper and transformers.js graphs give logits and
+ * their softmax (rows × vocab floats each); the coder graph answers its question per row instead: `coded` holds
+ * [start, frequency, rank, probability] of the row's code taken as a token, and `decoded` [token, start,
+ * frequency, rank, probability] of the token whose interval holds the code (CODED and DECODED floats a row).
+ */
 export interface Next {
-  logits: Float32Array;
-  probs: Float32Array;
+  logits?: Float32Array;
+  probs?: Float32Array;
+  coded?: Float32Array;
+  decoded?: Float32Array;
 }
+
+export const CODED = 4;
+export const DECODED = 5;
 
 interface CacheShape {
   layers: number;
@@ -230,6 +259,11 @@ interface CacheShape {
 }
 
 const KV = ['key', 'value'] as const;
+
+/** The names of a graph's cache tensors, layer by layer, key before value. */
+function cacheNames(shape: CacheShape, prefix: string): string[] {
+  return Array.from({ length: shape.layers }, (_, l) => KV.map((kv) => `${prefix}.${l}.${kv}`)).flat();
+}
 
 /** Positions start..start+length-1 for each of `rows` rows. */
 function positionIds(rows: number, length: number, start: number): BigInt64Array {
@@ -309,6 +343,47 @@ class SlotCache implements Cache {
   }
 }
 
+/**
+ * The coder graph's cache: it never leaves the device. Each step feeds the previous step's cache back (on a
+ * GPU, as the device buffers it came out in) with the new tokens and one code per row, and reads back only the
+ * coded and decoded intervals; the graph appends the new keys (kept transposed) and values. A restart (start 0)
+ * starts from an empty cache.
+ */
+class DeviceCache implements Cache {
+  private cache: ort.Tensor[] = [];
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly rows: number,
+    private readonly shape: CacheShape,
+    private readonly precision = 0,
+  ) {
+    if (!precision) throw new Error('the coder graph needs the coder\'s precision');
+  }
+
+  async extend(ids: BigInt64Array, length: number, start: number, codes = new Int32Array(this.rows)): Promise<Next> {
+    const { rows, shape } = this;
+    const { kvHeads, headDim } = shape;
+    if (start === 0) this.replace(cacheNames(shape, 'cache').map((name) => new ort.Tensor('float32', new Float32Array(0), name.endsWith('key') ? [rows, kvHeads, headDim, 0] : [rows, kvHeads, 0, headDim])));
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', ids, [rows, length]),
+      position_ids: new ort.Tensor('int64', positionIds(rows, length, start), [rows, length]),
+      code: new ort.Tensor('int32', codes, [rows]),
+      total: new ort.Tensor('float32', Float32Array.of(2 ** this.precision), [1]),
+    };
+    cacheNames(shape, 'cache').forEach((name, i) => (feeds[name] = this.cache[i]));
+    const out = await this.session.run(feeds);
+    this.replace(cacheNames(shape, 'updated').map((name) => out[name]));
+    return { coded: out.coded.data as Float32Array, decoded: out.decoded.data as Float32Array };
+  }
+
+  /** Takes the next cache, releasing the device buffers of the last. */
+  private replace(next: ort.Tensor[]): void {
+    for (const tensor of this.cache) if (tensor.location === 'gpu-buffer') tensor.dispose();
+    this.cache = next;
+  }
+}
+
 /** The transformers.js graph's cache: past_key_values in, the whole present (past + new) out, each step. */
 class PresentCache implements Cache {
   private past: Record<string, Tensor> = {};
@@ -370,14 +445,15 @@ export class Stepper {
     model: LanguageModel,
     readonly rows: number,
     readonly window: number,
+    precision?: number,
   ) {
     if (window < 2) throw new UserError(`context window must be at least 2, got ${window}`);
-    this.cache = model.newCache(rows);
+    this.cache = model.newCache(rows, precision);
     this.history = Array.from({ length: rows }, () => []);
   }
 
-  /** Feeds one token per row (BOS to begin) and returns the prediction of the next. */
-  async step(tokens: ArrayLike<number>): Promise<Next> {
+  /** Feeds one token per row (BOS to begin) and returns the prediction of the next (codes: see Cache). */
+  async step(tokens: ArrayLike<number>, codes?: Int32Array): Promise<Next> {
     for (let r = 0; r < this.rows; r++) this.history[r].push(tokens[r]);
     if (this.filled >= this.window) {
       const keep = Math.floor(this.window / 4);
@@ -388,7 +464,7 @@ export class Stepper {
     const length = fed[0].length;
     const ids = new BigInt64Array(this.rows * length);
     fed.forEach((row, r) => row.forEach((t, i) => (ids[r * length + i] = BigInt(t))));
-    const next = await this.cache.extend(ids, length, this.filled);
+    const next = await this.cache.extend(ids, length, this.filled, codes);
     this.filled += length;
     if (this.history[0].length > this.window) for (const h of this.history) h.splice(0, h.length - this.window);
     return next;

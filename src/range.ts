@@ -6,11 +6,11 @@ import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTabl
 import { UserError } from './cli.ts';
 import { type BinHeader, decodeBin, encodeBin } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
-import { visitOrder } from './codec.ts';
+import { laneOf, visitOrder } from './codec.ts';
 
 export function rangeEncode(doc: TokensDoc): RangedDoc {
   const { tokenList, intervals, ...head } = doc;
-  const layout = { mode: doc.mode!, contextwindow: doc.contextwindow!, topN: doc.topN!, segmentLength: doc.segmentLength!, batch: doc.batch!, precision: doc.precision!, dtype: doc.dtype! };
+  const layout = { mode: doc.mode!, contextwindow: doc.contextwindow!, topN: doc.topN!, segmentLength: doc.segmentLength!, batch: doc.batch!, precision: doc.precision!, dtype: doc.dtype!, lanes: doc.lanes ?? 1, ...(doc.graph ? { graph: doc.graph } : {}) };
   let inxToSym: number[] = [], counts: number[] = [];
   let words: Uint16Array;
   if (layout.mode === 'rank') {
@@ -23,7 +23,8 @@ export function rangeEncode(doc: TokensDoc): RangedDoc {
     words = ransEncode(starts, freqs, layout.precision);
   } else {
     const order = visitOrder(tokenList.length, layout.segmentLength, layout.batch);
-    words = ransEncode(order.map((p) => intervals![p][0]), order.map((p) => intervals![p][1]), layout.precision);
+    const lanes = order.map((p) => laneOf(p, layout));
+    words = ransEncode(order.map((p) => intervals![p][0]), order.map((p) => intervals![p][1]), layout.precision, lanes, layout.lanes);
   }
   return { ...head, ...layout, format: 'llmc-ranged', length: tokenList.length, inxToSym, counts, compressed: Array.from(words) };
 }
@@ -56,6 +57,8 @@ export function rangeDecode(doc: RangedDoc): TokensDoc {
 interface Extra {
   vocabSize: number;
   batch: number;
+  lanes?: number;
+  graph?: string;
   dtype: string;
   comment: string | null;
   escapedBytes?: number;
@@ -70,7 +73,7 @@ const hexBytes = (hex: string, length: number) => {
 
 export function binOfRange(doc: RangedDoc): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
-  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, runtime: doc.runtime ?? '' };
+  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, runtime: doc.runtime ?? '' };
   const header: BinHeader = {
     mode: doc.mode,
     scaleBits: doc.precision,
@@ -119,6 +122,8 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
     topN: header.topN,
     segmentLength: header.segmentLength,
     batch: extra.batch,
+    lanes: extra.lanes ?? 1,
+    ...(extra.graph ? { graph: extra.graph } : {}),
     precision: header.scaleBits,
     dtype: extra.dtype,
     length: header.tokenCount,

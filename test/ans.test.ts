@@ -158,6 +158,32 @@ test('rANS at scaleBits 31 still round-trips with little overhead', () => {
   assert.ok(16 * trial.words.length <= trial.infoBits * 1.005 + 64);
 });
 
+test('interleaved rANS: each lane\'s next value is known before any symbol of the step is decoded', () => {
+  // Symbols of 7 rows stepped together (row i % 7 → lane), as the coder graph codes them; the decoder peeks every
+  // lane of a step first and advances them afterwards, as a device that answers all rows in one call needs.
+  const lanes = 7, n = 7 * 500, scaleBits = 24, rng = mulberry32(21);
+  const tables = Array.from({ length: n }, () => randomFreqs(rng, 50, scaleBits, 'skewed'));
+  const symbols = tables.map((freqs) => Math.floor(rng() * freqs.length));
+  const laneOf = symbols.map((_, i) => i % lanes);
+  const words = ransEncode(symbols.map((s, i) => startsOf(tables[i])[s]), symbols.map((s, i) => tables[i][s]), scaleBits, laneOf, lanes);
+  const single = ransEncode(symbols.map((s, i) => startsOf(tables[i])[s]), symbols.map((s, i) => tables[i][s]), scaleBits);
+  assert.ok(words.length <= single.length + 3 * lanes, `${words.length} words with ${lanes} lanes, ${single.length} with one`);
+  const decoder = new RansDecoder(words, scaleBits, lanes);
+  for (let step = 0; step < n / lanes; step++) {
+    const values = Array.from({ length: lanes }, (_, lane) => decoder.peek(lane));
+    values.forEach((value, lane) => {
+      const i = step * lanes + lane;
+      const starts = startsOf(tables[i]);
+      const symbol = intervalAt(starts, value);
+      assert.equal(symbol, symbols[i], `symbol ${i}`);
+      decoder.advance(starts[symbol], tables[i][symbol], lane);
+    });
+  }
+  decoder.finish();
+  assert.throws(() => ransEncode([0], [1], 8, [3], 2), /lane 3, outside 0..1/);
+  assert.throws(() => new RansDecoder(words, scaleBits, lanes + 1).finish(), /corrupt rANS stream|ended early/);
+});
+
 test('rANS of no symbols is just the flushed initial state', () => {
   const words = ransEncode([], [], 16);
   assert.deepEqual([...words], [0x8000, 0x0000]);

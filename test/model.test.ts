@@ -1,10 +1,11 @@
 // The model path itself: the stepper graph against torch and against transformers.js running the other graph,
-// cached steps against full passes, the window rule, and the rank/frequency maths.
+// cached steps against full passes, the window rule, the coder graph against the stepper graph, and the
+// rank/frequency maths.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Tensor } from '@huggingface/transformers';
-import { loadModel, loadTransformersGraph, Stepper } from '../src/model.ts';
+import { CODED, DECODED, loadModel, loadTransformersGraph, Stepper } from '../src/model.ts';
 import { Frequencies, rankOf, tokenAtRank } from '../src/ranks.ts';
 import { schedule, visitOrder } from '../src/codec.ts';
 import { SCARLET } from './helpers.ts';
@@ -37,7 +38,7 @@ test('the stepper graph gives torch\'s logits (train/export.py\'s reference for 
     if (!reference.positions.includes(p)) continue;
     for (let r = 0; r < 2; r++) {
       const expected = torch.subarray((r * reference.positions.length + seen) * V, (r * reference.positions.length + seen + 1) * V);
-      const diff = maxDiff(logits.subarray(r * V, (r + 1) * V), expected);
+      const diff = maxDiff(logits!.subarray(r * V, (r + 1) * V), expected);
       assert.ok(diff < 1e-4, `row ${r} position ${p}: max |Δlogit| = ${diff}`);
     }
     seen++;
@@ -45,14 +46,14 @@ test('the stepper graph gives torch\'s logits (train/export.py\'s reference for 
 });
 
 test('the stepper graph steps like transformers.js steps the transformers.js graph, restarts included', async () => {
-  const reference = await loadModel('llmc-tiny', { dtype: 'fp32', threads: 1, transformersGraph: true });
+  const reference = await loadModel('llmc-tiny', { dtype: 'fp32', threads: 1, graph: 'transformers' });
   assert.equal(reference.graph, 'model.onnx');
   const ids = [model.bos, ...tokens.slice(0, 50)];
   const ours = new Stepper(model, 1, 24), theirs = new Stepper(reference, 1, 24);
   for (let i = 0; i < ids.length; i++) {
     const [a, b] = [await ours.step([ids[i]]), await theirs.step([ids[i]])];
-    assert.ok(maxDiff(a.logits, b.logits) < 1e-4, `position ${i}`);
-    assert.ok(maxDiff(a.probs, b.probs) < 1e-6, `position ${i}`);
+    assert.ok(maxDiff(a.logits!, b.logits!) < 1e-4, `position ${i}`);
+    assert.ok(maxDiff(a.probs!, b.probs!) < 1e-6, `position ${i}`);
   }
 });
 
@@ -62,7 +63,7 @@ test('cached steps give the logits of a full forward pass over the same tokens',
   const stepper = new Stepper(model, 1, 256);
   for (let i = 0; i < ids.length; i++) {
     const { logits } = await stepper.step([ids[i]]);
-    const diff = maxDiff(logits, full.subarray(i * V, (i + 1) * V));
+    const diff = maxDiff(logits!, full.subarray(i * V, (i + 1) * V));
     assert.ok(diff < 1e-4, `position ${i}: max |Δlogit| = ${diff}`);
   }
 });
@@ -83,7 +84,7 @@ test('when the window is full, the model restarts from the last quarter window (
     history.push(ids[i]);
     cached++;
     const expected = (await fullPass(history)).subarray((history.length - 1) * V, history.length * V);
-    assert.ok(maxDiff(logits, expected) < 1e-4, `position ${i}`);
+    assert.ok(maxDiff(logits!, expected) < 1e-4, `position ${i}`);
   }
 });
 
@@ -91,9 +92,32 @@ test('rows of a batch are independent: each equals the same stream stepped alone
   const a = [model.bos, ...tokens.slice(0, 20)], b = [model.bos, ...tokens.slice(20, 40)];
   const both = new Stepper(model, 2, 64), alone = new Stepper(model, 1, 64);
   for (let i = 0; i < a.length; i++) {
-    const pair = (await both.step([a[i], b[i]])).logits;
-    const single = (await alone.step([b[i]])).logits;
+    const pair = (await both.step([a[i], b[i]])).logits!;
+    const single = (await alone.step([b[i]])).logits!;
     assert.ok(maxDiff(pair.subarray(V, 2 * V), single) < 1e-4, `step ${i}`);
+  }
+});
+
+test('the coder graph predicts what the stepper graph predicts, and its intervals decode to their tokens', async () => {
+  // Two streams in a batch through a window of 24 (restarts included). One coder stepper is asked for the next
+  // tokens' intervals, a second one, in step, for the token holding a value inside each of those intervals.
+  const coder = await loadModel('llmc-tiny', { dtype: 'fp32', threads: 1, graph: 'coder' });
+  assert.equal(coder.graph, 'coder.onnx');
+  const rows = [[model.bos, ...tokens.slice(0, 45)], [model.bos, ...tokens.slice(10, 55)]];
+  const stepper = new Stepper(model, 2, 24), asked = new Stepper(coder, 2, 24, 24), answered = new Stepper(coder, 2, 24, 24);
+  for (let i = 0; i + 1 < rows[0].length; i++) {
+    const fed = rows.map((row) => row[i]), next = rows.map((row) => row[i + 1]);
+    const { logits, probs } = await stepper.step(fed);
+    const { coded } = await asked.step(fed, Int32Array.from(next));
+    const inside = Int32Array.from(next, (_, r) => coded![r * CODED] + Math.floor(coded![r * CODED + 1] / 2));
+    const { decoded } = await answered.step(fed, inside);
+    next.forEach((token, r) => {
+      const [start, freq, rank, p] = coded!.subarray(r * CODED, (r + 1) * CODED);
+      assert.ok(Math.abs(p - probs![r * V + token]) < 1e-6, `step ${i} row ${r}: p ${p} vs ${probs![r * V + token]}`);
+      assert.equal(rank, rankOf(logits!.subarray(r * V, (r + 1) * V), token));
+      assert.ok(freq >= 1 && start + freq <= 2 ** 24);
+      assert.deepEqual([...decoded!.subarray(r * DECODED, r * DECODED + 3)], [token, start, freq], `step ${i} row ${r}`);
+    });
   }
 });
 

@@ -86,6 +86,22 @@ test('batched and unbatched exact coding each round-trip, and segments cost litt
   assert.ok(Math.abs(many.length - one.length) / one.length < 0.06, `${many.length} vs ${one.length}`);
 });
 
+test('the coder graph (a GPU\'s, here on the CPU) round-trips with one rANS lane per row, and its .bin says so', () => {
+  const text = SCARLET.subarray(100_000, 106_000);
+  const layout = ['--coder', 'exact', '--segment', '256', '--batch', '8'];
+  const inGraph = compress(text, TINY, [...layout, '--graph', 'coder']);
+  const header = JSON.parse(ok('binToRange', [], inGraph).toString());
+  assert.equal(header.graph, 'coder');
+  assert.equal(header.lanes, 8);
+  assert.deepEqual(decompress(inGraph), text); // the decoder takes the graph the header names
+  const onCpu = compress(text, TINY, layout);
+  // The same model: it costs at most 1% plus the lanes' final states (≤ 6 bytes each) and two header fields.
+  assert.ok(Math.abs(inGraph.length - onCpu.length) < 0.01 * onCpu.length + 6 * 8 + 32, `${inGraph.length} vs ${onCpu.length}`);
+  const rank = stage('modelToInx', ['--quiet', '--graph', 'coder', '--coder', 'rank'], ok('tokensOfStr', TINY, text));
+  assert.equal(rank.status, 1);
+  assert.match(rank.stderr, /^modelToInx: rank mode decodes from the logits, which the coder graph does not give/);
+});
+
 test('the .bin is deterministic across runs and thread counts', () => {
   const text = SCARLET.subarray(5_000, 8_000);
   const a = compress(text, TINY, ['--coder', 'exact', '-l', '1']);
@@ -123,9 +139,9 @@ test('generation from zero bytes is greedy decoding, in rank and in exact mode',
   const tokens = model.tokenizer.encode('It was', { add_special_tokens: false });
   const stepper = new Stepper(model, 1, model.defaultWindow);
   let logits: Float32Array<ArrayBufferLike> = new Float32Array();
-  for (const token of [model.bos, ...tokens.slice(0, -1)]) ({ logits } = await stepper.step([token]));
+  for (const token of [model.bos, ...tokens.slice(0, -1)]) logits = (await stepper.step([token])).logits!;
   for (let fed = tokens.at(-1)!, i = 0; i < 24; i++) {
-    ({ logits } = await stepper.step([fed]));
+    logits = (await stepper.step([fed])).logits!;
     fed = logits.indexOf(Math.max(...logits));
     tokens.push(fed);
   }

@@ -1,8 +1,9 @@
 """A small Llama-style decoder: RMSNorm, rotary positions, grouped-query attention, SwiGLU, tied embeddings.
 
-The same layers serve training (causal, no cache) and the two exported graphs: the transformers.js graph
-(explicit mask, past keys/values in, present out) and the stepper graph (a fixed set of cache slots in, only the
-new keys/values out), so every graph computes what was trained.
+The same layers serve training (causal, no cache) and the three exported graphs: the transformers.js graph
+(explicit mask, past keys/values in, present out), the stepper graph (a fixed set of cache slots in, only the
+new keys/values out) and the coder graph (the cache in and out, for a device that keeps it), so every graph
+computes what was trained.
 """
 import math
 from dataclasses import dataclass
@@ -71,12 +72,16 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, T, c.n_kv_head, c.head_dim).transpose(1, 2)
         return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
 
-    def forward(self, x, cos, sin, mask=None, past=None):
+    def forward(self, x, cos, sin, mask=None, past=None, keys_transposed=False):
+        """keys_transposed (the coder graph): past and present keys are kept as [B, n_kv_head, head_dim, S], the
+        layout the scores' product reads, so a step copies the cache once (the append) and transposes nothing."""
         c = self.c
         B, T, _ = x.shape
         q, k, v = self.project(x, cos, sin)
+        if keys_transposed:
+            k = k.transpose(-1, -2)
         if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+            k, v = torch.cat([past[0], k], dim=3 if keys_transposed else 2), torch.cat([past[1], v], dim=2)
         present = (k, v)
         groups = c.n_head // c.n_kv_head
         if mask is None:  # training: plain causal attention over the sequence
@@ -85,7 +90,7 @@ class Attention(nn.Module):
             # Query heads are grouped under the key/value head they share, so keys and values are never
             # copied per query head: each step reads the cache once.
             qg = q.reshape(B, c.n_kv_head, groups * T, c.head_dim)
-            scores = (qg @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim))
+            scores = (qg @ (k if keys_transposed else k.transpose(-1, -2))) * (1.0 / math.sqrt(c.head_dim))
             scores = scores.view(B, c.n_kv_head, groups, T, -1).masked_fill(~mask[:, :, None], torch.finfo(scores.dtype).min)
             y = (torch.softmax(scores, dim=-1).view(B, c.n_kv_head, groups * T, -1) @ v).view(B, c.n_head, T, c.head_dim)
         y = y.transpose(1, 2).reshape(B, T, c.n_head * c.head_dim)
@@ -131,8 +136,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(c.n_embd, c.norm_eps)
         self.mlp = MLP(c)
 
-    def forward(self, x, cos, sin, mask=None, past=None):
-        a, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
+    def forward(self, x, cos, sin, mask=None, past=None, keys_transposed=False):
+        a, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past, keys_transposed)
         return self.feed_forward(x + a), present
 
     def forward_slots(self, x, cos, sin, slot_mask, slots):
@@ -203,3 +208,21 @@ class GPT(nn.Module):
             x, new = layer.forward_slots(x, cos, sin, slot_mask, layer_slots)
             news.append(new)
         return F.linear(self.norm(x[:, -1]), self.embed_tokens.weight), news
+
+    def forward_window(self, input_ids, position_ids, cache):
+        """The coder graph's forward, for a device that keeps the cache: cache is a list of (keys [batch, n_kv_head,
+        head_dim, S], transposed, values [batch, n_kv_head, S, head_dim]) per layer, positions 0..S-1 of every row;
+        the T new tokens stand at positions S..S+T-1 (a restart starts from an empty cache). Returns the last
+        position's logits [batch, vocab] and the caches with the new keys and values appended."""
+        T = input_ids.shape[1]
+        S = cache[0][1].shape[2]
+        key_pos = torch.arange(S + T, device=input_ids.device)
+        query_pos = torch.arange(T, device=input_ids.device) + S
+        mask = (key_pos[None, :] <= query_pos[:, None])[None, None]
+        cos, sin = rotary(position_ids, self.c.head_dim, self.c.rope_theta)
+        x = self.embed_tokens(input_ids)
+        updated = []
+        for layer, layer_cache in zip(self.layers, cache):
+            x, layer_cache = layer(x, cos, sin, mask, layer_cache, keys_transposed=True)
+            updated.append(layer_cache)
+        return F.linear(self.norm(x[:, -1]), self.embed_tokens.weight), updated

@@ -28,8 +28,10 @@ def _quantized(w, dtype, qmin, qmax, symmetric):
     return q, scale, np.array(zero_point, dtype)
 
 
-def quantize(model):
-    """A copy of `model` with every MatMul by a 2-D initializer and every Gather from one quantized."""
+def quantize(model, weights_only=False):
+    """A copy of `model` with every MatMul by a 2-D initializer and every Gather from one quantized. weights_only:
+    the 8-bit weights are widened back to float32 in the graph (Cast, Mul by the scale) for float32 products, as
+    onnxruntime's WebGPU kernels have no MatMulInteger; the stored weights are the same bytes either way."""
     graph = model.graph
     weights = {i.name: i for i in graph.initializer}
     keep, added, nodes, activations = set(weights), [], [], set()
@@ -40,13 +42,21 @@ def quantize(model):
     for node in graph.node:
         if node.op_type == 'MatMul' and node.input[1] in weights and len(weights[node.input[1]].dims) == 2:
             x, w, out = node.input[0], node.input[1], node.output[0]
+            q, scale, zero_point = _quantized(numpy_helper.to_array(weights[w]), np.int8, -127, 127, True)
+            add(f'{w}_quantized', q), add(f'{w}_scale', scale)
+            keep.discard(w)
+            if weights_only:
+                nodes += [
+                    helper.make_node('Cast', [f'{w}_quantized'], [f'{w}_widened'], to=TensorProto.FLOAT, name=f'{w}_widen'),
+                    helper.make_node('Mul', [f'{w}_widened', f'{w}_scale'], [f'{w}_dequantized'], name=f'{w}_rescale'),
+                    helper.make_node('MatMul', [x, f'{w}_dequantized'], [out], name=node.name),
+                ]
+                continue
+            add(f'{w}_zero_point', zero_point)
             if x not in activations:  # one dynamic quantization per activation, shared by its MatMuls
                 activations.add(x)
                 nodes.append(helper.make_node('DynamicQuantizeLinear', [x], [f'{x}_quantized', f'{x}_scale', f'{x}_zero_point'],
                                               name=f'{x}_QuantizeLinear'))
-            q, scale, zero_point = _quantized(numpy_helper.to_array(weights[w]), np.int8, -127, 127, True)
-            add(f'{w}_quantized', q), add(f'{w}_scale', scale), add(f'{w}_zero_point', zero_point)
-            keep.discard(w)
             nodes += [
                 helper.make_node('Mul', [f'{x}_scale', f'{w}_scale'], [f'{node.name}_quant_scales_mul:0'], name=f'{node.name}_quant_scales_mul'),
                 helper.make_node('MatMulInteger', [f'{x}_quantized', f'{w}_quantized', f'{x}_zero_point', f'{w}_zero_point'],
@@ -61,6 +71,16 @@ def quantize(model):
             q, scale, zero_point = _quantized(numpy_helper.to_array(weights[w]), np.uint8, 0, 255, False)
             add(f'{w}_quantized', q), add(f'{w}_scale', scale), add(f'{w}_zero_point', zero_point)
             keep.discard(w)
+            if weights_only:  # the table widened whole, then gathered (onnxruntime folds constants like these at load)
+                nodes += [
+                    helper.make_node('Cast', [f'{w}_quantized'], [f'{w}_widened'], to=TensorProto.FLOAT, name=f'{w}_widen'),
+                    helper.make_node('Cast', [f'{w}_zero_point'], [f'{w}_zero_point_widened'], to=TensorProto.FLOAT, name=f'{w}_zero_point_widen'),
+                    helper.make_node('Sub', [f'{w}_widened', f'{w}_zero_point_widened'], [f'{w}_centered'], name=f'{w}_center'),
+                    helper.make_node('Mul', [f'{w}_centered', f'{w}_scale'], [f'{w}_dequantized'], name=f'{w}_rescale'),
+                    helper.make_node('Gather', [f'{w}_dequantized', node.input[1]], [out], name=node.name,
+                                     **{a.name: helper.get_attribute_value(a) for a in node.attribute}),
+                ]
+                continue
             nodes += [
                 helper.make_node('Gather', [f'{w}_quantized', node.input[1]], [f'{out}_quantized'], name=node.name,
                                  **{a.name: helper.get_attribute_value(a) for a in node.attribute}),

