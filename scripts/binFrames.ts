@@ -3,7 +3,7 @@
 // is decoded on its own and memory stays bounded by the block size. Each frame is checked in full first.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readInput, runCli, stageArgs, UserError } from '../src/cli.ts';
+import { readInput, refusing, runCli, stageArgs, UserError } from '../src/cli.ts';
 import { decodeBin, splitFrames } from '../src/container.ts';
 
 runCli(async () => {
@@ -11,13 +11,7 @@ runCli(async () => {
   const dir = argv.o;
   if (!dir) throw new UserError('-o DIR is required');
   const frames = splitFrames(readInput(argv.i));
-  frames.forEach((frame, i) => {
-    try {
-      decodeBin(frame);
-    } catch (err) {
-      throw new UserError(`frame ${i + 1}: ${(err as Error).message}`);
-    }
-  });
+  frames.forEach((frame, i) => refusing(() => decodeBin(frame), `frame ${i + 1}: `));
   mkdirSync(dir, { recursive: true });
   frames.forEach((frame, i) => {
     const path = join(dir, `${String(i + 1).padStart(6, '0')}.bin`);

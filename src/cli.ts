@@ -7,6 +7,15 @@ import { hideBin } from 'yargs/helpers';
 /** An error whose message is meant for the user as is (no stack trace). */
 export class UserError extends Error {}
 
+/** Runs `check`, turning what it throws into a UserError with the same message (prefixed by `context`): a refusal of bad input, not a crash. */
+export function refusing<T>(check: () => T, context = ''): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UserError(context + (err as Error).message);
+  }
+}
+
 /** Reads a whole file, or stdin when path is undefined or '-'. */
 export function readInput(path?: string): Buffer {
   const source = path === undefined || path === '-' ? 0 : path;

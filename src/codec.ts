@@ -194,7 +194,7 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
   const prompt = doc.prompt ?? [];
   try {
     const inGraph = model.graphKind === 'coder';
-    if (inGraph && !doc.sampling && (doc.lanes ?? 1) === 1 && doc.batch > 1 && doc.length > doc.segmentLength) {
+    if (inGraph && !doc.sampling && (doc.lanes ?? 1) < lanesFor(doc.length, doc)) {
       throw new UserError('this stream was coded for the CPU graph (one rANS lane): decode it on the CPU');
     }
     const words = Uint16Array.from(doc.compressed);

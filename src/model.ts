@@ -150,7 +150,7 @@ export async function loadModelFor(doc: { modelName: string; dtype?: string; gra
   const graph = options.graph ?? (doc.graph as GraphKind | undefined);
   const { dir } = resolveModel(name ?? doc.modelName);
   if (dtype && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
-    throw new UserError(`wrong model: the input was coded with the ${dtype} ${graph ?? ''} graph of ${doc.modelName}, and ${dir} has no such graph`);
+    throw new UserError(`wrong model: the input was coded with the ${[dtype, graph].filter(Boolean).join(' ')} graph of ${doc.modelName}, and ${dir} has no such graph`);
   }
   return loadModel(name ?? doc.modelName, { ...options, dtype, graph });
 }

@@ -3,7 +3,7 @@
 // miss: the token id), needing no model. Exact mode codes each token's interval under the model's own
 // distribution, in the order the decoder's model steps will visit them.
 import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
-import { UserError } from './cli.ts';
+import { refusing, UserError } from './cli.ts';
 import { type BinHeader, decodeBin, encodeBin } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { laneOf, visitOrder } from './codec.ts';
@@ -91,22 +91,10 @@ export function binOfRange(doc: RangedDoc): Uint8Array {
 }
 
 export function binToRange(bytes: Uint8Array): RangedDoc {
-  let contents;
-  try {
-    contents = decodeBin(bytes);
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
-  const { header, table, words } = contents;
+  const { header, table, words } = refusing(() => decodeBin(bytes));
   if (header.mode === 'stored') throw new UserError('this .bin stores its bytes as they are (the model did not help): bytesOfBin gives them back');
-  let extra: Extra;
-  let inxToSym: number[], counts: number[];
-  try {
-    extra = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra));
-    ({ inxToSym, counts } = decodeTable(table));
-  } catch (err) {
-    throw new UserError(`corrupt .bin header: ${(err as Error).message}`);
-  }
+  const extra: Extra = refusing(() => JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra)), 'corrupt .bin header: ');
+  const { inxToSym, counts } = refusing(() => decodeTable(table), 'corrupt .bin header: ');
   return {
     format: 'llmc-ranged',
     modelName: header.modelName,

@@ -1,7 +1,7 @@
 // The fallback where the model would not help (binary data): a .bin frame in coder mode "stored" that holds
 // the bytes as they are, two per 16-bit word (docs/FORMAT.md), with the same length, hash and checksum as any
 // frame, so it is refused and verified the same way.
-import { UserError } from './cli.ts';
+import { refusing, UserError } from './cli.ts';
 import { decodeBin, encodeBin, FINGERPRINT_BYTES } from './container.ts';
 import { sha256Prefix } from './tokenize.ts';
 
@@ -28,13 +28,7 @@ export function storedFrame(bytes: Uint8Array): Uint8Array {
 }
 
 export function bytesOfStoredFrame(bin: Uint8Array): Uint8Array {
-  let contents;
-  try {
-    contents = decodeBin(bin);
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
-  const { header, words } = contents;
+  const { header, words } = refusing(() => decodeBin(bin));
   if (header.mode !== 'stored') throw new UserError(`this .bin is coded in ${header.mode} mode, not stored: decode it with binToRange and the model stages`);
   const length = header.originalLength;
   if (words.length !== Math.ceil(length / 2)) throw new UserError(`corrupt .bin: ${words.length} words cannot hold ${length} bytes`);
