@@ -124,9 +124,9 @@ export function runCli(main: () => Promise<void> | void): void {
 export function withModel<T>(args: Argv<T>) {
   return args
     .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: the embedded llmc-base)' })
-    .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'which graph to run (default: what the folder ships, fp32 first)' })
+    .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'the float graphs\' weights (default: what the folder ships, fp32 first; fp32 also picks a float graph over the integer one)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
-    .option('graph', { choices: ['stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: coder on a GPU, stepper on the CPU; a decoder takes the one its input names)' })
+    .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU; a decoder takes the one its input names)' })
     .option('l', { alias: 'threads', type: 'number', default: 0, describe: 'CPU threads for the model (0: all cores)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
 }

@@ -58,6 +58,7 @@ function rowOf(next: Next, r: number, vocab: number): Next {
   return {
     logits: next.logits?.subarray(r * vocab, (r + 1) * vocab),
     probs: next.probs?.subarray(r * vocab, (r + 1) * vocab),
+    weights: next.weights?.subarray(r * vocab, (r + 1) * vocab),
     coded: next.coded?.subarray(r * CODED, (r + 1) * CODED),
     decoded: next.decoded?.subarray(r * DECODED, (r + 1) * DECODED),
   };
@@ -98,15 +99,18 @@ export async function walk(
   }
 }
 
-function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string }, model: LanguageModel): void {
+function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string; arithmetic?: string }, model: LanguageModel): void {
   if (doc.vocabSize !== model.vocabSize) {
     throw new UserError(`wrong model: the input was made for ${doc.modelName} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})`);
   }
   if (doc.modelFingerprint && doc.modelFingerprint !== hex(model.fingerprint)) {
     throw new UserError(`wrong model: the input was coded with ${doc.modelName} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)`);
   }
+  if (doc.arithmetic && doc.arithmetic !== model.arithmetic) {
+    throw new UserError(`wrong model: the input was coded in ${doc.arithmetic} arithmetic, this graph of ${model.name} computes in ${model.arithmetic}`);
+  }
   const runtime = runtimeOf(model.device);
-  if (doc.runtime && doc.runtime !== runtime) {
+  if (model.arithmetic === 'float' && doc.runtime && doc.runtime !== runtime) {
     // Other kernels may round differently; the hash check after decoding says whether it mattered.
     process.stderr.write(`warning: coded with ${doc.runtime}, decoding with ${runtime}: if the output fails its check, decode on the coding runtime\n`);
   }
@@ -125,7 +129,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   const tokenList: TokenTriple[] = new Array(tokens.length);
   const intervals: [number, number][] | undefined = layout.mode === 'exact' ? new Array(tokens.length) : undefined;
   const freqs = new Frequencies(model.vocabSize, layout.precision);
-  await walk(model, tokens.length, layout, ({ logits, probs, coded }, pos) => {
+  await walk(model, tokens.length, layout, ({ logits, probs, weights, coded }, pos) => {
     const token = tokens[pos];
     if (coded) {
       intervals![pos] = [coded[0], coded[1]];
@@ -133,7 +137,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
       return token;
     }
     const rank = rankOf(logits!, token);
-    if (intervals) intervals[pos] = freqs.load(probs!).interval(token);
+    if (intervals) intervals[pos] = freqs.load(weights ?? probs!).interval(token);
     tokenList[pos] = intervals || rank < layout.topN ? [token, rank, probs![token]] : [token, -1, probs![token]];
     return token;
   }, progress, [], inGraph ? (pos) => tokens[pos] : undefined);
@@ -145,6 +149,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     ...layout,
     dtype: model.dtype,
     graph: model.graphKind,
+    arithmetic: model.arithmetic,
     ...(inGraph ? { lanes: lanesFor(tokens.length, layout) } : {}),
     tokenList,
     ...(intervals ? { intervals } : {}),
@@ -202,8 +207,8 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
     const uniform = new UniformReader(doc.compressed, doc.precision);
     const freqs = new Frequencies(model.vocabSize, doc.precision);
     const valueAt = (pos: number) => (decoder ? decoder.peek(laneOf(pos, doc)) : uniform.next());
-    await walk(model, doc.length, doc, ({ logits, probs, decoded }, pos) => {
-      const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : freqs.load(probs!).find(valueAt(pos));
+    await walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
+      const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : freqs.load(weights ?? probs!).find(valueAt(pos));
       decoder?.advance(start, freq, laneOf(pos, doc));
       tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), probs![token]];
       return token;

@@ -20,6 +20,8 @@ function common(model: LanguageModel, comment: string) {
     batch: 1,
     precision: DEFAULT_LAYOUT.precision,
     dtype: model.dtype,
+    graph: model.graphKind,
+    arithmetic: model.arithmetic,
   };
 }
 

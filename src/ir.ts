@@ -38,8 +38,10 @@ export interface Layout {
   dtype: string;
   /** Exact mode: rANS states interleaved in the stream, one per row of a step (1 when absent). */
   lanes?: number;
-  /** The kind of graph that ran (stepper, coder or transformers; absent: the CPU's choice). */
+  /** The kind of graph that ran (integer, stepper, coder or transformers; absent: the CPU's choice). */
   graph?: string;
+  /** 'integer-1': the integer graph's arithmetic (docs/INTEGER.md), the same on every machine; 'float': the runtime's. */
+  arithmetic?: string;
 }
 
 export interface TokensDoc extends Provenance, Partial<Layout> {
@@ -94,7 +96,8 @@ function checkLayout(doc: Record<string, unknown>): void {
     need(isInt(doc[key]) && (doc[key] as number) >= 0, `${key} must be a non-negative integer`);
   }
   need(typeof doc.dtype === 'string', 'dtype must be a string');
-  need(doc.graph === undefined || doc.graph === 'stepper' || doc.graph === 'coder' || doc.graph === 'transformers', 'graph must be stepper, coder or transformers');
+  need(doc.graph === undefined || ['integer', 'stepper', 'coder', 'transformers'].includes(doc.graph as string), 'graph must be integer, stepper, coder or transformers');
+  need(doc.arithmetic === undefined || typeof doc.arithmetic === 'string', 'arithmetic must be a string');
   need(doc.lanes === undefined || (isInt(doc.lanes) && (doc.lanes as number) >= 1 && (doc.lanes as number) <= Math.max(1, doc.batch as number)), 'lanes must be an integer from 1 to the batch');
 }
 

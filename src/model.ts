@@ -17,17 +17,18 @@ export type Dtype = 'fp32' | 'q8';
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
 /**
- * The graphs a model folder may have: the stepper graph (the CPU's: it reads a cache the JavaScript side keeps,
- * and gives logits and probabilities), the coder graph (a device's: the cache stays on the device, and the graph
+ * The graphs a model folder may have: the integer graph (the default: the stepper's interface, computed in
+ * integers, so it gives the same bits on every machine: docs/INTEGER.md), the stepper graph (the same in float
+ * arithmetic: it reads a cache the JavaScript side keeps, and gives logits and probabilities), the coder graph (a device's: the cache stays on the device, and the graph
  * computes the exact coder's intervals itself) and the transformers.js graph (the fallback).
  */
-export type GraphKind = 'stepper' | 'coder' | 'transformers';
+export type GraphKind = 'integer' | 'stepper' | 'coder' | 'transformers';
 
 export interface ModelOptions {
   dtype?: Dtype;
   device?: Device;
   threads?: number;
-  /** The graph to run (default: the coder graph on a GPU, the stepper graph on the CPU, else transformers.js's). */
+  /** The graph to run (default: the coder graph on a GPU, the integer graph on the CPU, else transformers.js's). */
   graph?: GraphKind;
 }
 
@@ -51,6 +52,10 @@ export interface LanguageModel {
   graphKind: GraphKind;
   /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph and its weights. */
   fingerprint: Uint8Array;
+  /** 'integer-1' where every machine computes the same bits (the integer graph), else 'float' (the runtime's). */
+  arithmetic: string;
+  /** The most positions the graph can take (the integer graph's rotary table), if it has a limit. */
+  maxWindow?: number;
   tokenizer: Tokenizer;
   /** An empty key/value cache for `rows` streams; the coder graph's cache also needs the coder's precision. */
   newCache(rows: number, precision?: number): Cache;
@@ -70,21 +75,28 @@ export function resolveModel(nameOrPath: string = DEFAULT_MODEL): { dir: string;
 
 /** The graph file of each kind and dtype, under onnx/; a graph may keep its weights in a file beside it. */
 const GRAPH_FILE = {
+  integer: { fp32: 'integer.onnx', q8: 'integer.onnx' },
   stepper: { fp32: 'stepper.onnx', q8: 'stepper_quantized.onnx' },
   coder: { fp32: 'coder.onnx', q8: 'coder_quantized.onnx' },
   transformers: { fp32: 'model.onnx', q8: 'model_quantized.onnx' },
 } as const;
 
-/** The graph a folder runs in a dtype: the one asked for, else the device's choice, else the transformers.js graph. */
-function graphOf(dir: string, dtype: Dtype, device: Device = 'cpu', asked?: GraphKind): { file: string; kind: GraphKind } | undefined {
+/**
+ * The graph a folder runs: the one asked for, else the device's choice, else the transformers.js graph. The integer
+ * graph has int8 weights whatever the folder ships, and is the CPU's choice unless fp32 is asked for.
+ */
+function graphOf(dir: string, dtype: Dtype | undefined, device: Device = 'cpu', asked?: GraphKind): { file: string; kind: GraphKind; dtype: Dtype } | undefined {
+  const integer = existsSync(join(dir, 'onnx', GRAPH_FILE.integer.q8));
+  if (asked === 'integer' || (!asked && device === 'cpu' && dtype !== 'fp32' && integer)) return integer ? { file: GRAPH_FILE.integer.q8, kind: 'integer', dtype: 'q8' } : undefined;
   const kinds: GraphKind[] = asked ? [asked] : device === 'cpu' ? ['stepper', 'transformers'] : ['coder', 'stepper', 'transformers'];
-  const kind = kinds.find((k) => existsSync(join(dir, 'onnx', GRAPH_FILE[k][dtype])));
-  return kind && { file: GRAPH_FILE[kind][dtype], kind };
+  const d = dtype ?? defaultDtype(dir);
+  const kind = kinds.find((k) => existsSync(join(dir, 'onnx', GRAPH_FILE[k][d])));
+  return kind && { file: GRAPH_FILE[kind][d], kind, dtype: d };
 }
 
-/** The dtype a folder ships: fp32 when it has an fp32 graph, else int8. */
+/** The dtype a folder's float graphs come in: fp32 when it has them, else int8. */
 function defaultDtype(dir: string): Dtype {
-  return graphOf(dir, 'fp32', 'cpu') ? 'fp32' : 'q8';
+  return (['stepper', 'transformers'] as const).some((k) => existsSync(join(dir, 'onnx', GRAPH_FILE[k].fp32))) ? 'fp32' : 'q8';
 }
 
 /** The tokenizer of a model, with the name and vocabulary size its documents record. */
@@ -146,35 +158,50 @@ interface ModelConfig {
 
 /** The model a document was coded with (or the one named), in the graph it was coded with (or the one asked for). */
 export async function loadModelFor(doc: { modelName: string; dtype?: string; graph?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
-  const dtype = options.dtype ?? (doc.dtype as Dtype | undefined);
   const graph = options.graph ?? (doc.graph as GraphKind | undefined);
+  const dtype = options.dtype ?? (graph === 'integer' ? undefined : (doc.dtype as Dtype | undefined));
   const { dir } = resolveModel(name ?? doc.modelName);
-  if (dtype && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
+  if ((dtype || graph) && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
     throw new UserError(`wrong model: the input was coded with the ${[dtype, graph].filter(Boolean).join(' ')} graph of ${doc.modelName}, and ${dir} has no such graph`);
   }
   return loadModel(name ?? doc.modelName, { ...options, dtype, graph });
 }
 
-/** The files a graph of `dtype` runs from: itself and, when there, the weights file of that dtype. */
+/** What the runtime needs of onnx/integer.json: the arithmetic version, the positions covered, the head's exp table. */
+interface IntegerHead {
+  arithmetic: string;
+  positions: number;
+  exp: Int32Array;
+  shift: number;
+}
+
+function integerHeadOf(dir: string): IntegerHead {
+  const spec = JSON.parse(readFileSync(join(dir, 'onnx', 'integer.json'), 'utf8'));
+  return { arithmetic: spec.arithmetic, positions: spec.positions, exp: Int32Array.from(spec.tables.head_exp), shift: spec.head.final_shift };
+}
+
+/** The files a graph of `dtype` runs from: itself and, when there, the weights files it reads. */
 function graphFiles(dir: string, graph: string, dtype: Dtype): string[] {
-  return [join(dir, 'onnx', graph), join(dir, 'onnx', `${GRAPH_FILE.transformers[dtype]}_data`)].filter((file) => existsSync(file));
+  const data = graph === GRAPH_FILE.integer.q8 ? ['integer.onnx_data', 'model_quantized.onnx_data'] : [`${GRAPH_FILE.transformers[dtype]}_data`];
+  return [graph, ...data].map((file) => join(dir, 'onnx', file)).filter((file) => existsSync(file));
 }
 
 export async function loadModel(nameOrPath?: string, options: ModelOptions = {}): Promise<LanguageModel> {
   const { tokenizer, dir, remote, name, vocabSize, config } = await openTokenizer(nameOrPath);
-  const dtype = options.dtype ?? (remote ? 'fp32' : defaultDtype(dir));
   const device = options.device ?? 'cpu';
-  const chosen = remote ? { file: GRAPH_FILE.transformers[dtype], kind: 'transformers' as const } : graphOf(dir, dtype, device, options.graph);
+  const chosen = remote ? { file: GRAPH_FILE.transformers[options.dtype ?? 'fp32'], kind: 'transformers' as const, dtype: options.dtype ?? 'fp32' } : graphOf(dir, options.dtype, device, options.graph);
   if (!chosen) {
-    const wanted = options.graph ? [options.graph] : (['stepper', 'coder', 'transformers'] as const);
-    throw new UserError(`model ${dir} has no ${dtype} graph (${wanted.map((k) => `onnx/${GRAPH_FILE[k][dtype]}`).join(' or ')})`);
+    const d = options.dtype ?? defaultDtype(dir);
+    const wanted = options.graph ? [options.graph] : (['integer', 'stepper', 'coder', 'transformers'] as const);
+    throw new UserError(`model ${dir} has no ${options.graph === 'integer' ? '' : `${d} `}graph (${wanted.map((k) => `onnx/${GRAPH_FILE[k][d]}`).join(' or ')})`);
   }
-  const graph = chosen.file;
+  const { file: graph, dtype } = chosen;
   const shape: CacheShape = {
     layers: config.num_hidden_layers,
     kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
     headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads,
   };
+  const head = chosen.kind === 'integer' ? integerHeadOf(dir) : undefined;
   let newCache: LanguageModel['newCache'];
   if (chosen.kind !== 'transformers') {
     const onDevice = chosen.kind === 'coder' && device !== 'cpu';
@@ -188,7 +215,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
       // The coder graph's cache stays where it was computed, and goes back in as the next step's input.
       ...(onDevice ? { preferredOutputLocation: Object.fromEntries(cacheNames(shape, 'updated').map((n) => [n, 'gpu-buffer' as const])) } : {}),
     });
-    newCache = chosen.kind === 'stepper' ? (rows) => new SlotCache(session, rows, shape) : (rows, precision) => new DeviceCache(session, rows, shape, precision);
+    newCache = chosen.kind !== 'coder' ? (rows) => new SlotCache(session, rows, shape, head) : (rows, precision) => new DeviceCache(session, rows, shape, precision);
   } else {
     const forward = await loadTransformersGraph(dir, { ...options, dtype });
     newCache = (rows) => new PresentCache(forward, rows, vocabSize);
@@ -207,6 +234,8 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     graph,
     graphKind: chosen.kind,
     fingerprint: new Uint8Array(hash.digest()),
+    arithmetic: head?.arithmetic ?? 'float',
+    maxWindow: head?.positions,
     tokenizer,
     newCache,
   };
@@ -238,13 +267,15 @@ export interface Cache {
 
 /**
  * The model's prediction of the next token in each row. The stepper and transformers.js graphs give logits and
- * their softmax (rows × vocab floats each); the coder graph answers its question per row instead: `coded` holds
+ * their softmax (rows × vocab floats each); the integer graph gives integer logits and integer weights (the
+ * exact coder's input; probs are weights over their sum, for reports); the coder graph answers its question per row instead: `coded` holds
  * [start, frequency, rank, probability] of the row's code taken as a token, and `decoded` [token, start,
  * frequency, rank, probability] of the token whose interval holds the code (CODED and DECODED floats a row).
  */
 export interface Next {
   logits?: Float32Array;
   probs?: Float32Array;
+  weights?: Int32Array;
   coded?: Float32Array;
   decoded?: Float32Array;
 }
@@ -276,7 +307,7 @@ function positionIds(rows: number, length: number, start: number): BigInt64Array
 const SLOT_BLOCK = 32;
 
 /**
- * The stepper graph's cache: a block of slots per layer and row that the graph reads in place (slot_mask marks
+ * The stepper and integer graphs' cache: a block of slots per layer and row that the graph reads in place (slot_mask marks
  * the filled ones), while it returns only the new keys and values, which go into the next slots here. A step
  * moves the new positions and the logits, never the whole cache. The block grows by SLOT_BLOCK slots when it
  * is full (one copy every SLOT_BLOCK steps), so attention costs what the context holds, not the whole window;
@@ -291,6 +322,7 @@ class SlotCache implements Cache {
     private readonly session: ort.InferenceSession,
     private readonly rows: number,
     private readonly shape: CacheShape,
+    private readonly head?: IntegerHead,
   ) {}
 
   async extend(ids: BigInt64Array, length: number, start: number): Promise<Next> {
@@ -321,7 +353,10 @@ class SlotCache implements Cache {
       });
     }
     for (let r = 0; r < rows; r++) this.mask.fill(1, r * capacity + start, r * capacity + start + length);
-    return { logits: out.logits.data as Float32Array, probs: out.probs.data as Float32Array };
+    const logits = out.logits.data as Float32Array;
+    if (!this.head) return { logits, probs: out.probs.data as Float32Array };
+    const weights = headWeights(logits, out.head_scale.data as BigInt64Array, this.head);
+    return { logits, weights, probs: normalizedRows(weights, logits.length / rows) };
   }
 
   /** Makes room for `needed` slots, keeping the first `filled`. */
@@ -413,6 +448,40 @@ class PresentCache implements Cache {
   }
 }
 
+/**
+ * The integer graph's last step (docs/INTEGER.md, "Head"): each token's weight is exp of its logit's distance
+ * from the row's largest, looked up in 1/256 nat: exp[min(floor(((max - logit) * scale + 2^(shift-1)) / 2^shift), end)].
+ * The logits are integers below 2^24 and the scale below 2^20, so every value here is an exact float64 integer.
+ */
+function headWeights(logits: Float32Array, scales: BigInt64Array, head: IntegerHead): Int32Array {
+  const vocab = logits.length / scales.length;
+  const weights = new Int32Array(logits.length);
+  const { exp, shift } = head;
+  const last = exp.length - 1;
+  const unit = 2 ** shift;
+  const half = 2 ** (shift - 1);
+  for (let r = 0; r < scales.length; r++) {
+    const scale = Number(scales[r]);
+    if (scale >= 2 ** 28) throw new Error(`integer graph: head scale ${scale} is out of range`);
+    const start = r * vocab;
+    let max = -Infinity;
+    for (let j = start; j < start + vocab; j++) if (logits[j] > max) max = logits[j];
+    for (let j = start; j < start + vocab; j++) weights[j] = exp[Math.min(Math.floor(((max - logits[j]) * scale + half) / unit), last)];
+  }
+  return weights;
+}
+
+/** Each row of integer weights over its sum: the probabilities the integer graph's weights stand for. */
+function normalizedRows(weights: Int32Array, vocab: number): Float32Array {
+  const probs = new Float32Array(weights.length);
+  for (let start = 0; start < weights.length; start += vocab) {
+    let sum = 0;
+    for (let j = start; j < start + vocab; j++) sum += weights[j];
+    for (let j = start; j < start + vocab; j++) probs[j] = weights[j] / sum;
+  }
+  return probs;
+}
+
 /** Softmax of each row (float64 inside, float32 out, like the stepper graph's). */
 function softmaxRows(logits: Float32Array, vocab: number): Float32Array {
   const probs = new Float32Array(logits.length);
@@ -448,6 +517,7 @@ export class Stepper {
     precision?: number,
   ) {
     if (window < 2) throw new UserError(`context window must be at least 2, got ${window}`);
+    if (model.maxWindow && window > model.maxWindow) throw new UserError(`context window ${window} is more than the ${model.maxWindow} positions ${model.name}'s integer graph covers`);
     this.cache = model.newCache(rows, precision);
     this.history = Array.from({ length: rows }, () => []);
   }

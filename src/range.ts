@@ -59,6 +59,7 @@ interface Extra {
   batch: number;
   lanes?: number;
   graph?: string;
+  arithmetic?: string;
   dtype: string;
   comment: string | null;
   escapedBytes?: number;
@@ -73,7 +74,7 @@ const hexBytes = (hex: string, length: number) => {
 
 export function binOfRange(doc: RangedDoc): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
-  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, runtime: doc.runtime ?? '' };
+  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, runtime: doc.runtime ?? '' };
   const header: BinHeader = {
     mode: doc.mode,
     scaleBits: doc.precision,
@@ -112,6 +113,7 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
     batch: extra.batch,
     lanes: extra.lanes ?? 1,
     ...(extra.graph ? { graph: extra.graph } : {}),
+    arithmetic: extra.arithmetic ?? 'float',
     precision: header.scaleBits,
     dtype: extra.dtype,
     length: header.tokenCount,

@@ -48,8 +48,8 @@ export class Frequencies {
     this.freqs = new Int32Array(vocab);
   }
 
-  /** Takes a row of probabilities (vocab floats) and computes its frequencies. */
-  load(probs: Float32Array): this {
+  /** Takes a row of probabilities, or of integer weights proportional to them, and computes its frequencies. */
+  load(probs: ArrayLike<number>): this {
     const { vocab, freqs } = this;
     const total = 2 ** this.precision;
     let max = -1;

@@ -1,0 +1,406 @@
+"""A model folder's int8 weights -> onnx/integer.onnx, the graph whose every number is an integer, so it computes
+the same bits on any CPU or GPU (docs/INTEGER.md specifies the arithmetic; src/integer.ts is the independent
+implementation the tests compare it with).
+
+Every value is an integer. The operands of matrix products are float32 holding small integers whose every partial
+sum stays below 2^24, which float32 adds exactly in any order, with or without FMA, on any kernel. The other wide
+tensors are float64 holding integers below 2^53, where +, -, * and powers of two are exact, and a correctly
+rounded division followed by Floor gives the exact quotient when the quotient is small against 2^53 / divisor
+(asserted below); per-row scalars are int64. Normalisation, rotary positions, softmax and SiLU are shifts,
+divisions and table lookups.
+
+The weights are the folder's int8 weights (onnxruntime's dynamic quantization, per tensor, as quantize.py writes
+it), read from its int8 graph where there is one, else quantized from its fp32 graph. Tensors already in a
+weights file are referenced where they are, so llmc-base gains no weights; others go to onnx/integer.onnx_data.
+Also writes onnx/integer.json: every constant of the graph (shifts, multipliers, tables) and where each weight
+tensor lies, which is all src/integer.ts needs.
+
+Usage: python integer.py --model_dir=../models/llmc-base [--calibration=calibration.json]
+calibration.json (from train/calibrate.ts) holds the largest |q|, |k|, |v| per layer on corpus text; it sets
+the static shifts of the attention's operands. Without it the previous integer.json's shifts are kept.
+"""
+import json
+import math
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from configure import override
+from quantize import quantize
+
+model_dir = 'model'
+calibration = ''
+override(globals())
+
+ARITHMETIC = 'integer-1'
+R = 10  # the residual stream, and the outputs of the projections, are integers in units of 2^-R
+Q = 20  # per-row scale factors are integers in units of 2^-Q
+GAIN_BITS = 12  # RMSNorm gains in units of 2^-GAIN_BITS
+TRIG_BITS = 14  # rotary cos/sin tables
+RSQRT_BITS = 24  # 1/sqrt(m) table, m in [1, 4096)
+ATTN_EXP_BITS, ATTN_EXP_SIZE = 15, 4096  # exp(-k/256) for attention scores: 512 of them sum below 2^24
+HEAD_EXP_BITS, HEAD_EXP_SIZE = 24, 4864  # exp(-k/256) for the next-token distribution
+SIG_BITS, SIG_SIZE = 15, 8192  # sigmoid over [-16, 16) in steps of 1/256
+HEAD_SHIFT = 18  # the head's scale in units of 2^-HEAD_SHIFT
+PROB_BITS = 12  # attention probabilities in units of 2^-PROB_BITS
+Q_LIMIT, V_LIMIT = 511, 2047  # |query|, |key| and |value| operands: 10 and 12 bits
+BIAS = 1 << 62  # added before a right shift so that it floors through an unsigned shift
+
+
+def tables():
+    """The lookup tables (int64), computed in float64 and rounded."""
+    k = np.arange(max(ATTN_EXP_SIZE, HEAD_EXP_SIZE), dtype=np.float64)
+    m = np.arange(4096, dtype=np.float64)
+    m[0] = 1
+    s = (np.arange(SIG_SIZE, dtype=np.float64) - SIG_SIZE // 2) / 256
+    return {
+        'rsqrt': np.round(2.0 ** RSQRT_BITS / np.sqrt(m)).astype(np.int64),
+        'attn_exp': np.round(2.0 ** ATTN_EXP_BITS * np.exp(-k[:ATTN_EXP_SIZE] / 256)).astype(np.int64),
+        # at least 1: every token keeps a probability above 0
+        'head_exp': np.maximum(1, np.round(2.0 ** HEAD_EXP_BITS * np.exp(-k[:HEAD_EXP_SIZE] / 256))).astype(np.int64),
+        'sigmoid': np.round(2.0 ** SIG_BITS / (1 + np.exp(-s))).astype(np.int64),
+    }
+
+
+def rotary_tables(window, head_dim, theta):
+    """cos and sin of position p and pair j (units of 2^-TRIG_BITS), [window, head_dim / 2] each."""
+    inv_freq = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    angles = np.arange(window, dtype=np.float64)[:, None] * inv_freq[None]
+    return (np.round(np.cos(angles) * 2 ** TRIG_BITS).astype(np.int64), np.round(np.sin(angles) * 2 ** TRIG_BITS).astype(np.int64))
+
+
+def multiplier(scale, bits=15):
+    """(m, shift) with m = round(scale * 2^shift) in [2^bits, 2^(bits+1))."""
+    shift = bits - math.floor(math.log2(scale))
+    return int(round(scale * 2.0 ** shift)), shift
+
+
+class Weights:
+    """The int8 weights of a folder, by role, and where each lies (a weights file and offset, or in memory)."""
+
+    def __init__(self, folder):
+        onnx_dir = os.path.join(folder, 'onnx')
+        quantized = os.path.join(onnx_dir, 'stepper_quantized.onnx')
+        if os.path.exists(quantized):
+            graph = onnx.load(quantized, load_external_data=False)
+            onnx.external_data_helper.load_external_data_for_model(graph, onnx_dir)
+            external = onnx.load(quantized, load_external_data=False)
+        else:
+            graph = quantize(onnx.load(os.path.join(onnx_dir, 'stepper.onnx')))
+            external = None
+        self.init = {i.name: i for i in graph.graph.initializer}
+        self.where = {}
+        if external is not None:
+            for i in external.graph.initializer:
+                if i.data_location == TensorProto.EXTERNAL:
+                    self.where[i.name] = {e.key: e.value for e in i.external_data}
+        self.matrices = []  # (node name, weight name) of each linear layer, in graph order
+        for node in graph.graph.node:
+            if node.op_type in ('MatMulInteger', 'MatMul') and node.input[1] in self.init:
+                self.matrices.append((node.name, node.input[1]))
+
+    def array(self, name):
+        return numpy_helper.to_array(self.init[name])
+
+    def scale(self, name):
+        return float(self.array(name.removesuffix('_quantized') + '_scale'))
+
+
+class Graph:
+    """A small ONNX builder: every op returns its output's name."""
+
+    def __init__(self):
+        self.nodes, self.inits, self.count = [], [], 0
+
+    def const(self, value, dtype=np.int64):
+        self.count += 1
+        name = f'c{self.count}'
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def op(self, op_type, inputs, **attrs):
+        self.count += 1
+        out = f'{op_type.lower()}{self.count}'
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def num(self, value):
+        """A float64 constant (integer-valued, or a power of two)."""
+        return self.const(value, np.float64)
+
+    def to_int(self, x):
+        return self.op('Cast', [x], to=TensorProto.INT64)
+
+    def to_double(self, x):
+        return self.op('Cast', [x], to=TensorProto.DOUBLE)
+
+    def fshift(self, x, s):
+        """shift() on float64 integers: Floor(x * 2^-s + 1/2), exact below 2^52."""
+        if s <= 0:
+            return x if s == 0 else self.op('Mul', [x, self.num(2.0 ** -s)])
+        return self.op('Floor', [self.op('Add', [self.op('Mul', [x, self.num(2.0 ** -s)]), self.num(0.5)])])
+
+    def to_float(self, x):
+        return self.op('Cast', [x], to=TensorProto.FLOAT)
+
+    def shift(self, x, s):
+        """floor((x + 2^(s-1)) / 2^s) for s > 0 (round half up), x * 2^-s for s <= 0."""
+        if s <= 0:
+            return x if s == 0 else self.op('Mul', [x, self.const(1 << -s)])
+        biased = self.op('Cast', [self.op('Add', [x, self.const(BIAS + (1 << (s - 1)))])], to=TensorProto.UINT64)
+        shifted = self.op('BitShift', [biased, self.const(s, np.uint64)], direction='RIGHT')
+        return self.op('Sub', [self.to_int(shifted), self.const(BIAS >> s)])
+
+    def rdiv(self, a, d):
+        """floor((a + floor(d / 2)) / d) for a >= 0, d > 0: division rounded half up."""
+        return self.op('Div', [self.op('Add', [a, self.op('Div', [d, self.const(2)])]), d])
+
+    def rowmax_abs(self, x):
+        """max |x| of each row (float64), at least 1."""
+        return self.op('Max', [self.op('ReduceMax', [self.op('Abs', [x])], axes=[-1], keepdims=1), self.num(1)])
+
+    def quant8(self, x, a):
+        """round(127 x / a) in [-127, 127] for |x| <= a < 2^40, as floor((254 x + 257 a) / 2a) - 128, as float32 for a
+        matrix product. The quotient is below 256, so Floor of the rounded float64 division is exact."""
+        num = self.op('Add', [self.op('Mul', [x, self.num(254)]), self.op('Mul', [a, self.num(257)])])
+        q = self.op('Sub', [self.op('Floor', [self.op('Div', [num, self.op('Mul', [a, self.num(2)])])]), self.num(128)])
+        return self.op('Cast', [q], to=TensorProto.FLOAT)
+
+
+def build(folder, shifts):
+    config = json.load(open(os.path.join(folder, 'config.json')))
+    D, H, Hk = config['hidden_size'], config['num_attention_heads'], config['num_key_value_heads']
+    dh, F, V, L = config['head_dim'], config['intermediate_size'], config['vocab_size'], config['num_hidden_layers']
+    positions = max(config['llmc']['window'], config['llmc']['settings'].get('block_size', 0))  # as trained
+    eps = config['rms_norm_eps']
+    w = Weights(folder)
+    assert len(w.matrices) == 7 * L + 1, f'expected {7 * L + 1} linear layers, found {len(w.matrices)}'
+    g = Graph()
+    spec = {'arithmetic': ARITHMETIC, 'R': R, 'Q': Q, 'layers': []}  # what src/integer.ts reads
+    files = {}  # tensor name -> its location, for integer.json
+
+    def weight(name, dtype):
+        """A weight initializer, referenced where it lies."""
+        array = w.array(name)
+        assert array.dtype == dtype, (name, array.dtype)
+        tensor = numpy_helper.from_array(array, name)
+        g.inits.append(tensor)
+        files[name] = {'shape': list(array.shape), 'dtype': str(array.dtype), **w.where.get(name, {})}
+        return name
+
+    t = tables()
+    cos, sin = rotary_tables(positions, dh, config['rope_theta'])
+    rsqrt = g.const(t['rsqrt'])  # per-row scalars are int64
+    attn_exp, sigmoid = g.num(t['attn_exp']), g.num(t['sigmoid'])  # the head's exp table is used outside the graph
+    pow2 = g.const([1 << i for i in range(63)])
+    pow4 = g.const([1 << (2 * i) for i in range(32)])
+    norm_den = g.const([127 << (RSQRT_BITS + i - Q) for i in range(32)])
+    cos_full, sin_full = g.num(np.concatenate([cos, cos], 1)), g.num(np.concatenate([-sin, sin], 1))
+    E = max(1, round(eps * 2 ** (2 * R)))
+    spec.update(positions=positions, eps=E, tables={k: v.tolist() for k, v in t.items()}, cos=cos.tolist(), sin=sin.tolist())
+
+    def normq(x, gain_name):
+        """RMSNorm and int8 quantization of each row: q in [-127, 127] and its row factor PHI (units of 2^-Q), with
+        q * PHI * 2^-Q the normalised (and gained) row."""
+        gain = np.round(w.array(gain_name).astype(np.float64) * 2 ** GAIN_BITS).astype(np.int64)
+        xg = g.fshift(g.op('Mul', [x, g.num(gain)]), GAIN_BITS)
+        a_wide = g.rowmax_abs(xg)
+        q = g.quant8(xg, a_wide)
+        a = g.to_int(a_wide)
+        ss = g.to_int(g.op('ReduceSum', [g.op('Mul', [x, x]), g.const([-1])], keepdims=1))  # below 2^53: exact in any order
+        ms = g.op('Add', [g.op('Div', [ss, g.const(D)]), g.const(E)])
+        bits = g.op('ReduceSum', [g.to_int(g.op('GreaterOrEqual', [ms, pow2])), g.const([-1])], keepdims=1)
+        e = g.op('Div', [g.op('Sub', [g.op('Max', [bits, g.const(12)]), g.const(11)]), g.const(2)])
+        m = g.op('Div', [ms, g.op('Gather', [pow4, e])])
+        phi = g.rdiv(g.op('Mul', [a, g.op('Gather', [rsqrt, m])]), g.op('Gather', [norm_den, e]))
+        return q, phi, gain.tolist()
+
+    def linear(q, names, phi, out_bits=R):
+        """q (float32 integers in [-127, 127]) times the int8 matrices `names` side by side, rescaled by their scales
+        and the row factor phi to units of 2^-out_bits."""
+        scales = [w.scale(n) for n in names]
+        wb = multiplier(max(scales))[1]  # the largest scale's multiplier in [2^15, 2^16)
+        mw = np.concatenate([np.full(w.array(n).shape[1], int(round(s * 2.0 ** wb)), np.int64) for n, s in zip(names, scales)])
+        mats = [weight(n, np.int8) for n in names]
+        mat = mats[0] if len(mats) == 1 else g.op('Concat', mats, axis=1)
+        acc = g.to_double(g.op('MatMul', [q, g.to_float(mat)]))
+        s1 = 16
+        s2 = wb + Q - out_bits - s1
+        assert s2 > 0
+        out = g.fshift(g.op('Mul', [g.fshift(g.op('Mul', [acc, g.num(mw)]), s1), g.to_double(phi)]), s2)
+        return out, {'weights': names, 'mult': mw.tolist(), 's1': s1, 's2': s2}
+
+    ids, positions = 'input_ids', 'position_ids'
+    # The embedding: uint8 with a zero point, rescaled to units of 2^-R.
+    emb = 'model.embed_tokens.weight_quantized'
+    weight(emb, np.uint8)
+    emb_zero = int(w.array('model.embed_tokens.weight_zero_point'))
+    emb_mult, emb_shift = multiplier(w.scale(emb) * 2 ** R)
+    x = g.fshift(g.op('Mul', [g.op('Sub', [g.to_double(g.op('Gather', [emb, ids])), g.num(emb_zero)]), g.num(emb_mult)]), emb_shift)
+    spec['embedding'] = {'weights': emb, 'zero': emb_zero, 'mult': emb_mult, 'shift': emb_shift}
+
+    cos_p = g.op('Unsqueeze', [g.op('Gather', [cos_full, positions]), g.const([1])])  # [B, 1, T, dh]
+    sin_p = g.op('Unsqueeze', [g.op('Gather', [sin_full, positions]), g.const([1])])
+    steps = g.op('Gather', [g.op('Shape', [ids]), g.const(1)])
+    seq = g.op('Range', [g.const(0), steps, g.const(1)])
+    causal = g.op('LessOrEqual', [g.op('Unsqueeze', [seq, g.const([0])]), g.op('Unsqueeze', [seq, g.const([1])])])  # [T, T]
+    # Masked scores (float32) sink by 2^30, past the end of the exp table, to weight 0.
+    penalty = g.const(-2.0 ** 30, np.float32)
+    new_penalty = g.op('Mul', [g.op('Tile', [g.op('Sub', [g.const(1, np.float32), g.to_float(causal)]), g.const([H // Hk, 1])]), penalty])  # [gT, T]
+    slot_penalty = g.op('Mul', [g.op('Unsqueeze', [g.op('Sub', [g.const(1, np.float32), g.to_float('slot_mask')]), g.const([1, 2])]), penalty])  # [B,1,1,S]
+    outputs = []
+
+    def heads(x2, n):
+        """[B, T, n*dh] -> [B, n, T, dh]"""
+        return g.op('Transpose', [g.op('Reshape', [x2, g.const([0, 0, n, dh])])], perm=[0, 2, 1, 3])
+
+    def rotate(x4, s):
+        half = dh // 2
+        swapped = g.op('Concat', [g.op('Slice', [x4, g.const([half]), g.const([dh]), g.const([3])]),
+                                  g.op('Slice', [x4, g.const([0]), g.const([half]), g.const([3])])], axis=3)
+        rotated = g.op('Add', [g.op('Mul', [x4, cos_p]), g.op('Mul', [swapped, sin_p])])
+        return g.to_float(g.op('Clip', [g.fshift(rotated, TRIG_BITS + s), g.num(-Q_LIMIT), g.num(Q_LIMIT)]))
+
+    layer_names = w.matrices[:-1]
+    for l in range(L):
+        sq, sk, sv = shifts[l]
+        q_name, k_name, v_name, o_name, gate_name, up_name, down_name = [n for _, n in layer_names[7 * l: 7 * l + 7]]
+        roles = [nm for nm, _ in layer_names[7 * l: 7 * l + 7]]
+        assert [r.split('/')[-2].split('_proj')[0] + '_proj' for r in roles] == ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], roles
+        layer = {'shifts': [sq, sk, sv]}
+        q, phi, layer['gain1'] = normq(x, f'model.layers.{l}.input_layernorm.weight')
+        qkv, layer['qkv'] = linear(q, [q_name, k_name, v_name], phi)
+        qq = g.op('Slice', [qkv, g.const([0]), g.const([H * dh]), g.const([2])])
+        kk = g.op('Slice', [qkv, g.const([H * dh]), g.const([(H + Hk) * dh]), g.const([2])])
+        vv = g.op('Slice', [qkv, g.const([(H + Hk) * dh]), g.const([(H + 2 * Hk) * dh]), g.const([2])])
+        q10 = rotate(heads(qq, H), sq)
+        k10 = rotate(heads(kk, Hk), sk)
+        v12 = g.to_float(g.op('Clip', [g.fshift(heads(vv, Hk), sv), g.num(-V_LIMIT), g.num(V_LIMIT)]))
+        slots_k, slots_v = f'slots.{l}.key', f'slots.{l}.value'
+        qg = g.op('Reshape', [q10, g.const([0, Hk, -1, dh])])  # [B, Hk, gT, dh]
+        s_slots = g.op('Add', [g.op('MatMul', [qg, g.op('Transpose', [slots_k], perm=[0, 1, 3, 2])]), slot_penalty])
+        s_new = g.op('Add', [g.op('MatMul', [qg, g.op('Transpose', [k10], perm=[0, 1, 3, 2])]), new_penalty])
+        scores = g.op('Concat', [s_slots, s_new], axis=3)  # float32 integers below 2^24 where not masked
+        d = g.op('Sub', [g.op('ReduceMax', [scores], axes=[-1], keepdims=1), scores])
+        # Score differences in units of 1/256 nat are d * 2^(sq + sk - 2R) / sqrt(dh) * 256 = d * 2^-attn_shift. In
+        # float32 d is exact below 2^24, and whatever rounds lies past the table's end (asserted).
+        scale = 2.0 ** (sq + sk - 2 * R) / math.sqrt(dh) * 256
+        attn_shift = -round(math.log2(scale))
+        assert scale == 2.0 ** -attn_shift and 2.0 ** 24 * scale >= ATTN_EXP_SIZE, 'the attention scale must be a power of two'
+        idx = g.op('Min', [g.op('Floor', [g.op('Add', [g.op('Mul', [d, g.const(scale, np.float32)]), g.const(0.5, np.float32)])]),
+                           g.const(ATTN_EXP_SIZE - 1, np.float32)])
+        e = g.op('Gather', [attn_exp, g.to_int(idx)])  # float64
+        # P = floor(e * floor(2^36 / sum e) / 2^24): the quotient is below 2^21, far from 2^53 / 2^24, so Floor of the
+        # division is exact; the products are below 2^36.
+        inv = g.op('Floor', [g.op('Div', [g.num(2.0 ** 36), g.op('ReduceSum', [e, g.const([-1])], keepdims=1)])])
+        p = g.to_float(g.op('Floor', [g.op('Mul', [e, g.op('Mul', [inv, g.num(2.0 ** -24)])])]))
+        n_slots = g.op('Shape', [slots_k], start=2, end=3)
+        p_slots = g.op('Slice', [p, g.const([0]), n_slots, g.const([3])])
+        p_new = g.op('Slice', [p, n_slots, g.const([1 << 62]), g.const([3])])
+        o = g.op('Add', [g.op('MatMul', [p_slots, slots_v]), g.op('MatMul', [p_new, v12])])  # [B, Hk, gT, dh]
+        o = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, g.const([0, H, -1, dh])])], perm=[0, 2, 1, 3]), g.const([0, 0, H * dh])])
+        o = g.to_double(o)  # units of 2^-(PROB_BITS + R - sv)
+        a = g.rowmax_abs(o)
+        phi_o = g.rdiv(g.op('Mul', [g.to_int(a), g.const(1 << Q)]), g.const(127 << (PROB_BITS + R - sv)))
+        out, layer['o'] = linear(g.quant8(o, a), [o_name], phi_o)
+        x = g.op('Add', [x, out])
+        layer['attn'] = {'shift': attn_shift}
+        outputs += [(k10, f'new.{l}.key'), (v12, f'new.{l}.value')]
+
+        q, phi, layer['gain2'] = normq(x, f'model.layers.{l}.post_attention_layernorm.weight')
+        gu, layer['gate_up'] = linear(q, [gate_name, up_name], phi)
+        gate = g.op('Slice', [gu, g.const([0]), g.const([F]), g.const([2])])
+        up = g.op('Slice', [gu, g.const([F]), g.const([2 * F]), g.const([2])])
+        sidx = g.op('Clip', [g.op('Add', [g.fshift(gate, R - 8), g.num(SIG_SIZE // 2)]), g.num(0), g.num(SIG_SIZE - 1)])
+        silu = g.fshift(g.op('Mul', [gate, g.op('Gather', [sigmoid, g.to_int(sidx)])]), SIG_BITS)
+        hidden = g.fshift(g.op('Mul', [silu, up]), R)
+        a = g.rowmax_abs(hidden)
+        phi_d = g.rdiv(g.op('Mul', [g.to_int(a), g.const(1 << Q)]), g.const(127 << R))
+        out, layer['down'] = linear(g.quant8(hidden, a), [down_name], phi_d)
+        x = g.op('Add', [x, out])
+        spec['layers'].append(layer)
+
+    last = g.op('Slice', [x, g.const([-1]), g.const([1 << 62]), g.const([1])])  # [B, 1, D]
+    q, phi, spec['gain_final'] = normq(last, 'model.norm.weight')  # phi: int64
+    head = w.matrices[-1][1]
+    weight(head, np.int8)
+    acc = g.op('Reshape', [g.op('MatMul', [q, g.to_float(head)]), g.const([0, V])])  # [B, V]: the integer logits
+    # Logit differences in units of 1/256 nat are (max - logit) * head_scale * 2^-HEAD_SHIFT; the exp table turns
+    # them into the coder's weights outside the graph (src/model.ts), row by row, as src/integer.ts does.
+    head_mult, head_shift = multiplier(w.scale(head) * 256 * 2.0 ** (-Q) * 2 ** HEAD_SHIFT, 15)
+    head_scale = g.op('Reshape', [g.shift(g.op('Mul', [phi, g.const(head_mult)]), head_shift), g.const([-1])])
+    spec['head'] = {'weights': head, 'mult': head_mult, 'shift': head_shift, 'final_shift': HEAD_SHIFT}
+    spec['files'] = files
+
+    g.nodes.append(helper.make_node('Identity', [acc], ['logits'], name='logits'))
+    g.nodes.append(helper.make_node('Identity', [head_scale], ['head_scale'], name='head_scale'))
+    for src, name in outputs:
+        g.nodes.append(helper.make_node('Identity', [src], [name], name=name))
+    B, Tn, S = 'batch_size', 'sequence_length', 'slots'
+    inputs = [helper.make_tensor_value_info('input_ids', TensorProto.INT64, [B, Tn]),
+              helper.make_tensor_value_info('position_ids', TensorProto.INT64, [B, Tn]),
+              helper.make_tensor_value_info('slot_mask', TensorProto.BOOL, [B, S])]
+    for l in range(L):
+        for kv in ('key', 'value'):
+            inputs.append(helper.make_tensor_value_info(f'slots.{l}.{kv}', TensorProto.FLOAT, [B, Hk, S, dh]))
+    outs = [helper.make_tensor_value_info('logits', TensorProto.FLOAT, [B, V]),
+            helper.make_tensor_value_info('head_scale', TensorProto.INT64, [B])]
+    for l in range(L):
+        for kv in ('key', 'value'):
+            outs.append(helper.make_tensor_value_info(f'new.{l}.{kv}', TensorProto.FLOAT, [B, Hk, Tn, dh]))
+    graph = helper.make_graph(g.nodes, 'llmc-integer', inputs, outs, g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], producer_name='llmc integer.py')
+    model.ir_version = 8
+    return model, spec
+
+
+def save(model, spec, folder):
+    """Writes integer.onnx, with weights already in a file referenced there and the rest in integer.onnx_data."""
+    onnx_dir = os.path.join(folder, 'onnx')
+    data_name = 'integer.onnx_data'
+    data = bytearray()
+    for tensor in model.graph.initializer:
+        place = spec['files'].get(tensor.name)
+        if place is None:
+            continue
+        if 'location' not in place:  # in memory: goes to integer.onnx_data
+            raw = numpy_helper.to_array(tensor).tobytes()
+            data += bytes(-len(data) % 64)
+            place.update(location=data_name, offset=str(len(data)), length=str(len(raw)))
+            data += raw
+        tensor.ClearField('raw_data')
+        tensor.data_location = TensorProto.EXTERNAL
+        del tensor.external_data[:]
+        for k in ('location', 'offset', 'length'):
+            tensor.external_data.add(key=k, value=place[k])
+    if data:
+        with open(os.path.join(onnx_dir, data_name), 'wb') as f:
+            f.write(data)
+    onnx.save(model, os.path.join(onnx_dir, 'integer.onnx'))
+    json.dump(spec, open(os.path.join(onnx_dir, 'integer.json'), 'w'), separators=(',', ':'))
+
+
+def choose_shifts(folder, layers):
+    """Per layer (sq, sk, sv): the smallest shifts that keep the calibration's largest |q|, |k| (units of 2^-R,
+    after rotation) within Q_LIMIT and |v| within V_LIMIT."""
+    if calibration:
+        cal = json.load(open(calibration))
+        fit = lambda m, limit: max(0, math.ceil(math.log2(max(m, 1) / limit)))
+        return [[fit(c['q'], Q_LIMIT), fit(c['k'], Q_LIMIT), fit(c['v'], V_LIMIT)] for c in cal['layers']]
+    previous = os.path.join(folder, 'onnx', 'integer.json')
+    if os.path.exists(previous):
+        return [layer['shifts'] for layer in json.load(open(previous))['layers']]
+    return [[4, 4, 2]] * layers
+
+
+def main():
+    layers = json.load(open(os.path.join(model_dir, 'config.json')))['num_hidden_layers']
+    model, spec = build(model_dir, choose_shifts(model_dir, layers))
+    save(model, spec, model_dir)
+    print(f'wrote {model_dir}/onnx/integer.onnx: {len(model.graph.node)} nodes, shifts {[l["shifts"] for l in spec["layers"]]}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
