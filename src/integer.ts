@@ -32,7 +32,7 @@ export interface IntegerSpec {
   layers: Layer[];
   gain_final: number[];
   embedding: { weights: string; zero: number; mult: number; shift: number };
-  head: { weights: string; mult: number; shift: number; final_shift: number };
+  head: { weights: string; column_mult: number[]; column_shift: number; mult: number; shift: number; final_shift: number };
   tables: { rsqrt: number[]; attn_exp: number[]; head_exp: number[]; sigmoid: number[] };
   cos: number[][];
   sin: number[][];
@@ -60,9 +60,13 @@ function floorDiv(n: number, d: number): number {
   return q;
 }
 
-/** floor((v + 2^(s-1)) / 2^s) for s > 0; v * 2^-s otherwise. */
+/** v * 2^-s rounded to the nearest integer, half to even. */
 function shr(v: number, s: number): number {
-  return s > 0 ? floorDiv(v + 2 ** (s - 1), 2 ** s) : safe(v * 2 ** -s);
+  if (s <= 0) return safe(v * 2 ** -s);
+  const unit = 2 ** s;
+  const q = floorDiv(v, unit);
+  const twiceRest = 2 * (v - q * unit);
+  return twiceRest > unit || (twiceRest === unit && q % 2 !== 0) ? q + 1 : q;
 }
 
 const clamp = (v: number, limit: number) => Math.max(-limit, Math.min(limit, v));
@@ -76,6 +80,20 @@ const maxAbs = (x: ArrayLike<number>) => {
 
 /** round(127 x / a) for each x, |x| <= a, rounded half up. */
 const quant8 = (x: ArrayLike<number>, a: number) => Array.from(x, (v) => floorDiv(254 * v + 257 * a, 2 * a) - 128);
+
+/**
+ * An int8 matrix [K, N] with each column brought to 7 bits: round(63 w / peak) with peak = max(63, the column's
+ * largest |w|), rounded half up, so that a column already within 7 bits is unchanged.
+ */
+function sevenBits(w: Int8Array, [K, N]: number[]): Int8Array {
+  const out = new Int8Array(w.length);
+  for (let j = 0; j < N; j++) {
+    let peak = 63;
+    for (let i = 0; i < K; i++) peak = Math.max(peak, Math.abs(w[i * N + j]));
+    for (let i = 0; i < K; i++) out[i * N + j] = floorDiv(126 * w[i * N + j] + 129 * peak, 2 * peak) - 64;
+  }
+  return out;
+}
 
 /** Largest |q|, |k| and |v| per layer before their shifts (units of 2^-R), for calibration. */
 export interface Extremes {
@@ -107,7 +125,7 @@ export class IntegerReference {
       if (!files.has(where.location)) files.set(where.location, readFileSync(join(dir, 'onnx', where.location)));
       const bytes = files.get(where.location)!.subarray(Number(where.offset), Number(where.offset) + Number(where.length));
       const copy = new Uint8Array(bytes);
-      this.mats.set(name, where.dtype === 'int8' ? new Int8Array(copy.buffer) : copy);
+      this.mats.set(name, where.dtype === 'int8' ? sevenBits(new Int8Array(copy.buffer), where.shape) : copy);
     }
     this.extremes = this.spec.layers.map(() => ({ q: 0, k: 0, v: 0 }));
   }
@@ -116,7 +134,7 @@ export class IntegerReference {
     return this.spec.layers.map(() => ({ keys: [], values: [] }));
   }
 
-  /** x (int8 row) times the named matrices side by side ([K, N] each, row-major), exact sums. */
+  /** x (a row in [-127, 127]) times the named matrices (7 bits) side by side ([K, N] each, row-major), exact sums. */
   private matmul(x: number[], names: string[]): number[] {
     const out: number[] = [];
     for (const name of names) {
@@ -227,7 +245,8 @@ export class IntegerReference {
       x = x.map((v, i) => v + mlpOut[i]);
     });
     const [f8, phiF] = this.normq(x, spec.gain_final);
-    const logits = this.matmul(f8, [spec.head.weights]);
+    const { head } = spec;
+    const logits = this.matmul(f8, [head.weights]).map((acc, j) => shr(acc * head.column_mult[j], head.column_shift));
     const top = Math.max(...logits);
     const perRow = shr(phiF * spec.head.mult, spec.head.shift);
     const weights = logits.map((a) => tables.head_exp[Math.min(shr((top - a) * perRow, spec.head.final_shift), tables.head_exp.length - 1)]);

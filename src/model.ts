@@ -450,8 +450,9 @@ class PresentCache implements Cache {
 
 /**
  * The integer graph's last step (docs/INTEGER.md, "Head"): each token's weight is exp of its logit's distance
- * from the row's largest, looked up in 1/256 nat: exp[min(floor(((max - logit) * scale + 2^(shift-1)) / 2^shift), end)].
- * The logits are integers below 2^24 and the scale below 2^20, so every value here is an exact float64 integer.
+ * from the row's largest, looked up in 1/256 nat: exp[min(round((max - logit) * scale / 2^shift), end)], rounded
+ * half to even like every shift of the integer model. The logits are integers below 2^24 and the scale below
+ * 2^28, so every value here is an exact float64 integer.
  */
 function headWeights(logits: Float32Array, scales: BigInt64Array, head: IntegerHead): Int32Array {
   const vocab = logits.length / scales.length;
@@ -459,14 +460,19 @@ function headWeights(logits: Float32Array, scales: BigInt64Array, head: IntegerH
   const { exp, shift } = head;
   const last = exp.length - 1;
   const unit = 2 ** shift;
-  const half = 2 ** (shift - 1);
   for (let r = 0; r < scales.length; r++) {
     const scale = Number(scales[r]);
     if (scale >= 2 ** 28) throw new Error(`integer graph: head scale ${scale} is out of range`);
     const start = r * vocab;
     let max = -Infinity;
     for (let j = start; j < start + vocab; j++) if (logits[j] > max) max = logits[j];
-    for (let j = start; j < start + vocab; j++) weights[j] = exp[Math.min(Math.floor(((max - logits[j]) * scale + half) / unit), last)];
+    for (let j = start; j < start + vocab; j++) {
+      const v = (max - logits[j]) * scale;
+      let q = Math.floor(v / unit);
+      const twiceRest = 2 * (v - q * unit);
+      if (twiceRest > unit || (twiceRest === unit && q % 2 !== 0)) q++;
+      weights[j] = exp[Math.min(q, last)];
+    }
   }
   return weights;
 }

