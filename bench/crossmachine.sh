@@ -9,7 +9,7 @@
 # Every step prints one line per file: what was done, where, and OK or FAILED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-names=(AStudyInScarlet.txt MobyDick-100k.txt command.js)
+names=(${FILES:-AStudyInScarlet.txt MobyDick-100k.txt command.js})  # FILES="..." picks some
 cpu() { grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'; }
 flags() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|amx_int8)$' | tr '\n' ' '; }
 status=0

@@ -263,7 +263,7 @@ export function decodeBin(bytes: Uint8Array): BinContents {
   }
   if (bytes.length <= magicLength) throw new Error('truncated .bin file: it ends inside the magic and version');
   const version = bytes[magicLength];
-  if (version === 1) throw new Error('unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 there (this build reads version 2)');
+  if (version === 1) throw new Error('unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads version 2)');
   if (version !== BIN_VERSION) throw new Error(`unsupported .bin format version ${version} (this build reads version ${BIN_VERSION})`);
 
   const raw = readLayout(bytes);

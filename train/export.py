@@ -5,7 +5,9 @@ tokenizer_config.json and three graphs in fp32 and int8 that share one weights f
   keys/values out, so a step copies nothing but what it adds, and the next token's logits and softmax (src/model.ts);
 - onnx/coder.onnx, coder_quantized.onnx: for GPUs, the cache in and out (it stays on the device, keys transposed)
   and the exact coder's frequencies computed in the graph, so a step returns a few numbers per row;
-- onnx/model.onnx_data, model_quantized.onnx_data: the weights of each pair.
+- onnx/model.onnx_data, model_quantized.onnx_data: the weights of each pair;
+- onnx/integer.onnx, integer.json: the integer graph (integer.py), the pipeline's default on the CPU, whose
+  attention shifts come from train/calibrate.ts on corpus text when Node is here.
 Also writes reference.json (torch's logits for fixed tokens) next to the checkpoint, and when Node is here runs
 train/check.ts, which compares every graph with it through the real inference path and records the differences.
 """
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from configure import override
+from integer import write_integer_graph
 from model import GPT, Config
 from quantize import quantize, save_sharing_weights
 
@@ -30,6 +33,7 @@ data_dir = 'data'  # holds tokenizer.json and meta.json
 model_dir = 'model'  # the folder written
 name = 'llmc'
 window = 512  # context window the pipeline uses by default (= training block_size)
+calibration_shard = '../../shared/corpus/shard-00.jsonl.zst'  # corpus text for the integer graph's attention shifts
 override(globals())
 REFERENCE_POSITIONS = [0, 7, 15, 23]  # of 24 tokens, in 2 rows
 
@@ -212,6 +216,19 @@ def write_reference(model, c, path):
                'logits': base64.b64encode(logits.astype('<f4').tobytes()).decode()}, open(path, 'w'))
 
 
+def calibrate_in_node():
+    """train/calibrate.ts's measurements on corpus text (calibration.json next to the checkpoint), or '' when Node is
+    not here (the integer graph then takes default shifts; rerun integer.py with --calibration later)."""
+    if shutil.which('node') is None:
+        return ''
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.abspath(os.path.join(out_dir, 'calibration.json'))
+    result = subprocess.run(['node', '--import', 'tsx', 'train/calibrate.ts', os.path.abspath(model_dir), os.path.abspath(calibration_shard), '3000'],
+                            cwd=root, check=True, capture_output=True, text=True)
+    open(path, 'w').write(result.stdout)
+    return path
+
+
 def check_in_node(reference):
     """train/check.ts's report (max |logit differences|), or a note when Node is not here."""
     if shutil.which('node') is None:
@@ -252,6 +269,8 @@ def main():
     json.dump({'tokenizer_class': 'PreTrainedTokenizerFast', 'bos_token': '<|endoftext|>',
                'eos_token': '<|endoftext|>', 'unk_token': None, 'clean_up_tokenization_spaces': False,
                'model_max_length': window}, open(os.path.join(model_dir, 'tokenizer_config.json'), 'w'), indent=1)
+    write_integer_graph(model_dir)  # default shifts first: calibration runs the integer model itself
+    write_integer_graph(model_dir, calibrate_in_node())
     config['llmc']['export_check'] = check_in_node(reference)
     print(config['llmc']['export_check'], flush=True)
     json.dump(config, open(config_path, 'w'), indent=1)

@@ -30,9 +30,8 @@ from onnx import TensorProto, helper, numpy_helper
 from configure import override
 from quantize import quantize
 
-model_dir = 'model'
-calibration = ''
-override(globals())
+model_dir = 'model'  # a folder with config.json and an int8 (or fp32) stepper graph
+calibration = ''  # calibration.json from train/calibrate.ts
 
 ARITHMETIC = 'integer-1'
 R = 10  # the residual stream, and the outputs of the projections, are integers in units of 2^-R
@@ -401,7 +400,7 @@ def save(model, spec, folder):
     json.dump(spec, open(os.path.join(onnx_dir, 'integer.json'), 'w'), separators=(',', ':'))
 
 
-def choose_shifts(folder, layers):
+def choose_shifts(folder, layers, calibration=''):
     """Per layer (sq, sk, sv): the smallest shifts that keep the calibration's largest |q|, |k| (units of 2^-R,
     after rotation) within Q_LIMIT and |v| within V_LIMIT."""
     if calibration:
@@ -414,12 +413,14 @@ def choose_shifts(folder, layers):
     return [[4, 4, 2]] * layers
 
 
-def main():
-    layers = json.load(open(os.path.join(model_dir, 'config.json')))['num_hidden_layers']
-    model, spec = build(model_dir, choose_shifts(model_dir, layers))
-    save(model, spec, model_dir)
-    print(f'wrote {model_dir}/onnx/integer.onnx: {len(model.graph.node)} nodes, shifts {[l["shifts"] for l in spec["layers"]]}', flush=True)
+def write_integer_graph(folder, calibration=''):
+    """Builds and saves onnx/integer.onnx and integer.json for a folder (export.py calls this too)."""
+    layers = json.load(open(os.path.join(folder, 'config.json')))['num_hidden_layers']
+    model, spec = build(folder, choose_shifts(folder, layers, calibration))
+    save(model, spec, folder)
+    print(f'wrote {folder}/onnx/integer.onnx: {len(model.graph.node)} nodes, shifts {[l["shifts"] for l in spec["layers"]]}', flush=True)
 
 
 if __name__ == '__main__':
-    main()
+    override(globals())
+    write_integer_graph(model_dir, calibration)
