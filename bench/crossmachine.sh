@@ -6,7 +6,8 @@
 #   bench/crossmachine.sh check DIR OUT     on the other machine: decode DIR's files at 1 and all threads, compress the
 #                                           texts again, compare the bytes with DIR's; the new files go to OUT
 #   bench/crossmachine.sh back OUT          here again: decode the other machine's files from OUT
-# Every step prints one line per file: what was done, where, and OK or FAILED.
+# Every step prints one line per file: what was done, where, and OK or FAILED. FILES="..." picks some of the texts,
+# THREADS="..." the thread counts to decode with (default "1 0": one, and all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names=(${FILES:-AStudyInScarlet.txt MobyDick-100k.txt command.js})  # FILES="..." picks some
@@ -30,7 +31,7 @@ case ${1:-} in
     texts=$2/texts; mkdir -p "$3"; echo "$(cpu) [$(flags)] $(nproc) cores" > "$3/machine.txt"
     echo "files from: $(cat "$2/machine.txt")"; echo "decoding on: $(cat "$3/machine.txt")"
     for n in "${names[@]}"; do
-      for threads in 1 0; do roundtrip "$2/$n.bin" "$texts/$n" "$threads" "$n.bin from there decodes here, ${threads/#0/all} thread(s)"; done
+      for threads in ${THREADS:-1 0}; do roundtrip "$2/$n.bin" "$texts/$n" "$threads" "$n.bin from there decodes here, ${threads/#0/all} thread(s)"; done
       ./run.sh compress -q < "$texts/$n" > "$3/$n.bin"
       if cmp -s "$2/$n.bin" "$3/$n.bin"; then echo "OK      $n.bin written here is byte-identical ($(stat -c %s "$3/$n.bin") bytes)"; else echo "FAILED  $n.bin differs: $(stat -c %s "$2/$n.bin") there, $(stat -c %s "$3/$n.bin") here"; status=1; fi
     done ;;

@@ -145,7 +145,8 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     ...doc,
     modelName: model.name,
     modelFingerprint: hex(model.fingerprint),
-    runtime: runtimeOf(model.device),
+    // Only float arithmetic depends on the runtime; integer files carry nothing of the machine that made them.
+    ...(model.arithmetic === 'float' ? { runtime: runtimeOf(model.device) } : {}),
     ...layout,
     dtype: model.dtype,
     graph: model.graphKind,
