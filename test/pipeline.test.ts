@@ -55,13 +55,21 @@ test('bytes outside UTF-8 are escaped as byte tokens, counted in the document, t
   assert.ok(scarlet.tokenList.length < 1_500, `${scarlet.tokenList.length} tokens for 3,000 bytes`);
 });
 
-test('the header records the runtime; a decoder on another runtime warns and still checks the output', () => {
-  const bin = compress(FIXTURES.TestString, TINY, ['--coder', 'exact']);
-  const ranged = JSON.parse(ok('binToRange', [], bin).toString());
-  assert.match(ranged.runtime, /^onnxruntime-node \d+\.\d+\.\d+ cpu \S+$/);
-  const quiet = stage('tokensOfRange', ['--quiet'], JSON.stringify(ranged));
-  assert.equal(quiet.stderr, '');
-  const other = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...ranged, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
+test('an integer file names its arithmetic and nothing of the machine; a float one names the runtime, which a decoder checks', () => {
+  const integer = JSON.parse(ok('binToRange', [], compress(FIXTURES.TestString, TINY, ['--coder', 'exact'])).toString());
+  assert.deepEqual([integer.graph, integer.arithmetic, integer.runtime], ['integer', 'integer-1', '']);
+  const elsewhere = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...integer, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
+  assert.equal(elsewhere.stderr, '', 'integer arithmetic does not depend on the runtime');
+  assert.deepEqual(ok('tokensToStr', [], elsewhere.stdout), FIXTURES.TestString);
+  const future = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...integer, arithmetic: 'integer-2' }));
+  assert.equal(future.status, 1);
+  assert.match(future.stderr, /^tokensOfRange: wrong model: the input was coded in integer-2 arithmetic, this graph of llmc-tiny computes in integer-1\n$/);
+
+  const float = JSON.parse(ok('binToRange', [], compress(FIXTURES.TestString, TINY, ['--coder', 'exact', '--graph', 'stepper'])).toString());
+  assert.deepEqual([float.graph, float.arithmetic], ['stepper', 'float']);
+  assert.match(float.runtime, /^onnxruntime-node \d+\.\d+\.\d+ cpu \S+$/);
+  assert.equal(stage('tokensOfRange', ['--quiet'], JSON.stringify(float)).stderr, '');
+  const other = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...float, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
   assert.equal(other.status, 0);
   assert.match(other.stderr, /^warning: coded with onnxruntime-node 0\.0\.1 cpu x64-avx512_vnni, decoding with /);
   assert.deepEqual(ok('tokensToStr', [], other.stdout), FIXTURES.TestString);
