@@ -35,7 +35,7 @@ async function disagreements(model: LanguageModel, tokens: number[], n: number):
   return bad;
 }
 const files = argv._.length ? argv._.map(String) : ['examples/compressor/AStudyInScarlet.txt'];
-console.log(`${argv.model}, ${argv.threads} threads, window ${'default'}, segments ${DEFAULT_LAYOUT.segmentLength}, batch ${DEFAULT_LAYOUT.batch}\n`);
+console.log(`${argv.model}, ${argv.threads} threads, the model's window, segments of ${DEFAULT_LAYOUT.segmentLength} tokens, batch ${DEFAULT_LAYOUT.batch}\n`);
 console.log('| file | bytes | graph | arithmetic | bits/byte | KB/s |\n|---|---:|---|---|---:|---:|');
 for (const file of files) {
   const text = readFileSync(file, 'utf8');

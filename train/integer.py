@@ -161,12 +161,14 @@ class Graph:
 
     def weights7(self, w8, peak):
         """int8 weights [K, N] to 7 bits per column: round(63 w / peak_j) in [-63, 63] (peak_j = max(63, max |w_.j|),
-        so columns already within 7 bits stay as they are), as floor((126 w + 129 peak) / 2 peak) - 64. Constant:
-        onnxruntime folds it when the session loads."""
-        wide = self.op('Cast', [w8], to=TensorProto.DOUBLE)
-        num = self.op('Add', [self.op('Mul', [wide, self.num(126)]), self.num(129 * peak)])
-        q = self.op('Sub', [self.op('Floor', [self.op('Div', [num, self.num(2 * peak)])]), self.num(64)])
-        return self.op('Cast', [q], to=TensorProto.INT8)
+        so columns already within 7 bits stay as they are), rounded half up: floor((126 w + 129 peak) / 2 peak) - 64.
+        One table lookup per weight, by (peak, w), so that onnxruntime folds it at load in one cheap pass."""
+        peaks = np.arange(63, 128, dtype=np.int64)[:, None]
+        w = np.arange(-128, 128, dtype=np.int64)[None, :]
+        table = (np.floor_divide(126 * w + 129 * peaks, 2 * peaks) - 64).clip(-64, 63).astype(np.int8).reshape(-1)
+        offset = (128 + 256 * (np.asarray(peak) - 63)).astype(np.int32)
+        index = self.op('Add', [self.op('Cast', [w8], to=TensorProto.INT32), self.const(offset, np.int32)])
+        return self.op('Gather', [self.const(table, np.int8), index])
 
     def matmul_u8s7(self, a, b):
         """a (uint8, zero point 128) times b (int8 within [-64, 63]): every pair of products a u8 x s8 kernel adds in
@@ -235,7 +237,7 @@ def build(folder, shifts):
         scales = np.concatenate([w.scale(n) * p / 63 for n, p in zip(names, peaks)])
         wb = multiplier(float(scales.max()))[1]  # the largest scale's multiplier in [2^15, 2^16)
         mw = np.round(scales * 2.0 ** wb).astype(np.int64)
-        mats = [g.weights7(weight(n, np.int8), p.astype(np.float64)) for n, p in zip(names, peaks)]
+        mats = [g.weights7(weight(n, np.int8), p) for n, p in zip(names, peaks)]
         mat = mats[0] if len(mats) == 1 else g.op('Concat', mats, axis=1)
         acc = g.matmul_u8s7(q, mat)
         s1 = 16
@@ -337,7 +339,7 @@ def build(folder, shifts):
     q, phi, spec['gain_final'] = normq(last, 'model.norm.weight')  # phi: int64
     head = w.matrices[-1][1]
     head_peaks = column_peaks(w.array(head))
-    head7 = g.weights7(weight(head, np.int8), head_peaks.astype(np.float64))
+    head7 = g.weights7(weight(head, np.int8), head_peaks)
     # The integer logits: each column's sum times its scale relative to the largest (15 bits), shifted back below
     # 2^24 so that float32 holds them exactly: in units of the largest column scale / 4.
     head_scales = w.scale(head) * head_peaks / 63
