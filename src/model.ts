@@ -19,8 +19,9 @@ export type Device = 'cpu' | 'webgpu' | 'cuda';
 /**
  * The graphs a model folder may have: the integer graph (the default: the stepper's interface, computed in
  * integers, so it gives the same bits on every machine: docs/INTEGER.md), the stepper graph (the same in float
- * arithmetic: it reads a cache the JavaScript side keeps, and gives logits and probabilities), the coder graph (a device's: the cache stays on the device, and the graph
- * computes the exact coder's intervals itself) and the transformers.js graph (the fallback).
+ * arithmetic: it reads a cache the JavaScript side keeps, and gives logits and probabilities), the coder graph (a
+ * device's: the cache stays on the device, and the graph computes the exact coder's intervals itself) and the
+ * transformers.js graph (the fallback).
  */
 export type GraphKind = 'integer' | 'stepper' | 'coder' | 'transformers';
 
