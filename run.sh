@@ -4,7 +4,7 @@
 #   ./run.sh decompress [options] [FILE.bin] FILE.bin -> FILE  (no FILE: stdin -> stdout)
 #   ./run.sh [options] FILE.txt             every stage, intermediates in FILE/, FILE.decomp.txt, byte check
 # Options: -f overwrite, -n MODEL, --coder exact|rank (default exact), -w WINDOW, -l THREADS,
-#          --dtype fp32|q8, --device cpu|webgpu|cuda, --graph stepper|coder, --segment N, --batch N, -q (no progress),
+#          --dtype fp32|q8, --device cpu|webgpu|cuda, --graph integer|stepper|coder, --segment N, --batch N, -q (no progress),
 #          -v (say how many bytes were escaped as byte tokens: input that is not UTF-8 text),
 #          --block BYTES (compress: code the input in independent frames of at most this size, cut at line ends;
 #          memory stays bounded by it; default 1048576)
