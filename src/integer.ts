@@ -60,6 +60,9 @@ function floorDiv(n: number, d: number): number {
   return q;
 }
 
+/** floor((n + floor(d / 2)) / d): n / d rounded half up (n >= 0, d > 0). */
+const rdiv = (n: number, d: number) => floorDiv(n + Math.floor(d / 2), d);
+
 /** v * 2^-s rounded to the nearest integer, half to even. */
 function shr(v: number, s: number): number {
   if (s <= 0) return safe(v * 2 ** -s);
@@ -80,6 +83,12 @@ const maxAbs = (x: ArrayLike<number>) => {
 
 /** round(127 x / a) for each x, |x| <= a, rounded half up. */
 const quant8 = (x: ArrayLike<number>, a: number) => Array.from(x, (v) => floorDiv(254 * v + 257 * a, 2 * a) - 128);
+
+/** A row in units of 2^-unitBits quantized to int8, with its factor PHI = round(a 2^(Q - unitBits) / 127), a = max |x|. */
+function quantizeRow(x: number[], unitBits: number, Q: number): [number[], number] {
+  const a = maxAbs(x);
+  return [quant8(x, a), rdiv(a * 2 ** Q, 127 * 2 ** unitBits)];
+}
 
 /**
  * An int8 matrix [K, N] with each column brought to 7 bits: round(63 w / peak) with peak = max(63, the column's
@@ -168,8 +177,7 @@ export class IntegerReference {
     while (bits < 63 && ms >= 2 ** bits) bits++;
     const e = Math.floor((Math.max(bits, 12) - 11) / 2);
     const m = floorDiv(ms, 4 ** e);
-    const den = 127 * 2 ** (RSQRT_BITS + e - Q);
-    return [quant8(xg, a), floorDiv(a * tables.rsqrt[m] + Math.floor(den / 2), den)];
+    return [quant8(xg, a), rdiv(a * tables.rsqrt[m], 127 * 2 ** (RSQRT_BITS + e - Q))];
   }
 
   /** Rotates one head's vector at `position` and scales it to the operand range: q or k. */
@@ -227,9 +235,7 @@ export class IntegerReference {
         const p = e.map((ei) => floorDiv(ei * inv, 2 ** (36 - PROB_BITS)));
         for (let j = 0; j < dh; j++) o.push(p.reduce((s, pt, t) => s + pt * c.values[t][kv][j], 0));
       }
-      const ao = maxAbs(o);
-      const phiO = floorDiv(ao * 2 ** Q + Math.floor((127 * 2 ** (PROB_BITS + R - sv)) / 2), 127 * 2 ** (PROB_BITS + R - sv));
-      const attnOut = this.linear(quant8(o, ao), phiO, layer.o);
+      const attnOut = this.linear(...quantizeRow(o, PROB_BITS + R - sv, Q), layer.o);
       x = x.map((v, i) => v + attnOut[i]);
 
       const [m8, phi2] = this.normq(x, layer.gain2);
@@ -239,9 +245,7 @@ export class IntegerReference {
         const index = Math.max(0, Math.min(tables.sigmoid.length - 1, shr(gate, R - 8) + tables.sigmoid.length / 2));
         return shr(shr(gate * tables.sigmoid[index], SIG_BITS) * gu[F + j], R);
       });
-      const ah = maxAbs(hidden);
-      const phiD = floorDiv(ah * 2 ** Q + Math.floor((127 * 2 ** R) / 2), 127 * 2 ** R);
-      const mlpOut = this.linear(quant8(hidden, ah), phiD, layer.down);
+      const mlpOut = this.linear(...quantizeRow(hidden, R, Q), layer.down);
       x = x.map((v, i) => v + mlpOut[i]);
     });
     const [f8, phiF] = this.normq(x, spec.gain_final);

@@ -269,9 +269,10 @@ export interface Cache {
 /**
  * The model's prediction of the next token in each row. The stepper and transformers.js graphs give logits and
  * their softmax (rows × vocab floats each); the integer graph gives integer logits and integer weights (the
- * exact coder's input; probs are weights over their sum, for reports); the coder graph answers its question per row instead: `coded` holds
- * [start, frequency, rank, probability] of the row's code taken as a token, and `decoded` [token, start,
- * frequency, rank, probability] of the token whose interval holds the code (CODED and DECODED floats a row).
+ * exact coder's input; probs are weights over their sum, for reports); the coder graph answers its question per
+ * row instead: `coded` holds [start, frequency, rank, probability] of the row's code taken as a token, and
+ * `decoded` [token, start, frequency, rank, probability] of the token whose interval holds the code (CODED and
+ * DECODED floats a row).
  */
 export interface Next {
   logits?: Float32Array;
@@ -308,8 +309,8 @@ function positionIds(rows: number, length: number, start: number): BigInt64Array
 const SLOT_BLOCK = 32;
 
 /**
- * The stepper and integer graphs' cache: a block of slots per layer and row that the graph reads in place (slot_mask marks
- * the filled ones), while it returns only the new keys and values, which go into the next slots here. A step
+ * The stepper and integer graphs' cache: a block of slots per layer and row that the graph reads in place
+ * (slot_mask marks the filled ones), while it returns only the new keys and values, which go into the next slots here. A step
  * moves the new positions and the logits, never the whole cache. The block grows by SLOT_BLOCK slots when it
  * is full (one copy every SLOT_BLOCK steps), so attention costs what the context holds, not the whole window;
  * a fresh start feeds no slots at all.

@@ -32,8 +32,8 @@ export function tokenAtRank(logits: Float32Array, rank: number): number {
  * The model's distribution over one row, as integer frequencies summing to 2^precision: every token gets 1 plus
  * its share of the rest, floor(p · (2^precision − vocab)), and what rounding leaves goes to the most likely token,
  * which comes first in the cumulative order (then the others by id), so an all-zero code stream decodes to the
- * model's first choice. p comes from the graph (its softmax, float32), renormalized in float64 so the shares
- * can never exceed the rest. The arithmetic is a fixed sequence of float64 operations, so encoder and decoder,
+ * model's first choice. p comes from the graph: the integer graph's weights (docs/INTEGER.md), or a float graph's
+ * softmax, renormalized in float64 so the shares can never exceed the rest. The arithmetic is a fixed sequence of float64 operations, so encoder and decoder,
  * given the same probabilities, get the same integers. One instance is reused row after row.
  */
 export class Frequencies {

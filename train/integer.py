@@ -6,7 +6,7 @@ Every value is an integer. The operands of matrix products are float32 holding s
 sum stays below 2^24, which float32 adds exactly in any order, with or without FMA, on any kernel. The other wide
 tensors are float64 holding integers below 2^53, where +, -, * and powers of two are exact, and a correctly
 rounded division followed by Floor gives the exact quotient when the quotient is small against 2^53 / divisor
-(asserted below); per-row scalars are int64. Normalisation, rotary positions, softmax and SiLU are shifts,
+(argued where used); per-row scalars are int64. Normalisation, rotary positions, softmax and SiLU are shifts,
 divisions and table lookups.
 
 The weights are the folder's int8 weights (onnxruntime's dynamic quantization, per tensor, as quantize.py writes
@@ -81,19 +81,16 @@ class Weights:
     def __init__(self, folder):
         onnx_dir = os.path.join(folder, 'onnx')
         quantized = os.path.join(onnx_dir, 'stepper_quantized.onnx')
+        self.where = {}
         if os.path.exists(quantized):
             graph = onnx.load(quantized, load_external_data=False)
-            onnx.external_data_helper.load_external_data_for_model(graph, onnx_dir)
-            external = onnx.load(quantized, load_external_data=False)
-        else:
-            graph = quantize(onnx.load(os.path.join(onnx_dir, 'stepper.onnx')))
-            external = None
-        self.init = {i.name: i for i in graph.graph.initializer}
-        self.where = {}
-        if external is not None:
-            for i in external.graph.initializer:
+            for i in graph.graph.initializer:  # where each lies, before loading replaces it with its bytes
                 if i.data_location == TensorProto.EXTERNAL:
                     self.where[i.name] = {e.key: e.value for e in i.external_data}
+            onnx.external_data_helper.load_external_data_for_model(graph, onnx_dir)
+        else:
+            graph = quantize(onnx.load(os.path.join(onnx_dir, 'stepper.onnx')))
+        self.init = {i.name: i for i in graph.graph.initializer}
         self.matrices = []  # (node name, weight name) of each linear layer, in graph order
         for node in graph.graph.node:
             if node.op_type in ('MatMulInteger', 'MatMul') and node.input[1] in self.init:
@@ -230,9 +227,16 @@ def build(folder, shifts):
         phi = g.rdiv(g.op('Mul', [a, g.op('Gather', [rsqrt, m])]), g.op('Gather', [norm_den, e]))
         return q, phi, gain.tolist()
 
-    def linear(q, names, phi, out_bits=R):
+    def quantize_rows(x, unit_bits):
+        """Rows of float64 integers in units of 2^-unit_bits to int8 (uint8 + 128) and their row factor
+        PHI = round(a * 2^(Q - unit_bits) / 127), a = max |x|, so that q * PHI * 2^-Q is the row."""
+        a = g.rowmax_abs(x)
+        phi = g.rdiv(g.op('Mul', [g.to_int(a), g.const(1 << Q)]), g.const(127 << unit_bits))
+        return g.quant8(x, a), phi
+
+    def linear(q, phi, names):
         """q (uint8, round(127 x / a) + 128) times the int8 matrices `names` side by side, each brought to 7 bits per
-        column, rescaled by their column scales and the row factor phi to units of 2^-out_bits."""
+        column, rescaled by their column scales and the row factor phi to units of 2^-R."""
         peaks = [column_peaks(w.array(n)) for n in names]
         scales = np.concatenate([w.scale(n) * p / 63 for n, p in zip(names, peaks)])
         wb = multiplier(float(scales.max()))[1]  # the largest scale's multiplier in [2^15, 2^16)
@@ -241,7 +245,7 @@ def build(folder, shifts):
         mat = mats[0] if len(mats) == 1 else g.op('Concat', mats, axis=1)
         acc = g.matmul_u8s7(q, mat)
         s1 = 16
-        s2 = wb + Q - out_bits - s1
+        s2 = wb + Q - R - s1
         assert s2 > 0
         out = g.op('Round', [g.op('Mul', [g.fshift(acc, s1, mw), g.op('Mul', [g.to_double(phi), g.num(2.0 ** -s2)])])])
         return out, {'weights': names, 'mult': mw.tolist(), 's1': s1, 's2': s2}
@@ -285,7 +289,7 @@ def build(folder, shifts):
         assert [r.split('/')[-2].split('_proj')[0] + '_proj' for r in roles] == ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], roles
         layer = {'shifts': [sq, sk, sv]}
         q, phi, layer['gain1'] = normq(x, f'model.layers.{l}.input_layernorm.weight')
-        qkv, layer['qkv'] = linear(q, [q_name, k_name, v_name], phi)
+        qkv, layer['qkv'] = linear(q, phi, [q_name, k_name, v_name])
         qq = g.op('Slice', [qkv, g.const([0]), g.const([H * dh]), g.const([2])])
         kk = g.op('Slice', [qkv, g.const([H * dh]), g.const([(H + Hk) * dh]), g.const([2])])
         vv = g.op('Slice', [qkv, g.const([(H + Hk) * dh]), g.const([(H + 2 * Hk) * dh]), g.const([2])])
@@ -314,24 +318,19 @@ def build(folder, shifts):
         p_new = g.op('Slice', [p, n_slots, g.const([1 << 62]), g.const([3])])
         o = g.op('Add', [g.op('MatMul', [p_slots, slots_v]), g.op('MatMul', [p_new, v12])])  # [B, Hk, gT, dh]
         o = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, g.const([0, H, -1, dh])])], perm=[0, 2, 1, 3]), g.const([0, 0, H * dh])])
-        o = g.to_double(o)  # units of 2^-(PROB_BITS + R - sv)
-        a = g.rowmax_abs(o)
-        phi_o = g.rdiv(g.op('Mul', [g.to_int(a), g.const(1 << Q)]), g.const(127 << (PROB_BITS + R - sv)))
-        out, layer['o'] = linear(g.quant8(o, a), [o_name], phi_o)
+        out, layer['o'] = linear(*quantize_rows(g.to_double(o), PROB_BITS + R - sv), [o_name])
         x = g.op('Add', [x, out])
         layer['attn'] = {'shift': attn_shift}
         outputs += [(k10, f'new.{l}.key'), (v12, f'new.{l}.value')]
 
         q, phi, layer['gain2'] = normq(x, f'model.layers.{l}.post_attention_layernorm.weight')
-        gu, layer['gate_up'] = linear(q, [gate_name, up_name], phi)
+        gu, layer['gate_up'] = linear(q, phi, [gate_name, up_name])
         gate = g.op('Slice', [gu, g.const([0]), g.const([F]), g.const([2])])
         up = g.op('Slice', [gu, g.const([F]), g.const([2 * F]), g.const([2])])
         sidx = g.op('Clip', [g.op('Add', [g.fshift(gate, R - 8), g.num(SIG_SIZE // 2)]), g.num(0), g.num(SIG_SIZE - 1)])
         silu = g.fshift(g.op('Mul', [gate, g.op('Gather', [sigmoid, g.to_int(sidx)])]), SIG_BITS)
         hidden = g.fshift(g.op('Mul', [silu, up]), R)
-        a = g.rowmax_abs(hidden)
-        phi_d = g.rdiv(g.op('Mul', [g.to_int(a), g.const(1 << Q)]), g.const(127 << R))
-        out, layer['down'] = linear(g.quant8(hidden, a), [down_name], phi_d)
+        out, layer['down'] = linear(*quantize_rows(hidden, R), [down_name])
         x = g.op('Add', [x, out])
         spec['layers'].append(layer)
 
