@@ -32,8 +32,8 @@ measured() {
 echo "input: $size bytes, md5 $(md5sum < "$tmp/orig" | cut -c1-32); options: $*"
 read -r ct cm cp < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
 bytes=$(stat -c %s "$tmp/big.txt.bin")
-frames=$(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/binFrames.ts" -i "$tmp/big.txt.bin" -o "$tmp/frames")
-rm -rf "$tmp/frames" "$tmp/big.txt"
+frames=$(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/llmc.ts" -l "$tmp/big.txt.bin" | tail -1 | cut -f5)
+rm -f "$tmp/big.txt"
 read -r dt dm dp < <(measured "$here/run.sh" decompress -q -f "$@" "$tmp/big.txt.bin")
 cmp -s "$tmp/orig" "$tmp/big.txt" || { echo "ROUND TRIP FAILED" >&2; exit 1; }
 echo "round trip: byte-identical; $bytes bytes in $frames frames = $(awk -v b="$bytes" -v s="$size" 'BEGIN { printf "%.3f", 8 * b / s }') bits/byte"

@@ -142,6 +142,13 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   return out;
 }
 
+/** A frame cut short: `needed` bytes would let the layout be read further. */
+class Truncated extends Error {
+  constructor(message: string, readonly needed: number) {
+    super(message);
+  }
+}
+
 /** Reads fixed-width little-endian fields, failing with "truncated" instead of reading past the end. */
 class ByteReader {
   pos = 0;
@@ -154,7 +161,7 @@ class ByteReader {
   /** Claims the next n bytes and returns their offset. */
   take(n: number, what: string): number {
     if (n > this.data.length - this.pos) {
-      throw new Error(`truncated .bin file: it ends inside the ${what} (${this.data.length} bytes)`);
+      throw new Truncated(`truncated .bin file: it ends inside the ${what} (${this.data.length} bytes)`, this.pos + n);
     }
     const at = this.pos;
     this.pos += n;
@@ -225,27 +232,33 @@ function readLayout(bytes: Uint8Array): RawBin {
 }
 
 /**
- * Splits a .bin that holds several frames one after another (what `run.sh compress` writes for an input larger
- * than one block) into the frames, by their length fields alone; each frame is then checked by decodeBin.
+ * The length of the frame at the start of `bytes`, from its length fields alone: complete, or the bytes needed to
+ * read its layout further. What does not start like a frame of this version is "complete" as it is, for
+ * decodeBin to say what it is.
  */
+export function frameSize(bytes: Uint8Array): { complete: boolean; bytes: number } {
+  const start = MAGIC_BYTES.length + 1;
+  const prefix = bytes.subarray(0, start);
+  if (MAGIC_BYTES.subarray(0, prefix.length).some((b, i) => prefix[i] !== b) || (prefix.length === start && prefix[start - 1] !== BIN_VERSION)) {
+    return { complete: true, bytes: bytes.length };
+  }
+  try {
+    return { complete: true, bytes: readLayout(bytes).crcAt + CRC_BYTES };
+  } catch (err) {
+    if (err instanceof Truncated) return { complete: false, bytes: err.needed };
+    throw err;
+  }
+}
+
+/** Splits a .bin that holds several frames one after another into the frames; each is then checked by decodeBin. */
 export function splitFrames(bytes: Uint8Array): Uint8Array[] {
   const frames: Uint8Array[] = [];
   let at = 0;
   do {
-    const rest = bytes.subarray(at);
-    if (rest.length < MAGIC_BYTES.length + 1 || MAGIC_BYTES.some((b, i) => rest[i] !== b) || rest[MAGIC_BYTES.length] !== BIN_VERSION) {
-      frames.push(rest); // not a frame start: decodeBin will say what it is
-      break;
-    }
-    let end: number;
-    try {
-      end = readLayout(rest).crcAt + CRC_BYTES;
-    } catch {
-      frames.push(rest);
-      break;
-    }
-    frames.push(rest.subarray(0, end));
-    at += end;
+    const size = frameSize(bytes.subarray(at));
+    const end = size.complete ? at + size.bytes : bytes.length;
+    frames.push(bytes.subarray(at, end));
+    at = end;
   } while (at < bytes.length);
   return frames;
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
@@ -197,6 +198,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     throw new UserError(`model ${dir} has no ${options.graph === 'integer' ? '' : `${d} `}graph (${wanted.map((k) => `onnx/${GRAPH_FILE[k][d]}`).join(' or ')})`);
   }
   const { file: graph, dtype } = chosen;
+  checkDevice(device);
   const shape: CacheShape = {
     layers: config.num_hidden_layers,
     kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
@@ -211,6 +213,8 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
       interOpNumThreads: 1,
       executionProviders: [device],
       graphOptimizationLevel: 'all',
+      // onnxruntime's own log lines would come on top of the one-line error its exceptions give.
+      logSeverityLevel: 4,
       // Idle workers must not spin: between steps the coder runs in JavaScript and needs the cores.
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       // The coder graph's cache stays where it was computed, and goes back in as the next step's input.
@@ -240,6 +244,20 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     tokenizer,
     newCache,
   };
+}
+
+/** Where onnxruntime-node keeps its native libraries (the execution providers among them). */
+const ORT_BIN = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+
+/** Refuses, in one line and before onnxruntime prints its own errors, a GPU whose runtime pieces are not here. */
+function checkDevice(device: Device): void {
+  if (device === 'cuda' && !existsSync(join(ORT_BIN, 'libonnxruntime_providers_cuda.so'))) {
+    throw new UserError(`no CUDA here: onnxruntime-node's CUDA provider (libonnxruntime_providers_cuda.so) is not in ${ORT_BIN} (README.md, "On a GPU", says how to add it)`);
+  }
+  const libraryDirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
+  if (device === 'webgpu' && process.platform === 'linux' && !libraryDirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))) {
+    throw new UserError('no WebGPU here: it needs a Vulkan loader (libvulkan.so.1, Debian: libvulkan1) and a GPU driver');
+  }
 }
 
 /** The transformers.js graph of a model, run by transformers.js (the stepper graph is checked against it). */

@@ -228,46 +228,8 @@ test('a failing stage leaves no output file behind and never overwrites its inpu
   assert.ok(!existsSync(join(dir, 'out.json')));
 });
 
-test('run.sh codes a large input in frames of --block bytes, decodes them back, and refuses a cut-off file', (t) => {
-  const dir = tempDir(t);
-  const file = join(dir, 'text.txt');
-  const text = SCARLET.subarray(50_000, 62_000);
-  writeFileSync(file, text);
-  const run = (...args: string[]) => spawnSync('bash', [join(ROOT, 'run.sh'), ...args], { cwd: dir, encoding: 'utf8' });
-  const compressed = run('compress', '-q', '-n', 'llmc-tiny', '--block', '4000', file);
-  assert.equal(compressed.status, 0, compressed.stderr);
-  const frames = stage('binFrames', ['-i', `${file}.bin`, '-o', join(dir, 'frames')]);
-  assert.equal(frames.status, 0, frames.stderr);
-  assert.ok(Number(frames.stdout.toString()) >= 3, `${frames.stdout} frames`);
-  unlinkSync(file);
-  const back = run('decompress', '-q', `${file}.bin`);
-  assert.equal(back.status, 0, back.stderr);
-  assert.deepEqual(readFileSync(file), text);
-  unlinkSync(file);
-  truncateSync(`${file}.bin`, statSync(`${file}.bin`).size - 100);
-  const cut = run('decompress', '-q', `${file}.bin`);
-  assert.equal(cut.status, 1);
-  assert.match(cut.stderr, /^binFrames: frame \d+: truncated \.bin file/);
-  assert.ok(!existsSync(file), 'no output from a damaged file');
-});
-
-test('run.sh stores a block the model would not help (binary), and decodes text and stored frames alike', (t) => {
-  const dir = tempDir(t);
-  const file = join(dir, 'mixed.dat');
+test('binOfBytes stores bytes in a frame that bytesOfBin gives back and binToRange refuses', () => {
   const binary = ANY_BYTES['random binary (600 bytes)'];
-  const text = SCARLET.subarray(70_000, 72_000);
-  writeFileSync(file, Buffer.concat([text, Buffer.from('\n'), binary, binary, binary]));
-  const run = (...args: string[]) => spawnSync('bash', [join(ROOT, 'run.sh'), ...args], { cwd: dir, encoding: 'utf8' });
-  const compressed = run('compress', '-q', '-v', '-n', 'llmc-tiny', '--block', '2100', file);
-  assert.equal(compressed.status, 0, compressed.stderr);
-  assert.match(compressed.stderr, /stored as it is \(the model would not help\)/);
-  const size = statSync(`${file}.bin`).size;
-  assert.ok(size < text.length + 3 * binary.length, `${size} bytes: the binary blocks were not stored`);
-  const original = readFileSync(file);
-  unlinkSync(file);
-  const back = run('decompress', '-q', `${file}.bin`);
-  assert.equal(back.status, 0, back.stderr);
-  assert.deepEqual(readFileSync(file), original);
   const stored = stage('binOfBytes', [], binary);
   assert.deepEqual(ok('bytesOfBin', [], stored.stdout), Buffer.from(binary));
   const refused = stage('binToRange', [], stored.stdout);

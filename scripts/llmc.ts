@@ -1,0 +1,63 @@
+#!/usr/bin/env -S node --import tsx
+// llmc: compress and decompress files with the model, with gzip's flags. Every option is checked before any work.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { fail, UserError } from '../src/cli.ts';
+import { DEFAULT_CODING } from '../src/frames.ts';
+import { llmc } from '../src/llmc.ts';
+
+const count = (name: string, min: number) => (value: unknown) => {
+  if (value === undefined) throw new UserError(`${name} needs a value`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new UserError(`${name} must be an integer of at least ${min}`);
+  return value;
+};
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('llmc')
+  .usage('$0 [options] [FILE...]\nCompresses each FILE into FILE.bin (keeping FILE), or with -d gives FILE back from FILE.bin (keeping FILE.bin).\nWith no FILE, or -, reads standard input and writes standard output.')
+  .option('d', { alias: ['decompress', 'uncompress'], type: 'boolean', describe: 'decompress' })
+  .option('c', { alias: 'stdout', type: 'boolean', describe: 'write to standard output, keep the input' })
+  .option('o', { alias: 'output', type: 'string', describe: 'write to this file (one input only)' })
+  .option('k', { alias: 'keep', type: 'boolean', describe: 'keep the input (the default)' })
+  .option('rm', { type: 'boolean', describe: 'remove the input once its output is complete' })
+  .option('f', { alias: 'force', type: 'boolean', describe: 'overwrite outputs; write compressed data to a terminal' })
+  .option('t', { alias: 'test', type: 'boolean', describe: 'decompress and check, write nothing' })
+  .option('l', { alias: 'list', type: 'boolean', describe: 'list each .bin: sizes, ratio, frames, coders, model (no model needed)' })
+  .option('v', { alias: 'verbose', type: 'boolean', describe: 'a summary line per file: sizes, ratio, bits/byte, time, frames and their coders' })
+  .option('q', { alias: 'quiet', type: 'boolean', describe: 'no progress bar' })
+  .option('T', { alias: 'threads', type: 'number', default: 0, coerce: count('-T', 0), describe: 'CPU threads for the model (0: all cores)' })
+  .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: llmc-base); a .bin must have been made with it' })
+  .option('coder', { choices: ['exact', 'rank'] as const, default: DEFAULT_CODING.coder, describe: 'exact: the model\'s whole distribution; rank: the reference\'s ranks' })
+  .option('w', { alias: 'window', type: 'number', coerce: count('-w', 1), describe: 'context window in tokens (default: the model\'s)' })
+  .option('segment', { type: 'number', default: DEFAULT_CODING.segment, coerce: count('--segment', 0), describe: 'tokens per independently coded segment (0: one)' })
+  .option('batch', { type: 'number', default: DEFAULT_CODING.batch, coerce: count('--batch', 1), describe: 'segments stepped together' })
+  .option('block', { type: 'number', default: DEFAULT_CODING.block, coerce: count('--block', 1), describe: 'largest block of input per frame, in bytes (memory is bounded by it)' })
+  .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'float graphs\' weights (fp32 picks a float graph)' })
+  .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
+  .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU)' })
+  .conflicts('d', ['t', 'l'])
+  .conflicts('c', 'o')
+  .strictOptions()
+  .help()
+  .alias('h', 'help')
+  .version(false)
+  .fail((msg, err) => fail(new UserError(`${(msg ?? err.message).replace(/\s*\n\s*/g, ' ')} (see llmc --help)`)))
+  .parse();
+
+try {
+  process.exitCode = await llmc({
+    action: argv.l ? 'list' : argv.t ? 'test' : argv.d ? 'decompress' : 'compress',
+    files: argv._.map(String),
+    stdout: argv.c ?? false,
+    output: argv.o,
+    force: argv.f ?? false,
+    remove: argv.rm ?? false,
+    verbose: argv.v ?? false,
+    quiet: argv.q ?? false,
+    model: argv.n,
+    modelOptions: { threads: argv.T, dtype: argv.dtype, device: argv.device, graph: argv.graph },
+    coding: { coder: argv.coder, window: argv.w, segment: argv.segment, batch: argv.batch, block: argv.block },
+  });
+} catch (err) {
+  fail(err);
+}

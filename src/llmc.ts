@@ -1,0 +1,316 @@
+// The `llmc` program: files in and out with gzip's manners (suffix, never a partial output, never binary to a
+// terminal, exit 0 / 1 error / 2 warning), over the frames of src/frames.ts. It never looks inside a frame.
+import { closeSync, fstatSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { UserError } from './cli.ts';
+import { blocksOf, type CodingOptions, decodeFrame, describeFrame, encodeFrame, type FrameReport, FrameReader, Models } from './frames.ts';
+import type { ModelOptions } from './model.ts';
+
+export const SUFFIX = '.bin';
+
+export interface LlmcOptions {
+  action: 'compress' | 'decompress' | 'test' | 'list';
+  files: string[];
+  /** Write to standard output (-c), or to this file (-o). */
+  stdout: boolean;
+  output?: string;
+  force: boolean;
+  /** Remove the input once its output is complete (the default keeps it, as zstd does). */
+  remove: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  model?: string;
+  modelOptions: ModelOptions;
+  coding: CodingOptions;
+}
+
+/** Exit statuses, as gzip's. */
+const OK = 0, ERROR = 1, WARNING = 2;
+
+/** A problem with one file that lets the others go on (gzip's warnings: exit 2 at the end). */
+class Warning extends UserError {}
+
+/** Where an output goes: a file written beside its final name and renamed when complete, or standard output. */
+class Output {
+  private readonly fd: number;
+  private readonly temp?: string;
+  bytes = 0;
+
+  constructor(private readonly path: string | undefined) {
+    if (path === undefined) {
+      this.fd = 1;
+      return;
+    }
+    this.temp = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.llmc-tmp`);
+    pendingOutputs.add(this.temp);
+    try {
+      this.fd = openSync(this.temp, 'wx');
+    } catch (err) {
+      pendingOutputs.delete(this.temp);
+      throw new UserError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+  }
+
+  write(data: Uint8Array): void {
+    for (let off = 0; off < data.length; ) {
+      try {
+        off += writeSync(this.fd, data, off);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') continue;
+        if (code === 'EPIPE') throw new UserError('standard output was closed');
+        throw new UserError(`cannot write ${this.path ?? 'standard output'}: ${code ?? (err as Error).message}`);
+      }
+    }
+    this.bytes += data.length;
+  }
+
+  /** Makes the output final: synced and renamed into place. */
+  commit(): void {
+    if (this.temp === undefined) return;
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.temp, this.path!);
+    pendingOutputs.delete(this.temp);
+  }
+
+  discard(): void {
+    if (this.temp === undefined) return;
+    closeSync(this.fd);
+    rmSync(this.temp, { force: true });
+    pendingOutputs.delete(this.temp);
+  }
+}
+
+/** Unfinished outputs, removed if the process is interrupted. */
+const pendingOutputs = new Set<string>();
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    for (const temp of pendingOutputs) rmSync(temp, { force: true });
+    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[signal]);
+  });
+}
+
+/** A progress bar over the bytes of one input, on a terminal only. */
+function progressBar(options: LlmcOptions, label: string, total: number): { update(done: number, total?: number): void; stop(): void } {
+  if (options.quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar({
+    format: `${label} {bar} {percentage}% | {done} of {size} | {rate} | ETA {eta_formatted}`,
+    hideCursor: true,
+    clearOnComplete: true,
+    etaBuffer: 50,
+  }, cliProgress.Presets.shades_classic);
+  const t0 = Date.now();
+  const fields = (done: number, size: number) => ({ done: kb(done), size: size > 0 ? kb(size) : '?', rate: `${kb(done / Math.max(1e-3, (Date.now() - t0) / 1000))}/s` });
+  bar.start(Math.max(1, total), 0, fields(0, total));
+  return {
+    update(done, size = total) {
+      if (size !== total) bar.setTotal(Math.max(1, (total = size)));
+      bar.update(Math.min(done, Math.max(1, total)), fields(done, total));
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+const kb = (bytes: number) => (bytes < 10_000 ? `${Math.round(bytes)} B` : bytes < 10_000_000 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`);
+
+/** The input of one file operand ('-' is standard input): its descriptor, and its size when it is a regular file. */
+function openInput(file: string, action: LlmcOptions['action']): { fd: number; size: number; close(): void } {
+  if (file === '-') {
+    if (action !== 'compress' && process.stdin.isTTY) throw new UserError('compressed data not read from a terminal (give a file, or pipe it in)');
+    return { fd: 0, size: 0, close() {} };
+  }
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new UserError(`cannot read it (${(err as NodeJS.ErrnoException).code})`);
+  }
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) {
+    closeSync(fd);
+    throw new Warning('not a regular file: ignored');
+  }
+  return { fd, size: stat.size, close: () => closeSync(fd) };
+}
+
+/** The output file an operand gets (undefined: standard output), refusing names gzip would refuse. */
+function outputPath(file: string, options: LlmcOptions): string | undefined {
+  if (options.output !== undefined) return options.output === '-' ? undefined : options.output;
+  if (options.stdout || file === '-' || options.action === 'test' || options.action === 'list') return undefined;
+  if (options.action === 'compress') {
+    if (file.endsWith(SUFFIX)) throw new Warning(`already has the ${SUFFIX} suffix: unchanged`);
+    return file + SUFFIX;
+  }
+  if (!file.endsWith(SUFFIX) || basename(file) === SUFFIX) throw new Warning(`unknown suffix, expected ${SUFFIX}: ignored`);
+  return file.slice(0, -SUFFIX.length);
+}
+
+function checkOutput(path: string | undefined, input: string, options: LlmcOptions): void {
+  if (path === undefined) {
+    if (options.action === 'compress' && process.stdout.isTTY && !options.force) {
+      throw new UserError('compressed data not written to a terminal (use -f to force, or -o FILE)');
+    }
+    return;
+  }
+  let exists = false;
+  try {
+    exists = statSync(path) !== undefined;
+  } catch {}
+  if (exists && input !== '-' && sameFile(path, input)) throw new UserError('refusing to overwrite the input');
+  if (exists && !options.force) throw new Warning(`${printable(path)} already exists: not overwritten (use -f)`);
+}
+
+function sameFile(a: string, b: string): boolean {
+  const sa = statSync(a), sb = statSync(b);
+  return sa.ino === sb.ino && sa.dev === sb.dev;
+}
+
+/** Compresses one input into frames; returns what became of each frame. */
+async function compressOne(fd: number, size: number, out: Output, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
+  const reports: FrameReport[] = [];
+  const bar = progressBar(options, label, size);
+  let before = 0;
+  try {
+    for (const block of blocksOf(fd, options.coding.block)) {
+      const { frame, report } = await encodeFrame(block, models, options.coding, (done) => bar.update(before + done, Math.max(size, before + block.length)));
+      out.write(frame);
+      reports.push(report);
+      before += block.length;
+      bar.update(before, Math.max(size, before));
+    }
+  } finally {
+    bar.stop();
+  }
+  return reports;
+}
+
+/**
+ * Decompresses one input, frame after frame. A file is read twice: first every frame is checked and its length
+ * summed (so that a damaged frame anywhere is refused before any work, and the bar knows the total), then decoded.
+ */
+async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
+  let total = 0;
+  if (input.size > 0) {
+    const fd = openSync(file, 'r');
+    try {
+      const reader = new FrameReader(fd);
+      for (let frame = reader.next(), index = 1; frame; frame = reader.next(), index++) total += framed(index, () => describeFrame(frame!)).bytes;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const reports: FrameReport[] = [];
+  const reader = new FrameReader(input.fd);
+  const bar = progressBar(options, label, total);
+  let before = 0;
+  try {
+    for (let frame = reader.next(), index = 1; frame; frame = reader.next(), index++) {
+      const report = framed(index, () => describeFrame(frame!));
+      const bytes = await framed(index, () => decodeFrame(frame!, models, (done) => bar.update(before + done, Math.max(total, before + report.bytes))));
+      out?.write(bytes);
+      reports.push(report);
+      before += bytes.length;
+      bar.update(before, Math.max(total, before));
+    }
+  } finally {
+    bar.stop();
+  }
+  if (reports.length === 0) throw new UserError('not an llm-compression .bin file (empty input)');
+  return reports;
+}
+
+/** Runs a frame's step, naming the frame in what it throws when the file has more than one. */
+function framed<T>(index: number, step: () => T): T {
+  const name = (err: unknown): never => {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UserError(index === 1 && message.startsWith('not an llm') ? message : `frame ${index}: ${message}`);
+  };
+  try {
+    const result = step();
+    return result instanceof Promise ? (result.catch(name) as T) : result;
+  } catch (err) {
+    return name(err);
+  }
+}
+
+const ratio = (from: number, to: number) => `${(from ? (100 * to) / from : 0).toFixed(2)}%`;
+const bitsPerByte = (original: number, compressed: number) => (original ? (8 * compressed) / original : 0).toFixed(3);
+
+/** The summary line of -v, and each frame's coder. */
+function summary(file: string, action: LlmcOptions['action'], reports: FrameReport[], seconds: number): string {
+  const original = reports.reduce((s, r) => s + r.bytes, 0);
+  const compressed = reports.reduce((s, r) => s + r.frameBytes, 0);
+  const coders = new Map<string, number>();
+  for (const r of reports) coders.set(r.coder, (coders.get(r.coder) ?? 0) + 1);
+  const escaped = reports.reduce((s, r) => s + r.escapedBytes, 0);
+  const frames = `${reports.length} frame${reports.length === 1 ? '' : 's'} (${[...coders].map(([c, n]) => `${c} ${n}`).join(', ')})${escaped ? `, ${escaped} bytes escaped as byte tokens (not UTF-8 text)` : ''}`;
+  const sizes = action === 'compress' ? `${original} -> ${compressed} bytes` : `${compressed} -> ${original} bytes`;
+  const head = `${file}: ${action === 'test' ? 'OK, ' : ''}${sizes} (${ratio(original, compressed)}, ${bitsPerByte(original, compressed)} bits/byte), ${frames}, ${seconds.toFixed(1)} s, ${kb(original / Math.max(seconds, 1e-3))}/s`;
+  if (reports.length === 1) return head;
+  const frame = (r: FrameReport) => (action === 'compress' ? `${r.bytes} -> ${r.frameBytes}` : `${r.frameBytes} -> ${r.bytes}`);
+  return [head, ...reports.map((r, i) => `  frame ${i + 1}: ${frame(r)} bytes (${r.coder})`)].join('\n');
+}
+
+/** -l: what a .bin holds, from its headers alone (no model). */
+function listOne(fd: number, file: string): string {
+  const reader = new FrameReader(fd);
+  const reports: ReturnType<typeof describeFrame>[] = [];
+  for (let frame = reader.next(), index = 1; frame; frame = reader.next(), index++) reports.push(framed(index, () => describeFrame(frame!)));
+  if (reports.length === 0) throw new UserError('not an llm-compression .bin file (empty input)');
+  const original = reports.reduce((s, r) => s + r.bytes, 0);
+  const compressed = reports.reduce((s, r) => s + r.frameBytes, 0);
+  const models = [...new Set(reports.map((r) => r.modelName).filter(Boolean))].map(printable).join(',') || '-';
+  const coders = [...new Set(reports.map((r) => r.coder))].join(',');
+  return [compressed, original, ratio(original, compressed), bitsPerByte(original, compressed), reports.length, coders, models, printable(file)].join('\t');
+}
+
+export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 'frames', 'coders', 'model', 'name'].join('\t');
+
+/** A name from a file or the command line, safe to print: control characters shown as escapes, at most 80 characters. */
+export function printable(name: string): string {
+  const shown = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}
+
+/** Runs llmc over its operands, printing one line per problem; returns the exit status. */
+export async function llmc(options: LlmcOptions): Promise<number> {
+  const files = options.files.length > 0 ? options.files : ['-'];
+  if (options.output !== undefined && files.length > 1) throw new UserError('-o takes one input file');
+  const models = new Models(options.model, options.modelOptions);
+  let status = OK;
+  if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
+  for (const file of files) {
+    const name = file === '-' ? 'stdin' : printable(file);
+    let out: Output | undefined;
+    let input: ReturnType<typeof openInput> | undefined;
+    try {
+      const path = outputPath(file, options);
+      checkOutput(path, file, options);
+      input = openInput(file, options.action);
+      if (options.action === 'list') {
+        process.stdout.write(`${listOne(input.fd, name)}\n`);
+        continue;
+      }
+      const t0 = process.hrtime.bigint();
+      out = options.action === 'test' ? undefined : new Output(path);
+      const reports = options.action === 'compress'
+        ? await compressOne(input.fd, input.size, out!, models, options, name)
+        : await decompressOne(input, file, out, models, options, name);
+      out?.commit();
+      out = undefined;
+      if (options.remove && file !== '-' && options.action !== 'test') rmSync(file);
+      if (options.verbose) process.stderr.write(`${summary(name, options.action, reports, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
+    } catch (err) {
+      out?.discard();
+      const warning = err instanceof Warning;
+      const message = err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
+      process.stderr.write(`llmc: ${name}: ${message.split('\n')[0]}\n`);
+      status = warning && status !== ERROR ? WARNING : ERROR;
+    } finally {
+      input?.close();
+    }
+  }
+  return status;
+}

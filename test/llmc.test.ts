@@ -1,0 +1,182 @@
+// llmc, the one command: gzip's manners over the library's frames, with the real tiny model, real files.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, SCARLET, tempDir } from './helpers.ts';
+
+const TINY = ['-n', 'llmc-tiny'];
+const LLMC = join(ROOT, 'scripts', 'llmc.ts');
+// tsx from the repository, as run.sh takes it, so that llmc runs from any folder
+const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+
+/** Runs llmc (or run.sh when the first argument is 'run.sh') in `cwd`, with `input` on stdin. */
+function llmc(cwd: string, args: string[], input: Uint8Array | string = '') {
+  const [command, rest] = args[0] === 'run.sh' ? ['bash', [join(ROOT, 'run.sh'), ...args.slice(1)]] : [process.execPath, ['--import', TSX, LLMC, ...args]];
+  const r = spawnSync(command, rest, { cwd, input, maxBuffer: 1 << 28, env: { ...process.env, NODE_OPTIONS: '' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** Runs llmc under a pseudo-terminal (util-linux `script`), as a user at a terminal would. */
+function llmcAtTerminal(cwd: string, args: string[]) {
+  const command = [process.execPath, '--import', TSX, LLMC, ...args].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd, encoding: 'latin1' });
+  return { status: r.status, output: r.stdout };
+}
+
+const oneLine = (stderr: string) => stderr.trim().split('\n').length === 1;
+
+test('llmc FILE keeps FILE and writes FILE.bin; -d gives it back; -t checks; -l lists; --rm removes', (t) => {
+  const dir = tempDir(t);
+  const text = SCARLET.subarray(10_000, 16_000);
+  writeFileSync(join(dir, 'notes.txt'), text);
+  const c = llmc(dir, [...TINY, '-q', 'notes.txt']);
+  assert.equal(c.status, 0, c.stderr);
+  assert.equal(c.stderr, '', 'gzip is silent without -v');
+  assert.deepEqual(readFileSync(join(dir, 'notes.txt')), text, 'the input is kept');
+  const size = statSync(join(dir, 'notes.txt.bin')).size;
+  assert.ok(size < text.length / 2, `${size} bytes`);
+
+  const exists = llmc(dir, [...TINY, '-d', 'notes.txt.bin']);
+  assert.equal(exists.status, 2, 'an existing output is a warning, as in gzip');
+  assert.match(exists.stderr, /^llmc: notes\.txt\.bin: notes\.txt already exists: not overwritten \(use -f\)\n$/);
+  const tested = llmc(dir, [...TINY, '-t', '-v', 'notes.txt.bin']);
+  assert.equal(tested.status, 0, tested.stderr);
+  assert.match(tested.stderr, /^notes\.txt\.bin: OK, \d+ -> 6000 bytes \([\d.]+%, [\d.]+ bits\/byte\), 1 frame \(exact 1\)/);
+  const listed = llmc(dir, ['-l', 'notes.txt.bin']);
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.deepEqual(listed.stdout.toString().split('\n')[1].split('\t'), [String(size), '6000', `${((100 * size) / 6000).toFixed(2)}%`, ((8 * size) / 6000).toFixed(3), '1', 'exact', 'llmc-tiny', 'notes.txt.bin']);
+
+  const back = llmc(dir, [...TINY, '-d', '-f', '--rm', '-v', 'notes.txt.bin']);
+  assert.equal(back.status, 0, back.stderr);
+  assert.match(back.stderr, /^notes\.txt\.bin: \d+ -> 6000 bytes/);
+  assert.deepEqual(readFileSync(join(dir, 'notes.txt')), text);
+  assert.ok(!existsSync(join(dir, 'notes.txt.bin')), '--rm removed the input');
+});
+
+test('llmc pipes: stdin to stdout both ways, -c, -o, and one model per direction over many frames', (t) => {
+  const dir = tempDir(t);
+  const text = SCARLET.subarray(50_000, 62_000);
+  const packed = llmc(dir, [...TINY, '-q', '-v', '--block', '4000'], text);
+  assert.equal(packed.status, 0, packed.stderr);
+  assert.match(packed.stderr, /^stdin: 12000 -> \d+ bytes .*, [34] frames \(exact [34](, stored 1)?\)/);
+  assert.doesNotMatch(packed.stderr, /b0000/, 'no internal names');
+  const unpacked = llmc(dir, [...TINY, '-d', '-q'], packed.stdout);
+  assert.equal(unpacked.status, 0, unpacked.stderr);
+  assert.deepEqual(unpacked.stdout, text);
+  writeFileSync(join(dir, 'in.bin'), packed.stdout);
+  const listed = llmc(dir, ['-l', 'in.bin']).stdout.toString().split('\n')[1].split('\t');
+  assert.ok(Number(listed[4]) >= 3, `${listed[4]} frames`);
+  const toStdout = llmc(dir, [...TINY, '-d', '-c', 'in.bin']);
+  assert.deepEqual(toStdout.stdout, text);
+  const named = llmc(dir, [...TINY, '-d', '-o', 'out.txt', 'in.bin']);
+  assert.equal(named.status, 0, named.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'out.txt')), text);
+});
+
+test('llmc stores blocks the model would not help, and codes text and binary in one file', (t) => {
+  const dir = tempDir(t);
+  const binary = Buffer.from(Array.from({ length: 1800 }, (_, i) => (i * 7919 + (i >> 3) * 31) % 256));
+  const original = Buffer.concat([SCARLET.subarray(70_000, 72_000), Buffer.from('\n'), binary]);
+  writeFileSync(join(dir, 'mixed.dat'), original);
+  const c = llmc(dir, [...TINY, '-q', '-v', '--block', '2100', 'mixed.dat']);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stderr, /frames \(exact 1, stored 1\)/);
+  assert.match(c.stderr, /frame 2: 1800 -> 1897 bytes \(stored\)/);
+  unlinkSync(join(dir, 'mixed.dat'));
+  const d = llmc(dir, [...TINY, '-d', '-q', 'mixed.dat.bin']);
+  assert.equal(d.status, 0, d.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'mixed.dat')), original);
+});
+
+test('llmc refuses bad options, bad operands and damaged files in one line, before any work, leaving no output', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.txt'), 'Some text.\n');
+  for (const [args, status, pattern] of [
+    [['--dtype', 'fp64', 'a.txt'], 1, /^llmc: Invalid values: Argument: dtype, Given: "fp64", Choices: "fp32", "q8" \(see llmc --help\)$/],
+    [['a.txt', '-w'], 1, /^llmc: -w needs a value/],
+    [['-T', 'x', 'a.txt'], 1, /^llmc: -T must be an integer of at least 0/],
+    [['--block', '0', 'a.txt'], 1, /^llmc: --block must be an integer of at least 1/],
+    [['-d', '-l', 'a.txt'], 1, /mutually exclusive/],
+    [['--bogus', 'a.txt'], 1, /^llmc: Unknown argument: bogus/],
+    [['--device', 'cuda', 'a.txt'], 1, /^llmc: a\.txt: no CUDA here/],
+    [['missing.txt'], 1, /^llmc: missing\.txt: cannot read it \(ENOENT\)$/],
+    [['-d', 'a.txt'], 2, /^llmc: a\.txt: unknown suffix, expected \.bin: ignored$/],
+    [['-d', '.'], 2, /unknown suffix/],
+    [['-o', 'x.bin', 'a.txt', 'a.txt'], 1, /^llmc: -o takes one input file$/],
+  ] as const) {
+    const r = llmc(dir, [...TINY, '-q', ...args]);
+    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(oneLine(r.stderr), `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), pattern, args.join(' '));
+  }
+  assert.deepEqual(readdirSync(dir), ['a.txt'], 'no output from a refusal');
+
+  assert.equal(llmc(dir, [...TINY, '-q', '--block', '6', 'a.txt']).status, 0);
+  truncateSync(join(dir, 'a.txt.bin'), statSync(join(dir, 'a.txt.bin')).size - 3);
+  unlinkSync(join(dir, 'a.txt'));
+  const cut = llmc(dir, [...TINY, '-d', '-q', 'a.txt.bin']);
+  assert.equal(cut.status, 1);
+  assert.ok(oneLine(cut.stderr), cut.stderr);
+  assert.match(cut.stderr, /^llmc: a\.txt\.bin: frame \d+: truncated \.bin file/);
+  assert.deepEqual(readdirSync(dir), ['a.txt.bin'], 'no partial output from a damaged file');
+});
+
+test('llmc decodes with the model the user names (default llmc-base), never the one the file names', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 400));
+  assert.equal(llmc(dir, [...TINY, '-q', 'a.txt']).status, 0);
+  const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
+  assert.equal(r.status, 1);
+  assert.ok(oneLine(r.stderr), r.stderr);
+  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for llmc-tiny/);
+});
+
+test('llmc at a terminal: never writes compressed data to it, and shows one progress bar', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 3000));
+  const refused = llmcAtTerminal(dir, [...TINY, '-c', 'a.txt']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.output, /^llmc: a\.txt: compressed data not written to a terminal \(use -f to force, or -o FILE\)\r?\n$/);
+  const bar = llmcAtTerminal(dir, [...TINY, 'a.txt']);
+  assert.equal(bar.status, 0, bar.output);
+  assert.match(bar.output, /a\.txt .*\d+% \| [\d.]+ (B|kB) of 3000 B \| .*\/s \| ETA/);
+  assert.ok(existsSync(join(dir, 'a.txt.bin')));
+});
+
+test('run.sh compress|decompress is llmc, and keeps its options (-l THREADS)', (t) => {
+  const dir = tempDir(t);
+  const text = SCARLET.subarray(20_000, 23_000);
+  writeFileSync(join(dir, 'b.txt'), text);
+  const c = llmc(dir, ['run.sh', 'compress', '-q', '-l', '1', ...TINY, '--coder', 'rank', 'b.txt']);
+  assert.equal(c.status, 0, c.stderr);
+  unlinkSync(join(dir, 'b.txt'));
+  const d = llmc(dir, ['run.sh', 'decompress', '-q', '-l', '1', ...TINY, 'b.txt.bin']);
+  assert.equal(d.status, 0, d.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'b.txt')), text);
+  const missing = llmc(dir, ['run.sh', 'compress', '-l']);
+  assert.equal(missing.status, 1);
+  assert.equal(missing.stderr, 'run.sh: -l needs a number of threads\n');
+});
+
+test('llmc installs as a command (npm install -g) and runs from any folder', (t) => {
+  const prefix = tempDir(t);
+  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', ROOT], { encoding: 'utf8' });
+  assert.equal(install.status, 0, install.stderr);
+  assert.doesNotMatch(install.stderr, /npm warn/i, install.stderr);
+  const dir = tempDir(t);
+  const r = spawnSync(join(prefix, 'bin', 'llmc'), [...TINY, '-q'], { cwd: dir, input: 'Hello from anywhere.\n' });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const back = spawnSync(join(prefix, 'bin', 'llmc'), [...TINY, '-d'], { cwd: dir, input: r.stdout });
+  assert.equal(back.stdout.toString(), 'Hello from anywhere.\n');
+});
+
+test('npm runs this project without warnings: no unknown config keys, every install script reviewed', () => {
+  for (const args of [['pkg', 'get', 'name'], ['install-scripts', 'ls']]) {
+    const r = spawnSync('npm', args, { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /npm warn/i, `npm ${args.join(' ')}: ${r.stderr}`);
+    if (args[0] === 'install-scripts') assert.doesNotMatch(r.stdout, /postinstall|install:/, r.stdout);
+  }
+});
