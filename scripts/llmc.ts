@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail, UserError } from '../src/cli.ts';
+import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
 import { llmc } from '../src/llmc.ts';
 
@@ -10,6 +11,13 @@ const count = (name: string, min: number) => (value: unknown) => {
   if (value === undefined) throw new UserError(`${name} needs a value`);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new UserError(`${name} must be an integer of at least ${min}`);
   return value;
+};
+
+/** A size in bytes, with an optional KiB, MiB or GiB (xz's and zstd's --memory). */
+const size = (value: unknown) => {
+  const m = /^(\d+)\s*(k|m|g)?(i?b)?$/i.exec(String(value));
+  if (!m) throw new UserError(`--memory must be a size such as 512MiB or 2GiB, got ${String(value)}`);
+  return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] ?? ' ').toLowerCase());
 };
 
 const argv = await yargs(hideBin(process.argv))
@@ -32,6 +40,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('segment', { type: 'number', default: DEFAULT_CODING.segment, coerce: count('--segment', 0), describe: 'tokens per independently coded segment (0: one)' })
   .option('batch', { type: 'number', default: DEFAULT_CODING.batch, coerce: count('--batch', 1), describe: 'segments stepped together' })
   .option('block', { type: 'number', default: DEFAULT_CODING.block, coerce: count('--block', 1), describe: 'largest block of input per frame, in bytes (memory is bounded by it)' })
+  .option('memory', { type: 'string', default: '2GiB', coerce: size, describe: `most memory a frame may need to decode (${MEMORY_PER_BYTE} bytes per byte of its original); a frame that claims more is refused` })
   .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'float graphs\' weights (fp32 picks a float graph)' })
   .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU)' })
@@ -44,6 +53,8 @@ const argv = await yargs(hideBin(process.argv))
   .fail((msg, err) => fail(new UserError(`${(msg ?? err.message).replace(/\s*\n\s*/g, ' ')} (see llmc --help)`)))
   .parse();
 
+const limits = limitsFor(argv.memory ?? DEFAULT_MEMORY);
+if (!argv.d && !argv.t && !argv.l && argv.block > limits.maxOriginal) fail(new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`));
 try {
   process.exitCode = await llmc({
     action: argv.l ? 'list' : argv.t ? 'test' : argv.d ? 'decompress' : 'compress',
@@ -57,6 +68,7 @@ try {
     model: argv.n,
     modelOptions: { threads: argv.T, dtype: argv.dtype, device: argv.device, graph: argv.graph },
     coding: { coder: argv.coder, window: argv.w, segment: argv.segment, batch: argv.batch, block: argv.block },
+    limits,
   });
 } catch (err) {
   fail(err);

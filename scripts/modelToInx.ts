@@ -24,7 +24,8 @@ runCli(async () => {
   if (argv.s !== undefined && argv.s < doc.tokenList.length) {
     const tokenList = doc.tokenList.slice(0, argv.s);
     const bytes = bytesOf(tokenList.map((t) => t[0]), model.tokenizer, loadByteVocabulary(model.dir));
-    doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes) };
+    // The escaped bytes among the kept ones are not known again from the tokens: at most all of them.
+    doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes), escapedBytes: Math.min(doc.escapedBytes ?? 0, bytes.length) };
   }
   const layout = { mode: argv.coder, contextwindow: argv.w ?? model.defaultWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch) };
   const ranked = await rankTokens(doc, model, layout, progressReporter('modelToInx', argv.quiet));

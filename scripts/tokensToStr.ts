@@ -7,9 +7,9 @@ import { tokensToStr } from '../src/tokenize.ts';
 
 runCli(async () => {
   const argv = await stageArgs('$0 [-i toks.json] [-o text] [-n model]\nWrites the text of the tokens.')
-    .option('n', { alias: 'model', type: 'string', describe: 'model whose tokenizer to use (default: the one named in the input)' })
+    .option('n', { alias: 'model', type: 'string', describe: 'model whose tokenizer to use (default: llmc-base)' })
     .parse();
   const doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
-  const { tokenizer, vocabulary } = await loadTokenizer(argv.n ?? doc.modelName);
+  const { tokenizer, vocabulary } = await loadTokenizer(argv.n);
   writeOutput(argv.o, tokensToStr(doc, tokenizer, vocabulary), argv.i);
 });

@@ -120,10 +120,16 @@ export function runCli(main: () => Promise<void> | void): void {
     .catch(fail);
 }
 
+/** A name from a file or the command line, safe to print: control characters shown as escapes, at most 80 characters. */
+export function printable(name: string): string {
+  const shown = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
+}
+
 /** Options of the stages that run the model. */
 export function withModel<T>(args: Argv<T>) {
   return args
-    .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: the embedded llmc-base)' })
+    .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: the embedded llmc-base; a decoder never takes the one its input names)' })
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'the float graphs\' weights (default: what the folder ships, fp32 first; fp32 also picks a float graph over the integer one)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
     .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU; a decoder takes the one its input names)' })

@@ -2,7 +2,7 @@
 // stream back into tokens (decoder side). Both sides walk the tokens in the same schedule of segments
 // and batched steps, feeding the model identical tensors, so they see identical logits.
 import { RansDecoder } from './ans.ts';
-import { UserError } from './cli.ts';
+import { printable, UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { CODED, DECODED, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
@@ -101,10 +101,10 @@ export async function walk(
 
 function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string; arithmetic?: string }, model: LanguageModel): void {
   if (doc.vocabSize !== model.vocabSize) {
-    throw new UserError(`wrong model: the input was made for ${doc.modelName} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})`);
+    throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})`);
   }
   if (doc.modelFingerprint && doc.modelFingerprint !== hex(model.fingerprint)) {
-    throw new UserError(`wrong model: the input was coded with ${doc.modelName} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)`);
+    throw new UserError(`wrong model: the input was coded with ${printable(doc.modelName)} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)`);
   }
   if (doc.arithmetic && doc.arithmetic !== model.arithmetic) {
     throw new UserError(`wrong model: the input was coded in ${doc.arithmetic} arithmetic, this graph of ${model.name} computes in ${model.arithmetic}`);

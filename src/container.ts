@@ -1,15 +1,35 @@
-// The .bin container: a fixed little-endian header, the symbol table, the rANS words and a CRC-32 trailer.
-// docs/FORMAT.md describes it byte by byte.
+// The .bin container: frames (a fixed little-endian header, the symbol table, the rANS words and a CRC-32),
+// each with its stream's id and its place in it, then an end record that binds them: frame count, total length
+// and the whole original's hash. docs/FORMAT.md describes it byte by byte.
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export const BIN_MAGIC = 'LLMC';
-export const BIN_VERSION = 2;
+export const BIN_VERSION = 3;
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
+export const STREAM_ID_BYTES = 8;
 
 const CODER_MODES = ['rank', 'exact', 'stored'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
+/** Byte 6 of the end record, where a frame has its coder mode. */
+const END_MARK = 0xff;
+
+/**
+ * What a reader accepts before it allocates: a frame's original at most `maxOriginal` bytes (llmc --memory), and
+ * a frame at most twice its original plus 64 KiB (an encoder stores a block rather than code it larger).
+ */
+export interface Limits {
+  maxOriginal: number;
+}
+export const FRAME_SLACK = 1 << 16;
+/** Memory a decoder may need per byte of a frame's original (its tokens and their bookkeeping), an upper bound. */
+export const MEMORY_PER_BYTE = 128;
+export const DEFAULT_MEMORY = 2 ** 31;
+export const limitsFor = (memory: number): Limits => ({ maxOriginal: Math.floor(memory / MEMORY_PER_BYTE) });
+export const DEFAULT_LIMITS = limitsFor(DEFAULT_MEMORY);
+/** The most bytes of free-form extra JSON a frame may carry. */
+export const MAX_EXTRA = 4096;
 
 export interface BinHeader {
   /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token. */
@@ -20,6 +40,10 @@ export interface BinHeader {
   modelName: string;
   /** SHA-256 identifying the exact model weights/tokenizer, supplied by the caller. */
   modelFingerprint: Uint8Array;
+  /** The first STREAM_ID_BYTES of SHA-256 of the stream's first block: the same in every frame of one file. */
+  streamId: Uint8Array;
+  /** The frame's place in its file, from 0. */
+  frameIndex: number;
   tokenCount: number;
   /** Length of the original input in bytes (< 2^53). */
   originalLength: number;
@@ -102,6 +126,8 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   if (name.length > 255) throw new Error(`BinHeader.modelName is ${name.length} bytes of UTF-8, at most 255 allowed`);
   checkLength('modelFingerprint', header.modelFingerprint, FINGERPRINT_BYTES);
   checkLength('originalSha256Prefix', header.originalSha256Prefix, ORIGINAL_HASH_BYTES);
+  checkLength('streamId', header.streamId, STREAM_ID_BYTES);
+  checkU32('BinHeader.frameIndex', header.frameIndex);
   checkU32('BinHeader.tokenCount', header.tokenCount);
   if (!Number.isSafeInteger(header.originalLength) || header.originalLength < 0) {
     throw new Error(`BinHeader.originalLength must be a non-negative safe integer, got ${header.originalLength}`);
@@ -109,7 +135,7 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   checkU32('BinHeader.contextWindow', header.contextWindow);
   checkU32('BinHeader.topN', header.topN);
   checkU32('BinHeader.segmentLength', header.segmentLength);
-  checkU32('BinHeader.extra length', header.extra.length);
+  if (header.extra.length > MAX_EXTRA) throw new Error(`BinHeader.extra is ${header.extra.length} bytes, at most ${MAX_EXTRA} allowed`);
   checkU32('table length', tableBytes.length);
   checkU32('word count', words.length);
 
@@ -122,6 +148,8 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   w.u8(name.length);
   w.bytes(name);
   w.bytes(header.modelFingerprint);
+  w.bytes(header.streamId);
+  w.u32(header.frameIndex);
   w.u32(header.tokenCount);
   w.u64(header.originalLength);
   w.bytes(header.originalSha256Prefix);
@@ -190,6 +218,8 @@ interface RawBin {
   scaleBits: number;
   nameBytes: Uint8Array;
   modelFingerprint: Uint8Array;
+  streamId: Uint8Array;
+  frameIndex: number;
   tokenCount: number;
   originalLengthLow: number;
   originalLengthHigh: number;
@@ -204,8 +234,16 @@ interface RawBin {
   crcAt: number;
 }
 
-/** Walks the layout (the single place that knows field order), checking only that each field fits. */
-function readLayout(bytes: Uint8Array): RawBin {
+/** Refuses what `limits` do not allow, before it is read or allocated. */
+function refuseOver(what: string, size: number, most: number): void {
+  if (size > most) throw new Error(`refused .bin frame: its ${what} claims ${size} bytes, more than the ${most} allowed (${what === 'original' ? 'raise --memory if the file is trusted' : 'it cannot be an honest frame'})`);
+}
+
+/**
+ * Walks the layout (the single place that knows field order), checking that each field fits and that the
+ * lengths stay within `limits` (the original's, then the frame's own: bounded by the original, not by the file).
+ */
+function readLayout(bytes: Uint8Array, limits?: Limits): RawBin {
   const r = new ByteReader(bytes);
   r.take(MAGIC_BYTES.length + 1, 'magic and version');
   const flags = r.u8('flags');
@@ -213,54 +251,185 @@ function readLayout(bytes: Uint8Array): RawBin {
   const scaleBits = r.u8('scaleBits');
   const nameBytes = r.bytes(r.u8('model name length'), 'model name');
   const modelFingerprint = r.bytes(FINGERPRINT_BYTES, 'model fingerprint');
+  const streamId = r.bytes(STREAM_ID_BYTES, 'stream id');
+  const frameIndex = r.u32('frame index');
   const tokenCount = r.u32('token count');
   const originalLengthLow = r.u32('original length');
   const originalLengthHigh = r.u32('original length');
+  const original = originalLengthHigh * 2 ** 32 + originalLengthLow;
+  if (limits) refuseOver('original', original, limits.maxOriginal);
+  const most = 2 * original + FRAME_SLACK;
   const originalSha256Prefix = r.bytes(ORIGINAL_HASH_BYTES, 'original SHA-256');
   const contextWindow = r.u32('context window');
   const topN = r.u32('topN');
   const segmentLength = r.u32('segment length');
-  const extra = r.bytes(r.u32('extra length'), 'extra field');
-  const table = r.bytes(r.u32('table length'), 'symbol table');
+  const extraLength = r.u32('extra length');
+  if (limits) refuseOver('extra field', extraLength, MAX_EXTRA);
+  const extra = r.bytes(extraLength, 'extra field');
+  const tableLength = r.u32('table length');
+  if (limits) refuseOver('symbol table', tableLength, most);
+  const table = r.bytes(tableLength, 'symbol table');
   const wordCount = r.u32('word count');
+  if (limits) refuseOver('frame', r.pos + 2 * wordCount + CRC_BYTES, most);
   const wordsAt = r.take(2 * wordCount, 'rANS words');
   const crcAt = r.take(CRC_BYTES, 'checksum');
   return {
-    flags, modeCode, scaleBits, nameBytes, modelFingerprint, tokenCount, originalLengthLow, originalLengthHigh,
-    originalSha256Prefix, contextWindow, topN, segmentLength, extra, table, wordCount, wordsAt, crcAt,
+    flags, modeCode, scaleBits, nameBytes, modelFingerprint, streamId, frameIndex, tokenCount, originalLengthLow,
+    originalLengthHigh, originalSha256Prefix, contextWindow, topN, segmentLength, extra, table, wordCount, wordsAt, crcAt,
   };
 }
 
 /**
- * The length of the frame at the start of `bytes`, from its length fields alone: complete, or the bytes needed to
- * read its layout further. What does not start like a frame of this version is "complete" as it is, for
- * decodeBin to say what it is.
+ * The length of the record (frame or end record) at the start of `bytes`, from its length fields alone: complete,
+ * or the bytes needed to read its layout further. What does not start like a record of this version is
+ * "complete" as it is, for decodeBin to say what it is. Lengths over `limits` are refused here, before they are read.
  */
-export function frameSize(bytes: Uint8Array): { complete: boolean; bytes: number } {
+export function frameSize(bytes: Uint8Array, limits?: Limits): { complete: boolean; bytes: number } {
   const start = MAGIC_BYTES.length + 1;
   const prefix = bytes.subarray(0, start);
   if (MAGIC_BYTES.subarray(0, prefix.length).some((b, i) => prefix[i] !== b) || (prefix.length === start && prefix[start - 1] !== BIN_VERSION)) {
     return { complete: true, bytes: bytes.length };
   }
+  if (bytes.length > 6 && bytes[6] === END_MARK) return { complete: bytes.length >= END_BYTES, bytes: END_BYTES };
   try {
-    return { complete: true, bytes: readLayout(bytes).crcAt + CRC_BYTES };
+    return { complete: true, bytes: readLayout(bytes, limits).crcAt + CRC_BYTES };
   } catch (err) {
     if (err instanceof Truncated) return { complete: false, bytes: err.needed };
     throw err;
   }
 }
 
-/** Splits a .bin that holds several frames one after another into the frames; each is then checked by decodeBin. */
-export function splitFrames(bytes: Uint8Array): Uint8Array[] {
-  const frames: Uint8Array[] = [];
+/** Whether a record is the end record. */
+export const isEnd = (record: Uint8Array) => record.length > 6 && record[6] === END_MARK && MAGIC_BYTES.every((b, i) => record[i] === b);
+
+/** What binds a file's frames: their count, the original's total length and the first 16 bytes of its SHA-256. */
+export interface StreamEnd {
+  streamId: Uint8Array;
+  frames: number;
+  length: number;
+  sha256Prefix: Uint8Array;
+}
+
+/** The end record: magic, version, flags, the mark 0xFF where a frame has its coder mode, then StreamEnd and a CRC-32. */
+export const END_BYTES = 4 + 3 + STREAM_ID_BYTES + 4 + 8 + ORIGINAL_HASH_BYTES + CRC_BYTES;
+
+export function encodeEnd(end: StreamEnd): Uint8Array {
+  checkLength('streamId', end.streamId, STREAM_ID_BYTES);
+  checkLength('sha256Prefix', end.sha256Prefix, ORIGINAL_HASH_BYTES);
+  checkU32('StreamEnd.frames', end.frames);
+  const w = new ByteWriter();
+  w.bytes(MAGIC_BYTES);
+  w.u8(BIN_VERSION);
+  w.u8(0);
+  w.u8(END_MARK);
+  w.bytes(end.streamId);
+  w.u32(end.frames);
+  w.u64(end.length);
+  w.bytes(end.sha256Prefix);
+  const out = w.concat(CRC_BYTES);
+  new DataView(out.buffer).setUint32(END_BYTES - CRC_BYTES, crc32(out.subarray(0, END_BYTES - CRC_BYTES)), true);
+  return out;
+}
+
+export function decodeEnd(bytes: Uint8Array): StreamEnd {
+  checkStart(bytes);
+  if (bytes.length < END_BYTES) throw new Error(`truncated .bin file: it ends inside the end record (${bytes.length} of its ${END_BYTES} bytes)`);
+  if (bytes.length > END_BYTES) throw new Error(`corrupt .bin file: ${bytes.length - END_BYTES} byte(s) after the end record`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (crc32(bytes.subarray(0, END_BYTES - CRC_BYTES)) !== view.getUint32(END_BYTES - CRC_BYTES, true)) throw new Error('corrupt: checksum mismatch in the end record (the .bin file is damaged)');
+  if (bytes[5] !== 0) throw new Error(`unsupported .bin file: unknown flags 0x${bytes[5].toString(16)}`);
+  const r = new ByteReader(bytes);
+  r.take(7, 'end mark');
+  const streamId = r.bytes(STREAM_ID_BYTES, 'stream id');
+  const frames = r.u32('frame count');
+  const low = r.u32('total length'), high = r.u32('total length');
+  if (high >= 2 ** 21) throw new Error('corrupt .bin file: total length exceeds 2^53');
+  return { streamId, frames, length: high * 2 ** 32 + low, sha256Prefix: r.bytes(ORIGINAL_HASH_BYTES, 'SHA-256') };
+}
+
+/**
+ * Checks that frames come as one stream wrote them: indices 0, 1, 2… of one stream id, and an end record that
+ * counts them and sums their lengths. `frame` and `end` take the records in file order; `finish` says whether the
+ * end came. The hash of the whole is the caller's to check against `end`'s (it needs the decoded bytes).
+ */
+export class StreamCheck {
+  private frames = 0;
+  private length = 0;
+  private streamId?: Uint8Array;
+  ended?: StreamEnd;
+
+  /** Frames seen so far. */
+  get count(): number {
+    return this.frames;
+  }
+
+  frame(header: BinHeader): void {
+    if (this.ended) throw new Error('corrupt .bin file: a frame after the end record');
+    if (this.streamId === undefined) this.streamId = header.streamId;
+    else if (!sameBytes(header.streamId, this.streamId)) throw new Error(`corrupt .bin file: frame ${this.frames + 1} belongs to another file (stream id differs)`);
+    if (header.frameIndex !== this.frames) throw new Error(`corrupt .bin file: frame ${this.frames + 1} is frame ${header.frameIndex + 1} of its file (frames reordered, repeated or missing)`);
+    this.frames++;
+    this.length += header.originalLength;
+  }
+
+  end(end: StreamEnd): void {
+    if (this.ended) throw new Error('corrupt .bin file: a second end record');
+    if (this.streamId && !sameBytes(end.streamId, this.streamId)) throw new Error('corrupt .bin file: the end record belongs to another file (stream id differs)');
+    if (end.frames !== this.frames || end.length !== this.length) {
+      throw new Error(`corrupt .bin file: the end record counts ${end.frames} frame(s) and ${end.length} bytes, the file has ${this.frames} and ${this.length} (frames missing or added)`);
+    }
+    this.ended = end;
+  }
+
+  finish(): StreamEnd {
+    if (this.frames === 0 && !this.ended) throw new Error('not an llm-compression .bin file (empty input)');
+    if (!this.ended) throw new Error(`truncated .bin file: it ends after frame ${this.frames}, without its end record`);
+    return this.ended;
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The records of a whole .bin in memory, in order; each is then checked by decodeBin or decodeEnd. */
+export function splitRecords(bytes: Uint8Array, limits?: Limits): Uint8Array[] {
+  const records: Uint8Array[] = [];
   let at = 0;
   do {
-    const size = frameSize(bytes.subarray(at));
-    const end = size.complete ? at + size.bytes : bytes.length;
-    frames.push(bytes.subarray(at, end));
+    const size = frameSize(bytes.subarray(at), limits);
+    const end = size.complete ? Math.min(at + size.bytes, bytes.length) : bytes.length;
+    records.push(bytes.subarray(at, end));
     at = end;
   } while (at < bytes.length);
-  return frames;
+  return records;
+}
+
+/**
+ * A file of one frame, as the stage scripts write and read it: the frame and its end record. `frameOfFile` checks
+ * the binding and gives the frame back.
+ */
+export function fileOfFrame(frame: Uint8Array): Uint8Array {
+  const { header } = decodeBin(frame);
+  const end = encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix });
+  const file = new Uint8Array(frame.length + end.length);
+  file.set(frame);
+  file.set(end, frame.length);
+  return file;
+}
+
+export function frameOfFile(bytes: Uint8Array, limits: Limits = DEFAULT_LIMITS): { frame: Uint8Array; contents: BinContents } {
+  const [frame, ...rest] = splitRecords(bytes, limits);
+  const contents = decodeBin(frame, limits);
+  const check = new StreamCheck();
+  check.frame(contents.header);
+  if (rest.length === 0) check.finish();
+  if (!isEnd(rest[0])) {
+    if (frameSize(rest[0]).complete && rest[0].length > 6) throw new Error('this .bin holds several frames: decode it with llmc -d');
+    throw new Error(`corrupt .bin file: ${bytes.length - frame.length} byte(s) after the frame that are not its end record`);
+  }
+  if (rest.length > 1) throw new Error(`corrupt .bin file: ${rest.slice(1).reduce((n, r) => n + r.length, 0)} byte(s) of trailing garbage after the end record`);
+  check.end(decodeEnd(rest[0]));
+  if (!sameBytes(check.finish().sha256Prefix, contents.header.originalSha256Prefix)) throw new Error('corrupt .bin file: the end record\'s hash is not its frame\'s');
+  return { frame, contents };
 }
 
 /**
@@ -268,7 +437,8 @@ export function splitFrames(bytes: Uint8Array): Uint8Array[] {
  * supported version. Only the magic, the version and the lengths that locate the checksum are read before the
  * CRC is verified, so a bit flip anywhere else reads as corruption.
  */
-export function decodeBin(bytes: Uint8Array): BinContents {
+/** Refuses what does not start as a record of this version: magic, then version. */
+function checkStart(bytes: Uint8Array): void {
   const magicLength = MAGIC_BYTES.length;
   if (bytes.length === 0) throw new Error('not an llm-compression .bin file (empty input)');
   if (MAGIC_BYTES.subarray(0, bytes.length).some((b, i) => bytes[i] !== b)) {
@@ -276,10 +446,15 @@ export function decodeBin(bytes: Uint8Array): BinContents {
   }
   if (bytes.length <= magicLength) throw new Error('truncated .bin file: it ends inside the magic and version');
   const version = bytes[magicLength];
-  if (version === 1) throw new Error('unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads version 2)');
+  if (version === 1) throw new Error(`unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads version ${BIN_VERSION})`);
+  if (version === 2) throw new Error(`unsupported .bin format version 2: decode it with llm-compression 0.2 (commit 57fe198), on any machine (this build reads version ${BIN_VERSION})`);
   if (version !== BIN_VERSION) throw new Error(`unsupported .bin format version ${version} (this build reads version ${BIN_VERSION})`);
+}
 
-  const raw = readLayout(bytes);
+export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
+  checkStart(bytes);
+  if (isEnd(bytes)) throw new Error('corrupt .bin file: an end record where a frame should be');
+  const raw = readLayout(bytes, limits);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const crcMatchesAt = (at: number): boolean => crc32(bytes.subarray(0, at)) === view.getUint32(at, true);
   const end = raw.crcAt + CRC_BYTES;
@@ -293,6 +468,9 @@ export function decodeBin(bytes: Uint8Array): BinContents {
   if (mode === undefined) throw new Error(`unsupported .bin file: unknown coder mode ${raw.modeCode}`);
   if (raw.scaleBits < 1 || raw.scaleBits > 31) throw new Error(`corrupt .bin file: scaleBits ${raw.scaleBits} out of range 1..31`);
   if (raw.originalLengthHigh >= 2 ** 21) throw new Error('corrupt .bin file: original length exceeds 2^53');
+  const originalLength = raw.originalLengthHigh * 2 ** 32 + raw.originalLengthLow;
+  // Every token gives back at least one byte, so more tokens than bytes is no honest frame (and no reason to allocate).
+  if (raw.tokenCount > originalLength) throw new Error(`corrupt .bin file: ${raw.tokenCount} tokens cannot make ${originalLength} bytes`);
   let modelName: string;
   try {
     modelName = new TextDecoder('utf-8', { fatal: true }).decode(raw.nameBytes);
@@ -306,8 +484,10 @@ export function decodeBin(bytes: Uint8Array): BinContents {
     scaleBits: raw.scaleBits,
     modelName,
     modelFingerprint: raw.modelFingerprint,
+    streamId: raw.streamId,
+    frameIndex: raw.frameIndex,
     tokenCount: raw.tokenCount,
-    originalLength: raw.originalLengthHigh * 2 ** 32 + raw.originalLengthLow,
+    originalLength,
     originalSha256Prefix: raw.originalSha256Prefix,
     contextWindow: raw.contextWindow,
     topN: raw.topN,

@@ -1,18 +1,16 @@
-// The figures: chart.js drawn on @napi-rs/canvas, to PNG, or to SVG through its SVG canvas (text as paths,
-// so the file looks the same without the fonts). plotTokenHist: share of tokens per rank; plotCumBits: where
-// in the text the bits go; plotBench: bits/byte per compressor.
+// The figures: chart.js through chartjs-node-canvas, to PNG, or to SVG on @napi-rs/canvas's SVG canvas (text as
+// paths, so the file looks the same without the fonts). plotTokenHist: share of tokens per rank; plotCumBits:
+// where in the text the bits go; plotBench: bits/byte per compressor.
 import { gzipSync } from 'node:zlib';
-import { type Canvas, createCanvas, type SvgCanvas, SvgExportFlag } from '@napi-rs/canvas';
-import { Chart, type ChartConfiguration, type ChartType, type Plugin, registerables } from 'chart.js';
+import { createCanvas, SvgExportFlag } from '@napi-rs/canvas';
+import type { Chart, ChartConfiguration, ChartType, Plugin } from 'chart.js';
+import { ChartJSNodeCanvas } from 'chartjs-node-canvas';
 import type { Argv } from 'yargs';
 import { UserError } from './cli.ts';
 import type { TokensDoc } from './ir.ts';
 import { bitsOf, int, isMiss } from './stats.ts';
 
-Chart.register(...registerables);
-Chart.defaults.font.family = "'DejaVu Sans', 'Liberation Sans', Arial, sans-serif";
-Chart.defaults.font.size = 13;
-Chart.defaults.color = '#333';
+const FONT_FAMILY = "'DejaVu Sans', 'Liberation Sans', Arial, sans-serif";
 
 export type FigureFormat = 'png' | 'svg';
 
@@ -47,18 +45,6 @@ function checkSize({ width, height }: FigureOptions): void {
   }
 }
 
-/** Paints the whole canvas white first, so the PNG is not transparent. */
-const whiteBackground: Plugin = {
-  id: 'whiteBackground',
-  beforeDraw(chart) {
-    const { ctx, width, height } = chart;
-    ctx.save();
-    ctx.fillStyle = '#fff';
-    ctx.fillRect(0, 0, width, height);
-    ctx.restore();
-  },
-};
-
 interface BarLabelsOptions {
   label?: (dataset: number, index: number) => string;
 }
@@ -76,7 +62,7 @@ const barLabels: Plugin = {
     if (!options.label) return;
     const { ctx } = chart;
     ctx.save();
-    ctx.font = `11px ${Chart.defaults.font.family}`;
+    ctx.font = `11px ${FONT_FAMILY}`;
     ctx.fillStyle = '#222';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'bottom';
@@ -92,32 +78,54 @@ const barLabels: Plugin = {
   },
 };
 
-/** Draws a chart.js configuration on a canvas of the given size and encodes it. */
+/**
+ * chartjs-node-canvas with the project's defaults, a white background, and SVG. It draws with its own copy of
+ * chart.js on the `canvas` package, which package.json's overrides make @napi-rs/canvas (prebuilt Skia) in place
+ * of node-canvas (built against Cairo). Its SVG path would call node-canvas's createCanvas(w, h, 'svg') and
+ * toBuffer(), which @napi-rs/canvas spells createCanvas(w, h, flags) and getContent(): toSvg draws with the same
+ * chart.js on that canvas instead.
+ */
+class FigureRenderer extends ChartJSNodeCanvas {
+  constructor(width: number, height: number) {
+    super({
+      width,
+      height,
+      backgroundColour: '#fff',
+      chartCallback: (chartJs) => {
+        chartJs.defaults.font.family = FONT_FAMILY;
+        chartJs.defaults.font.size = 13;
+        chartJs.defaults.color = '#333';
+      },
+    });
+  }
+
+  toPng(config: ChartConfiguration): Uint8Array {
+    return new Uint8Array(this.renderToBufferSync(config, 'image/png'));
+  }
+
+  /** Without animation chart.js draws once, at construction: the SVG is read right away (a redraw would paint twice into it). */
+  toSvg(config: ChartConfiguration): Uint8Array {
+    const canvas = createCanvas(this._width, this._height, SvgExportFlag.ConvertTextToPaths);
+    const chart = new this._chartJs(canvas as unknown as HTMLCanvasElement, config);
+    try {
+      // Coordinates to 1/100 px: a much smaller file, and no visible difference.
+      return new Uint8Array(Buffer.from(canvas.getContent().toString('utf8').replace(/(\.\d\d)\d+/g, '$1'), 'utf8'));
+    } finally {
+      chart.destroy();
+    }
+  }
+}
+
+/** Draws a chart.js configuration at the figure's size and encodes it. */
 export function renderChart(config: ChartConfiguration, figure: FigureOptions): Uint8Array {
   checkSize(figure);
-  const { width, height } = figure;
   const full: ChartConfiguration = {
     ...config,
     options: { ...config.options, responsive: false, animation: false, devicePixelRatio: 1 },
-    plugins: [whiteBackground, barLabels, ...(config.plugins ?? [])],
+    plugins: [barLabels, ...(config.plugins ?? [])],
   };
-  if (figure.format === 'png') return drawOn(createCanvas(width, height), full, (canvas) => canvas.toBuffer('image/png'));
-  // Coordinates to 1/100 px: a much smaller file, and no visible difference.
-  return drawOn(createCanvas(width, height, SvgExportFlag.ConvertTextToPaths), full, (canvas) =>
-    Buffer.from(canvas.getContent().toString('utf8').replace(/(\.\d\d)\d+/g, '$1'), 'utf8'));
-}
-
-/**
- * chart.js takes any object with getContext('2d') as its canvas when there is no DOM; without animation it
- * draws at once, so the canvas is encoded right away (drawing again would paint everything twice into an SVG).
- */
-function drawOn<C extends Canvas | SvgCanvas>(canvas: C, config: ChartConfiguration, encode: (canvas: C) => Buffer): Uint8Array {
-  const chart = new Chart(canvas as unknown as HTMLCanvasElement, config);
-  try {
-    return new Uint8Array(encode(canvas));
-  } finally {
-    chart.destroy();
-  }
+  const renderer = new FigureRenderer(figure.width, figure.height);
+  return figure.format === 'png' ? renderer.toPng(full) : renderer.toSvg(full);
 }
 
 const COLOURS = ['#3b6ea8', '#e08a2c', '#4f9a55', '#b5485d', '#7a5fa8', '#8c6d31'];

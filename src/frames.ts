@@ -1,15 +1,16 @@
 // A whole input as a sequence of .bin frames (docs/FORMAT.md): the input is cut into blocks at line ends, each
 // block is coded by the model or stored as it is when that is smaller, and the frames follow one another. One
 // model load serves every frame; `llmc` and run.sh go through here, the stage scripts through the same calls.
+import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { UserError } from './cli.ts';
+import { refusing, UserError } from './cli.ts';
 import { DEFAULT_LAYOUT, decodeExact, rankTokens, unrankTokens } from './codec.ts';
-import { decodeBin, frameSize } from './container.ts';
+import { type BinContents, decodeBin, decodeEnd, encodeEnd, frameSize, isEnd, type Limits, ORIGINAL_HASH_BYTES, StreamCheck, type StreamEnd } from './container.ts';
 import type { Layout, Mode, TokensDoc } from './ir.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
-import { binOfRange, binToRange, rangeDecode, rangeEncode } from './range.ts';
+import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
 import { bytesOfStoredFrame, storedFrame } from './stored.ts';
-import { tokensOfStr, tokensToStr } from './tokenize.ts';
+import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
 export interface CodingOptions {
@@ -63,49 +64,116 @@ export class Models {
 }
 
 /**
- * Codes one block into a frame: by the model, unless more than half of it is not UTF-8 text, or the coded frame
- * would be larger than the block stored as it is.
+ * Codes an input block by block into the frames of one stream, then its end record. Each block is coded by the
+ * model, unless more than half of it is not UTF-8 text, or the coded frame would be larger than the block stored
+ * as it is.
  */
-export async function encodeFrame(block: Uint8Array, models: Models, coding: CodingOptions, progress?: ByteProgress): Promise<{ frame: Uint8Array; report: FrameReport }> {
-  const stored = storedFrame(block);
-  const storedReport = (escapedBytes: number) => ({ frame: stored, report: { coder: 'stored', bytes: block.length, frameBytes: stored.length, tokens: 0, escapedBytes } });
-  const model = await models.get();
-  const doc = tokensOfStr(block, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
-  const escapedBytes = doc.escapedBytes ?? 0;
-  if (2 * escapedBytes > block.length) return storedReport(escapedBytes);
-  const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch };
-  const tokens = doc.tokenList.length;
-  const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))));
-  const frame = binOfRange(rangeEncode(ranked));
-  if (frame.length > stored.length) return storedReport(escapedBytes);
-  return { frame, report: { coder: coding.coder, bytes: block.length, frameBytes: frame.length, tokens, escapedBytes } };
-}
+export class Compressor {
+  private place?: Place;
+  private length = 0;
+  private readonly hash = createHash('sha256');
 
-/** The original bytes of one frame, checked against its length and hash. */
-export async function decodeFrame(frame: Uint8Array, models: Models, progress?: ByteProgress): Promise<Uint8Array> {
-  const { header } = decodeRefusing(frame);
-  if (header.mode === 'stored') return bytesOfStoredFrame(frame);
-  const doc = binToRange(frame);
-  const model = await models.get(doc);
-  const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
-  const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
-  return tokensToStr(tokens, model.tokenizer, loadByteVocabulary(model.dir));
-}
+  constructor(private readonly models: Models, private readonly coding: CodingOptions) {}
 
-function decodeRefusing(frame: Uint8Array) {
-  try {
-    return decodeBin(frame);
-  } catch (err) {
-    throw new UserError((err as Error).message);
+  async frame(block: Uint8Array, progress?: ByteProgress): Promise<{ frame: Uint8Array; report: FrameReport }> {
+    const place: Place = this.place ? { ...this.place, frameIndex: this.place.frameIndex + 1 } : onlyFrame(sha256Prefix(block));
+    this.place = place;
+    this.length += block.length;
+    this.hash.update(block);
+    const stored = storedFrame(block, place);
+    const storedReport = (escapedBytes: number) => ({ frame: stored, report: { coder: 'stored', bytes: block.length, frameBytes: stored.length, tokens: 0, escapedBytes } });
+    const model = await this.models.get();
+    const doc = tokensOfStr(block, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
+    const escapedBytes = doc.escapedBytes ?? 0;
+    if (2 * escapedBytes > block.length) return storedReport(escapedBytes);
+    const { coding } = this;
+    const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch };
+    const tokens = doc.tokenList.length;
+    const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))));
+    const frame = frameOfRange(rangeEncode(ranked), place);
+    if (frame.length > stored.length) return storedReport(escapedBytes);
+    return { frame, report: { coder: coding.coder, bytes: block.length, frameBytes: frame.length, tokens, escapedBytes } };
+  }
+
+  /** The end record, after the last frame (an empty input is one empty frame). */
+  end(): Uint8Array {
+    if (!this.place) throw new Error('Compressor.end before any frame');
+    return encodeEnd({ streamId: this.place.streamId, frames: this.place.frameIndex + 1, length: this.length, sha256Prefix: this.hash.digest().subarray(0, ORIGINAL_HASH_BYTES) });
   }
 }
 
-/** The header fields a listing shows, read from a frame without the model. */
-export function describeFrame(frame: Uint8Array): FrameReport & { modelName: string; layout?: Partial<Layout> } {
-  const { header } = decodeRefusing(frame);
-  if (header.mode === 'stored') return { coder: 'stored', bytes: header.originalLength, frameBytes: frame.length, tokens: 0, escapedBytes: 0, modelName: '' };
-  const doc = binToRange(frame);
-  return { coder: doc.mode, bytes: doc.byteLength, frameBytes: frame.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, layout: doc };
+/** What a record is, checked in its place in the stream, without the model: a frame's report, or the end. */
+function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): { contents?: BinContents; report?: FrameReport & { modelName: string } } {
+  return refusing(() => {
+    if (isEnd(record)) {
+      check.end(decodeEnd(record));
+      return {};
+    }
+    const contents = decodeBin(record, limits);
+    check.frame(contents.header);
+    if (contents.header.mode === 'stored') return { contents, report: { coder: 'stored', bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '' } };
+    const doc = rangeOfFrame(contents);
+    return { contents, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName } };
+  }, isEnd(record) ? '' : `frame ${check.count + 1}: `);
+}
+
+/**
+ * Every frame of a stream checked in its place (not decoded), each handed to `onFrame` in turn: their reports, and
+ * the end record's totals.
+ */
+export function describeStream(records: Iterable<Uint8Array>, limits: Limits, onFrame?: (contents: BinContents) => void): { reports: (FrameReport & { modelName: string })[]; end: StreamEnd } {
+  const check = new StreamCheck();
+  const reports: (FrameReport & { modelName: string })[] = [];
+  for (const record of records) {
+    const { contents, report } = inspect(record, check, limits);
+    if (contents && report) {
+      onFrame?.(contents);
+      reports.push(report);
+    }
+  }
+  return { reports, end: refusing(() => check.finish()) };
+}
+
+/**
+ * Decodes a stream record by record: each frame's bytes as it comes (checked against the frame's length and hash),
+ * and at the end the whole against the end record's count, length and hash.
+ */
+export class Decompressor {
+  private readonly check = new StreamCheck();
+  private readonly hash = createHash('sha256');
+
+  constructor(private readonly models: Models, private readonly limits: Limits) {}
+
+  /** A frame's bytes with its report, or undefined for the end record. */
+  async record(record: Uint8Array, progress?: ByteProgress): Promise<{ bytes: Uint8Array; report: FrameReport } | undefined> {
+    const { contents, report } = inspect(record, this.check, this.limits);
+    if (!contents || !report) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.decode(contents, progress);
+    } catch (err) {
+      throw new UserError(`frame ${this.check.count}: ${(err as Error).message}`);
+    }
+    this.hash.update(bytes);
+    return { bytes, report };
+  }
+
+  private async decode(contents: BinContents, progress?: ByteProgress): Promise<Uint8Array> {
+    if (contents.header.mode === 'stored') return bytesOfStoredFrame(contents);
+    const doc = rangeOfFrame(contents);
+    const model = await this.models.get(doc);
+    const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
+    const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
+    return tokensToStr(tokens, model.tokenizer, loadByteVocabulary(model.dir));
+  }
+
+  /** Checks that the stream ended with its end record, and that the whole matches its hash. */
+  finish(): void {
+    const end = refusing(() => this.check.finish());
+    if (!Buffer.from(this.hash.digest().subarray(0, ORIGINAL_HASH_BYTES)).equals(end.sha256Prefix)) {
+      throw new UserError('corrupt .bin file: the decoded whole does not match the end record\'s hash (frames from another file?)');
+    }
+  }
 }
 
 /** Reads a file descriptor to its end in blocks of at most `size` bytes, each cut after its last line end when it has one. */
@@ -155,23 +223,30 @@ function readAll(fd: number, into: Uint8Array): number {
 }
 
 /**
- * Reads the frames of a .bin one at a time from a file descriptor, by their length fields, so that memory holds
- * one frame; each is then checked in full by decodeBin. Past the last frame it returns undefined.
+ * Reads the records (frames, end record) of a .bin one at a time from a file descriptor, by their length fields,
+ * so that memory holds one frame, and never more than `limits` allow; each is then checked in full. Past the last
+ * it returns undefined.
  */
 export class FrameReader {
   private buffer = Buffer.alloc(0);
   private ended = false;
-  constructor(private readonly fd: number) {}
+  private count = 0;
+  constructor(private readonly fd: number, private readonly limits: Limits) {}
+
+  *[Symbol.iterator](): Generator<Uint8Array> {
+    for (let record = this.next(); record; record = this.next()) yield record;
+  }
 
   next(): Uint8Array | undefined {
     for (;;) {
       if (this.buffer.length === 0 && this.ended) return undefined;
-      const size = frameSize(this.buffer);
+      const size = refusing(() => frameSize(this.buffer, this.limits), `frame ${this.count + 1}: `);
       if (size.complete || this.ended) {
         // An incomplete frame at the end is handed on whole: decodeBin says where it was cut.
         const length = size.complete ? size.bytes : this.buffer.length;
         const frame = this.buffer.subarray(0, length);
         this.buffer = this.buffer.subarray(length);
+        this.count++;
         return frame;
       }
       this.fill(size.bytes);

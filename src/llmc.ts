@@ -3,8 +3,9 @@
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { UserError } from './cli.ts';
-import { blocksOf, type CodingOptions, decodeFrame, describeFrame, encodeFrame, type FrameReport, FrameReader, Models } from './frames.ts';
+import { printable, UserError } from './cli.ts';
+import { END_BYTES, type Limits } from './container.ts';
+import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameReport, FrameReader, Models } from './frames.ts';
 import type { ModelOptions } from './model.ts';
 
 export const SUFFIX = '.bin';
@@ -23,6 +24,8 @@ export interface LlmcOptions {
   model?: string;
   modelOptions: ModelOptions;
   coding: CodingOptions;
+  /** What a frame may claim (from --memory). */
+  limits: Limits;
 }
 
 /** Exit statuses, as gzip's. */
@@ -167,19 +170,21 @@ function sameFile(a: string, b: string): boolean {
   return sa.ino === sb.ino && sa.dev === sb.dev;
 }
 
-/** Compresses one input into frames; returns what became of each frame. */
+/** Compresses one input into frames and their end record; returns what became of each frame. */
 async function compressOne(fd: number, size: number, out: Output, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
   const reports: FrameReport[] = [];
+  const compressor = new Compressor(models, options.coding);
   const bar = progressBar(options, label, size);
   let before = 0;
   try {
     for (const block of blocksOf(fd, options.coding.block)) {
-      const { frame, report } = await encodeFrame(block, models, options.coding, (done) => bar.update(before + done, Math.max(size, before + block.length)));
+      const { frame, report } = await compressor.frame(block, (done) => bar.update(before + done, Math.max(size, before + block.length)));
       out.write(frame);
       reports.push(report);
       before += block.length;
       bar.update(before, Math.max(size, before));
     }
+    out.write(compressor.end());
   } finally {
     bar.stop();
   }
@@ -187,52 +192,39 @@ async function compressOne(fd: number, size: number, out: Output, models: Models
 }
 
 /**
- * Decompresses one input, frame after frame. A file is read twice: first every frame is checked and its length
- * summed (so that a damaged frame anywhere is refused before any work, and the bar knows the total), then decoded.
+ * Decompresses one input, frame after frame. A file is read twice: first every frame is checked in its place
+ * (so that a damaged, reordered, foreign or missing frame is refused before any work, and the bar knows the
+ * total), then decoded; the whole is checked against the end record before the output is kept.
  */
 async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
   let total = 0;
   if (input.size > 0) {
     const fd = openSync(file, 'r');
     try {
-      const reader = new FrameReader(fd);
-      for (let frame = reader.next(), index = 1; frame; frame = reader.next(), index++) total += framed(index, () => describeFrame(frame!)).bytes;
+      total = describeStream(new FrameReader(fd, options.limits), options.limits).end.length;
     } finally {
       closeSync(fd);
     }
   }
   const reports: FrameReport[] = [];
-  const reader = new FrameReader(input.fd);
+  const reader = new FrameReader(input.fd, options.limits);
+  const decompressor = new Decompressor(models, options.limits);
   const bar = progressBar(options, label, total);
   let before = 0;
   try {
-    for (let frame = reader.next(), index = 1; frame; frame = reader.next(), index++) {
-      const report = framed(index, () => describeFrame(frame!));
-      const bytes = await framed(index, () => decodeFrame(frame!, models, (done) => bar.update(before + done, Math.max(total, before + report.bytes))));
-      out?.write(bytes);
-      reports.push(report);
-      before += bytes.length;
+    for (let record = reader.next(); record; record = reader.next()) {
+      const frame = await decompressor.record(record, (done) => bar.update(before + done, Math.max(total, before + done)));
+      if (!frame) continue;
+      out?.write(frame.bytes);
+      reports.push(frame.report);
+      before += frame.bytes.length;
       bar.update(before, Math.max(total, before));
     }
+    decompressor.finish();
   } finally {
     bar.stop();
   }
-  if (reports.length === 0) throw new UserError('not an llm-compression .bin file (empty input)');
   return reports;
-}
-
-/** Runs a frame's step, naming the frame in what it throws when the file has more than one. */
-function framed<T>(index: number, step: () => T): T {
-  const name = (err: unknown): never => {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new UserError(index === 1 && message.startsWith('not an llm') ? message : `frame ${index}: ${message}`);
-  };
-  try {
-    const result = step();
-    return result instanceof Promise ? (result.catch(name) as T) : result;
-  } catch (err) {
-    return name(err);
-  }
 }
 
 const ratio = (from: number, to: number) => `${(from ? (100 * to) / from : 0).toFixed(2)}%`;
@@ -241,7 +233,7 @@ const bitsPerByte = (original: number, compressed: number) => (original ? (8 * c
 /** The summary line of -v, and each frame's coder. */
 function summary(file: string, action: LlmcOptions['action'], reports: FrameReport[], seconds: number): string {
   const original = reports.reduce((s, r) => s + r.bytes, 0);
-  const compressed = reports.reduce((s, r) => s + r.frameBytes, 0);
+  const compressed = reports.reduce((s, r) => s + r.frameBytes, END_BYTES);
   const coders = new Map<string, number>();
   for (const r of reports) coders.set(r.coder, (coders.get(r.coder) ?? 0) + 1);
   const escaped = reports.reduce((s, r) => s + r.escapedBytes, 0);
@@ -253,26 +245,16 @@ function summary(file: string, action: LlmcOptions['action'], reports: FrameRepo
   return [head, ...reports.map((r, i) => `  frame ${i + 1}: ${frame(r)} bytes (${r.coder})`)].join('\n');
 }
 
-/** -l: what a .bin holds, from its headers alone (no model). */
-function listOne(fd: number, file: string): string {
-  const reader = new FrameReader(fd);
-  const reports: ReturnType<typeof describeFrame>[] = [];
-  for (let frame = reader.next(), index = 1; frame; frame = reader.next(), index++) reports.push(framed(index, () => describeFrame(frame!)));
-  if (reports.length === 0) throw new UserError('not an llm-compression .bin file (empty input)');
-  const original = reports.reduce((s, r) => s + r.bytes, 0);
-  const compressed = reports.reduce((s, r) => s + r.frameBytes, 0);
+/** -l: what a .bin holds, from its headers alone (no model), every frame checked in its place. */
+function listOne(fd: number, file: string, limits: Limits): string {
+  const { reports, end } = describeStream(new FrameReader(fd, limits), limits);
+  const compressed = reports.reduce((s, r) => s + r.frameBytes, END_BYTES);
   const models = [...new Set(reports.map((r) => r.modelName).filter(Boolean))].map(printable).join(',') || '-';
   const coders = [...new Set(reports.map((r) => r.coder))].join(',');
-  return [compressed, original, ratio(original, compressed), bitsPerByte(original, compressed), reports.length, coders, models, printable(file)].join('\t');
+  return [compressed, end.length, ratio(end.length, compressed), bitsPerByte(end.length, compressed), reports.length, coders, models, file].join('\t');
 }
 
 export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 'frames', 'coders', 'model', 'name'].join('\t');
-
-/** A name from a file or the command line, safe to print: control characters shown as escapes, at most 80 characters. */
-export function printable(name: string): string {
-  const shown = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
-}
 
 /** Runs llmc over its operands, printing one line per problem; returns the exit status. */
 export async function llmc(options: LlmcOptions): Promise<number> {
@@ -290,7 +272,7 @@ export async function llmc(options: LlmcOptions): Promise<number> {
       checkOutput(path, file, options);
       input = openInput(file, options.action);
       if (options.action === 'list') {
-        process.stdout.write(`${listOne(input.fd, name)}\n`);
+        process.stdout.write(`${listOne(input.fd, name, options.limits)}\n`);
         continue;
       }
       const t0 = process.hrtime.bigint();

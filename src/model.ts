@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
-import { UserError } from './cli.ts';
+import { printable, UserError } from './cli.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
@@ -158,15 +158,16 @@ interface ModelConfig {
   llmc?: { name?: string; window?: number };
 }
 
-/** The model a document was coded with (or the one named), in the graph it was coded with (or the one asked for). */
+/** The model named (default llmc-base), in the graph a document was coded with (or the one asked for). */
 export async function loadModelFor(doc: { modelName: string; dtype?: string; graph?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
   const graph = options.graph ?? (doc.graph as GraphKind | undefined);
   const dtype = options.dtype ?? (graph === 'integer' ? undefined : (doc.dtype as Dtype | undefined));
-  const { dir } = resolveModel(name ?? doc.modelName);
+  // The user's model, or the default: a file to decode never chooses the model (a path, a host) itself.
+  const { dir } = resolveModel(name ?? DEFAULT_MODEL);
   if ((dtype || graph) && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
-    throw new UserError(`wrong model: the input was coded with the ${[dtype, graph].filter(Boolean).join(' ')} graph of ${doc.modelName}, and ${dir} has no such graph`);
+    throw new UserError(`wrong model: the input was coded with the ${[dtype, graph].filter(Boolean).join(' ')} graph of ${printable(doc.modelName)}, and ${dir} has no such graph`);
   }
-  return loadModel(name ?? doc.modelName, { ...options, dtype, graph });
+  return loadModel(dir, { ...options, dtype, graph });
 }
 
 /** What the runtime needs of onnx/integer.json: the arithmetic version, the positions covered, the head's exp table. */

@@ -4,7 +4,7 @@
 // distribution, in the order the decoder's model steps will visit them.
 import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
 import { refusing, UserError } from './cli.ts';
-import { type BinHeader, decodeBin, encodeBin } from './container.ts';
+import { type BinContents, type BinHeader, encodeBin, fileOfFrame, frameOfFile, STREAM_ID_BYTES } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { laneOf, visitOrder } from './codec.ts';
 
@@ -72,7 +72,21 @@ const hexBytes = (hex: string, length: number) => {
   return bytes;
 };
 
+/** Where a frame stands in its file: the stream's id and the frame's index. */
+export interface Place {
+  streamId: Uint8Array;
+  frameIndex: number;
+}
+
+/** The place of a file's only frame: its stream id is the original's hash, as for any first block. */
+export const onlyFrame = (sha256Hex: string): Place => ({ streamId: hexBytes(sha256Hex, STREAM_ID_BYTES), frameIndex: 0 });
+
+/** binOfRange: a file of one frame (see frameOfRange) and its end record. */
 export function binOfRange(doc: RangedDoc): Uint8Array {
+  return fileOfFrame(frameOfRange(doc, onlyFrame(doc.sha256)));
+}
+
+export function frameOfRange(doc: RangedDoc, place: Place): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
   const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, ...(doc.runtime ? { runtime: doc.runtime } : {}) };
   const header: BinHeader = {
@@ -80,6 +94,7 @@ export function binOfRange(doc: RangedDoc): Uint8Array {
     scaleBits: doc.precision,
     modelName: doc.modelName,
     modelFingerprint: hexBytes(doc.modelFingerprint, 32),
+    ...place,
     tokenCount: doc.length,
     originalLength: doc.byteLength,
     originalSha256Prefix: hexBytes(doc.sha256, 16),
@@ -91,10 +106,37 @@ export function binOfRange(doc: RangedDoc): Uint8Array {
   return encodeBin(header, encodeTable(doc.inxToSym, doc.counts), Uint16Array.from(doc.compressed));
 }
 
+/** The layout bounds a decoder accepts (docs/FORMAT.md): what a file may ask of its memory and time. */
+export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 65536, segmentLength: 1 << 24, text: 256 };
+
+/** Refuses a header whose layout values are of the wrong kind or out of bounds, before any of them is used. */
+function checkLayout(header: BinHeader, extra: Extra): void {
+  const bad = (what: string) => {
+    throw new UserError(`corrupt .bin header: ${what}`);
+  };
+  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  const text = (v: unknown) => v === undefined || (typeof v === 'string' && v.length <= LAYOUT_BOUNDS.text);
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) bad('the extra field is not a JSON object');
+  if (!int(extra.vocabSize, 2, LAYOUT_BOUNDS.vocabSize)) bad(`vocabSize must be an integer in 2..${LAYOUT_BOUNDS.vocabSize}`);
+  if (!int(extra.batch, 1, LAYOUT_BOUNDS.batch)) bad(`batch must be an integer in 1..${LAYOUT_BOUNDS.batch}`);
+  if (extra.lanes !== undefined && !int(extra.lanes, 1, extra.batch)) bad('lanes must be an integer in 1..batch');
+  if (!int(extra.escapedBytes ?? 0, 0, header.originalLength)) bad('escapedBytes must be an integer in 0..the original length');
+  if (extra.dtype !== 'fp32' && extra.dtype !== 'q8') bad('dtype must be fp32 or q8');
+  if (![extra.graph, extra.arithmetic, extra.runtime].every(text) || !(extra.comment === null || text(extra.comment))) bad(`graph, arithmetic, runtime and comment must be strings of at most ${LAYOUT_BOUNDS.text} characters`);
+  if (!int(header.contextWindow, 2, LAYOUT_BOUNDS.contextWindow)) bad(`context window must be in 2..${LAYOUT_BOUNDS.contextWindow}`);
+  if (header.segmentLength > LAYOUT_BOUNDS.segmentLength) bad(`segment length must be at most ${LAYOUT_BOUNDS.segmentLength}`);
+  if (header.topN > extra.vocabSize) bad('topN must be at most the vocabulary size');
+}
+
+/** binToRange: the ranged document of a file of one frame, after checking the frame and its end record. */
 export function binToRange(bytes: Uint8Array): RangedDoc {
-  const { header, table, words } = refusing(() => decodeBin(bytes));
+  return rangeOfFrame(refusing(() => frameOfFile(bytes)).contents);
+}
+
+export function rangeOfFrame({ header, table, words }: BinContents): RangedDoc {
   if (header.mode === 'stored') throw new UserError('this .bin stores its bytes as they are (the model did not help): bytesOfBin gives them back');
   const extra: Extra = refusing(() => JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra)), 'corrupt .bin header: ');
+  checkLayout(header, extra);
   const { inxToSym, counts } = refusing(() => decodeTable(table), 'corrupt .bin header: ');
   return {
     format: 'llmc-ranged',

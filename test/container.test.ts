@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { type BinHeader, decodeBin, encodeBin, sha256 } from '../src/container.ts';
+import { type BinHeader, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, sha256, StreamCheck } from '../src/container.ts';
 
 function sampleHeader(overrides: Partial<BinHeader> = {}): BinHeader {
   const original = new TextEncoder().encode('Call me Ishmael.');
@@ -10,6 +10,8 @@ function sampleHeader(overrides: Partial<BinHeader> = {}): BinHeader {
     scaleBits: 24,
     modelName: 'Xenova/gpt2 · ünïcode',
     modelFingerprint: sha256(new TextEncoder().encode('weights')),
+    streamId: sha256(original).subarray(0, 8),
+    frameIndex: 0,
     tokenCount: 4,
     originalLength: original.length,
     originalSha256Prefix: sha256(original).subarray(0, 16),
@@ -58,16 +60,18 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const header = sampleHeader();
   const bytes = encodeBin(header, sampleTable, sampleWords);
   const name = new TextEncoder().encode(header.modelName);
-  const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
+  const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [2, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [3, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
-  assert.equal(view.getUint32(afterName + 32, true), header.tokenCount);
-  assert.equal(view.getBigUint64(afterName + 36, true), BigInt(header.originalLength));
-  assert.equal(view.getUint32(afterName + 60, true), header.contextWindow);
+  assert.deepEqual(bytes.subarray(afterName + 32, afterName + 40), header.streamId);
+  assert.equal(view.getUint32(afterName + 40, true), header.frameIndex);
+  assert.equal(view.getUint32(afterName + 44, true), header.tokenCount);
+  assert.equal(view.getBigUint64(afterName + 48, true), BigInt(header.originalLength));
+  assert.equal(view.getUint32(afterName + 72, true), header.contextWindow);
   // The words come last, little-endian, then the CRC-32 of everything before it.
   assert.equal(view.getUint16(bytes.length - 6, true), 0x0001);
   assert.equal(view.getUint32(bytes.length - 4, true), crc32(bytes.subarray(0, bytes.length - 4)));
@@ -80,7 +84,7 @@ test('.bin refuses a flip of any single bit', () => {
   const afterName = 9 + bytes[8];
   const extraLength = 3;
   const lengthFields = new Set<number>([8]);
-  for (const at of [afterName + 72, afterName + 76 + extraLength, afterName + 80 + extraLength + sampleTable.length]) {
+  for (const at of [afterName + 84, afterName + 88 + extraLength, afterName + 92 + extraLength + sampleTable.length]) {
     for (let k = 0; k < 4; k++) lengthFields.add(at + k);
   }
   for (let bit = 0; bit < 8 * bytes.length; bit++) {
@@ -108,8 +112,11 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 3;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 3 \(this build reads version 2\)/);
+  future[4] = 4;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 4 \(this build reads version 3\)/);
+  const before = bytes.slice();
+  before[4] = 2;
+  assertOneLineError(() => decodeBin(withFixedCrc(before)), /^unsupported \.bin format version 2: decode it with llm-compression 0\.2 \(commit 57fe198\)/);
   const old = bytes.slice();
   old[4] = 1;
   assertOneLineError(() => decodeBin(withFixedCrc(old)), /^unsupported \.bin format version 1: its float arithmetic decodes only on the kind of machine that made it/);
@@ -128,7 +135,8 @@ test('.bin refuses intact files with fields this version does not know', () => {
   assertOneLineError(() => decodeBin(patch(7, 32)), /scaleBits 32 out of range/);
   assertOneLineError(() => decodeBin(patch(9, 0xff)), /model name is not valid UTF-8/);
   const nameLength = bytes[8];
-  assertOneLineError(() => decodeBin(patch(9 + nameLength + 43, 0x00_20)), /original length exceeds 2\^53/);
+  assertOneLineError(() => decodeBin(patch(9 + nameLength + 55, 0x00_20)), /original length exceeds 2\^53/);
+  assertOneLineError(() => decodeBin(patch(9 + nameLength + 44, 200)), /corrupt \.bin file: 200 tokens cannot make 16 bytes/);
 });
 
 test('encodeBin validates the header', () => {
@@ -141,4 +149,57 @@ test('encodeBin validates the header', () => {
   assert.throws(() => encodeBin({ ...ok, tokenCount: 2 ** 32 }, sampleTable, sampleWords), /tokenCount/);
   assert.throws(() => encodeBin({ ...ok, originalLength: -1 }, sampleTable, sampleWords), /originalLength/);
   assert.throws(() => encodeBin({ ...ok, contextWindow: 1.5 }, sampleTable, sampleWords), /contextWindow/);
+});
+
+test('an end record binds the frames: count, total length and hash, in one stream and in order', () => {
+  const frame = (frameIndex: number, streamId = sampleHeader().streamId) => decodeBin(encodeBin(sampleHeader({ frameIndex, streamId }), sampleTable, sampleWords)).header;
+  const end = { streamId: sampleHeader().streamId, frames: 2, length: 32, sha256Prefix: sha256(Uint8Array.of(1)).subarray(0, 16) };
+  const record = encodeEnd(end);
+  assert.equal(record.length, END_BYTES);
+  assert.deepEqual(decodeEnd(record), end);
+  assertOneLineError(() => decodeEnd(record.subarray(0, 20)), /^truncated \.bin file: it ends inside the end record/);
+  const flipped = record.slice();
+  flipped[20] ^= 1;
+  assertOneLineError(() => decodeEnd(flipped), /checksum mismatch in the end record/);
+
+  const inOrder = new StreamCheck();
+  inOrder.frame(frame(0));
+  inOrder.frame(frame(1));
+  inOrder.end(end);
+  assert.deepEqual(inOrder.finish(), end);
+  for (const [what, indices, pattern] of [
+    ['swapped', [1, 0], /frame 1 is frame 2 of its file \(frames reordered, repeated or missing\)/],
+    ['repeated', [0, 0], /frame 2 is frame 1 of its file/],
+    ['one missing', [0], /the end record counts 2 frame\(s\) and 32 bytes, the file has 1 and 16/],
+  ] as const) {
+    const check = new StreamCheck();
+    assertOneLineError(() => {
+      for (const i of indices) check.frame(frame(i));
+      check.end(end);
+    }, pattern, what);
+  }
+  const foreign = new StreamCheck();
+  foreign.frame(frame(0));
+  assertOneLineError(() => foreign.frame(frame(1, new Uint8Array(8))), /frame 2 belongs to another file/);
+  const cut = new StreamCheck();
+  cut.frame(frame(0));
+  assertOneLineError(() => cut.finish(), /^truncated \.bin file: it ends after frame 1, without its end record/);
+});
+
+test('a file of one frame is refused without its end record, with a foreign one, or with bytes after it', () => {
+  const frame = encodeBin(sampleHeader(), sampleTable, sampleWords);
+  const file = fileOfFrame(frame);
+  assert.deepEqual(frameOfFile(file).frame, frame);
+  assertOneLineError(() => frameOfFile(frame), /without its end record/);
+  assertOneLineError(() => frameOfFile(Uint8Array.from([...file, 1, 2])), /trailing garbage after the end record/);
+  const other = fileOfFrame(encodeBin(sampleHeader({ streamId: new Uint8Array(8) }), sampleTable, sampleWords));
+  assertOneLineError(() => frameOfFile(Uint8Array.from([...frame, ...other.subarray(other.length - END_BYTES)])), /end record belongs to another file/);
+});
+
+test('lengths a frame claims are refused before they are read when over the limits', () => {
+  const big = encodeBin(sampleHeader({ originalLength: 2 ** 40 }), sampleTable, sampleWords);
+  assertOneLineError(() => decodeBin(big, limitsFor(2 ** 31)), /claims 1099511627776 bytes, more than the 16777216 allowed \(raise --memory/);
+  const padded = encodeBin(sampleHeader(), sampleTable, new Uint16Array(40_000));
+  assertOneLineError(() => decodeBin(padded, limitsFor(2 ** 31)), /its frame claims \d+ bytes, more than the 65568 allowed \(it cannot be an honest frame\)/);
+  assert.equal(decodeBin(padded).words.length, 40_000, 'without limits, only the file bounds it');
 });

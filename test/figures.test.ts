@@ -1,12 +1,15 @@
 // Figures, heatmap and stats, drawn from a small real run of the pipeline CLIs with llmc-tiny.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
+import { plotBench } from '../src/figures.ts';
 import { findChromium, runChromium, tokenPieces } from '../src/heatmap.ts';
 import { loadTokenizer } from '../src/model.ts';
 
@@ -36,8 +39,16 @@ function cli(script: string, args: string[], { ok = true } = {}) {
   return r;
 }
 
+const BENCH = [
+  { name: 'gzip -9', file: 'a.txt', bytes: 101780, bitsPerByte: 3.088 },
+  { name: 'xz -9e', file: 'a.txt', bytes: 88944, bitsPerByte: 2.698 },
+  { name: 'llmc exact', file: 'a.txt', bytes: 60000, bitsPerByte: 1.82 },
+  { name: 'gzip -9', file: 'b.txt', bytes: 12, bitsPerByte: 4.5 },
+];
+
 before(() => {
   writeFileSync(at('text.txt'), TEXT);
+  writeFileSync(at('bench.json'), JSON.stringify(BENCH));
   cli('tokensOfStr', ['-n', 'llmc-tiny', '-i', at('text.txt'), '-o', at('toks.json')]);
   for (const coder of ['exact', 'rank']) {
     cli('modelToInx', ['-n', 'llmc-tiny', '--quiet', '--coder', coder, '-i', at('toks.json'), '-o', at(`${coder}.tt.json`)]);
@@ -183,13 +194,6 @@ test('plotCumBits: PNG and SVG, with the reference lines', async () => {
 });
 
 test('plotBench: bars from a bench file, PNG and SVG; a wrong file is refused in one line', async () => {
-  const bench = [
-    { name: 'gzip -9', file: 'a.txt', bytes: 101780, bitsPerByte: 3.088 },
-    { name: 'xz -9e', file: 'a.txt', bytes: 88944, bitsPerByte: 2.698 },
-    { name: 'llmc exact', file: 'a.txt', bytes: 60000, bitsPerByte: 1.82 },
-    { name: 'gzip -9', file: 'b.txt', bytes: 12, bitsPerByte: 4.5 },
-  ];
-  writeFileSync(at('bench.json'), JSON.stringify(bench));
   cli('plotBench', ['-i', at('bench.json'), '-o', at('bench.png'), '--width', '700', '--height', '420']);
   const pixels = await decodePng(at('bench.png'), 700, 420);
   assert.ok(share(pixels, BLUE) > 0.02 && share(pixels, ORANGE) > 0.002, 'bars of both files');
@@ -199,6 +203,63 @@ test('plotBench: bars from a bench file, PNG and SVG; a wrong file is refused in
   const bad = cli('plotBench', ['-i', at('bad-bench.json'), '-o', at('bad.png')], { ok: false });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^plotBench: bench entry 0 must be .*\n$/);
+});
+
+test('chartjs-node-canvas draws on @napi-rs/canvas (the override in package.json), to PNG and SVG', async () => {
+  const requireHere = createRequire(import.meta.url);
+  const canvasOfChartjsNodeCanvas = createRequire(requireHere.resolve('chartjs-node-canvas'))('canvas/package.json');
+  const napi = requireHere('@napi-rs/canvas/package.json');
+  assert.deepEqual([canvasOfChartjsNodeCanvas.name, canvasOfChartjsNodeCanvas.version], [napi.name, napi.version], 'chartjs-node-canvas would load node-canvas');
+  writeFileSync(at('lib.png'), plotBench(BENCH, { format: 'png', width: 500, height: 300 }));
+  const pixels = await decodePng(at('lib.png'), 500, 300);
+  assert.ok(share(pixels, BLUE) > 0.02 && share(pixels, '#ffffff') > 0.5, 'bars on a white background');
+  writeFileSync(at('lib.svg'), plotBench(BENCH, { format: 'svg', width: 500, height: 300 }));
+  await checkSvg(at('lib.svg'), 500, 300);
+});
+
+// ---- figures/*/run.sh ----
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function figureScript(name: string, args: string[], env: NodeJS.ProcessEnv = process.env, bash = 'bash') {
+  return spawnSync(bash, [join(root, 'figures', name, 'run.sh'), ...args], { cwd: root, encoding: 'utf8', env });
+}
+
+test('figures/*/run.sh write to -o DIR, by default to the git-ignored figures/out/NAME/, never over the committed images', async () => {
+  const committed = ['bench.png', 'bench.svg'].map((f) => join(root, 'figures', 'bench', f));
+  const before = committed.map(sha256);
+
+  const given = figureScript('bench', ['-o', at('fig-out'), at('bench.json')]);
+  assert.equal(given.status, 0, given.stderr);
+  await decodePng(at('fig-out/bench.png'), 1000, 600);
+  await checkSvg(at('fig-out/bench.svg'), 1000, 600);
+
+  const byDefault = figureScript('bench', [at('bench.json')]);
+  assert.equal(byDefault.status, 0, byDefault.stderr);
+  const out = join(root, 'figures', 'out', 'bench');
+  assert.equal(byDefault.stderr, `bench: wrote ${out}/bench.png and bench.svg\n`);
+  for (const f of ['bench.png', 'bench.svg']) assert.equal(sha256(join(out, f)), sha256(at(`fig-out/${f}`)), `${f}: the same figure`);
+  execFileSync('git', ['check-ignore', '-q', join(out, 'bench.png')], { cwd: root });
+
+  assert.deepEqual(committed.map(sha256), before, 'a committed image was rewritten');
+  const unknown = figureScript('bench', ['--force']);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /unknown option --force \(usage: run\.sh \[-o DIR \| --update\] \[INPUT\]\)\n$/);
+});
+
+test('figures/heatmap/run.sh without Chromium writes the page and says in one line that it skipped the screenshot', () => {
+  // A PATH with only what the script runs: no Chromium on it, whatever this machine has.
+  const bin = at('bin-without-chromium');
+  mkdirSync(bin);
+  for (const tool of ['bash', 'node', 'dirname', 'basename', 'mkdir', 'head']) {
+    const path = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+    symlinkSync(path, join(bin, tool));
+  }
+  const { CHROMIUM: _, ...env } = process.env;
+  const r = figureScript('heatmap', ['-o', at('heat-out'), at('exact.tt.json')], { ...env, PATH: bin }, join(bin, 'bash'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, `heatmap: wrote ${at('heat-out')}/heatmap.html; skipped heatmap.png: no Chromium for the screenshot (apt-get install chromium, or set CHROMIUM to its path)\n`);
+  assert.ok(existsSync(at('heat-out/heatmap.html')) && !existsSync(at('heat-out/heatmap.png')));
 });
 
 test('figures refuse an unknown extension and an unranked document, in one line', () => {

@@ -1,21 +1,29 @@
-// A few hundred damaged .bin files: each is refused in one line, or (when the damage missed everything the
-// format relies on) decodes to the original ranks. Never different text. bench/fuzz.ts runs many more.
+// Damaged and crafted .bin files: each is refused in one line, or (when the change missed everything the format
+// relies on) reads back to the original ranks. Never different text. bench/fuzz.ts runs many more.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { damage, outcomeOfRankBin, rng, type Damage } from '../src/fuzz.ts';
-import { binToRange, rangeDecode } from '../src/range.ts';
-import { compress, SCARLET } from './helpers.ts';
+import { limitsFor } from '../src/container.ts';
+import { type Case, CRAFTS, corrupt, DAMAGES, outcomeOfRankFile, ranksOf, rng } from '../src/fuzz.ts';
+import { ok, SCARLET } from './helpers.ts';
 
-test('300 truncated, flipped, garbage and spliced .bin files are all refused', () => {
-  const bin = compress(SCARLET.subarray(60_000, 61_500), ['-n', 'llmc-tiny'], ['--coder', 'rank']);
-  const ranks = JSON.stringify(rangeDecode(binToRange(bin)).tokenList);
-  const random = rng(20261123);
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < 300; i++) {
-    const kind = (['truncate', 'flip', 'garbage', 'splice'] as Damage[])[i % 4];
-    const outcome = outcomeOfRankBin(damage(bin, kind, random), ranks);
-    counts[outcome] = (counts[outcome] ?? 0) + 1;
+const LIMITS = limitsFor(64 << 20);
+
+test('300 damaged and 500 crafted multi-frame .bin files are all refused in one line', () => {
+  const llmc = (text: Uint8Array) => ok('llmc', ['-n', 'llmc-tiny', '-q', '--coder', 'rank', '--block', '500'], text);
+  const file = llmc(SCARLET.subarray(60_000, 61_500));
+  const foreign = llmc(SCARLET.subarray(90_000, 91_500));
+  const ranks = ranksOf(file, LIMITS);
+  const random = rng(20261201);
+  const counts: Record<string, Record<string, number>> = {};
+  const kinds: Case[] = [...DAMAGES, ...CRAFTS];
+  for (let i = 0; i < 800; i++) {
+    const kind = i < 300 ? DAMAGES[i % DAMAGES.length] : CRAFTS[i % CRAFTS.length];
+    const damaged = corrupt(file, kind, random, foreign);
+    const outcome = outcomeOfRankFile(damaged, ranks, LIMITS);
+    (counts[kind] ??= {})[outcome] = (counts[kind][outcome] ?? 0) + 1;
     assert.notEqual(outcome, 'WRONG', `case ${i} (${kind})`);
   }
-  assert.equal(counts.refused, 300, JSON.stringify(counts)); // the CRC covers every byte, so no damage gets through
+  assert.deepEqual(Object.keys(counts).sort(), [...kinds].sort());
+  // Checksums cover every byte, and the frames' places are checked: no damage, no reordering gets through.
+  for (const kind of kinds) if (kind !== 'extreme-field') assert.deepEqual(Object.keys(counts[kind]), ['refused'], `${kind}: ${JSON.stringify(counts[kind])}`);
 });

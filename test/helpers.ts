@@ -40,17 +40,17 @@ export function tempDir(t: { after: (fn: () => void) => void }): string {
 /** Compresses bytes through the four encoder stages and returns the .bin. */
 export function compress(text: Uint8Array, modelArgs: string[], codeArgs: string[] = []): Buffer {
   const toks = ok('tokensOfStr', [...modelArgs], text);
-  const tt = ok('modelToInx', ['--quiet', ...codeArgs], toks);
+  const tt = ok('modelToInx', ['--quiet', ...modelArgs, ...codeArgs], toks);
   const ranged = ok('rangeEncode', [], tt);
   return ok('binOfRange', [], ranged);
 }
 
-/** Decompresses a .bin through the decoder stages, choosing the path by the coder mode. */
-export function decompress(bin: Uint8Array, extra: string[] = []): Buffer {
+/** Decompresses a .bin through the decoder stages with the model of modelArgs, choosing the path by the coder mode. */
+export function decompress(bin: Uint8Array, modelArgs: string[], extra: string[] = []): Buffer {
   const ranged = ok('binToRange', [], bin);
   const mode = JSON.parse(ranged.toString()).mode;
   const toks = mode === 'rank'
-    ? ok('modelOfInx', ['--quiet', ...extra], ok('rangeDecode', [], ranged))
-    : ok('tokensOfRange', ['--quiet', ...extra], ranged);
-  return ok('tokensToStr', [], toks);
+    ? ok('modelOfInx', ['--quiet', ...modelArgs, ...extra], ok('rangeDecode', [], ranged))
+    : ok('tokensOfRange', ['--quiet', ...modelArgs, ...extra], ranged);
+  return ok('tokensToStr', modelArgs, toks);
 }

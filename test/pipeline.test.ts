@@ -30,7 +30,7 @@ const ANY_BYTES: Record<string, Uint8Array> = {
 
 for (const [name, bytes] of Object.entries(ANY_BYTES)) {
   test(`any bytes round-trip, exactly: ${name}`, () => {
-    assert.deepEqual(decompress(compress(bytes, TINY, ['--coder', 'exact'])), Buffer.from(bytes));
+    assert.deepEqual(decompress(compress(bytes, TINY, ['--coder', 'exact']), TINY), Buffer.from(bytes));
   });
 }
 
@@ -48,7 +48,7 @@ test('bytes outside UTF-8 are escaped as byte tokens, counted in the document, t
   }
   // modelToInx -s keeps the first tokens, and the bytes it records are theirs, escaped ones included
   const cut = ok('modelToInx', ['--quiet', '--coder', 'exact', '-s', '6'], r.stdout);
-  const head = decompress(ok('binOfRange', [], ok('rangeEncode', [], cut)));
+  const head = decompress(ok('binOfRange', [], ok('rangeEncode', [], cut)), TINY);
   assert.deepEqual(head, Buffer.from(bytes.subarray(0, head.length)));
   assert.ok(head.includes(0xe9), 'the escaped byte is among the first six tokens');
   const scarlet = JSON.parse(ok('tokensOfStr', TINY, SCARLET.subarray(0, 3_000)).toString());
@@ -58,21 +58,21 @@ test('bytes outside UTF-8 are escaped as byte tokens, counted in the document, t
 test('an integer file names its arithmetic and nothing of the machine; a float one names the runtime, which a decoder checks', () => {
   const integer = JSON.parse(ok('binToRange', [], compress(FIXTURES.TestString, TINY, ['--coder', 'exact'])).toString());
   assert.deepEqual([integer.graph, integer.arithmetic, integer.runtime], ['integer', 'integer-1', '']);
-  const elsewhere = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...integer, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
+  const elsewhere = stage('tokensOfRange', ['--quiet', ...TINY], JSON.stringify({ ...integer, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
   assert.equal(elsewhere.stderr, '', 'integer arithmetic does not depend on the runtime');
-  assert.deepEqual(ok('tokensToStr', [], elsewhere.stdout), FIXTURES.TestString);
-  const future = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...integer, arithmetic: 'integer-2' }));
+  assert.deepEqual(ok('tokensToStr', TINY, elsewhere.stdout), FIXTURES.TestString);
+  const future = stage('tokensOfRange', ['--quiet', ...TINY], JSON.stringify({ ...integer, arithmetic: 'integer-2' }));
   assert.equal(future.status, 1);
   assert.match(future.stderr, /^tokensOfRange: wrong model: the input was coded in integer-2 arithmetic, this graph of llmc-tiny computes in integer-1\n$/);
 
   const float = JSON.parse(ok('binToRange', [], compress(FIXTURES.TestString, TINY, ['--coder', 'exact', '--graph', 'stepper'])).toString());
   assert.deepEqual([float.graph, float.arithmetic], ['stepper', 'float']);
   assert.match(float.runtime, /^onnxruntime-node \d+\.\d+\.\d+ cpu \S+$/);
-  assert.equal(stage('tokensOfRange', ['--quiet'], JSON.stringify(float)).stderr, '');
-  const other = stage('tokensOfRange', ['--quiet'], JSON.stringify({ ...float, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
+  assert.equal(stage('tokensOfRange', ['--quiet', ...TINY], JSON.stringify(float)).stderr, '');
+  const other = stage('tokensOfRange', ['--quiet', ...TINY], JSON.stringify({ ...float, runtime: 'onnxruntime-node 0.0.1 cpu x64-avx512_vnni' }));
   assert.equal(other.status, 0);
   assert.match(other.stderr, /^warning: coded with onnxruntime-node 0\.0\.1 cpu x64-avx512_vnni, decoding with /);
-  assert.deepEqual(ok('tokensToStr', [], other.stdout), FIXTURES.TestString);
+  assert.deepEqual(ok('tokensToStr', TINY, other.stdout), FIXTURES.TestString);
 });
 
 for (const coder of ['rank', 'exact']) {
@@ -80,7 +80,7 @@ for (const coder of ['rank', 'exact']) {
     test(`${coder} mode round-trips ${name} through the eight CLIs`, () => {
       // The Scarlet slice takes several segments in batches, exercising the batched schedule and the window rule.
       const bin = compress(bytes, TINY, ['--coder', coder, '--segment', '700', '--batch', '3', '-w', '200']);
-      assert.deepEqual(decompress(bin), Buffer.from(bytes));
+      assert.deepEqual(decompress(bin, TINY), Buffer.from(bytes));
     });
   }
 }
@@ -89,8 +89,8 @@ test('batched and unbatched exact coding each round-trip, and segments cost litt
   const text = SCARLET.subarray(100_000, 106_000);
   const one = compress(text, TINY, ['--coder', 'exact', '--segment', '0', '--batch', '1']);
   const many = compress(text, TINY, ['--coder', 'exact', '--segment', '256', '--batch', '8']);
-  assert.deepEqual(decompress(one), text);
-  assert.deepEqual(decompress(many), text);
+  assert.deepEqual(decompress(one, TINY), text);
+  assert.deepEqual(decompress(many, TINY), text);
   assert.ok(Math.abs(many.length - one.length) / one.length < 0.06, `${many.length} vs ${one.length}`);
 });
 
@@ -101,7 +101,7 @@ test('the coder graph (a GPU\'s, here on the CPU) round-trips with one rANS lane
   const header = JSON.parse(ok('binToRange', [], inGraph).toString());
   assert.equal(header.graph, 'coder');
   assert.equal(header.lanes, 8);
-  assert.deepEqual(decompress(inGraph), text); // the decoder takes the graph the header names
+  assert.deepEqual(decompress(inGraph, TINY), text); // the decoder takes the graph the header names
   const onCpu = compress(text, TINY, layout);
   // The same model: it costs at most 1% plus the lanes' final states (≤ 6 bytes each) and two header fields.
   assert.ok(Math.abs(inGraph.length - onCpu.length) < 0.01 * onCpu.length + 6 * 8 + 32, `${inGraph.length} vs ${onCpu.length}`);
@@ -115,7 +115,7 @@ test('the .bin is deterministic across runs and thread counts', () => {
   const a = compress(text, TINY, ['--coder', 'exact', '-l', '1']);
   const b = compress(text, TINY, ['--coder', 'exact', '-l', '2']);
   assert.deepEqual(a, b);
-  assert.deepEqual(decompress(a, ['-l', '2']), text);
+  assert.deepEqual(decompress(a, TINY, ['-l', '2']), text);
 });
 
 test('a .bin refuses to decode with another model', () => {
@@ -131,9 +131,9 @@ test('a damaged stream is refused, never decoded into wrong text', () => {
   const bin = compress(SCARLET.subarray(0, 2_000), TINY, ['--coder', 'exact']);
   const ranged = JSON.parse(ok('binToRange', [], bin).toString());
   ranged.compressed[10] ^= 0x40; // past the container's checksum: only the coder and the final hash can notice
-  const r = stage('tokensOfRange', ['--quiet'], JSON.stringify(ranged));
+  const r = stage('tokensOfRange', ['--quiet', ...TINY], JSON.stringify(ranged));
   if (r.status === 0) {
-    const text = stage('tokensToStr', [], r.stdout);
+    const text = stage('tokensToStr', TINY, r.stdout);
     assert.equal(text.status, 1);
     assert.match(text.stderr, /does not match the original/);
   } else {
@@ -155,15 +155,15 @@ test('generation from zero bytes is greedy decoding, in rank and in exact mode',
   }
   const greedy = model.tokenizer.decode(tokens);
   const zeros = new Uint8Array(12);
-  const rank = ok('tokensToStr', [], ok('modelOfInx', ['--quiet'], ok('tokensOfData', [...TINY, '-c', 'It was'], zeros)));
-  const exact = ok('tokensToStr', [], ok('tokensOfRange', ['--quiet'], ok('tokensOfData', [...TINY, '-c', 'It was', '--coder', 'exact', '-s', '24'], zeros)));
+  const rank = ok('tokensToStr', TINY, ok('modelOfInx', ['--quiet', ...TINY], ok('tokensOfData', [...TINY, '-c', 'It was'], zeros)));
+  const exact = ok('tokensToStr', TINY, ok('tokensOfRange', ['--quiet', ...TINY], ok('tokensOfData', [...TINY, '-c', 'It was', '--coder', 'exact', '-s', '24'], zeros)));
   assert.equal(rank.toString(), greedy);
   assert.equal(exact.toString(), greedy);
 });
 
 test('generation from random bytes differs from greedy and is reproducible', () => {
   const bytes = Uint8Array.from({ length: 16 }, (_, i) => (i * 73 + 41) & 255);
-  const gen = (data: Uint8Array) => ok('tokensToStr', [], ok('tokensOfRange', ['--quiet'], ok('tokensOfData', [...TINY, '-c', 'The', '--coder', 'exact'], data))).toString();
+  const gen = (data: Uint8Array) => ok('tokensToStr', TINY, ok('tokensOfRange', ['--quiet', ...TINY], ok('tokensOfData', [...TINY, '-c', 'The', '--coder', 'exact'], data))).toString();
   const sampled = gen(bytes);
   assert.equal(gen(bytes), sampled);
   assert.notEqual(gen(new Uint8Array(16)), sampled);

@@ -1,0 +1,92 @@
+// Hostile files through the real llmc: bombs, frames cut off, swapped, repeated or from another file, and a
+// header that names a model. Each is refused in one line, exit 1, with bounded memory and no output kept.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type BinHeader, decodeBin, encodeBin, encodeEnd, isEnd, splitRecords } from '../src/container.ts';
+import { ok, ROOT, SCARLET, tempDir } from './helpers.ts';
+
+const TINY = ['-n', 'llmc-tiny'];
+const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+
+/** llmc -d on `bytes` saved as x.bin in a fresh folder, under /usr/bin/time: status, stderr, peak RSS in MB, what is left. */
+function decode(t: { after: (fn: () => void) => void }, bytes: Uint8Array, args: string[] = []) {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'x.bin'), bytes);
+  const r = spawnSync('/usr/bin/time', ['-f', 'peak %M', process.execPath, '--import', TSX, join(ROOT, 'scripts', 'llmc.ts'), '-d', '-q', ...TINY, ...args, 'x.bin'], { cwd: dir, encoding: 'utf8' });
+  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('Command exited with non-zero status'));
+  const peak = Number(/^peak (\d+)$/.exec(lines.pop()!)![1]) / 1024;
+  return { status: r.status, stderr: lines.join('\n'), peakMB: peak, left: readdirSync(dir) };
+}
+
+const llmc = (text: Uint8Array, args: string[] = []) => ok('llmc', [...TINY, '-q', ...args], text);
+
+/** The file with its first frame's header changed by `edit` (valid checksum), and an end record that agrees with it. */
+function crafted(file: Uint8Array, edit: (h: BinHeader, extra: Record<string, unknown>) => void, words?: Uint16Array): Uint8Array {
+  const [first] = splitRecords(file);
+  const { header, table, words: original } = decodeBin(first);
+  const extra = JSON.parse(new TextDecoder().decode(header.extra));
+  const changed = { ...header };
+  edit(changed, extra);
+  changed.extra = new TextEncoder().encode(JSON.stringify(extra));
+  const frame = encodeBin(changed, table, words ?? original);
+  return Buffer.concat([frame, encodeEnd({ streamId: changed.streamId, frames: 1, length: changed.originalLength, sha256Prefix: changed.originalSha256Prefix })]);
+}
+
+const refusedInOneLine = (r: ReturnType<typeof decode>, pattern: RegExp, what: string) => {
+  assert.equal(r.status, 1, `${what}: ${r.stderr}`);
+  assert.equal(r.stderr.split('\n').length, 1, `${what}: ${r.stderr}`);
+  assert.match(r.stderr, pattern, what);
+  assert.deepEqual(r.left, ['x.bin'], `${what}: no output kept`);
+};
+
+test('bombs: headers that claim billions of tokens, huge originals or huge layouts are refused before any allocation', (t) => {
+  const text = SCARLET.subarray(0, 1500);
+  const rank = llmc(text, ['--coder', 'rank']);
+  const exact = llmc(text);
+  const bombs: [string, Uint8Array, RegExp][] = [
+    ['2^32-1 tokens, 2^53-1 bytes (rank)', crafted(rank, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /claims 9007199254740991 bytes, more than the 16777216 allowed \(raise --memory/],
+    ['2^32-1 tokens, 2^53-1 bytes (exact)', crafted(exact, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /more than the 16777216 allowed/],
+    ['2^32-1 tokens for 1500 bytes', crafted(rank, (h) => (h.tokenCount = 2 ** 32 - 1)), /4294967295 tokens cannot make 1500 bytes/],
+    ['batch 2^31', crafted(exact, (_, x) => (x.batch = 2 ** 31)), /batch must be an integer in 1\.\.4096/],
+    ['lanes 2^31', crafted(exact, (_, x) => (x.lanes = 2 ** 31)), /lanes must be an integer in 1\.\.batch/],
+    ['16 MiB of one-symbol tokens, with --memory 64MiB', crafted(rank, (h) => ((h.tokenCount = 1 << 24), (h.originalLength = 1 << 24))), /more than the 524288 allowed/],
+  ];
+  for (const [what, bytes, pattern] of bombs) {
+    const r = decode(t, bytes, what.includes('--memory') ? ['--memory', '64MiB'] : []);
+    refusedInOneLine(r, pattern, what);
+    assert.ok(r.peakMB < 400, `${what}: peak ${r.peakMB} MB`);
+  }
+});
+
+test('frames cut off, swapped, repeated or taken from another file are refused before any output is kept', (t) => {
+  const text = SCARLET.subarray(30_000, 31_800);
+  const file = llmc(text, ['--block', '600']);
+  const records = splitRecords(file);
+  assert.ok(records.length >= 4 && isEnd(records.at(-1)!), `${records.length} records`);
+  const other = splitRecords(llmc(SCARLET.subarray(40_000, 41_800), ['--block', '600']));
+  // The same first block and the same lengths (so the same stream id and totals): only the hash of the whole can
+  // tell the spliced frame apart.
+  const twin = splitRecords(llmc(Buffer.concat([text.subarray(0, 1200), Buffer.from(text.subarray(1200).toString('latin1').toUpperCase(), 'latin1')]), ['--block', '600']));
+  const cases: [string, Uint8Array[], RegExp][] = [
+    ['end record cut off', records.slice(0, -1), /truncated \.bin file: it ends after frame \d+, without its end record/],
+    ['last frame cut off', [...records.slice(0, -2), records.at(-1)!], /the end record counts \d+ frame\(s\)/],
+    ['two frames swapped', [records[1], records[0], ...records.slice(2)], /frame 1 is frame 2 of its file/],
+    ['a frame repeated', [records[0], records[0], ...records.slice(1)], /frame 2 is frame 1 of its file/],
+    ['a frame from another file', [records[0], other[1], ...records.slice(2)], /frame 2 belongs to another file/],
+    ['a frame from a file that starts the same', [records[0], records[1], twin[2], ...records.slice(3)], /does not match the end record's hash/],
+  ];
+  for (const [what, parts, pattern] of cases) refusedInOneLine(decode(t, Buffer.concat(parts)), pattern, what);
+});
+
+test('the model comes from the user: a header naming a path, a hub id or escape sequences only shows it, sanitised', (t) => {
+  const file = llmc(SCARLET.subarray(0, 1500));
+  for (const name of ['/tmp/evil-model', 'Xenova/gpt2', '\u001b]0;pwned\u0007\u001b[2J']) {
+    const r = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))));
+    refusedInOneLine(r, /wrong model: the input was coded with .* \(fingerprint 000000000000…\), this is llmc-tiny/, name);
+    assert.doesNotMatch(r.stderr, /\u001b|\u0007/, 'no raw escape sequences');
+    assert.doesNotMatch(r.stderr, /fetch|ENOENT|no model/, 'nothing opened or fetched');
+  }
+});
