@@ -1,4 +1,4 @@
-// The long fuzz run: N damaged and crafted copies of a multi-frame rank-mode .bin (a Scarlet slice, tiny model),
+// The long fuzz run: N damaged and crafted copies of a multi-frame rank-mode .bin (a Scarlet slice, llmc-base),
 // each read through everything that needs no model, under the memory limits of --memory 64MiB; counts what
 // happened and the process's peak memory. Any 'WRONG' is a bug: exit 1.
 // usage: node --max-old-space-size=256 --import tsx bench/fuzz.ts [cases=10000] [seed=1]
@@ -8,9 +8,9 @@ import { ok, SCARLET } from '../test/helpers.ts';
 
 const cases = Number(process.argv[2] ?? 10000), seed = Number(process.argv[3] ?? 1);
 const limits = limitsFor(64 << 20);
-const llmc = (text: Uint8Array) => ok('llmc', ['-n', 'llmc-tiny', '-q', '--coder', 'rank', '--block', '1000'], text);
-const file = llmc(SCARLET.subarray(60_000, 64_000));
-const foreign = llmc(SCARLET.subarray(90_000, 94_000));
+const llmc = (text: Uint8Array) => ok('llmc', ['-q', '--coder', 'rank', '--block', '1500'], text);
+const file = llmc(SCARLET.subarray(60_000, 66_000));
+const foreign = llmc(SCARLET.subarray(90_000, 96_000));
 const ranks = ranksOf(file, limits);
 const random = rng(seed);
 const kinds: Case[] = [...DAMAGES, ...CRAFTS];

@@ -10,7 +10,7 @@ export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
 export const STREAM_ID_BYTES = 8;
 
-const CODER_MODES = ['rank', 'exact', 'stored'] as const;
+const CODER_MODES = ['rank', 'exact', 'stored', 'brotli'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
 /** Byte 6 of the end record, where a frame has its coder mode. */
 const END_MARK = 0xff;
@@ -32,7 +32,7 @@ export const DEFAULT_LIMITS = limitsFor(DEFAULT_MEMORY);
 export const MAX_EXTRA = 4096;
 
 export interface BinHeader {
-  /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token. */
+  /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token; 'stored', 'brotli': no model (src/stored.ts). */
   mode: CoderMode;
   /** Precision of the rANS frequencies, 1..31. */
   scaleBits: number;
@@ -118,7 +118,7 @@ class ByteWriter {
 
 export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint16Array): Uint8Array {
   const modeCode = CODER_MODES.indexOf(header.mode);
-  if (modeCode < 0) throw new Error(`BinHeader.mode must be 'rank', 'exact' or 'stored', got ${String(header.mode)}`);
+  if (modeCode < 0) throw new Error(`BinHeader.mode must be one of ${CODER_MODES.join(', ')}, got ${String(header.mode)}`);
   if (!Number.isInteger(header.scaleBits) || header.scaleBits < 1 || header.scaleBits > 31) {
     throw new Error(`BinHeader.scaleBits must be an integer in 1..31, got ${header.scaleBits}`);
   }

@@ -1,5 +1,6 @@
 // A whole input as a sequence of .bin frames (docs/FORMAT.md): the input is cut into blocks at line ends, each
-// block is coded by the model or stored as it is when that is smaller, and the frames follow one another. One
+// block is coded by the model, by brotli or stored as it is, whichever is smallest, and the frames follow one
+// another, then an end record. One
 // model load serves every frame; `llmc` and run.sh go through here, the stage scripts through the same calls.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { type BinContents, decodeBin, decodeEnd, encodeEnd, frameSize, isEnd, ty
 import type { Layout, Mode, TokensDoc } from './ir.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
-import { bytesOfStoredFrame, storedFrame } from './stored.ts';
+import { brotliFrame, bytesOfModelFreeFrame, MODEL_FREE, storedFrame } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
@@ -26,7 +27,7 @@ export interface CodingOptions {
 export const DEFAULT_BLOCK = 1 << 20;
 export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK };
 
-/** What became of one frame: its coder ('exact', 'rank' or 'stored'), its sizes, and its tokens. */
+/** What became of one frame: its coder ('exact', 'rank', 'brotli' or 'stored'), its sizes, and its tokens. */
 export interface FrameReport {
   coder: string;
   bytes: number;
@@ -64,9 +65,9 @@ export class Models {
 }
 
 /**
- * Codes an input block by block into the frames of one stream, then its end record. Each block is coded by the
- * model, unless more than half of it is not UTF-8 text, or the coded frame would be larger than the block stored
- * as it is.
+ * Codes an input block by block into the frames of one stream, then its end record. Each block becomes the
+ * smallest of its model frame (not tried when more than half of it is not UTF-8 text), its brotli frame and its
+ * stored frame, so no frame is larger than brotli's or the block itself, plus a header.
  */
 export class Compressor {
   private place?: Place;
@@ -80,19 +81,23 @@ export class Compressor {
     this.place = place;
     this.length += block.length;
     this.hash.update(block);
-    const stored = storedFrame(block, place);
-    const storedReport = (escapedBytes: number) => ({ frame: stored, report: { coder: 'stored', bytes: block.length, frameBytes: stored.length, tokens: 0, escapedBytes } });
     const model = await this.models.get();
     const doc = tokensOfStr(block, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
     const escapedBytes = doc.escapedBytes ?? 0;
-    if (2 * escapedBytes > block.length) return storedReport(escapedBytes);
-    const { coding } = this;
-    const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch };
-    const tokens = doc.tokenList.length;
-    const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))));
-    const frame = frameOfRange(rangeEncode(ranked), place);
-    if (frame.length > stored.length) return storedReport(escapedBytes);
-    return { frame, report: { coder: coding.coder, bytes: block.length, frameBytes: frame.length, tokens, escapedBytes } };
+    const candidates = [
+      { coder: 'stored', frame: storedFrame(block, place), tokens: 0 },
+      { coder: 'brotli', frame: brotliFrame(block, place), tokens: 0 },
+    ];
+    if (2 * escapedBytes <= block.length) {
+      const { coding } = this;
+      const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch };
+      const tokens = doc.tokenList.length;
+      const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))));
+      candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
+    }
+    // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.
+    const best = candidates.reduce((a, b) => (b.frame.length <= a.frame.length ? b : a));
+    return { frame: best.frame, report: { coder: best.coder, bytes: block.length, frameBytes: best.frame.length, tokens: best.tokens, escapedBytes } };
   }
 
   /** The end record, after the last frame (an empty input is one empty frame). */
@@ -111,7 +116,7 @@ function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): { cont
     }
     const contents = decodeBin(record, limits);
     check.frame(contents.header);
-    if (contents.header.mode === 'stored') return { contents, report: { coder: 'stored', bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '' } };
+    if (MODEL_FREE.includes(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '' } };
     const doc = rangeOfFrame(contents);
     return { contents, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName } };
   }, isEnd(record) ? '' : `frame ${check.count + 1}: `);
@@ -159,7 +164,7 @@ export class Decompressor {
   }
 
   private async decode(contents: BinContents, progress?: ByteProgress): Promise<Uint8Array> {
-    if (contents.header.mode === 'stored') return bytesOfStoredFrame(contents);
+    if (MODEL_FREE.includes(contents.header.mode)) return bytesOfModelFreeFrame(contents);
     const doc = rangeOfFrame(contents);
     const model = await this.models.get(doc);
     const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));

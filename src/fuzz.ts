@@ -73,7 +73,7 @@ export function corrupt(file: Uint8Array, kind: Case, random: () => number, fore
       const [, push] = pick(EXTREMES, random);
       const crafted = { ...header, extra: new Uint8Array() };
       push(crafted, extra);
-      if (header.mode !== 'stored') crafted.extra = new TextEncoder().encode(JSON.stringify(extra));
+      if (header.mode === 'rank' || header.mode === 'exact') crafted.extra = new TextEncoder().encode(JSON.stringify(extra));
       return join([...records.slice(0, i), encodeBin(crafted, table, words), ...records.slice(i + 1)]);
     }
     case 'cut-at-frame':
@@ -102,7 +102,7 @@ export type Outcome = 'refused' | 'decoded-same' | 'WRONG';
 export function ranksOf(file: Uint8Array, limits: Limits): string {
   const ranks: unknown[] = [];
   describeStream(refusing(() => splitRecords(file, limits)), limits, (contents) => {
-    if (contents.header.mode !== 'stored') ranks.push(rangeDecode(rangeOfFrame(contents)).tokenList);
+    if (contents.header.mode === 'rank') ranks.push(rangeDecode(rangeOfFrame(contents)).tokenList);
   });
   return JSON.stringify(ranks);
 }

@@ -134,7 +134,7 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
 }
 
 export function rangeOfFrame({ header, table, words }: BinContents): RangedDoc {
-  if (header.mode === 'stored') throw new UserError('this .bin stores its bytes as they are (the model did not help): bytesOfBin gives them back');
+  if (header.mode === 'stored' || header.mode === 'brotli') throw new UserError(`this .bin is a ${header.mode} frame (the model did not help): bytesOfBin gives its bytes back`);
   const extra: Extra = refusing(() => JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra)), 'corrupt .bin header: ');
   checkLayout(header, extra);
   const { inxToSym, counts } = refusing(() => decodeTable(table), 'corrupt .bin header: ');

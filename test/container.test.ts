@@ -130,7 +130,7 @@ test('.bin refuses intact files with fields this version does not know', () => {
     return withFixedCrc(out);
   };
   assertOneLineError(() => decodeBin(patch(5, 1)), /unknown flags 0x1/);
-  assertOneLineError(() => decodeBin(patch(6, 3)), /unknown coder mode 3/);
+  assertOneLineError(() => decodeBin(patch(6, 4)), /unknown coder mode 4/);
   assertOneLineError(() => decodeBin(patch(7, 0)), /scaleBits 0 out of range/);
   assertOneLineError(() => decodeBin(patch(7, 32)), /scaleBits 32 out of range/);
   assertOneLineError(() => decodeBin(patch(9, 0xff)), /model name is not valid UTF-8/);
@@ -144,7 +144,7 @@ test('encodeBin validates the header', () => {
   assert.throws(() => encodeBin({ ...ok, modelFingerprint: new Uint8Array(31) }, sampleTable, sampleWords), /modelFingerprint must be 32 bytes/);
   assert.throws(() => encodeBin({ ...ok, originalSha256Prefix: new Uint8Array(32) }, sampleTable, sampleWords), /originalSha256Prefix must be 16 bytes/);
   assert.throws(() => encodeBin({ ...ok, modelName: 'é'.repeat(128) }, sampleTable, sampleWords), /256 bytes of UTF-8, at most 255/);
-  assert.throws(() => encodeBin({ ...ok, mode: 'fast' as never }, sampleTable, sampleWords), /mode must be 'rank', 'exact' or 'stored'/);
+  assert.throws(() => encodeBin({ ...ok, mode: 'fast' as never }, sampleTable, sampleWords), /mode must be one of rank, exact, stored, brotli/);
   assert.throws(() => encodeBin({ ...ok, scaleBits: 0 }, sampleTable, sampleWords), /scaleBits/);
   assert.throws(() => encodeBin({ ...ok, tokenCount: 2 ** 32 }, sampleTable, sampleWords), /tokenCount/);
   assert.throws(() => encodeBin({ ...ok, originalLength: -1 }, sampleTable, sampleWords), /originalLength/);

@@ -43,13 +43,13 @@ const refusedInOneLine = (r: ReturnType<typeof decode>, pattern: RegExp, what: s
 };
 
 test('bombs: headers that claim billions of tokens, huge originals or huge layouts are refused before any allocation', (t) => {
-  const text = SCARLET.subarray(0, 1500);
-  const rank = llmc(text, ['--coder', 'rank']);
+  const text = SCARLET.subarray(0, 3000);
+  const rank = ok('llmc', ['-q', '--coder', 'rank'], text); // llmc-base: the tiny model's rank frame would give way to brotli's
   const exact = llmc(text);
   const bombs: [string, Uint8Array, RegExp][] = [
     ['2^32-1 tokens, 2^53-1 bytes (rank)', crafted(rank, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /claims 9007199254740991 bytes, more than the 16777216 allowed \(raise --memory/],
     ['2^32-1 tokens, 2^53-1 bytes (exact)', crafted(exact, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /more than the 16777216 allowed/],
-    ['2^32-1 tokens for 1500 bytes', crafted(rank, (h) => (h.tokenCount = 2 ** 32 - 1)), /4294967295 tokens cannot make 1500 bytes/],
+    ['2^32-1 tokens for 3000 bytes', crafted(rank, (h) => (h.tokenCount = 2 ** 32 - 1)), /4294967295 tokens cannot make 3000 bytes/],
     ['batch 2^31', crafted(exact, (_, x) => (x.batch = 2 ** 31)), /batch must be an integer in 1\.\.4096/],
     ['lanes 2^31', crafted(exact, (_, x) => (x.lanes = 2 ** 31)), /lanes must be an integer in 1\.\.batch/],
     ['16 MiB of one-symbol tokens, with --memory 64MiB', crafted(rank, (h) => ((h.tokenCount = 1 << 24), (h.originalLength = 1 << 24))), /more than the 524288 allowed/],
@@ -82,7 +82,7 @@ test('frames cut off, swapped, repeated or taken from another file are refused b
 });
 
 test('the model comes from the user: a header naming a path, a hub id or escape sequences only shows it, sanitised', (t) => {
-  const file = llmc(SCARLET.subarray(0, 1500));
+  const file = llmc(SCARLET.subarray(0, 3000));
   for (const name of ['/tmp/evil-model', 'Xenova/gpt2', '\u001b]0;pwned\u0007\u001b[2J']) {
     const r = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))));
     refusedInOneLine(r, /wrong model: the input was coded with .* \(fingerprint 000000000000…\), this is llmc-tiny/, name);

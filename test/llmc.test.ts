@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { brotliCompressSync } from 'node:zlib';
 import { test } from 'node:test';
+import { rng } from '../src/fuzz.ts';
 import { ROOT, SCARLET, tempDir } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
@@ -60,7 +62,7 @@ test('llmc pipes: stdin to stdout both ways, -c, -o, and one model per direction
   const text = SCARLET.subarray(50_000, 62_000);
   const packed = llmc(dir, [...TINY, '-q', '-v', '--block', '4000'], text);
   assert.equal(packed.status, 0, packed.stderr);
-  assert.match(packed.stderr, /^stdin: 12000 -> \d+ bytes .*, [34] frames \(exact [34](, stored 1)?\)/);
+  assert.match(packed.stderr, /^stdin: 12000 -> \d+ bytes .*, [34] frames \(exact [34](, (brotli|stored) 1)?\)/);
   assert.doesNotMatch(packed.stderr, /b0000/, 'no internal names');
   const unpacked = llmc(dir, [...TINY, '-d', '-q'], packed.stdout);
   assert.equal(unpacked.status, 0, unpacked.stderr);
@@ -75,19 +77,35 @@ test('llmc pipes: stdin to stdout both ways, -c, -o, and one model per direction
   assert.deepEqual(readFileSync(join(dir, 'out.txt')), text);
 });
 
-test('llmc stores blocks the model would not help, and codes text and binary in one file', (t) => {
+test('llmc gives each block the smallest of the model, brotli and stored, and codes text and binary in one file', (t) => {
   const dir = tempDir(t);
   const binary = Buffer.from(Array.from({ length: 1800 }, (_, i) => (i * 7919 + (i >> 3) * 31) % 256));
   const original = Buffer.concat([SCARLET.subarray(70_000, 72_000), Buffer.from('\n'), binary]);
   writeFileSync(join(dir, 'mixed.dat'), original);
   const c = llmc(dir, [...TINY, '-q', '-v', '--block', '2100', 'mixed.dat']);
   assert.equal(c.status, 0, c.stderr);
-  assert.match(c.stderr, /frames \(exact 1, stored 1\)/);
-  assert.match(c.stderr, /frame 2: 1800 -> 1909 bytes \(stored\)/);
+  assert.match(c.stderr, /frames \(exact 1, brotli 1\)/);
+  assert.match(c.stderr, /frame 2: 1800 -> \d+ bytes \(brotli\)/);
   unlinkSync(join(dir, 'mixed.dat'));
   const d = llmc(dir, [...TINY, '-d', '-q', 'mixed.dat.bin']);
   assert.equal(d.status, 0, d.stderr);
   assert.deepEqual(readFileSync(join(dir, 'mixed.dat')), original);
+
+  // Random bytes: brotli cannot help either, so the block is stored, at the size of the bytes plus a header.
+  const next = rng(7);
+  const random = Buffer.from(Array.from({ length: 3000 }, () => Math.floor(next() * 256)));
+  const r = llmc(dir, [...TINY, '-q', '-v', '-c'], random);
+  assert.match(r.stderr, /1 frame \(stored 1\)/);
+  assert.ok(r.stdout.length <= random.length + 109 + 47, `${r.stdout.length} bytes`);
+  assert.deepEqual(llmc(dir, [...TINY, '-d', '-q'], r.stdout).stdout, random);
+
+  // Text that repeats far beyond the model's window: brotli's long matches beat the model, so the frame is brotli's,
+  // and the file is never larger than brotli's stream plus a header.
+  const repeated = Buffer.from(Array.from({ length: 400 }, (_, i) => `{"id": ${i % 7}, "name": "entry", "tags": ["a", "b"]}\n`).join(''));
+  const b = llmc(dir, [...TINY, '-q', '-v', '-c'], repeated);
+  assert.match(b.stderr, /1 frame \(brotli 1\)/);
+  assert.ok(b.stdout.length <= brotliCompressSync(repeated).length + 109 + 47, `${b.stdout.length} bytes`);
+  assert.deepEqual(llmc(dir, [...TINY, '-d', '-q'], b.stdout).stdout, repeated);
 });
 
 test('llmc refuses bad options, bad operands and damaged files in one line, before any work, leaving no output', (t) => {
@@ -125,7 +143,7 @@ test('llmc refuses bad options, bad operands and damaged files in one line, befo
 
 test('llmc decodes with the model the user names (default llmc-base), never the one the file names', (t) => {
   const dir = tempDir(t);
-  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 400));
+  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 3000));
   assert.equal(llmc(dir, [...TINY, '-q', 'a.txt']).status, 0);
   const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
   assert.equal(r.status, 1);
