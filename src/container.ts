@@ -24,7 +24,7 @@ export interface Limits {
 }
 export const FRAME_SLACK = 1 << 16;
 /** Memory a decoder may need per byte of a frame's original (its tokens and their bookkeeping), an upper bound. */
-export const MEMORY_PER_BYTE = 128;
+export const MEMORY_PER_BYTE = 512;
 export const DEFAULT_MEMORY = 2 ** 31;
 export const limitsFor = (memory: number): Limits => ({ maxOriginal: Math.floor(memory / MEMORY_PER_BYTE) });
 export const DEFAULT_LIMITS = limitsFor(DEFAULT_MEMORY);

@@ -198,7 +198,7 @@ test('a file of one frame is refused without its end record, with a foreign one,
 
 test('lengths a frame claims are refused before they are read when over the limits', () => {
   const big = encodeBin(sampleHeader({ originalLength: 2 ** 40 }), sampleTable, sampleWords);
-  assertOneLineError(() => decodeBin(big, limitsFor(2 ** 31)), /claims 1099511627776 bytes, more than the 16777216 allowed \(raise --memory/);
+  assertOneLineError(() => decodeBin(big, limitsFor(2 ** 31)), /claims 1099511627776 bytes, more than the 4194304 allowed \(raise --memory/);
   const padded = encodeBin(sampleHeader(), sampleTable, new Uint16Array(40_000));
   assertOneLineError(() => decodeBin(padded, limitsFor(2 ** 31)), /its frame claims \d+ bytes, more than the 65568 allowed \(it cannot be an honest frame\)/);
   assert.equal(decodeBin(padded).words.length, 40_000, 'without limits, only the file bounds it');

@@ -47,12 +47,12 @@ test('bombs: headers that claim billions of tokens, huge originals or huge layou
   const rank = ok('llmc', ['-q', '--coder', 'rank'], text); // llmc-base: the tiny model's rank frame would give way to brotli's
   const exact = llmc(text);
   const bombs: [string, Uint8Array, RegExp][] = [
-    ['2^32-1 tokens, 2^53-1 bytes (rank)', crafted(rank, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /claims 9007199254740991 bytes, more than the 16777216 allowed \(raise --memory/],
-    ['2^32-1 tokens, 2^53-1 bytes (exact)', crafted(exact, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /more than the 16777216 allowed/],
+    ['2^32-1 tokens, 2^53-1 bytes (rank)', crafted(rank, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /claims 9007199254740991 bytes, more than the 4194304 allowed \(raise --memory/],
+    ['2^32-1 tokens, 2^53-1 bytes (exact)', crafted(exact, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /more than the 4194304 allowed/],
     ['2^32-1 tokens for 3000 bytes', crafted(rank, (h) => (h.tokenCount = 2 ** 32 - 1)), /4294967295 tokens cannot make 3000 bytes/],
     ['batch 2^31', crafted(exact, (_, x) => (x.batch = 2 ** 31)), /batch must be an integer in 1\.\.4096/],
     ['lanes 2^31', crafted(exact, (_, x) => (x.lanes = 2 ** 31)), /lanes must be an integer in 1\.\.batch/],
-    ['16 MiB of one-symbol tokens, with --memory 64MiB', crafted(rank, (h) => ((h.tokenCount = 1 << 24), (h.originalLength = 1 << 24))), /more than the 524288 allowed/],
+    ['16 MiB of one-symbol tokens, with --memory 64MiB', crafted(rank, (h) => ((h.tokenCount = 1 << 24), (h.originalLength = 1 << 24))), /more than the 131072 allowed/],
   ];
   for (const [what, bytes, pattern] of bombs) {
     const r = decode(t, bytes, what.includes('--memory') ? ['--memory', '64MiB'] : []);
