@@ -12,6 +12,8 @@ export const STREAM_ID_BYTES = 8;
 
 const CODER_MODES = ['rank', 'exact', 'stored', 'brotli'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
+/** Coder modes whose frames need no model: their header is the compact one (docs/FORMAT.md). */
+const MODEL_FREE_MODES: readonly CoderMode[] = ['stored', 'brotli'];
 /** Byte 6 of the end record, where a frame has its coder mode. */
 const END_MARK = 0xff;
 
@@ -144,6 +146,17 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   w.u8(BIN_VERSION);
   w.u8(0); // flags: none defined yet
   w.u8(modeCode);
+  if (MODEL_FREE_MODES.includes(header.mode)) {
+    // The compact header: what a frame without a model needs, its payload in the table field.
+    if (words.length > 0) throw new Error(`a ${header.mode} frame has its payload in the table, and no words`);
+    w.bytes(header.streamId);
+    w.u32(header.frameIndex);
+    w.u64(header.originalLength);
+    w.bytes(header.originalSha256Prefix);
+    w.u32(tableBytes.length);
+    w.bytes(tableBytes);
+    return withCrc(w.concat(CRC_BYTES));
+  }
   w.u8(header.scaleBits);
   w.u8(name.length);
   w.bytes(name);
@@ -166,7 +179,13 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   const view = new DataView(out.buffer);
   let off = out.length - 2 * words.length - CRC_BYTES;
   for (let i = 0; i < words.length; i++, off += 2) view.setUint16(off, words[i], true);
-  view.setUint32(off, crc32(out.subarray(0, off)), true);
+  return withCrc(out);
+}
+
+/** Fills the last CRC_BYTES of a record with the CRC-32 of the bytes before them. */
+function withCrc(out: Uint8Array): Uint8Array {
+  const at = out.length - CRC_BYTES;
+  new DataView(out.buffer, out.byteOffset).setUint32(at, crc32(out.subarray(0, at)), true);
   return out;
 }
 
@@ -234,6 +253,27 @@ interface RawBin {
   crcAt: number;
 }
 
+/** The rest of a compact (model-free) frame, after its coder mode; the fields it has no room for are their defaults. */
+function readCompactLayout(r: ByteReader, flags: number, modeCode: number, limits?: Limits): RawBin {
+  const streamId = r.bytes(STREAM_ID_BYTES, 'stream id');
+  const frameIndex = r.u32('frame index');
+  const originalLengthLow = r.u32('original length');
+  const originalLengthHigh = r.u32('original length');
+  const original = originalLengthHigh * 2 ** 32 + originalLengthLow;
+  if (limits) refuseOver('original', original, limits.maxOriginal);
+  const originalSha256Prefix = r.bytes(ORIGINAL_HASH_BYTES, 'original SHA-256');
+  const payloadLength = r.u32('payload length');
+  if (limits) refuseOver('payload', payloadLength, 2 * original + FRAME_SLACK);
+  const table = r.bytes(payloadLength, 'payload');
+  const wordsAt = r.pos;
+  const crcAt = r.take(CRC_BYTES, 'checksum');
+  return {
+    flags, modeCode, scaleBits: 16, nameBytes: new Uint8Array(0), modelFingerprint: new Uint8Array(FINGERPRINT_BYTES), streamId, frameIndex,
+    tokenCount: 0, originalLengthLow, originalLengthHigh, originalSha256Prefix, contextWindow: 0, topN: 0, segmentLength: 0,
+    extra: new Uint8Array(0), table, wordCount: 0, wordsAt, crcAt,
+  };
+}
+
 /** Refuses what `limits` do not allow, before it is read or allocated. */
 function refuseOver(what: string, size: number, most: number): void {
   if (size > most) throw new Error(`refused .bin frame: its ${what} claims ${size} bytes, more than the ${most} allowed (${what === 'original' ? 'raise --memory if the file is trusted' : 'it cannot be an honest frame'})`);
@@ -248,6 +288,7 @@ function readLayout(bytes: Uint8Array, limits?: Limits): RawBin {
   r.take(MAGIC_BYTES.length + 1, 'magic and version');
   const flags = r.u8('flags');
   const modeCode = r.u8('coder mode');
+  if (MODEL_FREE_MODES.includes(CODER_MODES[modeCode])) return readCompactLayout(r, flags, modeCode, limits);
   const scaleBits = r.u8('scaleBits');
   const nameBytes = r.bytes(r.u8('model name length'), 'model name');
   const modelFingerprint = r.bytes(FINGERPRINT_BYTES, 'model fingerprint');

@@ -1,6 +1,6 @@
 // The floor under the model, for blocks it would not help (binary data, or text it codes worse than a classical
 // coder): a .bin frame in coder mode "brotli" (Node's built-in brotli at its best setting), and "stored", the
-// bytes as they are, two per 16-bit word, the last resort (docs/FORMAT.md). Both have the same length, hash and
+// bytes as they are, the last resort. Both have the compact header (docs/FORMAT.md). Both have the same length, hash and
 // checksum as any frame, so they are refused and verified the same way.
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { refusing, UserError } from './cli.ts';
@@ -26,10 +26,9 @@ function modelFreeHeader(mode: CoderMode, bytes: Uint8Array, place: Place): BinH
   };
 }
 
+/** A stored frame: the bytes as they are, in the table field. */
 export function storedFrame(bytes: Uint8Array, place: Place): Uint8Array {
-  const words = new Uint16Array(Math.ceil(bytes.length / 2));
-  for (let i = 0; i < bytes.length; i++) words[i >> 1] |= bytes[i] << (8 * (i & 1));
-  return encodeBin(modelFreeHeader('stored', bytes, place), new Uint8Array(0), words);
+  return encodeBin(modelFreeHeader('stored', bytes, place), bytes, new Uint16Array(0));
 }
 
 /** A brotli frame: the brotli stream (quality 11, a window that holds the block) in the table field, no words. */
@@ -67,12 +66,8 @@ export function bytesOfBin(file: Uint8Array): Uint8Array {
 export const MODEL_FREE: readonly CoderMode[] = ['stored', 'brotli'];
 
 /** The bytes of a stored frame (checked by decodeBin), after checking their length and hash. */
-export function bytesOfStoredFrame({ header, words }: BinContents): Uint8Array {
-  const length = header.originalLength;
-  if (words.length !== Math.ceil(length / 2)) throw new UserError(`corrupt .bin: ${words.length} words cannot hold ${length} bytes`);
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = words[i >> 1] >> (8 * (i & 1));
-  return checked(bytes, header);
+export function bytesOfStoredFrame({ header, table }: BinContents): Uint8Array {
+  return checked(table, header);
 }
 
 function checked(bytes: Uint8Array, header: BinHeader): Uint8Array {

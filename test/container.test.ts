@@ -83,7 +83,7 @@ test('.bin refuses a flip of any single bit', () => {
   // everywhere else the checksum is what catches the flip.
   const afterName = 9 + bytes[8];
   const extraLength = 3;
-  const lengthFields = new Set<number>([8]);
+  const lengthFields = new Set<number>([6, 8]); // the coder mode chooses the layout (compact or full)
   for (const at of [afterName + 84, afterName + 88 + extraLength, afterName + 92 + extraLength + sampleTable.length]) {
     for (let k = 0; k < 4; k++) lengthFields.add(at + k);
   }
@@ -202,4 +202,20 @@ test('lengths a frame claims are refused before they are read when over the limi
   const padded = encodeBin(sampleHeader(), sampleTable, new Uint16Array(40_000));
   assertOneLineError(() => decodeBin(padded, limitsFor(2 ** 31)), /its frame claims \d+ bytes, more than the 65568 allowed \(it cannot be an honest frame\)/);
   assert.equal(decodeBin(padded).words.length, 40_000, 'without limits, only the file bounds it');
+});
+
+test('a frame without a model (stored, brotli) has the compact 51-byte header, and refuses any flipped bit', () => {
+  const payload = new TextEncoder().encode('payload bytes');
+  for (const mode of ['stored', 'brotli'] as const) {
+    const header = sampleHeader({ mode, scaleBits: 16, modelName: '', modelFingerprint: new Uint8Array(32), tokenCount: 0, contextWindow: 0, topN: 0, extra: new Uint8Array(0) });
+    const bytes = encodeBin(header, payload, new Uint16Array(0));
+    assert.equal(bytes.length, 51 + payload.length);
+    assert.deepEqual(decodeBin(bytes), { header, table: payload, words: new Uint16Array(0) });
+    assert.throws(() => encodeBin(header, payload, Uint16Array.of(1)), /no words/);
+    for (let bit = 5 * 8; bit < 8 * bytes.length; bit++) {
+      const damaged = bytes.slice();
+      damaged[bit >> 3] ^= 1 << (bit & 7);
+      assertOneLineError(() => decodeBin(damaged), /corrupt|truncated|unknown|unsupported/, `${mode} bit ${bit}`);
+    }
+  }
 });
