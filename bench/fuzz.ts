@@ -8,9 +8,9 @@ import { ok, SCARLET } from '../test/helpers.ts';
 
 const cases = Number(process.argv[2] ?? 10000), seed = Number(process.argv[3] ?? 1);
 const limits = limitsFor(64 << 20);
-const llmc = (text: Uint8Array) => ok('llmc', ['-q', '--coder', 'rank', '--block', '1500'], text);
-const file = llmc(SCARLET.subarray(60_000, 66_000));
-const foreign = llmc(SCARLET.subarray(90_000, 96_000));
+const llmc = (text: Uint8Array) => ok('llmc', ['-q', '--coder', 'rank', '--block', '2500'], text);
+const file = llmc(SCARLET.subarray(60_000, 70_000));
+const foreign = llmc(SCARLET.subarray(90_000, 100_000));
 const ranks = ranksOf(file, limits);
 const random = rng(seed);
 const kinds: Case[] = [...DAMAGES, ...CRAFTS];
@@ -21,6 +21,6 @@ for (let i = 0; i < cases; i++) {
   const outcome = outcomeOfRankFile(corrupt(file, kind, random, foreign), ranks, limits);
   (counts[kind] ??= {})[outcome] = (counts[kind][outcome] ?? 0) + 1;
 }
-console.log(`${cases} damaged or crafted copies of a ${file.length}-byte .bin of ${ranks.match(/\]\],\[\[/g)!.length + 1} rank-mode frames (seed ${seed}), ${((Date.now() - t0) / 1000).toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB:`);
+console.log(`${cases} damaged or crafted copies of a ${file.length}-byte .bin with ${ranks.match(/\]\],\[\[/g)!.length + 1} rank-mode frames (seed ${seed}), ${((Date.now() - t0) / 1000).toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB:`);
 for (const [kind, c] of Object.entries(counts)) console.log(`  ${kind}: ${Object.entries(c).map(([k, v]) => `${v} ${k}`).join(', ')}`);
 process.exit(Object.values(counts).some((c) => c.WRONG) ? 1 : 0);

@@ -10,9 +10,9 @@ const LIMITS = limitsFor(64 << 20);
 
 test('300 damaged and 500 crafted multi-frame .bin files are all refused in one line', () => {
   // llmc-base: its rank frames beat brotli's (the tiny model's would give way to brotli frames)
-  const llmc = (text: Uint8Array) => ok('llmc', ['-q', '--coder', 'rank', '--block', '1500'], text);
-  const file = llmc(SCARLET.subarray(60_000, 64_500));
-  const foreign = llmc(SCARLET.subarray(90_000, 94_500));
+  const llmc = (text: Uint8Array) => ok('llmc', ['-q', '--coder', 'rank', '--block', '2500'], text);
+  const file = llmc(SCARLET.subarray(60_000, 67_500));
+  const foreign = llmc(SCARLET.subarray(90_000, 97_500));
   assert.ok(ranksOf(file, LIMITS).startsWith('[[[') && (ranksOf(file, LIMITS).match(/\]\],\[\[/g) ?? []).length >= 2, 'three rank frames');
   const ranks = ranksOf(file, LIMITS);
   const random = rng(20261201);
