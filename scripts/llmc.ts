@@ -53,11 +53,12 @@ const argv = await yargs(hideBin(process.argv))
   .fail((msg, err) => fail(new UserError(`${(msg ?? err.message).replace(/\s*\n\s*/g, ' ')} (see llmc --help)`)))
   .parse();
 
+const action = argv.l ? 'list' : argv.t ? 'test' : argv.d ? 'decompress' : 'compress';
 const limits = limitsFor(argv.memory ?? DEFAULT_MEMORY);
-if (!argv.d && !argv.t && !argv.l && argv.block > limits.maxOriginal) fail(new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`));
+if (action === 'compress' && argv.block > limits.maxOriginal) fail(new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`));
 try {
   process.exitCode = await llmc({
-    action: argv.l ? 'list' : argv.t ? 'test' : argv.d ? 'decompress' : 'compress',
+    action,
     files: argv._.map(String),
     stdout: argv.c ?? false,
     output: argv.o,

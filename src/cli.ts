@@ -1,6 +1,7 @@
 // Shared plumbing for the thin CLIs in scripts/: read input, write output atomically, fail in one line.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
@@ -39,35 +40,27 @@ export function parseJson(bytes: Buffer, path?: string): unknown {
 }
 
 /**
- * Writes the whole output at once: to stdout, or to a temporary file beside `path` that is renamed
- * over it only when complete, so a failure never leaves a partial file behind.
+ * Writes the whole output at once: to stdout, or to a temporary file beside `path` that is renamed over it only
+ * when complete, so a failure never leaves a partial file behind. A reader that goes away (`| head`) is no error.
  */
 export function writeOutput(path: string | undefined, data: string | Uint8Array, inputPath?: string): void {
-  if (path === undefined || path === '-') {
-    writeStdout(data);
-    return;
-  }
-  if (inputPath !== undefined && inputPath !== '-' && sameFile(path, inputPath)) {
+  const file = path === '-' ? undefined : path;
+  if (file !== undefined && inputPath !== undefined && inputPath !== '-' && sameFile(file, inputPath)) {
     throw new UserError(`refusing to overwrite the input ${inputPath}`);
   }
-  const tmp = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.tmp`);
+  const out = new Output(file);
   try {
-    const fd = openSync(tmp, 'w');
-    try {
-      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    out.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new UserError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    out.discard();
+    if (err instanceof OutputClosed) return;
+    throw err;
   }
+  out.commit();
 }
 
-function sameFile(a: string, b: string): boolean {
+/** Whether two paths name the same file (false when either does not exist). */
+export function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
   try {
     const sa = statSync(a), sb = statSync(b);
@@ -77,17 +70,83 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
-function writeStdout(data: string | Uint8Array): void {
-  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  for (let off = 0; off < buf.length; ) {
-    try {
-      off += writeSync(1, buf, off);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue; // stdout is a non-blocking pipe: retry until the reader drains it
-      if (code === 'EPIPE') return; // the reader went away (e.g. `| head`): nothing left to do
-      throw err;
+/** Standard output's reader went away (EPIPE). */
+export class OutputClosed extends UserError {
+  constructor() {
+    super('standard output was closed');
+  }
+}
+
+/** Unfinished output files, removed if the process is interrupted. */
+const pendingOutputs = new Set<string>();
+let removeOnSignal = false;
+
+/**
+ * An output written in parts: standard output (no path), or a temporary file beside `path` that `commit` syncs
+ * and renames over it, so that a failure or an interruption never leaves a partial file behind.
+ */
+export class Output {
+  private readonly fd: number;
+  private readonly temp?: string;
+
+  constructor(private readonly path?: string) {
+    if (path === undefined) {
+      this.fd = 1;
+      return;
     }
+    if (!removeOnSignal) {
+      removeOnSignal = true;
+      for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+        process.on(signal, () => {
+          for (const temp of pendingOutputs) rmSync(temp, { force: true });
+          process.exit(128 + number);
+        });
+      }
+    }
+    this.temp = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.tmp`);
+    try {
+      this.fd = openSync(this.temp, 'wx');
+    } catch (err) {
+      throw new UserError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    pendingOutputs.add(this.temp);
+  }
+
+  write(data: Uint8Array): void {
+    for (let off = 0; off < data.length; ) {
+      try {
+        off += writeSync(this.fd, data, off);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') continue; // a non-blocking pipe: retry until the reader drains it
+        if (code === 'EPIPE') throw new OutputClosed();
+        throw new UserError(`cannot write ${this.path ?? 'standard output'}: ${code ?? (err as Error).message}`);
+      }
+    }
+  }
+
+  /** Makes the output final: synced and renamed into place. */
+  commit(): void {
+    if (this.temp === undefined) return;
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      renameSync(this.temp, this.path!);
+    } catch (err) {
+      this.discard();
+      throw new UserError(`cannot write ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    pendingOutputs.delete(this.temp);
+  }
+
+  /** Drops an unfinished file output. */
+  discard(): void {
+    if (this.temp === undefined || !pendingOutputs.has(this.temp)) return;
+    try {
+      closeSync(this.fd);
+    } catch {} // already closed by a failed commit
+    rmSync(this.temp, { force: true });
+    pendingOutputs.delete(this.temp);
   }
 }
 
@@ -137,17 +196,44 @@ export function withModel<T>(args: Argv<T>) {
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
 }
 
-/** Progress on stderr (tokens, tokens/s, ETA), only when stderr is a terminal. */
+/** One progress bar on stderr, only when it is a terminal: done of total, rate and ETA, counts shown by `show`. */
+export interface ProgressBar {
+  update(done: number, total: number): void;
+  stop(): void;
+}
+
+export function progressBar(label: string, quiet: boolean, show: (count: number) => string): ProgressBar {
+  if (quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar({
+    format: `${label} {bar} {percentage}% | {done} of {size} | {rate} | ETA {eta_formatted}`,
+    hideCursor: true,
+    clearOnComplete: true,
+    etaBuffer: 50,
+  }, cliProgress.Presets.shades_classic);
+  const t0 = Date.now();
+  let started = false, shownTotal = 0;
+  const fields = (done: number, total: number) => ({ done: show(done), size: total > 0 ? show(total) : '?', rate: `${show(done / Math.max(1e-3, (Date.now() - t0) / 1000))}/s` });
+  return {
+    update(done, total) {
+      if (!started) bar.start(Math.max(1, total), 0, fields(0, total));
+      else if (total !== shownTotal) bar.setTotal(Math.max(1, total));
+      started = true;
+      shownTotal = total;
+      bar.update(Math.min(done, Math.max(1, total)), fields(done, total));
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+/** A byte count as the bar shows it. */
+export const kb = (bytes: number) => (bytes < 10_000 ? `${Math.round(bytes)} B` : bytes < 10_000_000 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`);
+
+/** A model stage's progress in tokens, ending with the last one (undefined when there is no bar to show). */
 export function progressReporter(label: string, quiet: boolean): ((done: number, total: number) => void) | undefined {
   if (quiet || !process.stderr.isTTY) return undefined;
-  const t0 = Date.now();
-  let last = 0;
+  const bar = progressBar(label, quiet, (n) => `${Math.round(n)} tok`);
   return (done, total) => {
-    const now = Date.now();
-    if (now - last < 250 && done < total) return;
-    last = now;
-    const rate = done / Math.max(1e-3, (now - t0) / 1000);
-    const eta = rate > 0 ? Math.round((total - done) / rate) : 0;
-    process.stderr.write(`\r${label}: ${done}/${total} tokens, ${rate.toFixed(0)} tok/s, ETA ${eta}s   ${done >= total ? '\n' : ''}`);
+    bar.update(done, total);
+    if (done >= total) bar.stop();
   };
 }

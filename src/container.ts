@@ -14,6 +14,7 @@ const CODER_MODES = ['rank', 'exact', 'stored', 'brotli'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
 /** Coder modes whose frames need no model: their header is the compact one (docs/FORMAT.md). */
 const MODEL_FREE_MODES: readonly CoderMode[] = ['stored', 'brotli'];
+export const isModelFree = (mode: CoderMode | undefined): mode is 'stored' | 'brotli' => MODEL_FREE_MODES.includes(mode!);
 /** Byte 6 of the end record, where a frame has its coder mode. */
 const END_MARK = 0xff;
 
@@ -146,7 +147,7 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   w.u8(BIN_VERSION);
   w.u8(0); // flags: none defined yet
   w.u8(modeCode);
-  if (MODEL_FREE_MODES.includes(header.mode)) {
+  if (isModelFree(header.mode)) {
     // The compact header: what a frame without a model needs, its payload in the table field.
     if (words.length > 0) throw new Error(`a ${header.mode} frame has its payload in the table, and no words`);
     w.bytes(header.streamId);
@@ -288,7 +289,7 @@ function readLayout(bytes: Uint8Array, limits?: Limits): RawBin {
   r.take(MAGIC_BYTES.length + 1, 'magic and version');
   const flags = r.u8('flags');
   const modeCode = r.u8('coder mode');
-  if (MODEL_FREE_MODES.includes(CODER_MODES[modeCode])) return readCompactLayout(r, flags, modeCode, limits);
+  if (isModelFree(CODER_MODES[modeCode])) return readCompactLayout(r, flags, modeCode, limits);
   const scaleBits = r.u8('scaleBits');
   const nameBytes = r.bytes(r.u8('model name length'), 'model name');
   const modelFingerprint = r.bytes(FINGERPRINT_BYTES, 'model fingerprint');
@@ -331,7 +332,7 @@ export function frameSize(bytes: Uint8Array, limits?: Limits): { complete: boole
   if (MAGIC_BYTES.subarray(0, prefix.length).some((b, i) => prefix[i] !== b) || (prefix.length === start && prefix[start - 1] !== BIN_VERSION)) {
     return { complete: true, bytes: bytes.length };
   }
-  if (bytes.length > 6 && bytes[6] === END_MARK) return { complete: bytes.length >= END_BYTES, bytes: END_BYTES };
+  if (isEnd(bytes)) return { complete: bytes.length >= END_BYTES, bytes: END_BYTES };
   try {
     return { complete: true, bytes: readLayout(bytes, limits).crcAt + CRC_BYTES };
   } catch (err) {
@@ -367,9 +368,7 @@ export function encodeEnd(end: StreamEnd): Uint8Array {
   w.u32(end.frames);
   w.u64(end.length);
   w.bytes(end.sha256Prefix);
-  const out = w.concat(CRC_BYTES);
-  new DataView(out.buffer).setUint32(END_BYTES - CRC_BYTES, crc32(out.subarray(0, END_BYTES - CRC_BYTES)), true);
-  return out;
+  return withCrc(w.concat(CRC_BYTES));
 }
 
 export function decodeEnd(bytes: Uint8Array): StreamEnd {

@@ -1,16 +1,16 @@
 // A whole input as a sequence of .bin frames (docs/FORMAT.md): the input is cut into blocks at line ends, each
 // block is coded by the model, by brotli or stored as it is, whichever is smallest, and the frames follow one
-// another, then an end record. One
-// model load serves every frame; `llmc` and run.sh go through here, the stage scripts through the same calls.
+// another, then an end record. One model load serves every frame; `llmc` (and so run.sh) goes through here, the
+// stage scripts through the same calls.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
 import { DEFAULT_LAYOUT, decodeExact, rankTokens, unrankTokens } from './codec.ts';
-import { type BinContents, decodeBin, decodeEnd, encodeEnd, frameSize, isEnd, type Limits, ORIGINAL_HASH_BYTES, StreamCheck, type StreamEnd } from './container.ts';
-import type { Layout, Mode, TokensDoc } from './ir.ts';
+import { type BinContents, decodeBin, decodeEnd, encodeEnd, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, StreamCheck, type StreamEnd } from './container.ts';
+import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
-import { brotliFrame, bytesOfModelFreeFrame, MODEL_FREE, storedFrame } from './stored.ts';
+import { brotliFrame, bytesOfModelFreeFrame, storedFrame } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
@@ -107,18 +107,25 @@ export class Compressor {
   }
 }
 
-/** What a record is, checked in its place in the stream, without the model: a frame's report, or the end. */
-function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): { contents?: BinContents; report?: FrameReport & { modelName: string } } {
+/** A frame checked in its place: its contents, its report, and for a model's frame its ranged document. */
+interface Inspected {
+  contents: BinContents;
+  report: FrameReport & { modelName: string };
+  doc?: RangedDoc;
+}
+
+/** What a record is, checked in its place in the stream, without the model: a frame, or (undefined) the end. */
+function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): Inspected | undefined {
   return refusing(() => {
     if (isEnd(record)) {
       check.end(decodeEnd(record));
-      return {};
+      return undefined;
     }
     const contents = decodeBin(record, limits);
     check.frame(contents.header);
-    if (MODEL_FREE.includes(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '' } };
+    if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '' } };
     const doc = rangeOfFrame(contents);
-    return { contents, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName } };
+    return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName } };
   }, isEnd(record) ? '' : `frame ${check.count + 1}: `);
 }
 
@@ -130,10 +137,10 @@ export function describeStream(records: Iterable<Uint8Array>, limits: Limits, on
   const check = new StreamCheck();
   const reports: (FrameReport & { modelName: string })[] = [];
   for (const record of records) {
-    const { contents, report } = inspect(record, check, limits);
-    if (contents && report) {
-      onFrame?.(contents);
-      reports.push(report);
+    const frame = inspect(record, check, limits);
+    if (frame) {
+      onFrame?.(frame.contents);
+      reports.push(frame.report);
     }
   }
   return { reports, end: refusing(() => check.finish()) };
@@ -151,21 +158,20 @@ export class Decompressor {
 
   /** A frame's bytes with its report, or undefined for the end record. */
   async record(record: Uint8Array, progress?: ByteProgress): Promise<{ bytes: Uint8Array; report: FrameReport } | undefined> {
-    const { contents, report } = inspect(record, this.check, this.limits);
-    if (!contents || !report) return undefined;
+    const frame = inspect(record, this.check, this.limits);
+    if (!frame) return undefined;
     let bytes: Uint8Array;
     try {
-      bytes = await this.decode(contents, progress);
+      bytes = await this.decode(frame, progress);
     } catch (err) {
       throw new UserError(`frame ${this.check.count}: ${(err as Error).message}`);
     }
     this.hash.update(bytes);
-    return { bytes, report };
+    return { bytes, report: frame.report };
   }
 
-  private async decode(contents: BinContents, progress?: ByteProgress): Promise<Uint8Array> {
-    if (MODEL_FREE.includes(contents.header.mode)) return bytesOfModelFreeFrame(contents);
-    const doc = rangeOfFrame(contents);
+  private async decode({ contents, doc }: Inspected, progress?: ByteProgress): Promise<Uint8Array> {
+    if (!doc) return bytesOfModelFreeFrame(contents);
     const model = await this.models.get(doc);
     const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
     const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
@@ -185,15 +191,14 @@ export class Decompressor {
 export function* blocksOf(fd: number, size: number): Generator<Uint8Array> {
   let pending = Buffer.alloc(0);
   let ended = false;
-  let first = true;
-  while (!ended || pending.length > 0 || first) {
-    first = false;
+  for (;;) {
     while (!ended && pending.length <= size) {
       const chunk = Buffer.alloc(Math.max(size, 1 << 16));
       const n = readAll(fd, chunk);
       if (n === 0) ended = true;
       pending = Buffer.concat([pending, chunk.subarray(0, n)]);
     }
+    // Only the input's end leaves a block this short: the last one (an empty input is one empty block).
     if (pending.length <= size) {
       yield pending;
       return;

@@ -1,9 +1,8 @@
 // The `llmc` program: files in and out with gzip's manners (suffix, never a partial output, never binary to a
 // terminal, exit 0 / 1 error / 2 warning), over the frames of src/frames.ts. It never looks inside a frame.
-import { closeSync, fstatSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
-import { printable, UserError } from './cli.ts';
+import { closeSync, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
+import { kb, Output, printable, progressBar, sameFile, UserError } from './cli.ts';
 import { END_BYTES, type Limits } from './container.ts';
 import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameReport, FrameReader, Models } from './frames.ts';
 import type { ModelOptions } from './model.ts';
@@ -33,90 +32,6 @@ const OK = 0, ERROR = 1, WARNING = 2;
 
 /** A problem with one file that lets the others go on (gzip's warnings: exit 2 at the end). */
 class Warning extends UserError {}
-
-/** Where an output goes: a file written beside its final name and renamed when complete, or standard output. */
-class Output {
-  private readonly fd: number;
-  private readonly temp?: string;
-  bytes = 0;
-
-  constructor(private readonly path: string | undefined) {
-    if (path === undefined) {
-      this.fd = 1;
-      return;
-    }
-    this.temp = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.llmc-tmp`);
-    pendingOutputs.add(this.temp);
-    try {
-      this.fd = openSync(this.temp, 'wx');
-    } catch (err) {
-      pendingOutputs.delete(this.temp);
-      throw new UserError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code}`);
-    }
-  }
-
-  write(data: Uint8Array): void {
-    for (let off = 0; off < data.length; ) {
-      try {
-        off += writeSync(this.fd, data, off);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') continue;
-        if (code === 'EPIPE') throw new UserError('standard output was closed');
-        throw new UserError(`cannot write ${this.path ?? 'standard output'}: ${code ?? (err as Error).message}`);
-      }
-    }
-    this.bytes += data.length;
-  }
-
-  /** Makes the output final: synced and renamed into place. */
-  commit(): void {
-    if (this.temp === undefined) return;
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    renameSync(this.temp, this.path!);
-    pendingOutputs.delete(this.temp);
-  }
-
-  discard(): void {
-    if (this.temp === undefined) return;
-    closeSync(this.fd);
-    rmSync(this.temp, { force: true });
-    pendingOutputs.delete(this.temp);
-  }
-}
-
-/** Unfinished outputs, removed if the process is interrupted. */
-const pendingOutputs = new Set<string>();
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    for (const temp of pendingOutputs) rmSync(temp, { force: true });
-    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[signal]);
-  });
-}
-
-/** A progress bar over the bytes of one input, on a terminal only. */
-function progressBar(options: LlmcOptions, label: string, total: number): { update(done: number, total?: number): void; stop(): void } {
-  if (options.quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
-  const bar = new cliProgress.SingleBar({
-    format: `${label} {bar} {percentage}% | {done} of {size} | {rate} | ETA {eta_formatted}`,
-    hideCursor: true,
-    clearOnComplete: true,
-    etaBuffer: 50,
-  }, cliProgress.Presets.shades_classic);
-  const t0 = Date.now();
-  const fields = (done: number, size: number) => ({ done: kb(done), size: size > 0 ? kb(size) : '?', rate: `${kb(done / Math.max(1e-3, (Date.now() - t0) / 1000))}/s` });
-  bar.start(Math.max(1, total), 0, fields(0, total));
-  return {
-    update(done, size = total) {
-      if (size !== total) bar.setTotal(Math.max(1, (total = size)));
-      bar.update(Math.min(done, Math.max(1, total)), fields(done, total));
-    },
-    stop: () => bar.stop(),
-  };
-}
-
-const kb = (bytes: number) => (bytes < 10_000 ? `${Math.round(bytes)} B` : bytes < 10_000_000 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`);
 
 /** The input of one file operand ('-' is standard input): its descriptor, and its size when it is a regular file. */
 function openInput(file: string, action: LlmcOptions['action']): { fd: number; size: number; close(): void } {
@@ -157,24 +72,17 @@ function checkOutput(path: string | undefined, input: string, options: LlmcOptio
     }
     return;
   }
-  let exists = false;
-  try {
-    exists = statSync(path) !== undefined;
-  } catch {}
-  if (exists && input !== '-' && sameFile(path, input)) throw new UserError('refusing to overwrite the input');
-  if (exists && !options.force) throw new Warning(`${printable(path)} already exists: not overwritten (use -f)`);
-}
-
-function sameFile(a: string, b: string): boolean {
-  const sa = statSync(a), sb = statSync(b);
-  return sa.ino === sb.ino && sa.dev === sb.dev;
+  if (!existsSync(path)) return;
+  if (input !== '-' && sameFile(path, input)) throw new UserError('refusing to overwrite the input');
+  if (!options.force) throw new Warning(`${printable(path)} already exists: not overwritten (use -f)`);
 }
 
 /** Compresses one input into frames and their end record; returns what became of each frame. */
 async function compressOne(fd: number, size: number, out: Output, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
   const reports: FrameReport[] = [];
   const compressor = new Compressor(models, options.coding);
-  const bar = progressBar(options, label, size);
+  const bar = progressBar(label, options.quiet, kb);
+  bar.update(0, size);
   let before = 0;
   try {
     for (const block of blocksOf(fd, options.coding.block)) {
@@ -209,7 +117,8 @@ async function decompressOne(input: { fd: number; size: number }, file: string, 
   const reports: FrameReport[] = [];
   const reader = new FrameReader(input.fd, options.limits);
   const decompressor = new Decompressor(models, options.limits);
-  const bar = progressBar(options, label, total);
+  const bar = progressBar(label, options.quiet, kb);
+  bar.update(0, total);
   let before = 0;
   try {
     for (let record = reader.next(); record; record = reader.next()) {
@@ -227,13 +136,15 @@ async function decompressOne(input: { fd: number; size: number }, file: string, 
   return reports;
 }
 
+/** The bytes of a .bin: its frames and the end record. */
+const fileBytes = (reports: FrameReport[]) => reports.reduce((s, r) => s + r.frameBytes, END_BYTES);
 const ratio = (from: number, to: number) => `${(from ? (100 * to) / from : 0).toFixed(2)}%`;
 const bitsPerByte = (original: number, compressed: number) => (original ? (8 * compressed) / original : 0).toFixed(3);
 
 /** The summary line of -v, and each frame's coder. */
 function summary(file: string, action: LlmcOptions['action'], reports: FrameReport[], seconds: number): string {
   const original = reports.reduce((s, r) => s + r.bytes, 0);
-  const compressed = reports.reduce((s, r) => s + r.frameBytes, END_BYTES);
+  const compressed = fileBytes(reports);
   const coders = new Map<string, number>();
   for (const r of reports) coders.set(r.coder, (coders.get(r.coder) ?? 0) + 1);
   const escaped = reports.reduce((s, r) => s + r.escapedBytes, 0);
@@ -248,7 +159,7 @@ function summary(file: string, action: LlmcOptions['action'], reports: FrameRepo
 /** -l: what a .bin holds, from its headers alone (no model), every frame checked in its place. */
 function listOne(fd: number, file: string, limits: Limits): string {
   const { reports, end } = describeStream(new FrameReader(fd, limits), limits);
-  const compressed = reports.reduce((s, r) => s + r.frameBytes, END_BYTES);
+  const compressed = fileBytes(reports);
   const models = [...new Set(reports.map((r) => r.modelName).filter(Boolean))].map(printable).join(',') || '-';
   const coders = [...new Set(reports.map((r) => r.coder))].join(',');
   return [compressed, end.length, ratio(end.length, compressed), bitsPerByte(end.length, compressed), reports.length, coders, models, file].join('\t');

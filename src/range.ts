@@ -4,7 +4,7 @@
 // distribution, in the order the decoder's model steps will visit them.
 import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
 import { refusing, UserError } from './cli.ts';
-import { type BinContents, type BinHeader, encodeBin, fileOfFrame, frameOfFile, STREAM_ID_BYTES } from './container.ts';
+import { type BinContents, type BinHeader, encodeBin, fileOfFrame, frameOfFile, isModelFree, STREAM_ID_BYTES } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { laneOf, visitOrder } from './codec.ts';
 
@@ -134,7 +134,7 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
 }
 
 export function rangeOfFrame({ header, table, words }: BinContents): RangedDoc {
-  if (header.mode === 'stored' || header.mode === 'brotli') throw new UserError(`this .bin is a ${header.mode} frame (the model did not help): bytesOfBin gives its bytes back`);
+  if (isModelFree(header.mode)) throw new UserError(`this .bin is a ${header.mode} frame (the model did not help): bytesOfBin gives its bytes back`);
   const extra: Extra = refusing(() => JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra)), 'corrupt .bin header: ');
   checkLayout(header, extra);
   const { inxToSym, counts } = refusing(() => decodeTable(table), 'corrupt .bin header: ');

@@ -1,10 +1,10 @@
 // The floor under the model, for blocks it would not help (binary data, or text it codes worse than a classical
 // coder): a .bin frame in coder mode "brotli" (Node's built-in brotli at its best setting), and "stored", the
-// bytes as they are, the last resort. Both have the compact header (docs/FORMAT.md). Both have the same length, hash and
-// checksum as any frame, so they are refused and verified the same way.
+// bytes as they are, the last resort. Both have the compact header (docs/FORMAT.md), with the same length, hash
+// and checksum as any frame, so they are refused and verified the same way.
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { refusing, UserError } from './cli.ts';
-import { type BinContents, type BinHeader, type CoderMode, encodeBin, fileOfFrame, FINGERPRINT_BYTES, frameOfFile } from './container.ts';
+import { type BinContents, type BinHeader, type CoderMode, encodeBin, fileOfFrame, FINGERPRINT_BYTES, frameOfFile, isModelFree } from './container.ts';
 import { onlyFrame, type Place } from './range.ts';
 import { sha256Prefix } from './tokenize.ts';
 
@@ -58,12 +58,9 @@ export function binOfBytes(bytes: Uint8Array): Uint8Array {
 /** bytesOfBin: the bytes of a file of one frame that needs no model (stored or brotli). */
 export function bytesOfBin(file: Uint8Array): Uint8Array {
   const { contents } = refusing(() => frameOfFile(file));
-  if (!MODEL_FREE.includes(contents.header.mode)) throw new UserError(`this .bin is coded in ${contents.header.mode} mode, which needs the model: decode it with binToRange and the model stages`);
+  if (!isModelFree(contents.header.mode)) throw new UserError(`this .bin is coded in ${contents.header.mode} mode, which needs the model: decode it with binToRange and the model stages`);
   return bytesOfModelFreeFrame(contents);
 }
-
-/** The coder modes whose frames need no model. */
-export const MODEL_FREE: readonly CoderMode[] = ['stored', 'brotli'];
 
 /** The bytes of a stored frame (checked by decodeBin), after checking their length and hash. */
 export function bytesOfStoredFrame({ header, table }: BinContents): Uint8Array {
