@@ -5,6 +5,7 @@ import { RansDecoder } from './ans.ts';
 import { printable, UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { CODED, DECODED, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
+import { Mixer } from './mixer.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -129,6 +130,9 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   const tokenList: TokenTriple[] = new Array(tokens.length);
   const intervals: [number, number][] | undefined = layout.mode === 'exact' ? new Array(tokens.length) : undefined;
   const freqs = new Frequencies(model.vocabSize, layout.precision);
+  // The coder graph computes its intervals itself, from the model alone.
+  const mixing = intervals && !inGraph ? layout.mixer : undefined;
+  const mixer = mixing && new Mixer(tokens.length, layout.segmentLength, mixing);
   await walk(model, tokens.length, layout, ({ logits, probs, weights, coded }, pos) => {
     const token = tokens[pos];
     if (coded) {
@@ -137,17 +141,25 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
       return token;
     }
     const rank = rankOf(logits!, token);
-    if (intervals) intervals[pos] = freqs.load(weights ?? probs!).interval(token);
-    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, probs![token]] : [token, -1, probs![token]];
+    if (intervals) {
+      freqs.load(weights ?? probs!);
+      mixer?.mix(freqs, pos);
+      intervals[pos] = freqs.interval(token);
+      mixer?.learn(pos, token);
+    }
+    const p = mixer ? freqs.freqs[token] / 2 ** layout.precision : probs![token];
+    tokenList[pos] = intervals || rank < layout.topN ? [token, rank, p] : [token, -1, p];
     return token;
   }, progress, [], inGraph ? (pos) => tokens[pos] : undefined);
+  const { mixer: _, ...unmixed } = layout;
   return {
     ...doc,
     modelName: model.name,
     modelFingerprint: hex(model.fingerprint),
     // Only float arithmetic depends on the runtime; integer files carry nothing of the machine that made them.
     ...(model.arithmetic === 'float' ? { runtime: runtimeOf(model.device) } : {}),
-    ...layout,
+    ...unmixed,
+    ...(mixing ? { mixer: mixing } : {}),
     dtype: model.dtype,
     graph: model.graphKind,
     arithmetic: model.arithmetic,
@@ -203,15 +215,23 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
     if (inGraph && !doc.sampling && (doc.lanes ?? 1) < lanesFor(doc.length, doc)) {
       throw new UserError('this stream was coded for the CPU graph (one rANS lane): decode it on the CPU');
     }
+    if (inGraph && doc.mixer) throw new UserError('this stream mixes a match model into the model (docs/MIXER.md), which the coder graph does not compute: decode it on the CPU');
+    const mixer = doc.mixer && new Mixer(doc.length, doc.segmentLength, doc.mixer);
     const words = Uint16Array.from(doc.compressed);
     const decoder = doc.sampling ? undefined : new RansDecoder(words, doc.precision, doc.lanes ?? 1);
     const uniform = new UniformReader(doc.compressed, doc.precision);
     const freqs = new Frequencies(model.vocabSize, doc.precision);
     const valueAt = (pos: number) => (decoder ? decoder.peek(laneOf(pos, doc)) : uniform.next());
+    const fromModel = (row: ArrayLike<number>, pos: number) => {
+      freqs.load(row);
+      mixer?.mix(freqs, pos);
+      return freqs.find(valueAt(pos));
+    };
     await walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
-      const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : freqs.load(weights ?? probs!).find(valueAt(pos));
+      const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : fromModel(weights ?? probs!, pos);
       decoder?.advance(start, freq, laneOf(pos, doc));
-      tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), probs![token]];
+      mixer?.learn(pos, token);
+      tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), mixer ? freq / 2 ** doc.precision : probs![token]];
       return token;
     }, progress, prompt, inGraph ? valueAt : undefined);
     decoder?.finish();

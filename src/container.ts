@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export const BIN_MAGIC = 'LLMC';
-export const BIN_VERSION = 3;
+export const BIN_VERSION = 4;
+/** Versions this build reads: version 3 is version 4 without its additions (docs/FORMAT.md, "Versions"). */
+export const READABLE_VERSIONS = [3, 4];
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
 export const STREAM_ID_BYTES = 8;
@@ -329,7 +331,7 @@ function readLayout(bytes: Uint8Array, limits?: Limits): RawBin {
 export function frameSize(bytes: Uint8Array, limits?: Limits): { complete: boolean; bytes: number } {
   const start = MAGIC_BYTES.length + 1;
   const prefix = bytes.subarray(0, start);
-  if (MAGIC_BYTES.subarray(0, prefix.length).some((b, i) => prefix[i] !== b) || (prefix.length === start && prefix[start - 1] !== BIN_VERSION)) {
+  if (MAGIC_BYTES.subarray(0, prefix.length).some((b, i) => prefix[i] !== b) || (prefix.length === start && !READABLE_VERSIONS.includes(prefix[start - 1]))) {
     return { complete: true, bytes: bytes.length };
   }
   if (isEnd(bytes)) return { complete: bytes.length >= END_BYTES, bytes: END_BYTES };
@@ -486,9 +488,9 @@ function checkStart(bytes: Uint8Array): void {
   }
   if (bytes.length <= magicLength) throw new Error('truncated .bin file: it ends inside the magic and version');
   const version = bytes[magicLength];
-  if (version === 1) throw new Error(`unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads version ${BIN_VERSION})`);
-  if (version === 2) throw new Error(`unsupported .bin format version 2: decode it with llm-compression 0.2 (commit 57fe198), on any machine (this build reads version ${BIN_VERSION})`);
-  if (version !== BIN_VERSION) throw new Error(`unsupported .bin format version ${version} (this build reads version ${BIN_VERSION})`);
+  if (version === 1) throw new Error(`unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads versions ${READABLE_VERSIONS.join(' and ')})`);
+  if (version === 2) throw new Error(`unsupported .bin format version 2: decode it with llm-compression 0.2 (commit 57fe198), on any machine (this build reads versions ${READABLE_VERSIONS.join(' and ')})`);
+  if (!READABLE_VERSIONS.includes(version)) throw new Error(`unsupported .bin format version ${version} (this build reads versions ${READABLE_VERSIONS.join(' and ')})`);
 }
 
 export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {

@@ -8,6 +8,7 @@ import { refusing, UserError } from './cli.ts';
 import { DEFAULT_LAYOUT, decodeExact, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, StreamCheck, type StreamEnd } from './container.ts';
 import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
+import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
 import { brotliFrame, bytesOfModelFreeFrame, storedFrame } from './stored.ts';
@@ -22,10 +23,12 @@ export interface CodingOptions {
   batch: number;
   /** Largest block of input per frame, in bytes. */
   block: number;
+  /** The exact coder's mixer (absent: the model alone). */
+  mixer?: MixerSettings;
 }
 
 export const DEFAULT_BLOCK = 1 << 20;
-export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK };
+export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK, mixer: DEFAULT_MIXER };
 
 /** What became of one frame: its coder ('exact', 'rank', 'brotli' or 'stored'), its sizes, and its tokens. */
 export interface FrameReport {
@@ -90,7 +93,7 @@ export class Compressor {
     ];
     if (2 * escapedBytes <= block.length) {
       const { coding } = this;
-      const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch };
+      const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
       const tokens = doc.tokenList.length;
       const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))));
       candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });

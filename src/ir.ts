@@ -2,6 +2,7 @@
 // reference project (modelName, vocabSize, contextwindow, topN, tokenList, inxToSym, counts, compressed);
 // the rest says what a stage needs to refuse a wrong input instead of producing wrong text.
 import { UserError } from './cli.ts';
+import { type MixerSettings, mixerProblem } from './mixer.ts';
 
 export type Mode = 'rank' | 'exact';
 /** [tokenId, index, probability]: index is the model's rank of the token (-1: not yet ranked, or a miss). */
@@ -42,6 +43,8 @@ export interface Layout {
   graph?: string;
   /** 'integer-1': the integer graph's arithmetic (docs/INTEGER.md), the same on every machine; 'float': the runtime's. */
   arithmetic?: string;
+  /** Exact mode: the match model and mixer over the model's distribution (docs/MIXER.md); absent: the model alone. */
+  mixer?: MixerSettings;
 }
 
 export interface TokensDoc extends Provenance, Partial<Layout> {
@@ -98,6 +101,9 @@ function checkLayout(doc: Record<string, unknown>): void {
   need(typeof doc.dtype === 'string', 'dtype must be a string');
   need(doc.graph === undefined || ['integer', 'stepper', 'coder', 'transformers'].includes(doc.graph as string), 'graph must be integer, stepper, coder or transformers');
   need(doc.arithmetic === undefined || typeof doc.arithmetic === 'string', 'arithmetic must be a string');
+  const mixer = doc.mixer === undefined ? undefined : mixerProblem(doc.mixer);
+  need(mixer === undefined, mixer!);
+  need(doc.mixer === undefined || (doc.mode === 'exact' && (doc.precision as number) >= 16), 'a mixer needs exact mode and a precision of at least 16 bits');
   need(doc.lanes === undefined || (isInt(doc.lanes) && (doc.lanes as number) >= 1 && (doc.lanes as number) <= Math.max(1, doc.batch as number)), 'lanes must be an integer from 1 to the batch');
 }
 

@@ -4,13 +4,14 @@
 // distribution, in the order the decoder's model steps will visit them.
 import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
 import { refusing, UserError } from './cli.ts';
+import { mixerProblem, type MixerSettings } from './mixer.ts';
 import { type BinContents, type BinHeader, encodeBin, fileOfFrame, frameOfFile, isModelFree, STREAM_ID_BYTES } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { laneOf, visitOrder } from './codec.ts';
 
 export function rangeEncode(doc: TokensDoc): RangedDoc {
   const { tokenList, intervals, ...head } = doc;
-  const layout = { mode: doc.mode!, contextwindow: doc.contextwindow!, topN: doc.topN!, segmentLength: doc.segmentLength!, batch: doc.batch!, precision: doc.precision!, dtype: doc.dtype!, lanes: doc.lanes ?? 1, ...(doc.graph ? { graph: doc.graph } : {}) };
+  const layout = { mode: doc.mode!, contextwindow: doc.contextwindow!, topN: doc.topN!, segmentLength: doc.segmentLength!, batch: doc.batch!, precision: doc.precision!, dtype: doc.dtype!, lanes: doc.lanes ?? 1, ...(doc.graph ? { graph: doc.graph } : {}), ...(doc.mixer ? { mixer: doc.mixer } : {}) };
   let inxToSym: number[] = [], counts: number[] = [];
   let words: Uint16Array;
   if (layout.mode === 'rank') {
@@ -64,6 +65,7 @@ interface Extra {
   comment: string | null;
   escapedBytes?: number;
   runtime?: string;
+  mixer?: MixerSettings;
 }
 
 const hexBytes = (hex: string, length: number) => {
@@ -88,7 +90,7 @@ export function binOfRange(doc: RangedDoc): Uint8Array {
 
 export function frameOfRange(doc: RangedDoc, place: Place): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
-  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, ...(doc.runtime ? { runtime: doc.runtime } : {}) };
+  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, ...(doc.runtime ? { runtime: doc.runtime } : {}), ...(doc.mixer ? { mixer: doc.mixer } : {}) };
   const header: BinHeader = {
     mode: doc.mode,
     scaleBits: doc.precision,
@@ -126,6 +128,11 @@ function checkLayout(header: BinHeader, extra: Extra): void {
   if (!int(header.contextWindow, 2, LAYOUT_BOUNDS.contextWindow)) bad(`context window must be in 2..${LAYOUT_BOUNDS.contextWindow}`);
   if (header.segmentLength > LAYOUT_BOUNDS.segmentLength) bad(`segment length must be at most ${LAYOUT_BOUNDS.segmentLength}`);
   if (header.topN > extra.vocabSize) bad('topN must be at most the vocabulary size');
+  if (extra.mixer !== undefined) {
+    const problem = mixerProblem(extra.mixer);
+    if (problem) bad(problem);
+    if (header.mode !== 'exact' || header.scaleBits < 16) bad('a mixer needs an exact-mode frame of at least 16 bits of precision');
+  }
 }
 
 /** binToRange: the ranged document of a file of one frame, after checking the frame and its end record. */
@@ -155,6 +162,7 @@ export function rangeOfFrame({ header, table, words }: BinContents): RangedDoc {
     batch: extra.batch,
     lanes: extra.lanes ?? 1,
     ...(extra.graph ? { graph: extra.graph } : {}),
+    ...(extra.mixer ? { mixer: extra.mixer } : {}),
     arithmetic: extra.arithmetic ?? 'float',
     precision: header.scaleBits,
     dtype: extra.dtype,

@@ -112,8 +112,11 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 4;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 4 \(this build reads version 3\)/);
+  future[4] = 5;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 5 \(this build reads versions 3 and 4\)/);
+  const third = bytes.slice();
+  third[4] = 3;
+  assert.deepEqual(decodeBin(withFixedCrc(third)).header, decodeBin(bytes).header, 'version 3 is read as version 4 without its additions');
   const before = bytes.slice();
   before[4] = 2;
   assertOneLineError(() => decodeBin(withFixedCrc(before)), /^unsupported \.bin format version 2: decode it with llm-compression 0\.2 \(commit 57fe198\)/);

@@ -1,0 +1,252 @@
+// Long-range memory mixed into the model's distribution (docs/MIXER.md). The model sees a window of a few
+// hundred tokens; a match model sees the frame's whole token history, and predicts the token that followed the
+// last occurrence of the current context. A small logistic mixer, learned online, weighs that prediction against
+// the model's own probability of the same token, and the token gets the mixed probability while every other
+// token keeps its share of the rest. All of it is integer arithmetic (and float64 steps in a fixed order), so the
+// encoder and the decoder, updating in the same visit order, compute the same frequencies on every machine.
+import type { Frequencies } from './ranks.ts';
+
+/** The mixer's settings, which a frame's header records: every one of them changes the intervals. */
+export interface MixerSettings {
+  /** The arithmetic and structure of this file's mixer. */
+  version: 1;
+  /** Tokens of context a match is found by. */
+  minMatch: number;
+  /** The mixer's learning rate: each step moves a weight by input × error / 2^learningShift. */
+  learningShift: number;
+  /** How fast a match length's hit rate follows: by 1/2^matchRate of each error. */
+  matchRate: number;
+}
+
+export const DEFAULT_MIXER: MixerSettings = { version: 1, minMatch: 3, learningShift: 13, matchRate: 4 };
+
+/** The bounds a decoder accepts for each setting (docs/FORMAT.md). */
+const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12] } as const;
+
+/** What is wrong with mixer settings read from a file or a document, if anything. */
+export function mixerProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the mixer settings are not a JSON object';
+  const settings = value as Record<string, unknown>;
+  if (settings.version !== 1) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads version 1)`;
+  const unknown = Object.keys(settings).find((key) => key !== 'version' && !(key in MIXER_BOUNDS));
+  if (unknown !== undefined) return `unknown mixer setting ${JSON.stringify(unknown.slice(0, 40))}`;
+  for (const [key, [lo, hi]] of Object.entries(MIXER_BOUNDS)) {
+    const v = settings[key];
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) return `mixer setting ${key} must be an integer in ${lo}..${hi}`;
+  }
+  return undefined;
+}
+
+/**
+ * The logistic function in fixed point: squash(d) = 2^16 / (1 + e^(-d/256)) for d in 1/256 nat, clamped to ±8 nat,
+ * by linear interpolation between its values at every quarter nat (these 65 integers, rounded).
+ */
+const SQUASH = Int32Array.of(
+  22, 28, 36, 47, 60, 77, 98, 126, 162, 208, 267, 342, 439, 562, 720, 922, 1179, 1506, 1921, 2446, 3108, 3938, 4971,
+  6249, 7812, 9702, 11955, 14595, 17625, 21025, 24743, 28693, 32768, 36843, 40793, 44511, 47911, 50941, 53581, 55834,
+  57724, 59287, 60565, 61598, 62428, 63090, 63615, 64030, 64357, 64614, 64816, 64974, 65097, 65194, 65269, 65328,
+  65374, 65410, 65438, 65459, 65476, 65489, 65500, 65508, 65514,
+);
+const D_MAX = 2047;
+
+export function squash(d: number): number {
+  const x = Math.min(D_MAX, Math.max(-D_MAX, d)) + 2048;
+  const i = x >> 6;
+  const w = x & 63;
+  return (SQUASH[i] * (64 - w) + SQUASH[i + 1] * w) >> 6;
+}
+
+/** stretch = squash⁻¹ on 12-bit probabilities: the smallest d whose squash reaches p (built from squash itself). */
+const STRETCH = (() => {
+  const table = new Int16Array(4096).fill(D_MAX);
+  let p = 0;
+  for (let d = -D_MAX; d <= D_MAX; d++) for (const top = squash(d) >> 4; p <= top; p++) table[p] = d;
+  return table;
+})();
+
+/** stretch of a 16-bit probability. */
+export const stretch = (p16: number): number => STRETCH[p16 >> 4];
+
+/** The most a match's length counts. */
+const MAX_MATCH = 15;
+
+/** The most earlier contexts a match search compares (a hash chain's length), so a search's time is bounded. */
+const CHAIN_STEPS = 32;
+
+/**
+ * The match model: each learned position is filed under a hash of the minMatch tokens that end there, in a chain
+ * of earlier positions with the same hash (latest first). At a new position the chain gives the latest earlier
+ * position whose minMatch tokens are the same, and the match predicts the token that followed it; while the
+ * tokens keep agreeing, the match goes on and its length grows. Positions are learned in the coder's visit order,
+ * rows interleaved, so a match may point only to positions already known; each segment has its own match, and
+ * its contexts never reach back past the segment's start (the decoder does not know those tokens yet).
+ */
+class MatchModel {
+  private readonly tokens: Int32Array;
+  private readonly known: Uint8Array;
+  private readonly heads: Int32Array;
+  private readonly chain: Int32Array;
+  private readonly shift: number;
+  /** Per segment: the position whose token the match predicts, and the match's length (0: none). */
+  private readonly pointer: Int32Array;
+  private readonly length: Int32Array;
+
+  constructor(
+    count: number,
+    private readonly segmentLength: number,
+    private readonly minMatch: number,
+  ) {
+    this.tokens = new Int32Array(count);
+    this.known = new Uint8Array(count);
+    this.chain = new Int32Array(count);
+    const bits = Math.min(22, Math.max(10, Math.ceil(Math.log2(count + 1)) + 1));
+    this.heads = new Int32Array(1 << bits).fill(-1);
+    this.shift = 32 - bits;
+    const segments = segmentLength > 0 ? Math.ceil(count / segmentLength) : 1;
+    this.pointer = new Int32Array(segments);
+    this.length = new Int32Array(segments);
+  }
+
+  private segmentOf(position: number): number {
+    return this.segmentLength > 0 ? Math.floor(position / this.segmentLength) : 0;
+  }
+
+  /** The predicted token at `position` and the match's length, or undefined. */
+  predict(position: number): { token: number; length: number } | undefined {
+    const s = this.segmentOf(position);
+    const length = this.length[s];
+    return length > 0 && this.known[this.pointer[s]] === 1 ? { token: this.tokens[this.pointer[s]], length } : undefined;
+  }
+
+  /** Hash of the minMatch tokens that end at `end` (inclusive). */
+  private hash(end: number): number {
+    let h = 0;
+    for (let i = end - this.minMatch + 1; i <= end; i++) h = Math.imul(h ^ this.tokens[i], 0x9e3779b1) + 0x7f4a7c15;
+    return h >>> this.shift;
+  }
+
+  /** How many tokens agree, going back from `a` and from `b` (b's segment starting at `start`), up to MAX_MATCH. */
+  private agreement(a: number, b: number, start: number): number {
+    const { tokens, known } = this;
+    let n = 0;
+    while (n < MAX_MATCH && b - n >= start && a - n >= 0 && known[a - n] === 1 && tokens[a - n] === tokens[b - n]) n++;
+    return n;
+  }
+
+  learn(position: number, token: number): void {
+    const { tokens, known } = this;
+    tokens[position] = token;
+    known[position] = 1;
+    const s = this.segmentOf(position);
+    const start = s * this.segmentLength;
+    const p = this.pointer[s];
+    if (this.length[s] > 0 && known[p] === 1 && tokens[p] === token) {
+      this.length[s] = Math.min(MAX_MATCH, this.length[s] + 1);
+      this.pointer[s] = p + 1;
+    } else {
+      this.length[s] = 0;
+    }
+    if (position - start + 1 < this.minMatch) return;
+    const slot = this.hash(position);
+    if (this.length[s] === 0) {
+      for (let e = this.heads[slot], steps = 0; e >= 0 && steps < CHAIN_STEPS; e = this.chain[e], steps++) {
+        const agree = this.agreement(e, position, start);
+        if (agree >= this.minMatch) {
+          this.pointer[s] = e + 1;
+          this.length[s] = agree;
+          break;
+        }
+      }
+    }
+    this.chain[position] = this.heads[slot];
+    this.heads[slot] = position;
+  }
+}
+
+/** Mixer weights are 16.16 fixed point; each context has one for the model, the match, and a bias. */
+const ONE = 1 << 16;
+const INPUTS = 3;
+const BIAS = 256;
+const WEIGHT_LIMIT = 1 << 22;
+
+/**
+ * Mixes the match model into each row's frequencies. `mix` comes before the token is coded (or decoded) and
+ * `learn` after, position by position in the visit order; both sides make the same calls.
+ */
+export class Mixer {
+  private readonly match: MatchModel;
+  /** Per match length: how often a match of that length was right (16-bit probability). */
+  private readonly hits = new Int32Array(MAX_MATCH + 1).fill(3 << 14);
+  private readonly weights: Int32Array;
+  /** The pending prediction: its token, its weight set, the inputs and the mixed probability. */
+  private candidate = -1;
+  private lengthSeen = 0;
+  private context = 0;
+  private readonly inputs = new Int32Array(INPUTS);
+  private mixed = 0;
+
+  constructor(
+    count: number,
+    segmentLength: number,
+    private readonly settings: MixerSettings = DEFAULT_MIXER,
+  ) {
+    this.match = new MatchModel(count, segmentLength, settings.minMatch);
+    const contexts = 2 * (MAX_MATCH + 1);
+    this.weights = new Int32Array(contexts * INPUTS);
+    for (let c = 0; c < contexts; c++) this.weights.set([ONE, ONE >> 2, 0], c * INPUTS);
+  }
+
+  /** Gives the predicted token, if any, its mixed probability in `freqs` (in place; the others share the rest). */
+  mix(freqs: Frequencies, position: number): void {
+    const prediction = this.match.predict(position);
+    this.candidate = -1;
+    if (!prediction) return;
+    const { token, length } = prediction;
+    const f = freqs.freqs;
+    const total = 2 ** freqs.precision;
+    const unit = 2 ** (freqs.precision - 16);
+    const x = this.inputs;
+    x[0] = stretch(Math.min(ONE - 1, Math.floor(f[token] / unit)));
+    x[1] = stretch(this.hits[length]);
+    x[2] = BIAS;
+    this.context = (length * 2 + (token === freqs.top ? 1 : 0)) * INPUTS;
+    const w = this.weights;
+    let dot = 0;
+    for (let i = 0; i < INPUTS; i++) dot += w[this.context + i] * x[i];
+    this.mixed = squash(Math.floor(dot / ONE));
+    this.candidate = token;
+    this.lengthSeen = length;
+    setShare(f, token, this.mixed * unit, total);
+  }
+
+  learn(position: number, token: number): void {
+    if (this.candidate >= 0) {
+      const right = token === this.candidate ? ONE : 0;
+      const err = right - this.mixed;
+      for (let i = 0; i < INPUTS; i++) {
+        const w = this.weights[this.context + i] + ((this.inputs[i] * err) >> this.settings.learningShift);
+        this.weights[this.context + i] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w));
+      }
+      this.hits[this.lengthSeen] += (right - this.hits[this.lengthSeen]) >> this.settings.matchRate;
+    }
+    this.match.learn(position, token);
+  }
+}
+
+/**
+ * Gives `token` at least `share` of `total` and every other token 1 plus its part of what is left above 1s, in
+ * proportion to what it had above 1; what flooring leaves goes to `token`. No token falls below 1.
+ */
+function setShare(f: Int32Array, token: number, share: number, total: number): void {
+  const others = f.length - 1;
+  const budget = Math.max(others, total - share) - others;
+  const above = total - f[token] - others;
+  if (above <= 0) return;
+  let used = 0;
+  for (let j = 0; j < f.length; j++) {
+    if (j === token) continue;
+    // Exact: the product is below 2^48 and the quotient below 2^24, so float64 division floors as integers would.
+    used += f[j] = 1 + Math.floor(((f[j] - 1) * budget) / above);
+  }
+  f[token] = total - used;
+}

@@ -1,0 +1,170 @@
+// The match model and mixer (docs/MIXER.md): the same frequencies as an independent implementation (a brute-force
+// match search and BigInt arithmetic) on the real tiny model's rows, and round trips through llmc and the stages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_LAYOUT, walk } from '../src/codec.ts';
+import { decodeBin, splitRecords } from '../src/container.ts';
+import { DEFAULT_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
+import { loadByteVocabulary, loadModel } from '../src/model.ts';
+import { Frequencies } from '../src/ranks.ts';
+import { tokensOfStr } from '../src/tokenize.ts';
+import { compress, decompress, ok, ROOT, SCARLET, stage } from './helpers.ts';
+
+const TINY = ['-n', 'llmc-tiny'];
+/** Real JSON that repeats itself far apart: what the match model is for. */
+const JSON_TEXT = readFileSync(join(ROOT, 'node_modules', 'protobufjs', 'google', 'protobuf', 'descriptor.json')).subarray(0, 12000);
+
+/**
+ * The reference: the match found by searching every earlier learned position (latest first) for the same
+ * minMatch tokens, and the mixture computed with BigInt from the definitions in docs/MIXER.md.
+ */
+class ReferenceMixer {
+  private readonly tokens = new Map<number, number>();
+  private readonly learned: number[] = [];
+  private readonly match = new Map<number, { pointer: number; length: number }>();
+  private readonly hits = Array<number>(16).fill(3 << 14);
+  private readonly weights = new Map<number, number[]>();
+  private pending?: { token: number; length: number; context: number; x: number[]; p: number };
+
+  constructor(
+    private readonly segmentLength: number,
+    private readonly s: MixerSettings,
+  ) {}
+
+  private stretch(p16: number): number {
+    for (let d = -2047; d < 2047; d++) if (squash(d) >> 4 >= p16 >> 4) return d;
+    return 2047;
+  }
+
+  private segment = (p: number) => Math.floor(p / this.segmentLength);
+
+  mix(f: Int32Array, top: number, precision: number, position: number): void {
+    this.pending = undefined;
+    const m = this.match.get(this.segment(position));
+    if (!m || m.length === 0 || !this.tokens.has(m.pointer)) return;
+    const token = this.tokens.get(m.pointer)!;
+    const unit = 2 ** (precision - 16);
+    const x = [this.stretch(Math.min(65535, Math.floor(f[token] / unit))), this.stretch(this.hits[m.length]), 256];
+    const context = m.length * 2 + (token === top ? 1 : 0);
+    const w = this.weights.get(context) ?? [65536, 16384, 0];
+    const dot = w.reduce((sum, wi, i) => sum + BigInt(wi) * BigInt(x[i]), 0n);
+    const d = dot >= 0n ? dot / 65536n : -((-dot + 65535n) / 65536n); // floor
+    const p = squash(Number(d));
+    this.pending = { token, length: m.length, context, x, p };
+    // The token gets at least p of the total; the others 1 plus their share of what is left above 1s.
+    const total = 2n ** BigInt(precision);
+    const others = BigInt(f.length - 1);
+    const budget = (total - BigInt(p) * BigInt(unit) > others ? total - BigInt(p) * BigInt(unit) : others) - others;
+    const above = total - BigInt(f[token]) - others;
+    if (above <= 0n) return;
+    let used = 0n;
+    for (let j = 0; j < f.length; j++) {
+      if (j === token) continue;
+      f[j] = 1 + Number((BigInt(f[j] - 1) * budget) / above);
+      used += BigInt(f[j]);
+    }
+    f[token] = Number(total - used);
+  }
+
+  learn(position: number, token: number): void {
+    const q = this.pending;
+    if (q) {
+      const right = token === q.token ? 65536 : 0;
+      const w = this.weights.get(q.context) ?? [65536, 16384, 0];
+      this.weights.set(q.context, w.map((wi, i) => Math.min(2 ** 22, Math.max(-(2 ** 22), wi + Math.floor((q.x[i] * (right - q.p)) / 2 ** this.s.learningShift)))));
+      this.hits[q.length] += Math.floor((right - this.hits[q.length]) / 2 ** this.s.matchRate);
+    }
+    this.tokens.set(position, token);
+    const s = this.segment(position);
+    const start = s * this.segmentLength;
+    const m = this.match.get(s) ?? { pointer: 0, length: 0 };
+    if (m.length > 0 && this.tokens.get(m.pointer) === token) this.match.set(s, { pointer: m.pointer + 1, length: Math.min(15, m.length + 1) });
+    else this.match.set(s, { pointer: 0, length: 0 });
+    const n = this.s.minMatch;
+    const contextAt = (end: number) => Array.from({ length: n }, (_, i) => this.tokens.get(end - n + 1 + i));
+    if (position - start + 1 >= n && this.match.get(s)!.length === 0) {
+      const mine = contextAt(position).join();
+      let earlier = -1;
+      for (let i = this.learned.length - 1; i >= 0 && earlier < 0; i--) {
+        const p = this.learned[i];
+        if (p - this.segment(p) * this.segmentLength + 1 >= n && contextAt(p).join() === mine) earlier = p;
+      }
+      if (earlier >= 0) {
+        let agree = 0;
+        while (agree < 15 && position - agree >= start && this.tokens.has(earlier - agree) && this.tokens.get(earlier - agree) === this.tokens.get(position - agree)) agree++;
+        this.match.set(s, { pointer: earlier + 1, length: agree });
+      }
+    }
+    this.learned.push(position);
+  }
+}
+
+test('the mixer computes the same frequencies as an independent implementation, on the tiny model\'s rows', async () => {
+  const model = await loadModel('llmc-tiny');
+  const doc = tokensOfStr(JSON_TEXT, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
+  const tokens = doc.tokenList.map((t) => t[0]).slice(0, 1500);
+  const layout = { contextwindow: 64, precision: DEFAULT_LAYOUT.precision, segmentLength: 400, batch: 3 };
+  const freqs = new Frequencies(model.vocabSize, layout.precision);
+  const mixer = new Mixer(tokens.length, layout.segmentLength, DEFAULT_MIXER);
+  const reference = new ReferenceMixer(layout.segmentLength, DEFAULT_MIXER);
+  let mixed = 0;
+  let bitsMixed = 0;
+  let bitsModel = 0;
+  await walk(model, tokens.length, layout, ({ weights }, pos) => {
+    const token = tokens[pos];
+    freqs.load(weights!);
+    const model = Int32Array.from(freqs.freqs);
+    const expected = model.slice();
+    reference.mix(expected, freqs.top, layout.precision, pos);
+    mixer.mix(freqs, pos);
+    if (freqs.freqs.some((f, j) => f !== model[j])) mixed++;
+    assert.deepEqual(freqs.freqs, expected, `position ${pos}`);
+    assert.equal(freqs.freqs.reduce((a, b) => a + b, 0), 2 ** layout.precision);
+    assert.ok(freqs.freqs.every((f) => f >= 1));
+    bitsMixed -= Math.log2(freqs.freqs[token] / 2 ** layout.precision);
+    bitsModel -= Math.log2(model[token] / 2 ** layout.precision);
+    mixer.learn(pos, token);
+    reference.learn(pos, token);
+    return token;
+  });
+  assert.ok(mixed > tokens.length / 4, `the match model predicted ${mixed} of ${tokens.length} positions`);
+  assert.ok(bitsMixed < 0.8 * bitsModel, `mixed ${bitsMixed.toFixed(0)} bits against the model's ${bitsModel.toFixed(0)}`);
+});
+
+test('mixed frames round-trip through llmc and through the stages, and code a repeat almost for free', (t) => {
+  // llmc-base, on which the model's frame beats brotli's: a passage of prose, then the same passage again.
+  const passage = SCARLET.subarray(0, 3000);
+  const twice = Buffer.concat([passage, passage]);
+  const once = ok('llmc', ['-q'], passage);
+  const mixed = ok('llmc', ['-q'], twice);
+  const alone = ok('llmc', ['-q', '--mixer', 'none'], twice);
+  const { header: frame } = decodeBin(splitRecords(mixed)[0]);
+  assert.equal(frame.mode, 'exact');
+  assert.match(new TextDecoder().decode(frame.extra), /"mixer":\{"version":1,/);
+  assert.ok(mixed.length < once.length + 0.1 * (alone.length - once.length), `twice: ${mixed.length} bytes mixed, ${alone.length} alone; once: ${once.length}`);
+  assert.deepEqual(ok('llmc', ['-d', '-q'], mixed), twice);
+  const staged = compress(JSON_TEXT.subarray(0, 4000), TINY, ['--coder', 'exact']);
+  assert.deepEqual(decompress(staged, TINY), Buffer.from(JSON_TEXT.subarray(0, 4000)));
+  const doc = JSON.parse(ok('tokensOfStr', TINY, JSON_TEXT.subarray(0, 500)).toString());
+  const ranked = JSON.parse(ok('modelToInx', [...TINY, '--quiet', '--coder', 'exact'], JSON.stringify(doc)).toString());
+  assert.deepEqual(ranked.mixer, DEFAULT_MIXER);
+  t.diagnostic(`a passage twice: ${mixed.length} bytes mixed, ${alone.length} with the model alone (once: ${once.length})`);
+});
+
+test('bad mixer settings in a document are refused in one line', () => {
+  const doc = JSON.parse(ok('tokensOfStr', TINY, 'Some text to rank, then break.').toString());
+  const ranked = JSON.parse(ok('modelToInx', [...TINY, '--quiet', '--coder', 'exact'], JSON.stringify(doc)).toString());
+  for (const [mixer, pattern] of [
+    [{ ...DEFAULT_MIXER, version: 2 }, /mixer version 2 is unknown to this build/],
+    [{ ...DEFAULT_MIXER, minMatch: 1e9 }, /minMatch must be an integer in 1\.\.15/],
+    [{ ...DEFAULT_MIXER, extra: 1 }, /unknown mixer setting "extra"/],
+    ['match', /the mixer settings are not a JSON object/],
+  ] as const) {
+    const r = stage('rangeEncode', [], JSON.stringify({ ...ranked, mixer }));
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
