@@ -2,7 +2,8 @@
 // bytes -> toks.json: the tokens of the input, with its length and hash so the far end can check it. Text goes
 // through the tokenizer; bytes that are not UTF-8 (or that the tokenizer would not give back) are escaped as
 // single-byte tokens, and --verbose says how many.
-import { readInput, runCli, stageArgs, writeOutput } from '../src/cli.ts';
+import { readInput, runCli, stageArgs, UserError, writeOutput } from '../src/cli.ts';
+import { LAYOUT_BOUNDS } from '../src/extra.ts';
 import { stringifyDoc } from '../src/ir.ts';
 import { loadTokenizer } from '../src/model.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
@@ -13,6 +14,7 @@ runCli(async () => {
     .option('c', { alias: 'comment', type: 'string', describe: 'free text stored in the document' })
     .option('verbose', { type: 'boolean', default: false, describe: 'say on stderr which path the bytes took' })
     .parse();
+  if (argv.c !== undefined && Buffer.byteLength(argv.c) > LAYOUT_BOUNDS.text) throw new UserError(`--comment is ${Buffer.byteLength(argv.c)} bytes of UTF-8, at most ${LAYOUT_BOUNDS.text} fit in a .bin`);
   const bytes = readInput(argv.i);
   const { tokenizer, vocabulary, name, vocabSize } = await loadTokenizer(argv.n);
   const doc = tokensOfStr(bytes, tokenizer, vocabulary, { modelName: name, vocabSize, comment: argv.c });

@@ -4,6 +4,7 @@
 // refused with a one-line error within the memory limits, or decode to the original; never to other text.
 import { refusing, UserError } from './cli.ts';
 import { type BinHeader, decodeBin, encodeBin, isEnd, type Limits, splitRecords } from './container.ts';
+import { decodeExtra } from './extra.ts';
 import { describeStream } from './frames.ts';
 import { rangeDecode, rangeOfFrame } from './range.ts';
 
@@ -23,7 +24,7 @@ export function rng(seed: number): () => number {
 
 const pick = <T>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)];
 
-/** Header fields an attacker would push to their extremes (the extra JSON's among them), with values to try. */
+/** Header fields an attacker would push to their extremes (the extra field's among them), with values to try. */
 const EXTREMES: [string, (h: BinHeader, extra: Record<string, unknown>) => void][] = [
   ['tokens', (h) => (h.tokenCount = 2 ** 32 - 1)],
   ['tokens = bytes', (h) => (h.tokenCount = h.originalLength)],
@@ -69,11 +70,13 @@ export function corrupt(file: Uint8Array, kind: Case, random: () => number, fore
     case 'extreme-field': {
       const i = Math.floor(random() * frames);
       const { header, table, words } = decodeBin(records[i]);
-      const extra = JSON.parse(new TextDecoder().decode(header.extra || new Uint8Array()) || '{}');
+      // A model frame's extra values, pushed out of bounds, go back as version 3's JSON, which can hold any value.
+      const model = header.mode === 'rank' || header.mode === 'exact';
+      const extra = model ? (decodeExtra(header.extra, header) as unknown as Record<string, unknown>) : {};
       const [, push] = pick(EXTREMES, random);
       const crafted = { ...header, extra: new Uint8Array() };
       push(crafted, extra);
-      if (header.mode === 'rank' || header.mode === 'exact') crafted.extra = new TextEncoder().encode(JSON.stringify(extra));
+      if (model) crafted.extra = new TextEncoder().encode(JSON.stringify(extra));
       return join([...records.slice(0, i), encodeBin(crafted, table, words), ...records.slice(i + 1)]);
     }
     case 'cut-at-frame':

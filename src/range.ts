@@ -4,7 +4,7 @@
 // distribution, in the order the decoder's model steps will visit them.
 import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
 import { refusing, UserError } from './cli.ts';
-import { mixerProblem, type MixerSettings } from './mixer.ts';
+import { decodeExtra, encodeExtra, type Extra } from './extra.ts';
 import { type BinContents, type BinHeader, encodeBin, fileOfFrame, frameOfFile, isModelFree, STREAM_ID_BYTES } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { laneOf, visitOrder } from './codec.ts';
@@ -54,20 +54,6 @@ export function rangeDecode(doc: RangedDoc): TokensDoc {
   return { ...head, format: 'llmc-tokens', tokenList };
 }
 
-/** What the container's free field carries: the layout and provenance fields it has no slot for. */
-interface Extra {
-  vocabSize: number;
-  batch: number;
-  lanes?: number;
-  graph?: string;
-  arithmetic?: string;
-  dtype: string;
-  comment: string | null;
-  escapedBytes?: number;
-  runtime?: string;
-  mixer?: MixerSettings;
-}
-
 const hexBytes = (hex: string, length: number) => {
   const bytes = new Uint8Array(length);
   bytes.set(Buffer.from(hex, 'hex').subarray(0, length));
@@ -103,36 +89,9 @@ export function frameOfRange(doc: RangedDoc, place: Place): Uint8Array {
     contextWindow: doc.contextwindow,
     topN: doc.topN,
     segmentLength: doc.segmentLength,
-    extra: new TextEncoder().encode(JSON.stringify(extra)),
+    extra: encodeExtra(extra),
   };
   return encodeBin(header, encodeTable(doc.inxToSym, doc.counts), Uint16Array.from(doc.compressed));
-}
-
-/** The layout bounds a decoder accepts (docs/FORMAT.md): what a file may ask of its memory and time. */
-export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 65536, segmentLength: 1 << 24, text: 256 };
-
-/** Refuses a header whose layout values are of the wrong kind or out of bounds, before any of them is used. */
-function checkLayout(header: BinHeader, extra: Extra): void {
-  const bad = (what: string) => {
-    throw new UserError(`corrupt .bin header: ${what}`);
-  };
-  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
-  const text = (v: unknown) => v === undefined || (typeof v === 'string' && v.length <= LAYOUT_BOUNDS.text);
-  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) bad('the extra field is not a JSON object');
-  if (!int(extra.vocabSize, 2, LAYOUT_BOUNDS.vocabSize)) bad(`vocabSize must be an integer in 2..${LAYOUT_BOUNDS.vocabSize}`);
-  if (!int(extra.batch, 1, LAYOUT_BOUNDS.batch)) bad(`batch must be an integer in 1..${LAYOUT_BOUNDS.batch}`);
-  if (extra.lanes !== undefined && !int(extra.lanes, 1, extra.batch)) bad('lanes must be an integer in 1..batch');
-  if (!int(extra.escapedBytes ?? 0, 0, header.originalLength)) bad('escapedBytes must be an integer in 0..the original length');
-  if (extra.dtype !== 'fp32' && extra.dtype !== 'q8') bad('dtype must be fp32 or q8');
-  if (![extra.graph, extra.arithmetic, extra.runtime].every(text) || !(extra.comment === null || text(extra.comment))) bad(`graph, arithmetic, runtime and comment must be strings of at most ${LAYOUT_BOUNDS.text} characters`);
-  if (!int(header.contextWindow, 2, LAYOUT_BOUNDS.contextWindow)) bad(`context window must be in 2..${LAYOUT_BOUNDS.contextWindow}`);
-  if (header.segmentLength > LAYOUT_BOUNDS.segmentLength) bad(`segment length must be at most ${LAYOUT_BOUNDS.segmentLength}`);
-  if (header.topN > extra.vocabSize) bad('topN must be at most the vocabulary size');
-  if (extra.mixer !== undefined) {
-    const problem = mixerProblem(extra.mixer);
-    if (problem) bad(problem);
-    if (header.mode !== 'exact' || header.scaleBits < 16) bad('a mixer needs an exact-mode frame of at least 16 bits of precision');
-  }
 }
 
 /** binToRange: the ranged document of a file of one frame, after checking the frame and its end record. */
@@ -142,8 +101,7 @@ export function binToRange(bytes: Uint8Array): RangedDoc {
 
 export function rangeOfFrame({ header, table, words }: BinContents): RangedDoc {
   if (isModelFree(header.mode)) throw new UserError(`this .bin is a ${header.mode} frame (the model did not help): bytesOfBin gives its bytes back`);
-  const extra: Extra = refusing(() => JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.extra)), 'corrupt .bin header: ');
-  checkLayout(header, extra);
+  const extra = decodeExtra(header.extra, header);
   const { inxToSym, counts } = refusing(() => decodeTable(table), 'corrupt .bin header: ');
   return {
     format: 'llmc-ranged',

@@ -61,6 +61,27 @@ test('bombs: headers that claim billions of tokens, huge originals or huge layou
   }
 });
 
+test('a model frame\'s extra field: unknown codes and flags, bytes missing or left over, and mixer settings out of bounds are refused', (t) => {
+  const file = llmc(SCARLET.subarray(0, 3000));
+  const [first] = splitRecords(file);
+  const { header, table, words } = decodeBin(first);
+  assert.equal(header.extra[0] & 8, 8, 'the frame has a mixer');
+  const withExtra = (edit: (extra: Uint8Array) => Uint8Array) => {
+    const changed = { ...header, extra: edit(Uint8Array.from(header.extra)) };
+    return Buffer.concat([encodeBin(changed, table, words), encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix })]);
+  };
+  const set = (at: number, value: number) => (x: Uint8Array) => ((x[at] = value), x);
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['graph code 9', withExtra(set(7, 9)), /corrupt \.bin header: unknown graph code 9/],
+    ['flag 64', withExtra((x) => ((x[0] |= 64), x)), /unknown flags 72 in the extra field/],
+    ['a byte left over', withExtra((x) => Uint8Array.from([...x, 0])), /1 byte\(s\) after the extra field's last value/],
+    ['cut inside the mixer', withExtra((x) => x.subarray(0, x.length - 2)), /the extra field ends inside its mixer settings/],
+    ['minMatch 200', withExtra(set(header.extra.length - 3, 200)), /mixer setting minMatch must be an integer in 1\.\.15/],
+    ['mixer version 7', withExtra(set(header.extra.length - 4, 7)), /mixer version 7 is unknown to this build \(it reads version 1\)/],
+  ];
+  for (const [what, bytes, pattern] of cases) refusedInOneLine(decode(t, bytes), pattern, what);
+});
+
 test('frames cut off, swapped, repeated or taken from another file are refused before any output is kept', (t) => {
   const text = SCARLET.subarray(30_000, 31_800);
   const file = llmc(text, ['--block', '600']);

@@ -1,0 +1,147 @@
+// A model frame's extra field: the layout and provenance values the container has no slot for (docs/FORMAT.md,
+// "Extra field"). Version 4 writes it as a few bytes; version 3 wrote JSON, which is still read. Either way every
+// value is checked against its bounds before anything uses it.
+import { UserError } from './cli.ts';
+import type { BinHeader } from './container.ts';
+import { type MixerSettings, mixerProblem } from './mixer.ts';
+
+export interface Extra {
+  vocabSize: number;
+  batch: number;
+  lanes?: number;
+  graph?: string;
+  arithmetic?: string;
+  dtype: string;
+  comment: string | null;
+  escapedBytes?: number;
+  runtime?: string;
+  mixer?: MixerSettings;
+}
+
+/** The layout bounds a decoder accepts (docs/FORMAT.md): what a file may ask of its memory and time. */
+export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 65536, segmentLength: 1 << 24, text: 255 };
+
+/** The values of the one-byte fields, by their code. */
+const GRAPHS = [undefined, 'integer', 'stepper', 'coder', 'transformers'];
+const ARITHMETICS = ['float', 'integer-1'];
+const DTYPES = ['fp32', 'q8'];
+/** Bits of the first byte: which optional fields follow. */
+const HAS = { lanes: 1, comment: 2, runtime: 4, mixer: 8 };
+
+const code = (values: (string | undefined)[], value: string | undefined, what: string) => {
+  const i = values.indexOf(value);
+  if (i < 0) throw new Error(`the extra field has no code for ${what} ${String(value)}`);
+  return i;
+};
+
+export function encodeExtra(extra: Extra): Uint8Array {
+  const utf8 = (text: string, what: string) => {
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length > LAYOUT_BOUNDS.text) throw new UserError(`the ${what} is ${bytes.length} bytes of UTF-8, at most ${LAYOUT_BOUNDS.text} fit in a .bin`);
+    return [bytes.length, ...bytes];
+  };
+  const lanes = extra.lanes !== undefined && extra.lanes > 1;
+  const flags = (lanes ? HAS.lanes : 0) | (extra.comment !== null ? HAS.comment : 0) | (extra.runtime ? HAS.runtime : 0) | (extra.mixer ? HAS.mixer : 0);
+  const out = new Uint8Array(1 + 4 + 2 + 3 + 4 + 2);
+  const view = new DataView(out.buffer);
+  out[0] = flags;
+  view.setUint32(1, extra.vocabSize, true);
+  view.setUint16(5, extra.batch, true);
+  out[7] = code(GRAPHS, extra.graph, 'graph');
+  out[8] = code(ARITHMETICS, extra.arithmetic ?? 'float', 'arithmetic');
+  out[9] = code(DTYPES, extra.dtype, 'dtype');
+  view.setUint32(10, extra.escapedBytes ?? 0, true);
+  view.setUint16(14, lanes ? extra.lanes! : 0, true);
+  const mixer = extra.mixer;
+  return Uint8Array.from([
+    ...out.subarray(0, lanes ? 16 : 14),
+    ...(extra.comment !== null ? utf8(extra.comment, 'comment') : []),
+    ...(extra.runtime ? utf8(extra.runtime, 'runtime') : []),
+    ...(mixer ? [mixer.version, mixer.minMatch, mixer.learningShift, mixer.matchRate] : []),
+  ]);
+}
+
+/** The extra field as written (bytes, or version 3's JSON object), checked against the header and the bounds. */
+export function decodeExtra(bytes: Uint8Array, header: BinHeader): Extra {
+  const bad = (what: string): never => {
+    throw new UserError(`corrupt .bin header: ${what}`);
+  };
+  const extra = bytes[0] === 0x7b ? parseJson(bytes, bad) : parseBytes(bytes, bad);
+  checkLayout(header, extra, bad);
+  return extra;
+}
+
+function parseJson(bytes: Uint8Array, bad: (what: string) => never): Extra {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    return bad(`the extra field is not JSON: ${(err as Error).message}`);
+  }
+}
+
+function parseBytes(bytes: Uint8Array, bad: (what: string) => never): Extra {
+  let at = 0;
+  const take = (n: number, what: string) => {
+    if (at + n > bytes.length) bad(`the extra field ends inside its ${what}`);
+    const part = bytes.subarray(at, at + n);
+    at += n;
+    return part;
+  };
+  const u8 = (what: string) => take(1, what)[0];
+  const view = (part: Uint8Array) => new DataView(part.buffer, part.byteOffset, part.length);
+  const u16 = (what: string) => view(take(2, what)).getUint16(0, true);
+  const u32 = (what: string) => view(take(4, what)).getUint32(0, true);
+  const text = (what: string) => {
+    const n = u8(`${what} length`);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(take(n, what));
+    } catch {
+      return bad(`the ${what} is not UTF-8`);
+    }
+  };
+  const one = (values: (string | undefined)[], what: string) => {
+    const i = u8(what);
+    return i < values.length ? values[i] : bad(`unknown ${what} code ${i}`);
+  };
+  const flags = u8('flags');
+  if (flags & ~(HAS.lanes | HAS.comment | HAS.runtime | HAS.mixer)) bad(`unknown flags ${flags} in the extra field`);
+  const extra: Extra = {
+    vocabSize: u32('vocabulary size'),
+    batch: u16('batch'),
+    graph: one(GRAPHS, 'graph'),
+    arithmetic: one(ARITHMETICS, 'arithmetic'),
+    dtype: one(DTYPES, 'dtype')!,
+    escapedBytes: u32('escaped bytes'),
+    comment: null,
+  };
+  if (flags & HAS.lanes) extra.lanes = u16('lanes');
+  if (flags & HAS.comment) extra.comment = text('comment');
+  if (flags & HAS.runtime) extra.runtime = text('runtime');
+  if (flags & HAS.mixer) {
+    const [version, minMatch, learningShift, matchRate] = take(4, 'mixer settings');
+    extra.mixer = { version, minMatch, learningShift, matchRate } as MixerSettings;
+  }
+  if (at !== bytes.length) bad(`${bytes.length - at} byte(s) after the extra field's last value`);
+  return extra;
+}
+
+/** Refuses a header whose layout values are of the wrong kind or out of bounds, before any of them is used. */
+function checkLayout(header: BinHeader, extra: Extra, bad: (what: string) => never): void {
+  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  const text = (v: unknown) => v === undefined || (typeof v === 'string' && v.length <= LAYOUT_BOUNDS.text);
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) bad('the extra field is not a JSON object');
+  if (!int(extra.vocabSize, 2, LAYOUT_BOUNDS.vocabSize)) bad(`vocabSize must be an integer in 2..${LAYOUT_BOUNDS.vocabSize}`);
+  if (!int(extra.batch, 1, LAYOUT_BOUNDS.batch)) bad(`batch must be an integer in 1..${LAYOUT_BOUNDS.batch}`);
+  if (extra.lanes !== undefined && !int(extra.lanes, 1, extra.batch)) bad('lanes must be an integer in 1..batch');
+  if (!int(extra.escapedBytes ?? 0, 0, header.originalLength)) bad('escapedBytes must be an integer in 0..the original length');
+  if (extra.dtype !== 'fp32' && extra.dtype !== 'q8') bad('dtype must be fp32 or q8');
+  if (![extra.graph, extra.arithmetic, extra.runtime].every(text) || !(extra.comment === null || text(extra.comment))) bad(`graph, arithmetic, runtime and comment must be strings of at most ${LAYOUT_BOUNDS.text} characters`);
+  if (!int(header.contextWindow, 2, LAYOUT_BOUNDS.contextWindow)) bad(`context window must be in 2..${LAYOUT_BOUNDS.contextWindow}`);
+  if (header.segmentLength > LAYOUT_BOUNDS.segmentLength) bad(`segment length must be at most ${LAYOUT_BOUNDS.segmentLength}`);
+  if (header.topN > extra.vocabSize) bad('topN must be at most the vocabulary size');
+  if (extra.mixer !== undefined) {
+    const problem = mixerProblem(extra.mixer);
+    if (problem) bad(problem);
+    if (header.mode !== 'exact' || header.scaleBits < 16) bad('a mixer needs an exact-mode frame of at least 16 bits of precision');
+  }
+}
