@@ -16,6 +16,8 @@ export interface Extra {
   escapedBytes?: number;
   runtime?: string;
   mixer?: MixerSettings;
+  /** The original's line ends are CR LF; the tokens code LF (src/tokenize.ts). */
+  crlf?: boolean;
 }
 
 /** The layout bounds a decoder accepts (docs/FORMAT.md): what a file may ask of its memory and time. */
@@ -26,7 +28,7 @@ const GRAPHS = [undefined, 'integer', 'stepper', 'coder', 'transformers'];
 const ARITHMETICS = ['float', 'integer-1'];
 const DTYPES = ['fp32', 'q8'];
 /** Bits of the first byte: which optional fields follow. */
-const HAS = { lanes: 1, comment: 2, runtime: 4, mixer: 8 };
+const HAS = { lanes: 1, comment: 2, runtime: 4, mixer: 8, crlf: 16 };
 
 const code = (values: (string | undefined)[], value: string | undefined, what: string) => {
   const i = values.indexOf(value);
@@ -41,7 +43,7 @@ export function encodeExtra(extra: Extra): Uint8Array {
     return [bytes.length, ...bytes];
   };
   const lanes = extra.lanes !== undefined && extra.lanes > 1;
-  const flags = (lanes ? HAS.lanes : 0) | (extra.comment !== null ? HAS.comment : 0) | (extra.runtime ? HAS.runtime : 0) | (extra.mixer ? HAS.mixer : 0);
+  const flags = (lanes ? HAS.lanes : 0) | (extra.comment !== null ? HAS.comment : 0) | (extra.runtime ? HAS.runtime : 0) | (extra.mixer ? HAS.mixer : 0) | (extra.crlf ? HAS.crlf : 0);
   const out = new Uint8Array(1 + 4 + 2 + 3 + 4 + 2);
   const view = new DataView(out.buffer);
   out[0] = flags;
@@ -104,7 +106,7 @@ function parseBytes(bytes: Uint8Array, bad: (what: string) => never): Extra {
     return i < values.length ? values[i] : bad(`unknown ${what} code ${i}`);
   };
   const flags = u8('flags');
-  if (flags & ~(HAS.lanes | HAS.comment | HAS.runtime | HAS.mixer)) bad(`unknown flags ${flags} in the extra field`);
+  if (flags & ~(HAS.lanes | HAS.comment | HAS.runtime | HAS.mixer | HAS.crlf)) bad(`unknown flags ${flags} in the extra field`);
   const extra: Extra = {
     vocabSize: u32('vocabulary size'),
     batch: u16('batch'),
@@ -114,6 +116,7 @@ function parseBytes(bytes: Uint8Array, bad: (what: string) => never): Extra {
     escapedBytes: u32('escaped bytes'),
     comment: null,
   };
+  if (flags & HAS.crlf) extra.crlf = true;
   if (flags & HAS.lanes) extra.lanes = u16('lanes');
   if (flags & HAS.comment) extra.comment = text('comment');
   if (flags & HAS.runtime) extra.runtime = text('runtime');

@@ -22,6 +22,8 @@ export interface Provenance {
   escapedBytes?: number;
   /** The inference runtime that computed the probabilities (onnxruntime version, device, CPU kernels). */
   runtime?: string;
+  /** 'crlf': every line of the original ends in CR LF, and the tokens code the text with LF alone. */
+  lineEnds?: 'crlf';
 }
 
 /** Coding parameters that both sides must share. */
@@ -91,6 +93,7 @@ function checkProvenance(doc: Record<string, unknown>): void {
   need(typeof doc.modelFingerprint === 'string' && /^([0-9a-f]{64})?$/.test(doc.modelFingerprint as string), 'modelFingerprint must be 64 hex digits or empty');
   need(doc.escapedBytes === undefined || (isInt(doc.escapedBytes) && (doc.escapedBytes as number) >= 0), 'escapedBytes must be a non-negative integer');
   need(doc.runtime === undefined || typeof doc.runtime === 'string', 'runtime must be a string');
+  need(doc.lineEnds === undefined || doc.lineEnds === 'crlf', 'lineEnds must be "crlf" or absent');
 }
 
 function checkLayout(doc: Record<string, unknown>): void {

@@ -76,7 +76,7 @@ export function binOfRange(doc: RangedDoc): Uint8Array {
 
 export function frameOfRange(doc: RangedDoc, place: Place): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
-  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, ...(doc.runtime ? { runtime: doc.runtime } : {}), ...(doc.mixer ? { mixer: doc.mixer } : {}) };
+  const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, ...(doc.runtime ? { runtime: doc.runtime } : {}), ...(doc.mixer ? { mixer: doc.mixer } : {}), ...(doc.lineEnds === 'crlf' ? { crlf: true } : {}) };
   const header: BinHeader = {
     mode: doc.mode,
     scaleBits: doc.precision,
@@ -121,6 +121,7 @@ export function rangeOfFrame({ header, table, words }: BinContents): RangedDoc {
     lanes: extra.lanes ?? 1,
     ...(extra.graph ? { graph: extra.graph } : {}),
     ...(extra.mixer ? { mixer: extra.mixer } : {}),
+    ...(extra.crlf ? { lineEnds: 'crlf' as const } : {}),
     arithmetic: extra.arithmetic ?? 'float',
     precision: header.scaleBits,
     dtype: extra.dtype,

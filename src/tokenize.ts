@@ -100,12 +100,46 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * The bytes with CR LF line ends as LF, when every line ends in CR LF (at least one, and no LF alone), so that
+ * putting a CR before every LF gives the bytes back. The models read LF text; a CR before each LF would cost
+ * them a token a line. Otherwise undefined.
+ */
+export function lfOfCrlf(bytes: Uint8Array): Uint8Array | undefined {
+  let pairs = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0x0a) continue;
+    if (i === 0 || bytes[i - 1] !== 0x0d) return undefined;
+    pairs++;
+  }
+  if (pairs === 0) return undefined;
+  const out = new Uint8Array(bytes.length - pairs);
+  let o = 0;
+  for (let i = 0; i < bytes.length; i++) if (!(bytes[i] === 0x0d && bytes[i + 1] === 0x0a)) out[o++] = bytes[i];
+  return out;
+}
+
+/** The inverse of lfOfCrlf: a CR before every LF. */
+export function crlfOfLf(bytes: Uint8Array): Uint8Array {
+  let lines = 0;
+  for (const b of bytes) if (b === 0x0a) lines++;
+  const out = new Uint8Array(bytes.length + lines);
+  let o = 0;
+  for (const b of bytes) {
+    if (b === 0x0a) out[o++] = 0x0d;
+    out[o++] = b;
+  }
+  return out;
+}
+
 export function tokensOfStr(
-  bytes: Uint8Array,
+  original: Uint8Array,
   tokenizer: Tokenizer,
   vocabulary: ByteVocabulary | undefined,
   info: { modelName: string; vocabSize: number; comment?: string | null },
 ): TokensDoc {
+  const lf = lfOfCrlf(original);
+  const bytes = lf ?? original;
   const ids: number[] = [];
   let escapedBytes = 0;
   if (!vocabulary) {
@@ -132,9 +166,10 @@ export function tokensOfStr(
     vocabSize: info.vocabSize,
     comment: info.comment ?? null,
     modelFingerprint: '',
-    byteLength: bytes.length,
-    sha256: sha256Prefix(bytes),
+    byteLength: original.length,
+    sha256: sha256Prefix(original),
     escapedBytes,
+    ...(lf ? { lineEnds: 'crlf' as const } : {}),
     tokenList: ids.map((id) => [id, -1, 0]),
   };
 }
@@ -147,7 +182,8 @@ export function bytesOf(ids: number[], tokenizer: Tokenizer, vocabulary: ByteVoc
 
 /** Decodes the tokens and, when the document knows the original, checks length and hash before anything is written. */
 export function tokensToStr(doc: TokensDoc, tokenizer: Tokenizer, vocabulary: ByteVocabulary | undefined): Uint8Array {
-  const bytes = bytesOf(doc.tokenList.map((t) => t[0]), tokenizer, vocabulary);
+  const coded = bytesOf(doc.tokenList.map((t) => t[0]), tokenizer, vocabulary);
+  const bytes = doc.lineEnds === 'crlf' ? crlfOfLf(coded) : coded;
   if (doc.sha256 && (bytes.length !== doc.byteLength || sha256Prefix(bytes) !== doc.sha256)) {
     throw new UserError(`decoded text does not match the original (${bytes.length} bytes, expected ${doc.byteLength}): wrong model or corrupt data`);
   }

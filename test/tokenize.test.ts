@@ -2,8 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadTokenizer } from '../src/model.ts';
-import { bytesOfTokens, tokensOfStr, tokensToStr, utf8Runs } from '../src/tokenize.ts';
-import { SCARLET } from './helpers.ts';
+import { bytesOfTokens, crlfOfLf, lfOfCrlf, tokensOfStr, tokensToStr, utf8Runs } from '../src/tokenize.ts';
+import { compress, decompress, ok, SCARLET } from './helpers.ts';
+
+const TINY = ['-n', 'llmc-tiny'];
 
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const isUtf8 = (bytes: Uint8Array) => {
@@ -43,4 +45,32 @@ test('a whole default block (1 MiB of text, about 400,000 tokens) tokenizes and 
   const doc = tokensOfStr(block, tokenizer, vocabulary, { modelName: name, vocabSize });
   assert.ok(doc.tokenList.length > 300_000, `${doc.tokenList.length} tokens`);
   assert.deepEqual(Buffer.from(tokensToStr(doc, tokenizer, vocabulary)), block);
+});
+
+test('CR LF line ends are coded as LF and given back, only when every line has them', async () => {
+  const lf = SCARLET.subarray(0, 4000);
+  const crlf = Buffer.from(lf.toString('latin1').replace(/\n/g, '\r\n'), 'latin1');
+  assert.deepEqual(lfOfCrlf(crlf), Uint8Array.from(lf));
+  assert.deepEqual(crlfOfLf(lf), Uint8Array.from(crlf));
+  for (const kept of ['a\nb\r\n', 'no line end', '\r\r\n\n', 'x\r']) assert.equal(lfOfCrlf(Buffer.from(kept)), undefined, JSON.stringify(kept));
+  assert.deepEqual(crlfOfLf(lfOfCrlf(Buffer.from('\r\r\na\r\n'))!), Uint8Array.from(Buffer.from('\r\r\na\r\n')));
+  const { tokenizer, vocabulary, name, vocabSize } = await loadTokenizer();
+  const info = { modelName: name, vocabSize };
+  const doc = tokensOfStr(crlf, tokenizer, vocabulary, info);
+  assert.equal(doc.lineEnds, 'crlf');
+  assert.deepEqual(doc.tokenList, tokensOfStr(lf, tokenizer, vocabulary, info).tokenList, 'the same tokens as the LF text');
+  assert.equal(doc.byteLength, crlf.length);
+  assert.deepEqual(tokensToStr(doc, tokenizer, vocabulary), Uint8Array.from(crlf));
+  assert.equal(tokensOfStr(Buffer.concat([crlf, Buffer.from('\n')]), tokenizer, vocabulary, info).lineEnds, undefined);
+});
+
+test('a CR LF text round-trips through llmc and the stages, in about the bytes of its LF text', () => {
+  const lf = SCARLET.subarray(0, 4000);
+  const crlf = Buffer.from(lf.toString('latin1').replace(/\n/g, '\r\n'), 'latin1');
+  // llmc-base, whose frame beats brotli's on this text
+  const coded = ok('llmc', ['-q'], crlf);
+  const plain = ok('llmc', ['-q'], lf);
+  assert.ok(coded.length <= plain.length + 2, `CR LF: ${coded.length} bytes, LF: ${plain.length}`);
+  assert.deepEqual(ok('llmc', ['-d', '-q'], coded), crlf);
+  assert.deepEqual(decompress(compress(crlf, TINY, ['--coder', 'exact']), TINY), crlf);
 });
