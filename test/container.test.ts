@@ -63,7 +63,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [3, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [4, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -133,7 +133,7 @@ test('.bin refuses intact files with fields this version does not know', () => {
     return withFixedCrc(out);
   };
   assertOneLineError(() => decodeBin(patch(5, 1)), /unknown flags 0x1/);
-  assertOneLineError(() => decodeBin(patch(6, 4)), /unknown coder mode 4/);
+  assertOneLineError(() => decodeBin(patch(6, 6)), /unknown coder mode 6/);
   assertOneLineError(() => decodeBin(patch(7, 0)), /scaleBits 0 out of range/);
   assertOneLineError(() => decodeBin(patch(7, 32)), /scaleBits 32 out of range/);
   assertOneLineError(() => decodeBin(patch(9, 0xff)), /model name is not valid UTF-8/);
