@@ -1,0 +1,88 @@
+// Tunes and measures the match model and mixer (docs/MIXER.md) without running the model again for every setting:
+// the first run over a file keeps, per position, the model's 128 largest frequencies and the true token's (in
+// bench/results/mixer-cache/, ignored); each setting then replays the coder's visit order over those rows, the
+// rest of each row spread evenly. Bits are Σ −log2(frequency / 2^24) of the true tokens, the exact coder's cost
+// without its header: an estimate of the real mix (the rows are approximate), good for comparing settings.
+//
+// usage: node --import tsx bench/mixer.ts BYTES FILE... [minMatch=3,learningShift=13,matchRate=4 ...]
+// (the first BYTES bytes of each FILE; each name=value list is one setting, over the defaults)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { DEFAULT_LAYOUT, visitOrder, walk } from '../src/codec.ts';
+import { DEFAULT_MIXER, Mixer, type MixerSettings } from '../src/mixer.ts';
+import { type LanguageModel, loadByteVocabulary, loadModel } from '../src/model.ts';
+import { Frequencies } from '../src/ranks.ts';
+import { tokensOfStr } from '../src/tokenize.ts';
+
+const KEPT = 128;
+const PRECISION = DEFAULT_LAYOUT.precision;
+const TOTAL = 2 ** PRECISION;
+/** Per position: the true token, its frequency, the model's top token, then KEPT tokens and KEPT frequencies. */
+const STRIDE = 3 + 2 * KEPT;
+const CACHE = 'bench/results/mixer-cache';
+
+const [bytesArg, ...rest] = process.argv.slice(2);
+const files = rest.filter((a) => !a.includes('='));
+const settings = rest.filter((a) => a.includes('=')).map((a): MixerSettings => ({ ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) }));
+if (!Number(bytesArg) || files.length === 0) throw new Error('usage: bench/mixer.ts BYTES FILE... [name=value,... ...]');
+
+/** The model's rows over the file, made once (the default layout), as an Int32Array of STRIDE a position. */
+async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<LanguageModel>): Promise<Int32Array> {
+  const path = `${CACHE}/${basename(file)}.${bytes.length}.bin`;
+  if (existsSync(path)) return new Int32Array(new Uint8Array(readFileSync(path)).buffer);
+  const m = await model();
+  const tokens = tokensOfStr(bytes, m.tokenizer, loadByteVocabulary(m.dir), { modelName: m.name, vocabSize: m.vocabSize }).tokenList.map((t) => t[0]);
+  const rows = new Int32Array(tokens.length * STRIDE);
+  const freqs = new Frequencies(m.vocabSize, PRECISION);
+  const layout = { contextwindow: m.defaultWindow, precision: PRECISION, segmentLength: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch };
+  await walk(m, tokens.length, layout, ({ weights }, pos) => {
+    const f = freqs.load(weights!).freqs;
+    const top = Array.from(f.keys()).sort((a, b) => f[b] - f[a] || a - b).slice(0, KEPT);
+    const o = pos * STRIDE;
+    rows.set([tokens[pos], f[tokens[pos]], freqs.top, ...top, ...top.map((t) => f[t])], o);
+    return tokens[pos];
+  });
+  mkdirSync(CACHE, { recursive: true });
+  writeFileSync(path, rows);
+  return rows;
+}
+
+/** Bits of the true tokens over the rows, with the mixer of `setting` or the model alone. */
+function bitsOf(rows: Int32Array, vocab: number, setting?: MixerSettings): number {
+  const count = rows.length / STRIDE;
+  const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, setting);
+  const row = new Frequencies(vocab, PRECISION);
+  let bits = 0;
+  for (const pos of visitOrder(count, DEFAULT_LAYOUT.segmentLength, DEFAULT_LAYOUT.batch)) {
+    const o = pos * STRIDE;
+    const [token, tokenFreq, top] = rows.subarray(o, o + 3);
+    const ids = rows.subarray(o + 3, o + 3 + KEPT);
+    const kept = rows.subarray(o + 3 + KEPT, o + STRIDE);
+    const f = row.freqs;
+    const inKept = ids.includes(token);
+    const rest = TOTAL - kept.reduce((a, b) => a + b, 0) - (inKept ? 0 : tokenFreq);
+    f.fill(Math.max(1, Math.floor(rest / (vocab - KEPT - (inKept ? 0 : 1)))));
+    ids.forEach((t, i) => (f[t] = kept[i]));
+    f[token] = tokenFreq;
+    f[top] += TOTAL - f.reduce((a, b) => a + b, 0);
+    row.top = top;
+    mixer?.mix(row, pos);
+    bits -= Math.log2(f[token] / TOTAL);
+    mixer?.learn(pos, token);
+  }
+  return bits;
+}
+
+let loaded: Promise<LanguageModel> | undefined;
+const model = () => (loaded ??= loadModel());
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s) => `minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}`).join(' | ')} |`);
+console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
+for (const file of files) {
+  const bytes = readFileSync(file).subarray(0, Number(bytesArg));
+  const rows = await rowsOf(file, bytes, model);
+  const vocab = (await model()).vocabSize;
+  const alone = bitsOf(rows, vocab);
+  const mixed = [DEFAULT_MIXER, ...settings].map((s) => bitsOf(rows, vocab, s));
+  const cell = (b: number) => `${(b / bytes.length).toFixed(4)} (${((b / alone - 1) * 100).toFixed(1)}%)`;
+  console.log(`| ${basename(file)} | ${bytes.length} | ${rows.length / STRIDE} | ${(alone / bytes.length).toFixed(4)} | ${mixed.map(cell).join(' | ')} |`);
+}
