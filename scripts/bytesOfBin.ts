@@ -5,5 +5,5 @@ import { bytesOfBin } from '../src/stored.ts';
 
 runCli(async () => {
   const argv = await stageArgs('$0 [-i file.bin] [-o file]\nThe bytes of a stored .bin frame.').parse();
-  writeOutput(argv.o, bytesOfBin(readInput(argv.i)), argv.i);
+  writeOutput(argv.o, await bytesOfBin(readInput(argv.i)), argv.i);
 });

@@ -12,11 +12,12 @@ export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
 export const STREAM_ID_BYTES = 8;
 
-const CODER_MODES = ['rank', 'exact', 'stored', 'brotli'] as const;
+const CODER_MODES = ['rank', 'exact', 'stored', 'brotli', 'zstd'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
 /** Coder modes whose frames need no model: their header is the compact one (docs/FORMAT.md). */
-const MODEL_FREE_MODES: readonly CoderMode[] = ['stored', 'brotli'];
-export const isModelFree = (mode: CoderMode | undefined): mode is 'stored' | 'brotli' => MODEL_FREE_MODES.includes(mode!);
+const MODEL_FREE_MODES = ['stored', 'brotli', 'zstd'] as const satisfies readonly CoderMode[];
+export type ModelFreeMode = (typeof MODEL_FREE_MODES)[number];
+export const isModelFree = (mode: CoderMode | undefined): mode is ModelFreeMode => (MODEL_FREE_MODES as readonly (CoderMode | undefined)[]).includes(mode);
 /** Byte 6 of the end record, where a frame has its coder mode. */
 const END_MARK = 0xff;
 
@@ -37,7 +38,7 @@ export const DEFAULT_LIMITS = limitsFor(DEFAULT_MEMORY);
 export const MAX_EXTRA = 4096;
 
 export interface BinHeader {
-  /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token; 'stored', 'brotli': no model (src/stored.ts). */
+  /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token; 'stored', 'brotli', 'zstd': no model (src/stored.ts). */
   mode: CoderMode;
   /** Precision of the rANS frequencies, 1..31. */
   scaleBits: number;

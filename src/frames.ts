@@ -1,5 +1,5 @@
 // A whole input as a sequence of .bin frames (docs/FORMAT.md): the input is cut into blocks at line ends, each
-// block is coded by the model, by brotli or stored as it is, whichever is smallest, and the frames follow one
+// block is coded by the model, by brotli or zstd, or stored as it is, whichever is smallest, and the frames follow one
 // another, then an end record. One model load serves every frame; `llmc` (and so run.sh) goes through here, the
 // stage scripts through the same calls.
 import { createHash } from 'node:crypto';
@@ -11,7 +11,7 @@ import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
-import { brotliFrame, bytesOfModelFreeFrame, storedFrame } from './stored.ts';
+import { bytesOfModelFreeFrame, modelFreeFrames } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
@@ -30,7 +30,7 @@ export interface CodingOptions {
 export const DEFAULT_BLOCK = 1 << 20;
 export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK, mixer: DEFAULT_MIXER };
 
-/** What became of one frame: its coder ('exact', 'rank', 'brotli' or 'stored'), its sizes, and its tokens. */
+/** What became of one frame: its coder ('exact', 'rank', 'brotli', 'zstd' or 'stored'), its sizes, and its tokens. */
 export interface FrameReport {
   coder: string;
   bytes: number;
@@ -69,8 +69,8 @@ export class Models {
 
 /**
  * Codes an input block by block into the frames of one stream, then its end record. Each block becomes the
- * smallest of its model frame (not tried when more than half of it is not UTF-8 text), its brotli frame and its
- * stored frame, so no frame is larger than brotli's or the block itself, plus a header.
+ * smallest of its model frame (not tried when more than half of it is not UTF-8 text), its brotli and zstd
+ * frames and its stored frame, so no frame is larger than the best of those coders' or the block itself, plus a header.
  */
 export class Compressor {
   private place?: Place;
@@ -87,10 +87,7 @@ export class Compressor {
     const model = await this.models.get();
     const doc = tokensOfStr(block, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
     const escapedBytes = doc.escapedBytes ?? 0;
-    const candidates = [
-      { coder: 'stored', frame: storedFrame(block, place), tokens: 0 },
-      { coder: 'brotli', frame: brotliFrame(block, place), tokens: 0 },
-    ];
+    const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await modelFreeFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
     if (2 * escapedBytes <= block.length) {
       const { coding } = this;
       const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };

@@ -77,15 +77,15 @@ test('llmc pipes: stdin to stdout both ways, -c, -o, and one model per direction
   assert.deepEqual(readFileSync(join(dir, 'out.txt')), text);
 });
 
-test('llmc gives each block the smallest of the model, brotli and stored, and codes text and binary in one file', (t) => {
+test('llmc gives each block the smallest of the model, the classical coders and stored, and codes text and binary in one file', (t) => {
   const dir = tempDir(t);
   const binary = Buffer.from(Array.from({ length: 1800 }, (_, i) => (i * 7919 + (i >> 3) * 31) % 256));
   const original = Buffer.concat([SCARLET.subarray(70_000, 72_000), Buffer.from('\n'), binary]);
   writeFileSync(join(dir, 'mixed.dat'), original);
   const c = llmc(dir, [...TINY, '-q', '-v', '--block', '2100', 'mixed.dat']);
   assert.equal(c.status, 0, c.stderr);
-  assert.match(c.stderr, /frames \(exact 1, brotli 1\)/);
-  assert.match(c.stderr, /frame 2: 1800 -> \d+ bytes \(brotli\)/);
+  assert.match(c.stderr, /frames \(exact 1, zstd 1\)/);
+  assert.match(c.stderr, /frame 2: 1800 -> \d+ bytes \(zstd\)/);
   unlinkSync(join(dir, 'mixed.dat'));
   const d = llmc(dir, [...TINY, '-d', '-q', 'mixed.dat.bin']);
   assert.equal(d.status, 0, d.stderr);

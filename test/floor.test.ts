@@ -1,0 +1,182 @@
+// The classical floor under the model: zstd, brotli and stored frames, through the library and the real llmc, on
+// real files. Each block gets the smallest frame; a frame's coder id that is changed, a stream that
+// decodes to another length, and streams that would expand to gigabytes under a small header are refused in one
+// line, with bounded memory and no output kept.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { brotliCompressSync, constants, crc32 } from 'node:zlib';
+import * as zstd from '@bokuweb/zstd-wasm';
+import { type BinHeader, decodeBin, encodeBin, END_BYTES, fileOfFrame, splitRecords } from '../src/container.ts';
+import { rng } from '../src/fuzz.ts';
+import { onlyFrame } from '../src/range.ts';
+import { brotliFrame, bytesOfBin, bytesOfModelFreeFrame, modelFreeFrames, storedFrame, zstdFrame } from '../src/stored.ts';
+import { sha256Prefix } from '../src/tokenize.ts';
+import { ROOT, SCARLET, tempDir } from './helpers.ts';
+
+const TINY = ['-n', 'llmc-tiny'];
+const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+// Real files and the coder that makes their smallest frame (bench/floor.ts has the numbers): the tiny model's
+// tokenizer (JSON, brotli), and the committed heatmap figure (a PNG, zstd; if it is regenerated, check again).
+const TOKENIZER = readFileSync(join(ROOT, 'models', 'llmc-tiny', 'tokenizer.json'));
+const HEATMAP = readFileSync(join(ROOT, 'figures', 'heatmap', 'heatmap.png'));
+
+/** llmc in `dir` under /usr/bin/time: status, stdout, stderr without time's line, and the peak RSS in MB. */
+function llmc(dir: string, args: string[], input: Uint8Array | string = '') {
+  const r = spawnSync('/usr/bin/time', ['-f', 'peak %M', process.execPath, '--import', TSX, join(ROOT, 'scripts', 'llmc.ts'), '-q', ...TINY, ...args], { cwd: dir, input, maxBuffer: 1 << 28 });
+  const lines = r.stderr.toString().trim().split('\n').filter((l) => !l.startsWith('Command exited with non-zero status'));
+  const peakMB = Number(/^peak (\d+)$/.exec(lines.pop()!)![1]) / 1024;
+  return { status: r.status, stdout: r.stdout, stderr: lines.join('\n'), peakMB };
+}
+
+/** A file of one model-free frame with `payload` under a header that claims `header` (a valid checksum). */
+function craftedFile(mode: BinHeader['mode'], payload: Uint8Array, header: Partial<BinHeader>): Uint8Array {
+  const base = decodeBin(EMPTY_FRAME).header;
+  return fileOfFrame(encodeBin({ ...base, mode, ...header }, payload, new Uint16Array(0)));
+}
+const EMPTY_FRAME = await zstdFrame(new Uint8Array(0), onlyFrame(sha256Prefix(new Uint8Array(0))));
+
+/** llmc -d on `file` in a fresh folder: refused in one line, exit 1, nothing left but the input. */
+function refused(t: { after: (fn: () => void) => void }, file: Uint8Array, pattern: RegExp, what: string) {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'x.bin'), file);
+  const r = llmc(dir, ['-d', 'x.bin']);
+  assert.equal(r.status, 1, `${what}: ${r.stderr}`);
+  assert.equal(r.stderr.split('\n').length, 1, `${what}: ${r.stderr}`);
+  assert.match(r.stderr, pattern, what);
+  assert.deepEqual(readdirSync(dir), ['x.bin'], `${what}: no output kept`);
+  return r;
+}
+
+test('zstd, brotli and stored frames round-trip, and their payloads are standard .zst and brotli streams and the bytes', async (t) => {
+  const next = rng(3);
+  const inputs = [new Uint8Array(0), Uint8Array.of(0x41), SCARLET.subarray(0, 5000), Buffer.from(Array.from({ length: 3000 }, () => Math.floor(next() * 256))), HEATMAP];
+  for (const bytes of inputs) {
+    const place = onlyFrame(sha256Prefix(bytes));
+    const frames = [['zstd', await zstdFrame(bytes, place), ['zstd', '-d', '-c']], ['brotli', brotliFrame(bytes, place), ['brotli', '-d', '-c']], ['stored', storedFrame(bytes, place), ['cat']]] as const;
+    for (const [name, frame, cli] of frames) {
+      const contents = decodeBin(frame);
+      assert.equal(contents.header.mode, name);
+      assert.equal(frame.length, 51 + contents.table.length, 'the compact header');
+      assert.deepEqual(Buffer.from(await bytesOfModelFreeFrame(contents)), Buffer.from(bytes), `${name}, ${bytes.length} bytes`);
+      assert.deepEqual(Buffer.from(await bytesOfBin(fileOfFrame(frame))), Buffer.from(bytes), `bytesOfBin, ${name}`);
+      const standard = spawnSync(cli[0], cli.slice(1), { input: contents.table });
+      if (standard.error) t.diagnostic(`${cli[0]} not found: its decoding not checked`);
+      else assert.deepEqual(standard.stdout, Buffer.from(bytes), `${cli.join(' ')}, ${bytes.length} bytes`);
+    }
+  }
+});
+
+test('llmc gives each block the smallest frame: zstd for the heatmap, brotli for the tokenizer, and gives them back', async (t) => {
+  const dir = tempDir(t);
+  for (const [name, bytes, coder] of [['heatmap.png', HEATMAP, 'zstd'], ['tokenizer.json', TOKENIZER, 'brotli']] as const) {
+    const frames = await modelFreeFrames(bytes, onlyFrame(sha256Prefix(bytes)));
+    const smallest = frames.reduce((a, b) => (b.frame.length <= a.frame.length ? b : a));
+    assert.equal(smallest.coder, coder, `${name}: ${frames.map((f) => `${f.coder} ${f.frame.length}`).join(', ')} (the data changed? bench/floor.ts finds others)`);
+    assert.ok(frames.every((f) => f === smallest || smallest.frame.length < f.frame.length), `${name}: ${coder} beats the others`);
+
+    writeFileSync(join(dir, name), bytes);
+    // rank mode: the tiny model's frame stays far behind on these (exact mode, as the model improves, may not)
+    const c = llmc(dir, ['-v', '--coder', 'rank', name]);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stderr, new RegExp(`1 frame \\(${coder} 1\\)`), `${name}: ${c.stderr}`);
+    const file = readFileSync(join(dir, `${name}.bin`));
+    assert.equal(file.length, smallest.frame.length + END_BYTES, `${name}: the ${coder} frame and the end record, the model's frame was larger`);
+    const listed = llmc(dir, ['-l', `${name}.bin`]).stdout.toString().split('\n')[1].split('\t');
+    assert.equal(listed[5], coder);
+    const d = llmc(dir, ['-d', '-c', '-v', `${name}.bin`]);
+    assert.equal(d.status, 0, d.stderr);
+    assert.deepEqual(d.stdout, bytes, `${name} round trip`);
+  }
+});
+
+test('several coders in one file: -v names each frame\'s, and the file decodes', (t) => {
+  const dir = tempDir(t);
+  // Three blocks of --block bytes or less, each cut after its last line end: random bytes that end in one (stored),
+  // the heatmap and a line end (zstd), then the tokenizer, the rest (brotli).
+  const size = HEATMAP.length + 1;
+  const next = rng(11);
+  const random = Buffer.from(Array.from({ length: size }, () => Math.floor(next() * 256)));
+  random[size - 1] = 0x0a;
+  const original = Buffer.concat([random, HEATMAP, Buffer.from('\n'), TOKENIZER]);
+  const c = llmc(dir, ['-v', '-c', '--coder', 'rank', '--block', String(size)], original);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stderr, /3 frames \(stored 1, zstd 1, brotli 1\)/, c.stderr);
+  assert.match(c.stderr, new RegExp(`frame 1: ${size} -> ${size + 51} bytes \\(stored\\)\n  frame 2: ${size} -> \\d+ bytes \\(zstd\\)\n  frame 3: ${TOKENIZER.length} -> \\d+ bytes \\(brotli\\)`), c.stderr);
+  const d = llmc(dir, ['-d', '-c', '-v'], c.stdout);
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stderr, new RegExp(`frame 1: ${size + 51} -> ${size} bytes \\(stored\\)\n  frame 2: \\d+ -> ${size} bytes \\(zstd\\)\n  frame 3: \\d+ -> ${TOKENIZER.length} bytes \\(brotli\\)`), d.stderr);
+  assert.deepEqual(d.stdout, original);
+});
+
+test('a frame whose coder id is changed is refused in one line, with no output', async (t) => {
+  const bytes = SCARLET.subarray(0, 4000);
+  const place = onlyFrame(sha256Prefix(bytes));
+  const [zstded, brotlied, stored] = [await zstdFrame(bytes, place), brotliFrame(bytes, place), storedFrame(bytes, place)];
+  // A frame of the model's layout (rank mode, nothing coded), so that its checksum passes and its coder id is read.
+  const modelLayout = encodeBin({ ...decodeBin(EMPTY_FRAME).header, mode: 'rank' }, new Uint8Array(0), new Uint16Array(0));
+  /** The frame with byte 6 (the coder mode) set to `code`, its checksum fixed unless `keepCrc`, and the end record of `ending`'s file. */
+  const recoded = (frame: Uint8Array, code: number, keepCrc = false, ending = frame) => {
+    const out = frame.slice();
+    out[6] = code;
+    if (!keepCrc) new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)), true);
+    return Buffer.concat([out, splitRecords(fileOfFrame(ending))[1]]);
+  };
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['zstd read as brotli', recoded(zstded, 3), /frame 1: corrupt brotli frame/],
+    ['zstd read as stored', recoded(zstded, 2), /frame 1: corrupt stored frame: its stream decodes to \d+ bytes, its header says 4000/],
+    ['brotli read as zstd', recoded(brotlied, 4), /frame 1: corrupt zstd frame: it is not a zstd frame/],
+    ['brotli read as stored', recoded(brotlied, 2), /frame 1: corrupt stored frame: its stream decodes to \d+ bytes, its header says 4000/],
+    ['stored read as zstd', recoded(stored, 4), /frame 1: corrupt zstd frame: it is not a zstd frame/],
+    ['stored read as brotli', recoded(stored, 3), /frame 1: corrupt brotli frame/],
+    ['zstd read as rank', recoded(zstded, 0), /frame 1: refused \.bin frame: its original claims \d+ bytes/],
+    ['zstd read as mode 5, unknown', recoded(zstded, 5), /frame 1: refused \.bin frame: its original claims \d+ bytes/],
+    ['a model frame as mode 5, unknown', recoded(modelLayout, 5, false, EMPTY_FRAME), /frame 1: unsupported \.bin file: unknown coder mode 5$/],
+    ['a model frame as mode 6, unknown', recoded(modelLayout, 6, false, EMPTY_FRAME), /frame 1: unsupported \.bin file: unknown coder mode 6$/],
+    ['zstd changed to brotli, checksum kept', recoded(zstded, 3, true), /checksum mismatch/],
+  ];
+  for (const [what, file, pattern] of cases) refused(t, file, pattern, what);
+});
+
+test('streams that decode to another length than their header says are refused', async () => {
+  const bytes = SCARLET.subarray(0, 1000);
+  const header = { originalLength: 1001, originalSha256Prefix: Buffer.from(sha256Prefix(bytes), 'hex') };
+  await assert.rejects(bytesOfBin(craftedFile('stored', bytes, header)), { message: /^corrupt stored frame: its stream decodes to 1000 bytes, its header says 1001$/ });
+  await assert.rejects(bytesOfBin(craftedFile('brotli', brotliCompressSync(bytes), header)), { message: /corrupt brotli frame: its stream decodes to 1000 bytes, its header says 1001$/ });
+  // zstd's header says its size: one that is not the frame's is refused before anything is decoded
+  await assert.rejects(bytesOfBin(craftedFile('zstd', zstd.compress(bytes, 3), header)), { message: /corrupt zstd frame: its stream declares 1000 bytes, its header 1001$/ });
+  await assert.rejects(bytesOfBin(craftedFile('brotli', brotliCompressSync(bytes).subarray(0, 200), { ...header, originalLength: 1000 })), { message: /^corrupt brotli frame: / });
+  const zstded = zstd.compress(bytes, 3);
+  await assert.rejects(bytesOfBin(craftedFile('zstd', zstded.subarray(0, zstded.length - 2), { ...header, originalLength: 1000 })), { message: /^corrupt zstd frame: the stream ends early \(zstd error 72\)$/ });
+});
+
+test('bombs: zstd and brotli streams that expand to gigabytes under a 1 MiB header are refused with bounded memory', async (t) => {
+  const claimed = 1 << 20;
+  const most = 2 * claimed + (1 << 16); // the most payload a 1 MiB frame may carry
+  const zeros = Buffer.alloc(64 << 20);
+  const header = { originalLength: claimed, originalSha256Prefix: new Uint8Array(16) };
+  /** As many copies of a stream of the 64 MiB as the payload may hold (concatenated streams decode as one), and the MiB they expand to. */
+  const copies = (stream: Uint8Array, first: Uint8Array = stream) => {
+    const n = Math.floor((most - first.length) / stream.length) + 1;
+    return { payload: Buffer.concat([first, ...Array.from({ length: n - 1 }, () => stream)]), mib: 64 * n };
+  };
+
+  const zstdHonest = zstd.compress(zeros, 19);
+  assert.equal(zstdHonest[4] >> 6, 2, 'a 4-byte content size');
+  const zstdLying = Buffer.from(zstdHonest);
+  zstdLying.writeUInt32LE(claimed, 6); // the zstd frame header now declares 1 MiB, as the .bin header does
+  const brotliBomb = { payload: brotliCompressSync(zeros, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }), mib: 64 };
+  const bombs: [string, { payload: Uint8Array; mib: number }, RegExp][] = [
+    ['zstd declaring 64 MiB', copies(zstdHonest), /frame 1: corrupt zstd frame: its stream declares 67108864 bytes, its header 1048576/],
+    ['zstd declaring 1 MiB', copies(zstdHonest, zstdLying), /frame 1: corrupt zstd frame: its stream decodes to more than the 1048576 bytes its header says: refused/],
+    ['brotli', brotliBomb, /frame 1: corrupt brotli frame: its stream decodes to more than the 1048576 bytes its header says: refused/],
+  ];
+  for (const [what, { payload, mib }, pattern] of bombs) {
+    const mode = what.split(' ')[0] as BinHeader['mode'];
+    const r = refused(t, craftedFile(mode, payload, header), pattern, what);
+    assert.ok(r.peakMB < 400, `${what}: ${payload.length} bytes that expand to ${mib} MiB: peak ${r.peakMB} MB`);
+    t.diagnostic(`${what}: ${payload.length} bytes that expand to ${mib} MiB, refused at a peak of ${r.peakMB.toFixed(0)} MB`);
+  }
+});
