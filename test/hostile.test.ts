@@ -6,6 +6,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type BinHeader, decodeBin, encodeBin, encodeEnd, isEnd, splitRecords } from '../src/container.ts';
+import { decodeExtra } from '../src/extra.ts';
 import { ok, ROOT, SCARLET, tempDir } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
@@ -27,7 +28,8 @@ const llmc = (text: Uint8Array, args: string[] = []) => ok('llmc', [...TINY, '-q
 function crafted(file: Uint8Array, edit: (h: BinHeader, extra: Record<string, unknown>) => void, words?: Uint16Array): Uint8Array {
   const [first] = splitRecords(file);
   const { header, table, words: original } = decodeBin(first);
-  const extra = JSON.parse(new TextDecoder().decode(header.extra));
+  // The values go back as version 3's JSON extra field, which can hold any value (the bytes could not).
+  const extra = decodeExtra(header.extra, header) as unknown as Record<string, unknown>;
   const changed = { ...header };
   edit(changed, extra);
   changed.extra = new TextEncoder().encode(JSON.stringify(extra));
