@@ -6,7 +6,7 @@ import { fail, UserError } from '../src/cli.ts';
 import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
 import { llmc } from '../src/llmc.ts';
-import { DEFAULT_MIXER } from '../src/mixer.ts';
+import { MIXERS } from '../src/mixer.ts';
 
 const count = (name: string, min: number) => (value: unknown) => {
   if (value === undefined) throw new UserError(`${name} needs a value`);
@@ -38,7 +38,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: llmc-base); a .bin must have been made with it' })
   .option('coder', { choices: ['exact', 'rank'] as const, default: DEFAULT_CODING.coder, describe: 'exact: the model\'s whole distribution; rank: the reference\'s ranks' })
   .option('w', { alias: 'window', type: 'number', coerce: count('-w', 1), describe: 'context window in tokens (default: the model\'s)' })
-  .option('mixer', { choices: ['match', 'none'] as const, default: 'match' as const, describe: 'exact coder: mix a match model over the whole frame into the model (docs/MIXER.md), or the model alone' })
+  .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'match' as const, describe: 'exact coder: mix a match model over the whole frame into the model (docs/MIXER.md), or the model alone' })
   .option('segment', { type: 'number', default: DEFAULT_CODING.segment, coerce: count('--segment', 0), describe: 'tokens per independently coded segment (0: one)' })
   .option('batch', { type: 'number', default: DEFAULT_CODING.batch, coerce: count('--batch', 1), describe: 'segments stepped together' })
   .option('block', { type: 'number', default: DEFAULT_CODING.block, coerce: count('--block', 1), describe: 'largest block of input per frame, in bytes (memory is bounded by it)' })
@@ -70,7 +70,7 @@ try {
     quiet: argv.q ?? false,
     model: argv.n,
     modelOptions: { threads: argv.T, dtype: argv.dtype, device: argv.device, graph: argv.graph },
-    coding: { coder: argv.coder, window: argv.w, segment: argv.segment, batch: argv.batch, block: argv.block, ...(argv.mixer === 'match' ? { mixer: DEFAULT_MIXER } : {}) },
+    coding: { coder: argv.coder, window: argv.w, segment: argv.segment, batch: argv.batch, block: argv.block, mixer: MIXERS[argv.mixer] },
     limits,
   });
 } catch (err) {

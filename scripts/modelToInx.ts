@@ -3,7 +3,7 @@
 import { parseJson, progressReporter, readInput, runCli, stageArgs, UserError, withModel, writeOutput } from '../src/cli.ts';
 import { DEFAULT_LAYOUT, rankTokens } from '../src/codec.ts';
 import { asTokensDoc, stringifyDoc } from '../src/ir.ts';
-import { DEFAULT_MIXER } from '../src/mixer.ts';
+import { MIXERS } from '../src/mixer.ts';
 import { loadByteVocabulary, loadModel } from '../src/model.ts';
 import { bytesOf, sha256Prefix } from '../src/tokenize.ts';
 
@@ -15,7 +15,7 @@ runCli(async () => {
     .option('p', { alias: 'precision', type: 'number', default: DEFAULT_LAYOUT.precision, describe: 'bits of the coder\'s integer frequencies' })
     .option('segment', { type: 'number', default: DEFAULT_LAYOUT.segmentLength, describe: 'tokens per independently coded segment (0: one segment)' })
     .option('batch', { type: 'number', default: DEFAULT_LAYOUT.batch, describe: 'segments stepped together through the model' })
-    .option('mixer', { choices: ['match', 'none'] as const, default: 'match' as const, describe: 'exact coder: mix a match model over the whole input into the model (docs/MIXER.md), or the model alone' })
+    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'match' as const, describe: 'exact coder: mix a match model over the whole input into the model (docs/MIXER.md), or the model alone' })
     .option('s', { alias: 'stop', type: 'number', describe: 'only the first N tokens' })
     .parse();
   let doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
@@ -29,7 +29,7 @@ runCli(async () => {
     // The escaped bytes among the kept ones are not known again from the tokens: at most all of them.
     doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes), escapedBytes: Math.min(doc.escapedBytes ?? 0, bytes.length) };
   }
-  const layout = { mode: argv.coder, contextwindow: argv.w ?? model.defaultWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch), ...(argv.mixer === 'match' ? { mixer: DEFAULT_MIXER } : {}) };
+  const layout = { mode: argv.coder, contextwindow: argv.w ?? model.defaultWindow, topN: argv.t, precision: argv.p, segmentLength: argv.segment, batch: Math.max(1, argv.batch), mixer: MIXERS[argv.mixer] };
   const ranked = await rankTokens(doc, model, layout, progressReporter('modelToInx', argv.quiet));
   writeOutput(argv.o, stringifyDoc(ranked), argv.i);
 });

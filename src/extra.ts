@@ -143,8 +143,7 @@ function checkLayout(header: BinHeader, extra: Extra, bad: (what: string) => nev
   if (header.segmentLength > LAYOUT_BOUNDS.segmentLength) bad(`segment length must be at most ${LAYOUT_BOUNDS.segmentLength}`);
   if (header.topN > extra.vocabSize) bad('topN must be at most the vocabulary size');
   if (extra.mixer !== undefined) {
-    const problem = mixerProblem(extra.mixer);
+    const problem = mixerProblem(extra.mixer, header.mode, header.scaleBits);
     if (problem) bad(problem);
-    if (header.mode !== 'exact' || header.scaleBits < 16) bad('a mixer needs an exact-mode frame of at least 16 bits of precision');
   }
 }

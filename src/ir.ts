@@ -104,9 +104,8 @@ function checkLayout(doc: Record<string, unknown>): void {
   need(typeof doc.dtype === 'string', 'dtype must be a string');
   need(doc.graph === undefined || ['integer', 'stepper', 'coder', 'transformers'].includes(doc.graph as string), 'graph must be integer, stepper, coder or transformers');
   need(doc.arithmetic === undefined || typeof doc.arithmetic === 'string', 'arithmetic must be a string');
-  const mixer = doc.mixer === undefined ? undefined : mixerProblem(doc.mixer);
+  const mixer = doc.mixer === undefined ? undefined : mixerProblem(doc.mixer, doc.mode, doc.precision);
   need(mixer === undefined, mixer!);
-  need(doc.mixer === undefined || (doc.mode === 'exact' && (doc.precision as number) >= 16), 'a mixer needs exact mode and a precision of at least 16 bits');
   need(doc.lanes === undefined || (isInt(doc.lanes) && (doc.lanes as number) >= 1 && (doc.lanes as number) <= Math.max(1, doc.batch as number)), 'lanes must be an integer from 1 to the batch');
 }
 

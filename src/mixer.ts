@@ -20,11 +20,14 @@ export interface MixerSettings {
 
 export const DEFAULT_MIXER: MixerSettings = { version: 1, minMatch: 3, learningShift: 13, matchRate: 4 };
 
+/** The mixers a user may name (`--mixer`): the match model with the default settings, or none (the model alone). */
+export const MIXERS = { match: DEFAULT_MIXER, none: undefined } as const;
+
 /** The bounds a decoder accepts for each setting (docs/FORMAT.md). */
 const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12] } as const;
 
-/** What is wrong with mixer settings read from a file or a document, if anything. */
-export function mixerProblem(value: unknown): string | undefined {
+/** What is wrong with mixer settings read from a file or a document, for a coder of `mode` and `precision`, if anything. */
+export function mixerProblem(value: unknown, mode: unknown, precision: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the mixer settings are not a JSON object';
   const settings = value as Record<string, unknown>;
   if (settings.version !== 1) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads version 1)`;
@@ -34,6 +37,7 @@ export function mixerProblem(value: unknown): string | undefined {
     const v = settings[key];
     if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) return `mixer setting ${key} must be an integer in ${lo}..${hi}`;
   }
+  if (mode !== 'exact' || !((precision as number) >= 16)) return 'a mixer needs the exact coder and a precision of at least 16 bits';
   return undefined;
 }
 
