@@ -3,7 +3,7 @@
 // fields, and whole frames cut off, swapped, repeated or taken from another file. Every such file must be
 // refused with a one-line error within the memory limits, or decode to the original; never to other text.
 import { refusing, UserError } from './cli.ts';
-import { type BinHeader, decodeBin, encodeBin, isEnd, type Limits, splitRecords } from './container.ts';
+import { type BinHeader, decodeBin, encodeBin, isEnd, isModelFree, type Limits, splitRecords } from './container.ts';
 import { decodeExtra } from './extra.ts';
 import { describeStream } from './frames.ts';
 import { rangeDecode, rangeOfFrame } from './range.ts';
@@ -44,6 +44,20 @@ const EXTREMES: [string, (h: BinHeader, extra: Record<string, unknown>) => void]
   ['model name', (h) => (h.modelName = '\u001b]0;pwned\u0007/etc/passwd')],
 ];
 
+/**
+ * A frame with its header changed by `edit` (and its words by `words`), under a valid checksum. A model frame's
+ * extra values go back as version 3's JSON, which can hold any value, in bounds or not.
+ */
+export function craftFrame(record: Uint8Array, edit: (h: BinHeader, extra: Record<string, unknown>) => void, words?: Uint16Array): { header: BinHeader; frame: Uint8Array } {
+  const { header, table, words: original } = decodeBin(record);
+  const model = !isModelFree(header.mode);
+  const extra = model ? (decodeExtra(header.extra, header) as unknown as Record<string, unknown>) : {};
+  const changed = { ...header };
+  edit(changed, extra);
+  if (model) changed.extra = new TextEncoder().encode(JSON.stringify(extra));
+  return { header: changed, frame: encodeBin(changed, table, words ?? original) };
+}
+
 /** A copy of `file` damaged or crafted as `kind` says; `foreign` is another file, for its frames. */
 export function corrupt(file: Uint8Array, kind: Case, random: () => number, foreign: Uint8Array): Uint8Array {
   const at = Math.floor(random() * file.length);
@@ -69,15 +83,8 @@ export function corrupt(file: Uint8Array, kind: Case, random: () => number, fore
     }
     case 'extreme-field': {
       const i = Math.floor(random() * frames);
-      const { header, table, words } = decodeBin(records[i]);
-      // A model frame's extra values, pushed out of bounds, go back as version 3's JSON, which can hold any value.
-      const model = header.mode === 'rank' || header.mode === 'exact';
-      const extra = model ? (decodeExtra(header.extra, header) as unknown as Record<string, unknown>) : {};
       const [, push] = pick(EXTREMES, random);
-      const crafted = { ...header, extra: new Uint8Array() };
-      push(crafted, extra);
-      if (model) crafted.extra = new TextEncoder().encode(JSON.stringify(extra));
-      return join([...records.slice(0, i), encodeBin(crafted, table, words), ...records.slice(i + 1)]);
+      return join([...records.slice(0, i), craftFrame(records[i], push).frame, ...records.slice(i + 1)]);
     }
     case 'cut-at-frame':
       return join(records.slice(0, Math.floor(random() * records.length)));

@@ -6,7 +6,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type BinHeader, decodeBin, encodeBin, encodeEnd, isEnd, splitRecords } from '../src/container.ts';
-import { decodeExtra } from '../src/extra.ts';
+import { craftFrame } from '../src/fuzz.ts';
 import { ok, ROOT, SCARLET, tempDir } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
@@ -26,15 +26,8 @@ const llmc = (text: Uint8Array, args: string[] = []) => ok('llmc', [...TINY, '-q
 
 /** The file with its first frame's header changed by `edit` (valid checksum), and an end record that agrees with it. */
 function crafted(file: Uint8Array, edit: (h: BinHeader, extra: Record<string, unknown>) => void, words?: Uint16Array): Uint8Array {
-  const [first] = splitRecords(file);
-  const { header, table, words: original } = decodeBin(first);
-  // The values go back as version 3's JSON extra field, which can hold any value (the bytes could not).
-  const extra = decodeExtra(header.extra, header) as unknown as Record<string, unknown>;
-  const changed = { ...header };
-  edit(changed, extra);
-  changed.extra = new TextEncoder().encode(JSON.stringify(extra));
-  const frame = encodeBin(changed, table, words ?? original);
-  return Buffer.concat([frame, encodeEnd({ streamId: changed.streamId, frames: 1, length: changed.originalLength, sha256Prefix: changed.originalSha256Prefix })]);
+  const { header, frame } = craftFrame(splitRecords(file)[0], edit, words);
+  return Buffer.concat([frame, encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix })]);
 }
 
 const refusedInOneLine = (r: ReturnType<typeof decode>, pattern: RegExp, what: string) => {
