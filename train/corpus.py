@@ -981,9 +981,9 @@ class Deduper:
         self.sigs = {}
 
     def check(self, doc_id, key, sig):
-        """None if new (and remember it), else ('exact'|'near', doc_id of the one kept)."""
+        """None if new (and remember it), else why it is dropped: 'exact-dup' or 'near-dup' of a kept one."""
         if key in self.exact:
-            return 'exact-dup', self.exact[key]
+            return 'exact-dup'
         if sig is not None:
             r = NPERM // BANDS
             keys = [sig[b * r:(b + 1) * r].tobytes() for b in range(BANDS)]
@@ -993,7 +993,7 @@ class Deduper:
                 if other is not None and other not in seen:
                     seen.add(other)
                     if np.count_nonzero(self.sigs[other] == sig) >= NEAR_THRESHOLD * NPERM:
-                        return 'near-dup', other
+                        return 'near-dup'
             for b, k in enumerate(keys):
                 self.bands[b].setdefault(k, doc_id)
             self.sigs[doc_id] = sig
@@ -1170,9 +1170,7 @@ def stage_build():
                 else:
                     po_per_source[doc[0]] += n
             if reason is None:
-                dup = dedupe.check(doc_id, key, sig)
-                if dup:
-                    reason = dup[0]
+                reason = dedupe.check(doc_id, key, sig)
             if reason is not None:
                 doc[4] = reason
                 drops[reason] += 1
@@ -1399,9 +1397,7 @@ def stage_local(out_dir, *roots):
                 if reason is None and kind == 'lock' and n > LOCK_MAX:
                     reason = 'lock-cap'
                 if reason is None:
-                    dup = dedupe.check(doc_id, key, sig)
-                    if dup:
-                        reason = dup[0]
+                    reason = dedupe.check(doc_id, key, sig)
                 if reason is not None:
                     d[3] = reason
                     drops[reason] += 1
