@@ -36,7 +36,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get('CORPUS_DATA', REPO / 'train' / 'data'))
-SHARED = REPO.parent / 'shared'
+SHARED = Path(os.environ.get('CORPUS_SHARED', REPO.parent / 'shared'))
 MANIFEST = REPO / 'train' / 'corpus-manifest.json'
 JOBS = max(1, min(int(os.environ.get('CORPUS_JOBS', os.cpu_count() or 2)), 16))
 MB = 1 << 20

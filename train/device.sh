@@ -7,6 +7,7 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-../work/out}
 mkdir -p ../work "$OUT"
 t_start=$(date +%s)
+export PATH=$PATH:/opt/tools/usr/bin LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/opt/tools/usr/lib/x86_64-linux-gnu  # carried zstd
 # the two sizes trained for the default model; both use the 16k data and a 512-token window
 sizes() {
   local common='--data_dir=../work/data16k --block_size=512 --batch_size=128'
@@ -115,6 +116,41 @@ for log in sorted(glob.glob('../work/vocab*-out*/train.log')):
           f"{3000 * 65536 / meta['train_tokens']:.2f} | {rate} | {' + '.join(walls)} | {prep} |")
 EOF
       ;;
+    receive)  # one part of corpus v2's archive, carried in .xfer/ (train/README.md, "Moving the data"), kept in /root/xfer
+      mkdir -p /root/xfer && cp -v ../.xfer/part-* /root/xfer/ && du -sh /root/xfer ;;
+    unpack)  # the archive's parts -> /root/cdata (new shards, prose shards, held-out hashes, zstd), checked by sha256
+      mkdir -p /root/cdata /opt/tools && cat /root/xfer/part-* | tar xf - -C /root/cdata
+      (cd /root/cdata && sha256sum --quiet -c SHA256SUMS)
+      for f in /root/cdata/debs/*.deb; do dpkg -x "$f" /opt/tools; done ;;
+    corpus2)  # training documents: corpus v2 and the prose minus its drops, and this machine's own code (corpus.py local)
+      mkdir -p ../work/v2
+      CORPUS_DATA=/root/cdata CORPUS_SHARED=/root/cdata/shared python3 corpus.py export > ../work/v2/corpus.jsonl
+      site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
+      CORPUS_DATA=/root/cdata CORPUS_JOBS=16 python3 corpus.py local ../work/v2/local /usr/include "$site" /usr/lib/python3.12
+      cp ../work/v2/local/local-manifest.json "$OUT/" ;;
+    data2)  # model v2's data: a 16k BPE trained on the mix, every document tokenized; the device's code capped at LOCAL_MB
+      python prepare.py --shards="../work/v2/corpus.jsonl ../work/v2/local/local-*.jsonl=${LOCAL_MB:-300}" \
+        --out_dir=../work/data2 --vocab_size=16384 2>&1 | tee "$OUT/data2.log" ;;
+    train2)  # model v2 (the M shape) in the background, so that it outlasts a call; `wait2` follows it
+      setsid nohup python train.py $(sizes M) --data_dir=../work/data2 --out_dir=../work/out2 --resume=1 \
+        --max_iters=${ITERS2:-20000} --max_seconds=${SECONDS2:-900} > ../work/train2.log 2>&1 < /dev/null &
+      setsid nohup python train.py --data_dir=../work/data2 --out_dir=../work/tiny2 --n_layer=2 --n_head=4 \
+        --n_kv_head=2 --n_embd=64 --ffn=192 --block_size=256 --batch_size=64 --max_iters=3000 \
+        --learning_rate=3e-3 --min_lr=3e-4 --compile=0 --eval_interval=1000 > ../work/tiny2.log 2>&1 < /dev/null &
+      sleep 60; tail -3 ../work/tiny2.log ../work/train2.log ;;
+    wait2)  # until the v2 training ends or WAIT seconds pass
+      end=$(( $(date +%s) + ${WAIT:-540} ))
+      while pgrep -f 'train.py.*out2' > /dev/null && [ $(date +%s) -lt $end ]; do sleep 10; done
+      grep ': val' ../work/train2.log | tail -3; tail -2 ../work/train2.log; cp ../work/train2.log ../work/tiny2.log "$OUT/" ;;
+    export2)  # both v2 models as folders, their int8 files and torch's reference logits in 15 MB parts for the trip back
+      python export.py --out_dir=../work/out2 --data_dir=../work/data2 --model_dir=../work/llmc-base-v2 --name=llmc-base-v2 --window=384
+      python export.py --out_dir=../work/tiny2 --data_dir=../work/data2 --model_dir=../work/llmc-tiny-v2 --name=llmc-tiny-v2 --window=256
+      cp ../work/out2/reference.json ../work/llmc-base-v2/reference.json; cp ../work/tiny2/reference.json ../work/llmc-tiny-v2/reference.json
+      tar cf - -C ../work --exclude='model.onnx*' --exclude=stepper.onnx --exclude=coder.onnx llmc-base-v2 llmc-tiny-v2 \
+        | split -b 15M - "$OUT/models-v2.tar.part-" ;;
+    weights2)  # the v2 checkpoint's weights in fp16 (the optimizer's state stays there)
+      python -c "import torch;c=torch.load('../work/out2/ckpt.pt',map_location='cpu');torch.save({'model':{k:v.half() for k,v in c['model'].items()},'config':c['config'],'settings':c['settings'],'iter':c['iter'],'val_loss':c['val_loss'],'val_bpb':c['val_bpb']},'../work/weights2.pt')"
+      split -b 15M ../work/weights2.pt "$OUT/weights2.pt.part-" ;;
     *) echo "unknown step $step"; exit 1 ;;
   esac
 done

@@ -1,7 +1,7 @@
 """Corpus shards -> byte-level BPE tokenizer -> token files for train.py.
 
-Reads the JSONL shards of ../shared/corpus (zstd, or xz when re-packed for the trip to the GPU machine),
-holds out every document whose title hashes into the validation bucket, trains a byte-level BPE with no
+Reads JSONL shards ({"title", "text", ...} per line; zstd, xz or plain), each glob of `shards` up to its cap of
+text, so that the caps set the mix of kinds; holds out every document whose title hashes into the validation bucket, trains a byte-level BPE with no
 normalisation (so decode(encode(text)) == text for any UTF-8 string), and writes uint16 token files with
 <|endoftext|> (id 0) before every document.
 """
@@ -18,7 +18,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from configure import override
 
-shards = '../.data*/shard-*.jsonl.*'  # glob of shard files
+shards = '../.data*/shard-*.jsonl.*'  # globs of shard files, separated by spaces, each with an optional '=MB' cap
 out_dir = 'data'
 vocab_size = 16384
 tokenizer_sample_mb = 200  # training text the BPE merges are learnt from
@@ -30,15 +30,24 @@ override(globals())
 EOT = '<|endoftext|>'
 
 
+def open_shard(path):
+    if path.endswith('.zst'):
+        return subprocess.Popen(['zstd', '-dc', '--long=27', path], stdout=subprocess.PIPE).stdout
+    return lzma.open(path, 'rb') if path.endswith('.xz') else open(path, 'rb')
+
+
 def documents():
-    for path in sorted(glob.glob(shards)):
-        if path.endswith('.zst'):
-            stream = subprocess.Popen(['zstd', '-dc', '--long=27', path], stdout=subprocess.PIPE).stdout
-        else:
-            stream = lzma.open(path, 'rb')
-        for line in stream:
-            doc = json.loads(line)
-            yield doc['title'], doc['text']
+    """(source, title, text) of every document, each source (one glob of `shards`) up to its cap of text."""
+    for source in shards.split():
+        pattern, _, cap = source.partition('=')
+        taken = 0
+        for path in sorted(glob.glob(pattern)):
+            for line in open_shard(path):
+                if cap and taken >= float(cap) * 1e6:
+                    break
+                doc = json.loads(line)
+                taken += len(doc['text'])
+                yield pattern, doc['title'], doc['text']
 
 
 def is_validation(title):
@@ -74,19 +83,23 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     train_texts, val_texts = [], []
     train_bytes = 0
-    for title, text in documents():
+    per_source = {}
+    for source, title, text in documents():
         if is_validation(title):
             val_texts.append(text)
         elif not max_train_mb or train_bytes < max_train_mb * 1e6:
             train_texts.append(text)
             train_bytes += len(text)
+            per_source[source] = per_source.get(source, 0) + len(text)
     print(f'{len(train_texts)} train docs ({train_bytes / 1e6:.0f} MB), {len(val_texts)} validation docs, {time.time() - t0:.0f}s')
+    print('training text per source (M characters):', {k: round(v / 1e6) for k, v in per_source.items()})
 
     if tokenizer:
         tok = Tokenizer.from_file(tokenizer)
     else:
+        # every k-th document, so that the sample holds each source in its share (shards are shuffled within)
         sample, size = [], 0
-        for text in train_texts:  # documents are shuffled in the shards, so the first ones are a fair sample
+        for text in train_texts[::max(1, int(train_bytes / (tokenizer_sample_mb * 1e6)))]:
             if size > tokenizer_sample_mb * 1e6:
                 break
             sample.append(text)
@@ -99,7 +112,7 @@ def main():
     val_tokens, val_bytes = write_tokens(tok, val_texts, os.path.join(out_dir, 'val.bin'))
     train_tokens, _ = write_tokens(tok, train_texts, os.path.join(out_dir, 'train.bin'))
     meta = dict(vocab_size=vocab_size, train_tokens=train_tokens, val_tokens=val_tokens,
-                val_bytes=val_bytes, val_bytes_per_token=val_bytes / val_tokens)
+                val_bytes=val_bytes, val_bytes_per_token=val_bytes / val_tokens, train_chars_per_source=per_source)
     with open(os.path.join(out_dir, 'meta.json'), 'w') as f:
         json.dump(meta, f, indent=1)
     print(json.dumps(meta), f'{time.time() - t0:.0f}s')
