@@ -1,21 +1,24 @@
 // Measures the integer model's largest |q|, |k| and |v| per layer (before their static shifts) on corpus text,
 // through the plain-TypeScript implementation, for train/integer.py --calibration. The text is the first
-// documents of each source in a corpus shard (training data, never evaluation text), cut into windows.
-// Usage: node --import tsx train/calibrate.ts MODEL_DIR SHARD.jsonl.zst TOKENS > calibration.json
+// documents of each source (gutenberg, wikipedia, code, debian, npm, tree, ...) met in the first 200 lines of
+// the given corpus shards (training data, never evaluation text), cut into windows.
+// Usage: node --import tsx train/calibrate.ts MODEL_DIR SHARD.jsonl.zst[,SHARD...] TOKENS > calibration.json
 import { execFileSync } from 'node:child_process';
 import { IntegerReference } from '../src/integer.ts';
 import { loadTokenizer } from '../src/model.ts';
 
 const [dir, shard, count = '3000'] = process.argv.slice(2);
 const tokens = Number(count);
-const lines = execFileSync('sh', ['-c', `zstd -dc --long=27 '${shard}' | head -n 200`], { maxBuffer: 1 << 30 }).toString().split('\n').filter(Boolean);
-const docs = lines.map((line) => JSON.parse(line) as { source: string; text: string });
+const docs = shard.split(',').flatMap((path) =>
+  execFileSync('sh', ['-c', `zstd -dc --long=27 '${path}' | head -n 200`], { maxBuffer: 1 << 30 }).toString().split('\n').filter(Boolean)
+    .map((line) => JSON.parse(line) as { source: string; text: string }));
 const { tokenizer } = await loadTokenizer(dir);
 const reference = new IntegerReference(dir);
 const window = 256;
-const perSource = Math.ceil(tokens / 3 / window);
+const sources = [...new Set(docs.map((d) => d.source))];
+const perSource = Math.ceil(tokens / sources.length / window);
 let done = 0;
-for (const source of ['gutenberg', 'wikipedia', 'code']) {
+for (const source of sources) {
   const picked = docs.filter((d) => d.source === source).slice(0, perSource);
   for (const doc of picked) {
     const ids = tokenizer.encode(doc.text.slice(0, 4 * window * 8), { add_special_tokens: false }).slice(0, window - 1);

@@ -134,20 +134,29 @@ EOF
     train2)  # model v2 (the M shape) in the background, so that it outlasts a call; `wait2` follows it
       setsid nohup python train.py $(sizes M) --data_dir=../work/data2 --out_dir=../work/out2 --resume=1 \
         --max_iters=${ITERS2:-20000} --max_seconds=${SECONDS2:-900} > ../work/train2.log 2>&1 < /dev/null &
-      setsid nohup python train.py --data_dir=../work/data2 --out_dir=../work/tiny2 --n_layer=2 --n_head=4 \
+      sleep 60; tail -n 3 ../work/train2.log ;;
+    tiny2)  # its test twin: 2 layers of width 64 on the same tokens, 3000 steps of 64x256 (49 M tokens)
+      python train.py --data_dir=../work/data2 --out_dir=../work/tiny2 --n_layer=2 --n_head=4 \
         --n_kv_head=2 --n_embd=64 --ffn=192 --block_size=256 --batch_size=64 --max_iters=3000 \
-        --learning_rate=3e-3 --min_lr=3e-4 --compile=0 --eval_interval=1000 > ../work/tiny2.log 2>&1 < /dev/null &
-      sleep 60; tail -3 ../work/tiny2.log ../work/train2.log ;;
+        --learning_rate=3e-3 --min_lr=3e-4 --compile=0 --eval_interval=1000 2>&1 | tee ../work/tiny2.log ;;
+    twindata)  # the twin's data alone (when data2 is gone): v2's tokenizer over a sample of the mix carried in .xfer/tiny
+      python prepare.py --shards='../.xfer/tiny/*.jsonl.xz' --tokenizer=../.xfer/tiny/tokenizer.json \
+        --out_dir=../work/data2 2>&1 | tee "$OUT/twindata.log" ;;
     wait2)  # until the v2 training ends or WAIT seconds pass
       end=$(( $(date +%s) + ${WAIT:-540} ))
       while pgrep -f 'train.py.*out2' > /dev/null && [ $(date +%s) -lt $end ]; do sleep 10; done
-      grep ': val' ../work/train2.log | tail -3; tail -2 ../work/train2.log; cp ../work/train2.log ../work/tiny2.log "$OUT/" ;;
-    export2)  # both v2 models as folders, their int8 files and torch's reference logits in 15 MB parts for the trip back
-      python export.py --out_dir=../work/out2 --data_dir=../work/data2 --model_dir=../work/llmc-base-v2 --name=llmc-base-v2 --window=384
-      python export.py --out_dir=../work/tiny2 --data_dir=../work/data2 --model_dir=../work/llmc-tiny-v2 --name=llmc-tiny-v2 --window=256
-      cp ../work/out2/reference.json ../work/llmc-base-v2/reference.json; cp ../work/tiny2/reference.json ../work/llmc-tiny-v2/reference.json
-      tar cf - -C ../work --exclude='model.onnx*' --exclude=stepper.onnx --exclude=coder.onnx llmc-base-v2 llmc-tiny-v2 \
-        | split -b 15M - "$OUT/models-v2.tar.part-" ;;
+      grep ': val' ../work/train2.log | tail -3; tail -2 ../work/train2.log; cp ../work/train2.log "$OUT/" ;;
+    export2)  # the v2 models trained here as folders, with torch's reference logits, in 15 MB parts for the trip back
+      # (the base model's fp32 graphs stay: export.py rebuilds them from weights2's checkpoint)
+      for m in base:out2:384 tiny:tiny2:256; do IFS=: read -r size run window <<< "$m"
+        if [ -f ../work/$run/ckpt.pt ]; then
+          python export.py --out_dir=../work/$run --data_dir=../work/data2 --model_dir=../work/llmc-$size-v2 \
+            --name=llmc-$size-v2 --window=$window
+          cp ../work/$run/reference.json ../work/llmc-$size-v2/
+        fi
+      done
+      (cd ../work && tar cf - --exclude='llmc-base-v2/onnx/model.onnx*' --exclude=llmc-base-v2/onnx/stepper.onnx \
+        --exclude=llmc-base-v2/onnx/coder.onnx llmc-*-v2) | split -b 15M - "$OUT/models-v2.tar.part-" ;;
     weights2)  # the v2 checkpoint's weights in fp16 (the optimizer's state stays there)
       python -c "import torch;c=torch.load('../work/out2/ckpt.pt',map_location='cpu');torch.save({'model':{k:v.half() for k,v in c['model'].items()},'config':c['config'],'settings':c['settings'],'iter':c['iter'],'val_loss':c['val_loss'],'val_bpb':c['val_bpb']},'../work/weights2.pt')"
       split -b 15M ../work/weights2.pt "$OUT/weights2.pt.part-" ;;
