@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { fail, UserError } from '../src/cli.ts';
 import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
+import { DEFAULT_MODEL } from '../src/model.ts';
 import { llmc } from '../src/llmc.ts';
 import { MIXERS } from '../src/mixer.ts';
 
@@ -35,7 +36,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('v', { alias: 'verbose', type: 'boolean', describe: 'a summary line per file: sizes, ratio, bits/byte, time, frames and their coders' })
   .option('q', { alias: 'quiet', type: 'boolean', describe: 'no progress bar' })
   .option('T', { alias: 'threads', type: 'number', default: 0, coerce: count('-T', 0), describe: 'CPU threads for the model (0: all cores)' })
-  .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: llmc-base); a .bin must have been made with it' })
+  .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: ${DEFAULT_MODEL}); a .bin must have been made with it` })
   .option('coder', { choices: ['exact', 'rank'] as const, default: DEFAULT_CODING.coder, describe: 'exact: the model\'s whole distribution; rank: the reference\'s ranks' })
   .option('w', { alias: 'window', type: 'number', coerce: count('-w', 1), describe: 'context window in tokens (default: the model\'s)' })
   .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'match' as const, describe: 'exact coder: mix a match model over the whole frame into the model (docs/MIXER.md), or the model alone' })

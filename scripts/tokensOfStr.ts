@@ -5,12 +5,12 @@
 import { readInput, runCli, stageArgs, UserError, writeOutput } from '../src/cli.ts';
 import { LAYOUT_BOUNDS } from '../src/extra.ts';
 import { stringifyDoc } from '../src/ir.ts';
-import { loadTokenizer } from '../src/model.ts';
+import { DEFAULT_MODEL, loadTokenizer } from '../src/model.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
 
 runCli(async () => {
   const argv = await stageArgs('$0 [-i file] [-o toks.json] [-n model] [-c comment] [--verbose]\nTokenizes any bytes: UTF-8 text, and the rest escaped byte by byte.')
-    .option('n', { alias: 'model', type: 'string', describe: 'model whose tokenizer to use (default: llmc-base)' })
+    .option('n', { alias: 'model', type: 'string', describe: `model whose tokenizer to use (default: ${DEFAULT_MODEL})` })
     .option('c', { alias: 'comment', type: 'string', describe: 'free text stored in the document' })
     .option('verbose', { type: 'boolean', default: false, describe: 'say on stderr which path the bytes took' })
     .parse();

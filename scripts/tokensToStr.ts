@@ -2,12 +2,12 @@
 // toks.json -> bytes: decodes the tokens and checks them against the original's length and hash.
 import { parseJson, readInput, runCli, stageArgs, writeOutput } from '../src/cli.ts';
 import { asTokensDoc } from '../src/ir.ts';
-import { loadTokenizer } from '../src/model.ts';
+import { DEFAULT_MODEL, loadTokenizer } from '../src/model.ts';
 import { tokensToStr } from '../src/tokenize.ts';
 
 runCli(async () => {
   const argv = await stageArgs('$0 [-i toks.json] [-o text] [-n model]\nWrites the text of the tokens.')
-    .option('n', { alias: 'model', type: 'string', describe: 'model whose tokenizer to use (default: llmc-base)' })
+    .option('n', { alias: 'model', type: 'string', describe: `model whose tokenizer to use (default: ${DEFAULT_MODEL})` })
     .parse();
   const doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
   const { tokenizer, vocabulary } = await loadTokenizer(argv.n);

@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { DEFAULT_MODEL } from './model.ts';
 
 /** An error whose message is meant for the user as is (no stack trace). */
 export class UserError extends Error {}
@@ -188,7 +189,7 @@ export function printable(name: string): string {
 /** Options of the stages that run the model. */
 export function withModel<T>(args: Argv<T>) {
   return args
-    .option('n', { alias: 'model', type: 'string', describe: 'model folder or name under models/ (default: the embedded llmc-base; a decoder never takes the one its input names)' })
+    .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: the embedded ${DEFAULT_MODEL}; a decoder never takes the one its input names)` })
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'the float graphs\' weights (default: what the folder ships, fp32 first; fp32 also picks a float graph over the integer one)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
     .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU; a decoder takes the one its input names)' })

@@ -4,7 +4,7 @@
 import { RansDecoder } from './ans.ts';
 import { printable, UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
-import { CODED, DECODED, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
+import { CODED, DECODED, embeddedModel, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
 import { Mixer } from './mixer.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
@@ -101,11 +101,13 @@ export async function walk(
 }
 
 function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string; arithmetic?: string }, model: LanguageModel): void {
+  // files of an embedded model other than the default (llmc-base before v2) say how to decode them
+  const hint = doc.modelName !== model.name && embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '';
   if (doc.vocabSize !== model.vocabSize) {
-    throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})`);
+    throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})${hint}`);
   }
   if (doc.modelFingerprint && doc.modelFingerprint !== hex(model.fingerprint)) {
-    throw new UserError(`wrong model: the input was coded with ${printable(doc.modelName)} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)`);
+    throw new UserError(`wrong model: the input was coded with ${printable(doc.modelName)} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)${hint}`);
   }
   if (doc.arithmetic && doc.arithmetic !== model.arithmetic) {
     throw new UserError(`wrong model: the input was coded in ${doc.arithmetic} arithmetic, this graph of ${model.name} computes in ${model.arithmetic}`);

@@ -12,7 +12,7 @@ import { printable, UserError } from './cli.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
-export const DEFAULT_MODEL = 'llmc-base';
+export const DEFAULT_MODEL = 'llmc-base-v2';
 
 export type Dtype = 'fp32' | 'q8';
 export type Device = 'cpu' | 'webgpu' | 'cuda';
@@ -61,6 +61,11 @@ export interface LanguageModel {
   tokenizer: Tokenizer;
   /** An empty key/value cache for `rows` streams; the coder graph's cache also needs the coder's precision. */
   newCache(rows: number, precision?: number): Cache;
+}
+
+/** Whether `name` (from an untrusted file: a plain name, never a path) is one of the models shipped under models/. */
+export function embeddedModel(name: string): boolean {
+  return /^[\w.-]+$/.test(name) && !name.startsWith('.') && existsSync(join(MODELS_DIR, name, 'config.json'));
 }
 
 /**
@@ -158,7 +163,7 @@ interface ModelConfig {
   llmc?: { name?: string; window?: number };
 }
 
-/** The model named (default llmc-base), in the graph a document was coded with (or the one asked for). */
+/** The model named (default DEFAULT_MODEL), in the graph a document was coded with (or the one asked for). */
 export async function loadModelFor(doc: { modelName: string; dtype?: string; graph?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
   const graph = options.graph ?? (doc.graph as GraphKind | undefined);
   const dtype = options.dtype ?? (graph === 'integer' ? undefined : (doc.dtype as Dtype | undefined));

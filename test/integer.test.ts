@@ -5,35 +5,38 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IntegerReference, type ReferenceCache } from '../src/integer.ts';
 import { type LanguageModel, loadModel, Stepper } from '../src/model.ts';
+import { readFileSync } from 'node:fs';
 import { SCARLET } from './helpers.ts';
 
-const reference = new IntegerReference((await loadModel('llmc-tiny')).dir);
 const text = SCARLET.subarray(100_000, 120_000).toString();
 
 /** One stream through the reference, with the Stepper's window rule restated: on a full window, keep the last W/4 tokens. */
 class ReferenceStream {
-  private cache: ReferenceCache = reference.newCache();
+  private cache: ReferenceCache;
   private history: number[] = [];
 
-  constructor(private readonly window: number) {}
+  constructor(private readonly reference: IntegerReference, private readonly window: number) {
+    this.cache = reference.newCache();
+  }
 
   step(token: number) {
     this.history.push(token);
     if (this.cache[0].keys.length >= this.window) {
       this.history = this.history.slice(-(Math.floor(this.window / 4) + 1));
-      this.cache = reference.newCache();
+      this.cache = this.reference.newCache();
       let out!: ReturnType<IntegerReference['step']>;
-      this.history.forEach((t, p) => (out = reference.step(t, p, this.cache)));
+      this.history.forEach((t, p) => (out = this.reference.step(t, p, this.cache)));
       return out;
     }
-    return reference.step(token, this.cache[0].keys.length, this.cache);
+    return this.reference.step(token, this.cache[0].keys.length, this.cache);
   }
 }
 
 /** Steps `rows` streams of `tokens` through the graph and the reference; returns the positions compared. */
 async function compare(model: LanguageModel, streams: number[][], window: number): Promise<number> {
   const stepper = new Stepper(model, streams.length, window);
-  const refs = streams.map(() => new ReferenceStream(window));
+  const reference = new IntegerReference(model.dir);
+  const refs = streams.map(() => new ReferenceStream(reference, window));
   const V = model.vocabSize;
   let compared = 0;
   for (let i = 0; i < streams[0].length; i++) {
@@ -60,6 +63,15 @@ test('the integer graph computes the integer model\'s numbers exactly: 2,400 pos
   assert.ok(ids.length >= rows * length);
   const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
   assert.equal(await compare(model, streams, 96), rows * length); // a 96 window restarts each row 7 times
+});
+
+test('model v2\'s twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript', async () => {
+  const model = await loadModel('llmc-tiny-v2', { threads: 2 });
+  assert.equal(model.graph, 'integer.onnx');
+  const ids = model.tokenizer.encode(readFileSync(new URL('../src/mixer.ts', import.meta.url), 'utf8'), { add_special_tokens: false });
+  const rows = 2, length = 150;
+  const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
+  assert.equal(await compare(model, streams, 64), rows * length);
 });
 
 test('thread count and batch do not change a row\'s numbers', async () => {

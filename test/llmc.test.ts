@@ -141,14 +141,15 @@ test('llmc refuses bad options, bad operands and damaged files in one line, befo
   assert.deepEqual(readdirSync(dir), ['a.txt.bin'], 'no partial output from a damaged file');
 });
 
-test('llmc decodes with the model the user names (default llmc-base), never the one the file names', (t) => {
+test('llmc decodes with the model the user names (default llmc-base-v2), never the one the file names', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 3000));
   assert.equal(llmc(dir, [...TINY, '-q', 'a.txt']).status, 0);
   const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
   assert.equal(r.status, 1);
   assert.ok(oneLine(r.stderr), r.stderr);
-  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for llmc-tiny/);
+  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for llmc-tiny .*; decode it with -n llmc-tiny\n$/);
+  assert.equal(llmc(dir, [...TINY, '-t', '-q', 'a.txt.bin']).status, 0, 'and the model it names decodes it');
 });
 
 test('llmc at a terminal: never writes compressed data to it, and shows one progress bar', (t) => {
