@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Byte sizes of directory trees as XML (scripts/xmlOfDir.ts) against the usual archivers, as a markdown table.
 #
-#   bash bench/dirs.sh [DIR...]      default: the seed's toy tree, this repo's src/, node_modules/yargs
+#   bash bench/dirs.sh [DIR|toy ...]   default: the seed's toy tree ("toy"), this repo's src/, node_modules/yargs
 #
 # Columns: the XML itself, xz -9 of the XML, tar c | xz -9, tar c | zstd -19, and mksquashfs with gzip and with xz
 # (Debian package squashfs-tools: apt-get install -y squashfs-tools; the columns say "n/a" without it).
@@ -26,7 +26,9 @@ chmod 644 "$toy/testfile.txt"
 touch -d '2025-01-01T00:00:01Z' "$toy/testfile.txt"
 touch -d '2025-01-01T00:00:00Z' "$toy/testdir" "$toy"
 
-if [ $# -gt 0 ]; then trees=("$@"); else trees=("$toy" src node_modules/yargs); fi
+trees=()
+for tree in "${@:-toy}" ; do [ "$tree" = toy ] && trees+=("$toy") || trees+=("$tree"); done
+[ $# -gt 0 ] || trees+=(src node_modules/yargs)
 
 have() { command -v "$1" >/dev/null 2>&1; }
 size() { wc -c <"$1" | tr -d ' '; }
