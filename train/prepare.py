@@ -8,6 +8,7 @@ normalisation (so decode(encode(text)) == text for any UTF-8 string), and writes
 import glob
 import json
 import lzma
+import multiprocessing as mp
 import os
 import subprocess
 import time
@@ -64,17 +65,27 @@ def train_tokenizer(texts):
     return tok
 
 
+def _start_worker(tokenizer_json):
+    global _tok
+    _tok = Tokenizer.from_str(tokenizer_json)
+
+
+def _encode(texts):
+    """One batch as uint16 tokens with <|endoftext|> before each document, its count of text tokens and of bytes."""
+    eot = _tok.token_to_id(EOT)
+    ids = [np.array([eot] + enc.ids, dtype=np.uint16) for enc in _tok.encode_batch(texts)]
+    return np.concatenate(ids), sum(len(i) - 1 for i in ids), sum(len(t.encode()) for t in texts)
+
+
 def write_tokens(tok, texts, path):
-    eot = tok.token_to_id(EOT)
+    """Tokenizes in a pool of processes (one process spent most of model v2's data step here), in order."""
     n_tokens = n_bytes = 0
-    with open(path, 'wb') as f:
-        for i in range(0, len(texts), 256):
-            batch = texts[i:i + 256]
-            for enc, text in zip(tok.encode_batch(batch), batch):
-                ids = np.array([eot] + enc.ids, dtype=np.uint16)
-                f.write(ids.tobytes())
-                n_tokens += len(ids) - 1
-                n_bytes += len(text.encode())
+    batches = (texts[i:i + 256] for i in range(0, len(texts), 256))
+    with mp.get_context('fork').Pool(os.cpu_count(), _start_worker, (tok.to_str(),)) as pool, open(path, 'wb') as f:
+        for ids, count, size in pool.imap(_encode, batches, chunksize=4):
+            f.write(ids.tobytes())
+            n_tokens += count
+            n_bytes += size
     return n_tokens, n_bytes
 
 
