@@ -101,13 +101,14 @@ export async function walk(
 }
 
 function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string; arithmetic?: string }, model: LanguageModel): void {
-  // files of an embedded model other than the default (llmc-base before v2) say how to decode them
-  const hint = doc.modelName !== model.name && embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '';
+  // files of an embedded model other than the default (llmc-base before v2) say how to decode them; looked up
+  // only for a refusal, not for every frame that matches
+  const hint = () => (doc.modelName !== model.name && embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '');
   if (doc.vocabSize !== model.vocabSize) {
-    throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})${hint}`);
+    throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})${hint()}`);
   }
   if (doc.modelFingerprint && doc.modelFingerprint !== hex(model.fingerprint)) {
-    throw new UserError(`wrong model: the input was coded with ${printable(doc.modelName)} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)${hint}`);
+    throw new UserError(`wrong model: the input was coded with ${printable(doc.modelName)} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)${hint()}`);
   }
   if (doc.arithmetic && doc.arithmetic !== model.arithmetic) {
     throw new UserError(`wrong model: the input was coded in ${doc.arithmetic} arithmetic, this graph of ${model.name} computes in ${model.arithmetic}`);
