@@ -54,7 +54,7 @@ if (argv.reference > 0) {
   // The reference algorithm on the same model and graph: every token recomputes the window before it, alone.
   const window = 384;
   const ids = doc.tokenList.map((entry) => entry[0]);
-  const cache = model.newCache(1, DEFAULT_LAYOUT.precision);
+  const cache = model.newCache(1, window, DEFAULT_LAYOUT.precision);
   t = performance.now();
   for (let i = 0; i < argv.reference; i++) {
     const context = ids.slice(i, i + window);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { walk } from '../src/codec.ts';
+import { probabilityOf, walk } from '../src/codec.ts';
 import { loadModel } from '../src/model.ts';
 import { Frequencies, rankOf } from '../src/ranks.ts';
 
@@ -30,12 +30,12 @@ for (const spec of argv._.map(String)) {
   let bits = 0, coderMs = 0;
   const f = new Frequencies(model.vocabSize, 24);
   const t0 = performance.now();
-  await walk(model, tokens.length, { contextwindow, segmentLength, batch, precision: 24 }, ({ logits, probs }, pos) => {
+  await walk(model, tokens.length, { contextwindow, segmentLength, batch, precision: 24 }, (row, pos) => {
     const t = performance.now();
     const token = tokens[pos];
-    rankOf(logits!, token);
-    f.load(probs!).interval(token);
-    bits -= Math.log2(probs![token]);
+    rankOf(row.logits!, token);
+    f.load(row.weights ?? row.probs!).interval(token);
+    bits -= Math.log2(probabilityOf(row, token));
     coderMs += performance.now() - t;
     return token;
   });

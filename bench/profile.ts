@@ -1,8 +1,9 @@
 // Where a step's time goes, for one graph of a model: the session's load time and peak memory, the time of one
-// cached step over `rows` rows with `slots` filled positions (the mean of 20 after 3 warm-ups), and onnxruntime's
-// own profile of those steps summed by operator. Synthetic tokens and cache: this measures speed only.
+// cached step over `rows` rows with `slots` filled positions and `tokens` new ones a row (1 for a decoder's step;
+// an encoder feeds many, and the integer graph predicts after each), the mean of 20 after 3 warm-ups, and
+// onnxruntime's own profile of those steps summed by operator. Synthetic tokens and cache: this measures speed only.
 // Run it once per graph, in its own process, so that the peak memory is that graph's:
-// usage: node --import tsx bench/profile.ts [--model llmc-base] [--graph integer|stepper] [--rows 33] [--slots 384]
+// usage: node --import tsx bench/profile.ts [--model llmc-base] [--graph integer|stepper] [--rows 33] [--slots 384] [--tokens 1]
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +17,13 @@ const argv = await yargs(hideBin(process.argv))
   .option('graph', { choices: ['integer', 'stepper'] as const, default: 'integer' as const })
   .option('rows', { type: 'number', default: 33 })
   .option('slots', { type: 'number', default: 384 })
+  .option('tokens', { type: 'number', default: 1 })
   .option('threads', { type: 'number', default: 2 })
   .parse();
 const { dir } = resolveModel(argv.model);
 const graph = { integer: 'integer.onnx', stepper: 'stepper_quantized.onnx' }[argv.graph];
 const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-const [B, S, Hk, dh] = [argv.rows, argv.slots, config.num_key_value_heads, config.head_dim];
+const [B, S, T, Hk, dh] = [argv.rows, argv.slots, argv.tokens, config.num_key_value_heads, config.head_dim];
 const options = { intraOpNumThreads: argv.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const, extra: { session: { intra_op: { allow_spinning: '0' } } } };
 
 const t0 = performance.now();
@@ -30,9 +32,10 @@ const loadSeconds = (performance.now() - t0) / 1000;
 const loadPeakMB = process.resourceUsage().maxRSS / 1024;
 
 const feeds: Record<string, ort.Tensor> = {
-  input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: B }, (_, i) => BigInt((i * 7919) % config.vocab_size)), [B, 1]),
-  position_ids: new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(Math.min(S, config.llmc.window - 1))), [B, 1]),
+  input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: B * T }, (_, i) => BigInt((i * 7919) % config.vocab_size)), [B, T]),
+  position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: B * T }, (_, i) => BigInt(Math.min(S + (i % T), config.llmc.window - 1))), [B, T]),
   slot_mask: new ort.Tensor('bool', new Uint8Array(B * S).fill(1), [B, S]),
+  ...(argv.graph === 'integer' ? { predict: new ort.Tensor('int64', BigInt64Array.of(BigInt(T)), [1]) } : {}),
 };
 for (let l = 0; l < config.num_hidden_layers; l++) {
   for (const kv of ['key', 'value']) feeds[`slots.${l}.${kv}`] = new ort.Tensor('float32', Float32Array.from({ length: B * Hk * S * dh }, (_, i) => ((i * 7) % 200) - 100), [B, Hk, S, dh]);
@@ -56,6 +59,6 @@ const byOp = new Map<string, number>();
 for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur / 23 / 1000);
 const kernelMs = [...byOp.values()].reduce((a, b) => a + b, 0);
 
-console.log(`${argv.model} ${graph}: load ${loadSeconds.toFixed(1)} s, peak ${loadPeakMB.toFixed(0)} MB; ${B} rows at ${S} positions: ${stepMs.toFixed(1)} ms a step (unprofiled), kernels ${kernelMs.toFixed(1)} ms (profiled)\n`);
+console.log(`${argv.model} ${graph}: load ${loadSeconds.toFixed(1)} s, peak ${loadPeakMB.toFixed(0)} MB; ${B} rows of ${T} after ${S} positions: ${stepMs.toFixed(1)} ms a step (unprofiled), kernels ${kernelMs.toFixed(1)} ms (profiled)\n`);
 console.log('| operator | ms a step |\n|---|---:|');
 for (const [op, ms] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`| ${op} | ${ms.toFixed(2)} |`);

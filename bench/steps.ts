@@ -19,11 +19,11 @@ for (const dir of argv._.map(String)) {
   let modelMs = 0, coderMs = 0;
   for (let i = 0; i < argv.steps; i++) {
     const t0 = performance.now();
-    const { logits, probs } = await stepper.step(feed(300 + i));
+    const { logits, probs, weights } = await stepper.step(feed(300 + i));
     const t1 = performance.now();
     for (let r = 0; r < argv.rows; r++) {
       const token = feed(301 + i)[r];
-      freqs.load(probs!.subarray(r * V, (r + 1) * V)).interval(token);
+      freqs.load((weights ?? probs!).subarray(r * V, (r + 1) * V)).interval(token);
       rankOf(logits!.subarray(r * V, (r + 1) * V), token);
     }
     modelMs += t1 - t0;

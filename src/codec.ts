@@ -54,6 +54,14 @@ export function lanesFor(count: number, layout: Pick<Layout, 'segmentLength' | '
   return Math.max(1, ...schedule(count, layout.segmentLength, layout.batch).map((g) => g.starts.length));
 }
 
+/** A row's probability of `token`: its softmax, or its integer weight over the row's sum. */
+export function probabilityOf({ probs, weights }: Next, token: number): number {
+  if (probs) return probs[token];
+  let sum = 0;
+  for (let j = 0; j < weights!.length; j++) sum += weights![j];
+  return weights![token] / sum;
+}
+
 /** One row's part of a step's prediction (see Next). */
 function rowOf(next: Next, r: number, vocab: number): Next {
   return {
@@ -65,10 +73,15 @@ function rowOf(next: Next, r: number, vocab: number): Next {
   };
 }
 
+/** At most this many predictions (rows × positions) a call when the tokens are known: 64 MB of logits. */
+const PREDICTIONS_A_CALL = 1024;
+
 /**
  * Drives the model over `count` positions. At each position, `visit` gets the model's prediction of it (see
  * Next) and returns the token that stands there (known to the encoder, decoded by the decoder). With the coder
  * graph, `code` gives each row's question for the step before it runs (the token, or the decoder's value).
+ * An encoder passes `known`, the tokens: the integer graph then predicts many positions a call, with the same
+ * integers and in the same order of visits as one step at a time.
  */
 export async function walk(
   model: LanguageModel,
@@ -78,9 +91,31 @@ export async function walk(
   progress?: Progress,
   prefix: number[] = [],
   code?: (position: number) => number,
+  known?: ArrayLike<number>,
 ): Promise<void> {
   const vocab = model.vocabSize;
   let done = 0;
+  if (known && model.graphKind === 'integer' && prefix.length === 0) {
+    for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
+      const stepper = new Stepper(model, starts.length, layout.contextwindow);
+      // what step j feeds a row: BOS, then its tokens; BOS again past its end, as the step-by-step walk does
+      const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : known[starts[r] + j - 1]);
+      const steps = Math.max(...lengths);
+      for (let j = 0; j < steps; ) {
+        const n = Math.min(stepper.room(), steps - j, Math.max(1, Math.floor(PREDICTIONS_A_CALL / starts.length)));
+        const next = await stepper.feed(starts.map((_, r) => Array.from({ length: n }, (_, i) => fedAt(r, j + i))));
+        for (let i = 0; i < n; i++, j++) {
+          starts.forEach((s, r) => {
+            if (j >= lengths[r]) return;
+            if (visit(rowOf(next, r * n + i, vocab), s + j) !== known[s + j]) throw new Error(`walk: the token visited at ${s + j} is not the known one`);
+            done++;
+          });
+        }
+        progress?.(done, count);
+      }
+    }
+    return;
+  }
   for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
     const stepper = new Stepper(model, starts.length, layout.contextwindow, layout.precision);
     let fed: number[] = starts.map(() => model.bos);
@@ -100,10 +135,18 @@ export async function walk(
   }
 }
 
+/** The last commit whose integer-model fingerprints covered the graph file (release 0.5.0). */
+const LAST_GRAPH_FINGERPRINT = '39c7df7';
+
 function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelName: string; dtype?: string; runtime?: string; arithmetic?: string }, model: LanguageModel): void {
   // files of an embedded model other than the default (llmc-base before v2) say how to decode them; looked up
   // only for a refusal, not for every frame that matches
-  const hint = () => (doc.modelName !== model.name && embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '');
+  // the same name with another fingerprint: most likely a file from before integer fingerprints covered
+  // integer.json rather than the graph file (docs/FORMAT.md, version 5)
+  const hint = () => {
+    if (doc.modelName === model.name) return `; if it was made by llm-compression 0.5 or earlier, decode it with that release (commit ${LAST_GRAPH_FINGERPRINT})`;
+    return embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '';
+  };
   if (doc.vocabSize !== model.vocabSize) {
     throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})${hint()}`);
   }
@@ -136,7 +179,8 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   // The coder graph computes its intervals itself, from the model alone.
   const mixing = intervals && !inGraph ? layout.mixer : undefined;
   const mixer = mixing && new Mixer(tokens.length, layout.segmentLength, mixing);
-  await walk(model, tokens.length, layout, ({ logits, probs, weights, coded }, pos) => {
+  await walk(model, tokens.length, layout, (row, pos) => {
+    const { logits, probs, weights, coded } = row;
     const token = tokens[pos];
     if (coded) {
       intervals![pos] = [coded[0], coded[1]];
@@ -150,10 +194,10 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
       intervals[pos] = freqs.interval(token);
       mixer?.learn(pos, token);
     }
-    const p = mixer ? freqs.freqs[token] / 2 ** layout.precision : probs![token];
+    const p = intervals ? freqs.freqs[token] / 2 ** layout.precision : probabilityOf(row, token);
     tokenList[pos] = intervals || rank < layout.topN ? [token, rank, p] : [token, -1, p];
     return token;
-  }, progress, [], inGraph ? (pos) => tokens[pos] : undefined);
+  }, progress, [], inGraph ? (pos) => tokens[pos] : undefined, tokens);
   const { mixer: _, ...unmixed } = layout;
   return {
     ...doc,
@@ -178,13 +222,13 @@ export async function unrankTokens(doc: TokensDoc & Layout, model: LanguageModel
   if (doc.mode !== 'rank') throw new UserError('modelOfInx decodes rank-mode documents; exact-mode streams are decoded by tokensOfRange');
   if (model.graphKind === 'coder') throw new UserError('rank mode decodes from the logits, which the coder graph does not give: decode on the CPU');
   const tokenList = doc.tokenList.map((t) => [...t] as TokenTriple);
-  await walk(model, tokenList.length, doc, ({ logits, probs }, pos) => {
+  await walk(model, tokenList.length, doc, (row, pos) => {
     const entry = tokenList[pos];
     if (entry[1] >= 0) {
       if (entry[1] >= model.vocabSize) throw new UserError(`rank ${entry[1]} at token ${pos} is outside the vocabulary`);
-      entry[0] = tokenAtRank(logits!, entry[1]);
+      entry[0] = tokenAtRank(row.logits!, entry[1]);
     }
-    entry[2] = probs![entry[0]];
+    entry[2] = probabilityOf(row, entry[0]);
     return entry[0];
   }, progress);
   return { ...doc, tokenList };
@@ -234,7 +278,7 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
       const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : fromModel(weights ?? probs!, pos);
       decoder?.advance(start, freq, laneOf(pos, doc));
       mixer?.learn(pos, token);
-      tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), mixer ? freq / 2 ** doc.precision : probs![token]];
+      tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), freq / 2 ** doc.precision];
       return token;
     }, progress, prompt, inGraph ? valueAt : undefined);
     decoder?.finish();

@@ -5,9 +5,13 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export const BIN_MAGIC = 'LLMC';
-export const BIN_VERSION = 4;
-/** Versions this build reads: version 3 is version 4 without its additions (docs/FORMAT.md, "Versions"). */
-export const READABLE_VERSIONS = [3, 4];
+export const BIN_VERSION = 5;
+/**
+ * Versions this build reads: version 4 is version 5 with an integer model's fingerprint taken over its graph file,
+ * and version 3 is version 4 without its additions (docs/FORMAT.md, "Versions").
+ */
+export const READABLE_VERSIONS = [3, 4, 5];
+const readable = `${READABLE_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_VERSIONS.at(-1)}`;
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
 export const STREAM_ID_BYTES = 8;
@@ -489,9 +493,9 @@ function checkStart(bytes: Uint8Array): void {
   }
   if (bytes.length <= magicLength) throw new Error('truncated .bin file: it ends inside the magic and version');
   const version = bytes[magicLength];
-  if (version === 1) throw new Error(`unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads versions ${READABLE_VERSIONS.join(' and ')})`);
-  if (version === 2) throw new Error(`unsupported .bin format version 2: decode it with llm-compression 0.2 (commit 57fe198), on any machine (this build reads versions ${READABLE_VERSIONS.join(' and ')})`);
-  if (!READABLE_VERSIONS.includes(version)) throw new Error(`unsupported .bin format version ${version} (this build reads versions ${READABLE_VERSIONS.join(' and ')})`);
+  if (version === 1) throw new Error(`unsupported .bin format version 1: its float arithmetic decodes only on the kind of machine that made it; decode it with llm-compression 0.1 (commit db63722) there (this build reads versions ${readable})`);
+  if (version === 2) throw new Error(`unsupported .bin format version 2: decode it with llm-compression 0.2 (commit 57fe198), on any machine (this build reads versions ${readable})`);
+  if (!READABLE_VERSIONS.includes(version)) throw new Error(`unsupported .bin format version ${version} (this build reads versions ${readable})`);
 }
 
 export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {

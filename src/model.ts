@@ -52,15 +52,16 @@ export interface LanguageModel {
   /** The graph file under onnx/ that runs, and its kind. */
   graph: string;
   graphKind: GraphKind;
-  /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph and its weights. */
+  /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph (an integer graph: its
+   * specification, integer.json) and its weights. */
   fingerprint: Uint8Array;
   /** 'integer-1' where every machine computes the same bits (the integer graph), else 'float' (the runtime's). */
   arithmetic: string;
   /** The most positions the graph can take (the integer graph's rotary table), if it has a limit. */
   maxWindow?: number;
   tokenizer: Tokenizer;
-  /** An empty key/value cache for `rows` streams; the coder graph's cache also needs the coder's precision. */
-  newCache(rows: number, precision?: number): Cache;
+  /** An empty key/value cache for `rows` streams of up to `window` positions; the coder graph's cache also needs the coder's precision. */
+  newCache(rows: number, window: number, precision?: number): Cache;
 }
 
 /** Whether `name` (from an untrusted file: a plain name, never a path) is one of the models shipped under models/. */
@@ -179,13 +180,17 @@ export async function loadModelFor(doc: { modelName: string; dtype?: string; gra
 interface IntegerHead {
   arithmetic: string;
   positions: number;
+  /** Each column's multiplier of its sum, in units of 2^-columnShift (logit = shr(sum · multiplier, shift)). */
+  columnMult: Float64Array;
+  columnShift: number;
   exp: Int32Array;
   shift: number;
 }
 
 function integerHeadOf(dir: string): IntegerHead {
   const spec = JSON.parse(readFileSync(join(dir, 'onnx', 'integer.json'), 'utf8'));
-  return { arithmetic: spec.arithmetic, positions: spec.positions, exp: Int32Array.from(spec.tables.head_exp), shift: spec.head.final_shift };
+  const { head, tables } = spec;
+  return { arithmetic: spec.arithmetic, positions: spec.positions, columnMult: Float64Array.from(head.column_mult), columnShift: head.column_shift, exp: Int32Array.from(tables.head_exp), shift: head.final_shift };
 }
 
 /** The files a graph of `dtype` runs from: itself and, when there, the weights files it reads. */
@@ -226,13 +231,16 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
       // The coder graph's cache stays where it was computed, and goes back in as the next step's input.
       ...(onDevice ? { preferredOutputLocation: Object.fromEntries(cacheNames(shape, 'updated').map((n) => [n, 'gpu-buffer' as const])) } : {}),
     });
-    newCache = chosen.kind !== 'coder' ? (rows) => new SlotCache(session, rows, shape, head) : (rows, precision) => new DeviceCache(session, rows, shape, precision);
+    newCache = chosen.kind !== 'coder' ? (rows, window) => new SlotCache(session, rows, shape, vocabSize, window, head) : (rows, _window, precision) => new DeviceCache(session, rows, shape, precision);
   } else {
     const forward = await loadTransformersGraph(dir, { ...options, dtype });
     newCache = (rows) => new PresentCache(forward, rows, vocabSize);
   }
   const hash = createHash('sha256');
-  if (!remote) for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...graphFiles(dir, graph, dtype)]) hash.update(readFileSync(file));
+  // An integer graph is one way to compute what integer.json and the weights specify (docs/INTEGER.md): the
+  // fingerprint covers those, so a faster graph of the same model decodes the same files.
+  const decisive = chosen.kind === 'integer' ? [join(dir, 'onnx', 'integer.json'), ...graphFiles(dir, graph, dtype).slice(1)] : graphFiles(dir, graph, dtype);
+  if (!remote) for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...decisive]) hash.update(readFileSync(file));
   else hash.update(dir + dtype);
   return {
     name,
@@ -286,14 +294,18 @@ export type TransformersForward = (inputs: Record<string, Tensor | Record<string
  * cache's first `start` positions (start = 0 empties it), and returns what follows the last of them.
  */
 export interface Cache {
-  /** codes: the coder graph's question per row (the token to code, or the decoder's value); other graphs ignore it. */
-  extend(ids: BigInt64Array, length: number, start: number, codes?: Int32Array): Promise<Next>;
+  /**
+   * codes: the coder graph's question per row (the token to code, or the decoder's value); other graphs ignore it.
+   * predict: after how many of the last positions of each row to predict the next token (the integer graph only;
+   * the others predict after the last): rows × predict predictions, row-major.
+   */
+  extend(ids: BigInt64Array, length: number, start: number, ask?: { codes?: Int32Array; predict?: number }): Promise<Next>;
 }
 
 /**
  * The model's prediction of the next token in each row. The stepper and transformers.js graphs give logits and
  * their softmax (rows × vocab floats each); the integer graph gives integer logits and integer weights (the
- * exact coder's input; probs are weights over their sum, for reports); the coder graph answers its question per
+ * exact coder's input, proportional to the probabilities); the coder graph answers its question per
  * row instead: `coded` holds [start, frequency, rank, probability] of the row's code taken as a token, and
  * `decoded` [token, start, frequency, rank, probability] of the token whose interval holds the code (CODED and
  * DECODED floats a row).
@@ -336,42 +348,76 @@ const SLOT_BLOCK = 32;
  * The stepper and integer graphs' cache: a block of slots per layer and row that the graph reads in place
  * (slot_mask marks the filled ones), while it returns only the new keys and values, which go into the next slots here. A step
  * moves the new positions and the logits, never the whole cache. The block grows by SLOT_BLOCK slots when it
- * is full (one copy every SLOT_BLOCK steps), so attention costs what the context holds, not the whole window;
- * a fresh start feeds no slots at all.
+ * is full, so attention costs what the context holds, not the whole window; a fresh start feeds no slots at all.
+ * Large arrays are allocated once and reused call after call (the slots grow in place, the graph writes its
+ * logits into ours): a fresh one costs its page faults every time, which on some machines is most of a step.
  */
 class SlotCache implements Cache {
-  private slots: Float32Array[] = [];
-  private mask = new Uint8Array(0);
+  private slots: Float32Array[];
+  private mask: Uint8Array;
   private capacity = 0;
+  private logits = new Float32Array(0);
+  private probs = new Float32Array(0);
+  private weights = new Int32Array(0);
+  /** Where the graph writes each layer's new keys and values, before they go into the slots. */
+  private fresh: Float32Array[] = [];
 
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly rows: number,
     private readonly shape: CacheShape,
+    private readonly vocab: number,
+    window: number,
     private readonly head?: IntegerHead,
-  ) {}
+  ) {
+    const most = Math.ceil(window / SLOT_BLOCK) * SLOT_BLOCK;
+    this.slots = Array.from({ length: 2 * shape.layers }, () => new Float32Array(rows * shape.kvHeads * most * shape.headDim));
+    this.mask = new Uint8Array(rows * most);
+  }
 
-  async extend(ids: BigInt64Array, length: number, start: number): Promise<Next> {
-    const { rows, shape } = this;
+  async extend(ids: BigInt64Array, length: number, start: number, { predict = 1 } = {}): Promise<Next> {
+    const { rows, shape, vocab } = this;
     const { kvHeads, headDim } = shape;
+    if (predict !== 1 && !this.head) throw new Error('only the integer graph predicts after several positions a call');
     if (start === 0) this.capacity = 0;
     const slotCount = this.capacity;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', ids, [rows, length]),
       position_ids: new ort.Tensor('int64', positionIds(rows, length, start), [rows, length]),
-      slot_mask: new ort.Tensor('bool', slotCount ? this.mask : new Uint8Array(0), [rows, slotCount]),
+      slot_mask: new ort.Tensor('bool', this.mask.subarray(0, rows * slotCount), [rows, slotCount]),
+      ...(this.head ? { predict: new ort.Tensor('int64', BigInt64Array.of(BigInt(predict)), [1]) } : {}),
     };
     for (let l = 0; l < shape.layers; l++) {
       KV.forEach((kv, k) => {
-        feeds[`slots.${l}.${kv}`] = new ort.Tensor('float32', slotCount ? this.slots[2 * l + k] : new Float32Array(0), [rows, kvHeads, slotCount, headDim]);
+        feeds[`slots.${l}.${kv}`] = new ort.Tensor('float32', this.slots[2 * l + k].subarray(0, rows * kvHeads * slotCount * headDim), [rows, kvHeads, slotCount, headDim]);
       });
     }
-    const out = await this.session.run(feeds);
+    const size = rows * predict * vocab;
+    if (this.logits.length < size) {
+      this.logits = new Float32Array(size);
+      this.weights = new Int32Array(size);
+      if (!this.head) this.probs = new Float32Array(size);
+    }
+    const logits = this.logits.subarray(0, size);
+    const weights = this.weights.subarray(0, size);
+    const fetches: Record<string, ort.Tensor | null> = Object.fromEntries(this.session.outputNames.map((name) => [name, null]));
+    const freshSize = rows * kvHeads * length * headDim;
+    if ((this.fresh[0]?.length ?? 0) < freshSize) this.fresh = Array.from({ length: 2 * shape.layers }, () => new Float32Array(freshSize));
+    for (let l = 0; l < shape.layers; l++) {
+      KV.forEach((kv, k) => (fetches[`new.${l}.${kv}`] = new ort.Tensor('float32', this.fresh[2 * l + k].subarray(0, freshSize), [rows, kvHeads, length, headDim])));
+    }
+    // the integer graph's head sums go into the weights' array, which headWeights then overwrites
+    if (this.head) fetches.head_sums = new ort.Tensor('int32', weights, [rows, predict, vocab]);
+    else {
+      fetches.logits = new ort.Tensor('float32', logits, [rows, vocab]);
+      fetches.probs = new ort.Tensor('float32', this.probs.subarray(0, size), [rows, vocab]);
+    }
+    const out = await this.session.run(feeds, fetches as ort.InferenceSession.FetchesType);
     this.reserve(start, start + length);
     const { capacity } = this;
     for (let l = 0; l < shape.layers; l++) {
       KV.forEach((kv, k) => {
-        const fresh = out[`new.${l}.${kv}`].data as Float32Array;
+        const fresh = this.fresh[2 * l + k];
         const slots = this.slots[2 * l + k];
         for (let rh = 0; rh < rows * kvHeads; rh++) {
           slots.set(fresh.subarray(rh * length * headDim, (rh + 1) * length * headDim), (rh * capacity + start) * headDim);
@@ -379,27 +425,28 @@ class SlotCache implements Cache {
       });
     }
     for (let r = 0; r < rows; r++) this.mask.fill(1, r * capacity + start, r * capacity + start + length);
-    const logits = out.logits.data as Float32Array;
-    if (!this.head) return { logits, probs: out.probs.data as Float32Array };
-    const weights = headWeights(logits, out.head_scale.data as BigInt64Array, this.head);
-    return { logits, weights, probs: normalizedRows(weights, logits.length / rows) };
+    if (!this.head) return { logits, probs: this.probs.subarray(0, size) };
+    headWeights(weights, out.head_scale.data as BigInt64Array, this.head, logits);
+    return { logits, weights };
   }
 
-  /** Makes room for `needed` slots, keeping the first `filled`. */
+  /** Makes room for `needed` slots, keeping the first `filled`: each row's and head's slots move up in place. */
   private reserve(filled: number, needed: number): void {
     if (needed <= this.capacity) return;
     const { rows, shape } = this;
     const old = this.capacity;
     const capacity = Math.ceil(needed / SLOT_BLOCK) * SLOT_BLOCK;
     const span = shape.headDim;
-    this.slots = Array.from({ length: 2 * shape.layers }, (_, i) => {
-      const grown = new Float32Array(rows * shape.kvHeads * capacity * span);
-      if (filled > 0) for (let rh = 0; rh < rows * shape.kvHeads; rh++) grown.set(this.slots[i].subarray(rh * old * span, (rh * old + filled) * span), rh * capacity * span);
-      return grown;
-    });
-    const mask = new Uint8Array(rows * capacity);
-    for (let r = 0; r < rows; r++) mask.fill(1, r * capacity, r * capacity + filled);
-    this.mask = mask;
+    for (const slots of this.slots) {
+      for (let rh = rows * shape.kvHeads - 1; rh >= 0; rh--) {
+        slots.copyWithin(rh * capacity * span, rh * old * span, (rh * old + filled) * span);
+        slots.fill(0, (rh * capacity + filled) * span, (rh + 1) * capacity * span);
+      }
+    }
+    for (let r = rows - 1; r >= 0; r--) {
+      this.mask.copyWithin(r * capacity, r * old, r * old + filled);
+      this.mask.fill(0, r * capacity + filled, (r + 1) * capacity);
+    }
     this.capacity = capacity;
   }
 }
@@ -422,7 +469,7 @@ class DeviceCache implements Cache {
     if (!precision) throw new Error('the coder graph needs the coder\'s precision');
   }
 
-  async extend(ids: BigInt64Array, length: number, start: number, codes = new Int32Array(this.rows)): Promise<Next> {
+  async extend(ids: BigInt64Array, length: number, start: number, { codes = new Int32Array(this.rows) } = {}): Promise<Next> {
     const { rows, shape } = this;
     const { kvHeads, headDim } = shape;
     if (start === 0) this.replace(cacheNames(shape, 'cache').map((name) => new ort.Tensor('float32', new Float32Array(0), name.endsWith('key') ? [rows, kvHeads, headDim, 0] : [rows, kvHeads, 0, headDim])));
@@ -475,43 +522,35 @@ class PresentCache implements Cache {
 }
 
 /**
- * The integer graph's last step (docs/INTEGER.md, "Head"): each token's weight is exp of its logit's distance
- * from the row's largest, looked up in 1/256 nat: exp[min(round((max - logit) * scale / 2^shift), end)], rounded
- * half to even like every shift of the integer model. The logits are integers below 2^24 and the scale below
- * 2^28, so every value here is an exact float64 integer.
+ * The integer graph's last step (docs/INTEGER.md, "Head"), on the graph's head sums, in place: each column's sum
+ * times its multiplier gives the integer logit, shr(sum · mult, shift) (into `logits`), and each token's weight is
+ * exp of its logit's distance from the row's largest, looked up in 1/256 nat: exp[min(shr((max - logit) · scale,
+ * shift), end)] (over the sums). The sums are below 2^22 and the multipliers below 2^16, the logits below 2^24 and
+ * the scale below 2^28: every product is an exact float64 integer, and so is it times a power of two. Adding and
+ * taking away 1.5 · 2^52 rounds such a number to an integer, half to even, as every shift of the integer model
+ * does, without a branch.
  */
-function headWeights(logits: Float32Array, scales: BigInt64Array, head: IntegerHead): Int32Array {
-  const vocab = logits.length / scales.length;
-  const weights = new Int32Array(logits.length);
-  const { exp, shift } = head;
+function headWeights(sums: Int32Array, scales: BigInt64Array, head: IntegerHead, logits: Float32Array): void {
+  const vocab = head.columnMult.length;
+  const { exp, columnMult } = head;
   const last = exp.length - 1;
-  const unit = 2 ** shift;
+  const columnUnit = 2 ** -head.columnShift;
+  const unit = 2 ** -head.shift;
+  const round = 1.5 * 2 ** 52;
   for (let r = 0; r < scales.length; r++) {
     const scale = Number(scales[r]);
     if (scale >= 2 ** 28) throw new Error(`integer graph: head scale ${scale} is out of range`);
     const start = r * vocab;
+    const end = start + vocab;
     let max = -Infinity;
-    for (let j = start; j < start + vocab; j++) if (logits[j] > max) max = logits[j];
-    for (let j = start; j < start + vocab; j++) {
-      const v = (max - logits[j]) * scale;
-      let q = Math.floor(v / unit);
-      const twiceRest = 2 * (v - q * unit);
-      if (twiceRest > unit || (twiceRest === unit && q % 2 !== 0)) q++;
-      weights[j] = exp[Math.min(q, last)];
+    for (let j = start; j < end; j++) {
+      const logit = sums[j] * columnMult[j - start] * columnUnit + round - round;
+      logits[j] = logit;
+      if (logit > max) max = logit;
     }
+    const factor = scale * unit;
+    for (let j = start; j < end; j++) sums[j] = exp[Math.min((max - logits[j]) * factor, last) + round - round];
   }
-  return weights;
-}
-
-/** Each row of integer weights over its sum: the probabilities the integer graph's weights stand for. */
-function normalizedRows(weights: Int32Array, vocab: number): Float32Array {
-  const probs = new Float32Array(weights.length);
-  for (let start = 0; start < weights.length; start += vocab) {
-    let sum = 0;
-    for (let j = start; j < start + vocab; j++) sum += weights[j];
-    for (let j = start; j < start + vocab; j++) probs[j] = weights[j] / sum;
-  }
-  return probs;
 }
 
 /** Softmax of each row (float64 inside, float32 out, like the stepper graph's). */
@@ -540,6 +579,7 @@ function softmaxRows(logits: Float32Array, vocab: number): Float32Array {
 export class Stepper {
   private readonly cache: Cache;
   private readonly history: number[][];
+  private readonly severalAtOnce: boolean;
   private filled = 0;
 
   constructor(
@@ -550,23 +590,40 @@ export class Stepper {
   ) {
     if (window < 2) throw new UserError(`context window must be at least 2, got ${window}`);
     if (model.maxWindow && window > model.maxWindow) throw new UserError(`context window ${window} is more than the ${model.maxWindow} positions ${model.name}'s integer graph covers`);
-    this.cache = model.newCache(rows, precision);
+    this.cache = model.newCache(rows, window, precision);
     this.history = Array.from({ length: rows }, () => []);
+    this.severalAtOnce = model.graphKind === 'integer';
+  }
+
+  /** How many tokens a row the next feed may take: as many as fill the window, or, once it is full, a restart's. */
+  room(): number {
+    return this.filled >= this.window ? this.window - Math.floor(this.window / 4) : this.window - this.filled;
   }
 
   /** Feeds one token per row (BOS to begin) and returns the prediction of the next (codes: see Cache). */
-  async step(tokens: ArrayLike<number>, codes?: Int32Array): Promise<Next> {
-    for (let r = 0; r < this.rows; r++) this.history[r].push(tokens[r]);
+  step(tokens: ArrayLike<number>, codes?: Int32Array): Promise<Next> {
+    return this.feed(Array.from({ length: this.rows }, (_, r) => [tokens[r]]), codes);
+  }
+
+  /**
+   * Feeds n <= room() tokens a row and returns the prediction after each (rows × n, row-major). Only the integer
+   * graph predicts after more than one: its integers do not depend on how positions are grouped into calls, so an
+   * encoder, which knows the tokens, feeds many at once while its decoder steps one at a time.
+   */
+  async feed(tokens: number[][], codes?: Int32Array): Promise<Next> {
+    const n = tokens[0].length;
+    if (n > this.room() || (n > 1 && !this.severalAtOnce)) throw new Error(`Stepper.feed: ${n} tokens a row do not fit this graph and window`);
+    for (let r = 0; r < this.rows; r++) this.history[r].push(...tokens[r]);
     if (this.filled >= this.window) {
       const keep = Math.floor(this.window / 4);
-      for (let r = 0; r < this.rows; r++) this.history[r] = this.history[r].slice(-(keep + 1));
+      for (let r = 0; r < this.rows; r++) this.history[r] = this.history[r].slice(-(keep + n));
       this.filled = 0;
     }
-    const fed = this.filled === 0 ? this.history : this.history.map((h) => h.slice(-1));
+    const fed = this.filled === 0 ? this.history : this.history.map((h) => h.slice(-n));
     const length = fed[0].length;
     const ids = new BigInt64Array(this.rows * length);
     fed.forEach((row, r) => row.forEach((t, i) => (ids[r * length + i] = BigInt(t))));
-    const next = await this.cache.extend(ids, length, this.filled, codes);
+    const next = await this.cache.extend(ids, length, this.filled, { codes, predict: n });
     this.filled += length;
     if (this.history[0].length > this.window) for (const h of this.history) h.splice(0, h.length - this.window);
     return next;

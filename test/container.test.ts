@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { type BinHeader, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, sha256, StreamCheck } from '../src/container.ts';
+import { type BinHeader, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, READABLE_VERSIONS, sha256, StreamCheck } from '../src/container.ts';
 
 function sampleHeader(overrides: Partial<BinHeader> = {}): BinHeader {
   const original = new TextEncoder().encode('Call me Ishmael.');
@@ -63,7 +63,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [4, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [5, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -91,7 +91,9 @@ test('.bin refuses a flip of any single bit', () => {
     const damaged = bytes.slice();
     damaged[bit >> 3] ^= 1 << (bit & 7);
     const byte = bit >> 3;
-    const expected = byte < 4 ? /not an llm-compression/ : byte === 4 ? /unsupported .bin format version/ : lengthFields.has(byte) ? /truncated|corrupt/ : /^corrupt: checksum mismatch/;
+    // a version flipped to another readable one (5 to 4) reads on, and the checksum catches it
+    const version = byte === 4 && !READABLE_VERSIONS.includes(damaged[4]);
+    const expected = byte < 4 ? /not an llm-compression/ : version ? /unsupported .bin format version/ : lengthFields.has(byte) ? /truncated|corrupt/ : /^corrupt: checksum mismatch/;
     assertOneLineError(() => decodeBin(damaged), expected, `bit ${bit}`);
   }
 });
@@ -112,11 +114,13 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 5;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 5 \(this build reads versions 3 and 4\)/);
-  const third = bytes.slice();
-  third[4] = 3;
-  assert.deepEqual(decodeBin(withFixedCrc(third)).header, decodeBin(bytes).header, 'version 3 is read as version 4 without its additions');
+  future[4] = 6;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 6 \(this build reads versions 3, 4 and 5\)/);
+  for (const version of [3, 4]) {
+    const earlier = bytes.slice();
+    earlier[4] = version;
+    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 5 without its additions`);
+  }
   const before = bytes.slice();
   before[4] = 2;
   assertOneLineError(() => decodeBin(withFixedCrc(before)), /^unsupported \.bin format version 2: decode it with llm-compression 0\.2 \(commit 57fe198\)/);

@@ -105,4 +105,7 @@ test('the model comes from the user: a header naming a path, a hub id or escape 
     assert.doesNotMatch(r.stderr, /\u001b|\u0007/, 'no raw escape sequences');
     assert.doesNotMatch(r.stderr, /fetch|ENOENT|no model/, 'nothing opened or fetched');
   }
+  // the model's own name with another fingerprint: most likely a file from a release that fingerprinted the graph
+  const old = decode(t, crafted(file, (h) => (h.modelFingerprint = new Uint8Array(32))));
+  refusedInOneLine(old, /wrong model: .*; if it was made by llm-compression 0\.5 or earlier, decode it with that release \(commit 39c7df7\)/, 'same name');
 });

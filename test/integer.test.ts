@@ -94,3 +94,31 @@ test('a window wider than the integer graph\'s positions is refused in one line'
   const model = await loadModel('llmc-tiny');
   assert.throws(() => new Stepper(model, 1, (model.maxWindow ?? 0) + 1), /more than the 256 positions/);
 });
+
+test('an encoder feeding many positions a call gets the integers of a decoder\'s steps, across restarts', async () => {
+  const model = await loadModel('llmc-tiny', { threads: 2 });
+  const ids = model.tokenizer.encode(text.slice(3000, 9000), { add_special_tokens: false });
+  const rows = 3, length = 200, window = 64, V = model.vocabSize;
+  const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
+  const stepped = new Stepper(model, rows, window);
+  const expected: { logits: number[]; weights: number[] }[][] = [];
+  for (let i = 0; i < length; i++) {
+    const { logits, weights } = await stepped.step(streams.map((s) => s[i]));
+    expected.push(streams.map((_, r) => ({ logits: Array.from(logits!.subarray(r * V, (r + 1) * V)), weights: Array.from(weights!.subarray(r * V, (r + 1) * V)) })));
+  }
+  const fed = new Stepper(model, rows, window);
+  const sizes = [1, 5, 63, 17, 48, 1, 2, 30]; // some fill the window exactly, some restart it
+  let i = 0;
+  for (let call = 0; i < length; call++) {
+    const n = Math.min(sizes[call % sizes.length], fed.room(), length - i);
+    const { logits, weights } = await fed.feed(streams.map((s) => s.slice(i, i + n)));
+    for (let k = 0; k < n; k++, i++) {
+      streams.forEach((_, r) => {
+        const at = (r * n + k) * V;
+        assert.deepEqual(Array.from(logits!.subarray(at, at + V)), expected[i][r].logits, `logits, position ${i} row ${r}`);
+        assert.deepEqual(Array.from(weights!.subarray(at, at + V)), expected[i][r].weights, `weights, position ${i} row ${r}`);
+      });
+    }
+  }
+  await assert.rejects(fed.feed(streams.map(() => new Array(fed.room() + 1).fill(model.bos))), /do not fit/);
+});

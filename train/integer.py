@@ -334,7 +334,8 @@ def build(folder, shifts):
         x = g.op('Add', [x, out])
         spec['layers'].append(layer)
 
-    last = g.op('Slice', [x, g.const([-1]), g.const([1 << 62]), g.const([1])])  # [B, 1, D]
+    # The head runs on the last `predict` positions: 1 a step; an encoder, which knows the tokens, feeds many.
+    last = g.op('Slice', [x, g.op('Neg', ['predict']), g.const([1 << 62]), g.const([1])])  # [B, P, D]
     q, phi, spec['gain_final'] = normq(last, 'model.norm.weight')  # phi: int64
     head = w.matrices[-1][1]
     head_peaks = column_peaks(w.array(head))
@@ -343,29 +344,32 @@ def build(folder, shifts):
     # 2^24 so that float32 holds them exactly: in units of the largest column scale / 4.
     head_scales = w.scale(head) * head_peaks / 63
     column_mult = np.round(head_scales / head_scales.max() * 2 ** 15).astype(np.int64)
-    logits = g.fshift(g.matmul_u8s7(q, head7), 13, column_mult)
-    acc = g.op('Reshape', [g.to_float(logits), g.const([0, V])])  # [B, V]
+    # The graph gives the int32 sums; the caller (src/model.ts) scales them to logits, column_mult over 2^13, as
+    # src/integer.ts does: three float64 passes over the vocabulary here cost more than all the layers together.
+    acc = g.op('MatMulInteger', [q, head7, g.const(128, np.uint8)])  # [B, P, V]
     head_scale_real = head_scales.max() / 4
     # Logit differences in units of 1/256 nat are (max - logit) * head_scale * 2^-HEAD_SHIFT; the exp table turns
-    # them into the coder's weights outside the graph (src/model.ts), row by row, as src/integer.ts does.
+    # them into the coder's weights outside the graph too, row by row.
     head_mult, head_shift = multiplier(head_scale_real * 256 * 2.0 ** (-Q) * 2 ** HEAD_SHIFT, 15)
-    head_scale = g.op('Reshape', [g.to_int(g.fshift(g.to_double(phi), head_shift, head_mult)), g.const([-1])])
+    head_scale = g.op('Reshape', [g.to_int(g.fshift(g.to_double(phi), head_shift, head_mult)), g.const([0, -1])])  # [B, P]
     spec['head'] = {'weights': head, 'column_mult': column_mult.tolist(), 'column_shift': 13, 'mult': head_mult, 'shift': head_shift, 'final_shift': HEAD_SHIFT}
     spec['files'] = files
 
-    g.nodes.append(helper.make_node('Identity', [acc], ['logits'], name='logits'))
+    g.nodes.append(helper.make_node('Identity', [acc], ['head_sums'], name='head_sums'))
     g.nodes.append(helper.make_node('Identity', [head_scale], ['head_scale'], name='head_scale'))
     for src, name in outputs:
         g.nodes.append(helper.make_node('Identity', [src], [name], name=name))
     B, Tn, S = 'batch_size', 'sequence_length', 'slots'
     inputs = [helper.make_tensor_value_info('input_ids', TensorProto.INT64, [B, Tn]),
               helper.make_tensor_value_info('position_ids', TensorProto.INT64, [B, Tn]),
-              helper.make_tensor_value_info('slot_mask', TensorProto.BOOL, [B, S])]
+              helper.make_tensor_value_info('slot_mask', TensorProto.BOOL, [B, S]),
+              helper.make_tensor_value_info('predict', TensorProto.INT64, [1])]
     for l in range(L):
         for kv in ('key', 'value'):
             inputs.append(helper.make_tensor_value_info(f'slots.{l}.{kv}', TensorProto.FLOAT, [B, Hk, S, dh]))
-    outs = [helper.make_tensor_value_info('logits', TensorProto.FLOAT, [B, V]),
-            helper.make_tensor_value_info('head_scale', TensorProto.INT64, [B])]
+    P = 'predicted'
+    outs = [helper.make_tensor_value_info('head_sums', TensorProto.INT32, [B, P, V]),
+            helper.make_tensor_value_info('head_scale', TensorProto.INT64, [B, P])]
     for l in range(L):
         for kv in ('key', 'value'):
             outs.append(helper.make_tensor_value_info(f'new.{l}.{kv}', TensorProto.FLOAT, [B, Hk, Tn, dh]))
