@@ -97,7 +97,7 @@ export async function walk(
   let done = 0;
   if (known && model.graphKind === 'integer' && prefix.length === 0) {
     for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
-      const stepper = new Stepper(model, starts.length, layout.contextwindow);
+      const stepper = new Stepper(model, starts.length, layout.contextwindow, undefined, true);
       // what step j feeds a row: BOS, then its tokens; BOS again past its end, as the step-by-step walk does
       const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : known[starts[r] + j - 1]);
       const steps = Math.max(...lengths);
@@ -113,6 +113,7 @@ export async function walk(
         }
         progress?.(done, count);
       }
+      stepper.close();
     }
     return;
   }
@@ -132,6 +133,7 @@ export async function walk(
       done += starts.filter((_, r) => j < lengths[r]).length;
       progress?.(done, count);
     }
+    stepper.close();
   }
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import { printable, UserError } from './cli.ts';
+import { type RowGraph, RowWorkers, sessionsFor } from './rows.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
@@ -60,8 +61,11 @@ export interface LanguageModel {
   /** The most positions the graph can take (the integer graph's rotary table), if it has a limit. */
   maxWindow?: number;
   tokenizer: Tokenizer;
-  /** An empty key/value cache for `rows` streams of up to `window` positions; the coder graph's cache also needs the coder's precision. */
-  newCache(rows: number, window: number, precision?: number): Cache;
+  /**
+   * An empty key/value cache for `rows` streams of up to `window` positions; the coder graph's cache also needs
+   * the coder's precision; `feeding`: the caller feeds many positions a call (an encoder).
+   */
+  newCache(rows: number, window: number, precision?: number, feeding?: boolean): Cache;
 }
 
 /** Whether `name` (from an untrusted file: a plain name, never a path) is one of the models shipped under models/. */
@@ -217,20 +221,17 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   };
   const head = chosen.kind === 'integer' ? integerHeadOf(dir) : undefined;
   let newCache: LanguageModel['newCache'];
-  if (chosen.kind !== 'transformers') {
+  if (chosen.kind === 'integer' && device === 'cpu') {
+    // Exact arithmetic: rows may go to sessions side by side (src/rows.ts), each of one thread.
+    const session = await createSession(join(dir, 'onnx', graph), 1);
+    const sessions = sessionsFor(options.threads);
+    const workers = sessions > 1 ? new RowWorkers({ dir, graph }, sessions - 1) : undefined;
+    const own = (window: number) => (rows: number) => new SlotCache(session, rows, shape, vocabSize, window, head);
+    newCache = (rows, window, _precision, feeding) => (workers ? workers.cache(own(window), rows, window, vocabSize, feeding) : own(window)(rows));
+  } else if (chosen.kind !== 'transformers') {
     const onDevice = chosen.kind === 'coder' && device !== 'cpu';
-    const session = await ort.InferenceSession.create(join(dir, 'onnx', graph), {
-      intraOpNumThreads: options.threads ?? 0,
-      interOpNumThreads: 1,
-      executionProviders: [device],
-      graphOptimizationLevel: 'all',
-      // onnxruntime's own log lines would come on top of the one-line error its exceptions give.
-      logSeverityLevel: 4,
-      // Idle workers must not spin: between steps the coder runs in JavaScript and needs the cores.
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-      // The coder graph's cache stays where it was computed, and goes back in as the next step's input.
-      ...(onDevice ? { preferredOutputLocation: Object.fromEntries(cacheNames(shape, 'updated').map((n) => [n, 'gpu-buffer' as const])) } : {}),
-    });
+    // The coder graph's cache stays where it was computed, and goes back in as the next step's input.
+    const session = await createSession(join(dir, 'onnx', graph), options.threads ?? 0, device, onDevice ? Object.fromEntries(cacheNames(shape, 'updated').map((n) => [n, 'gpu-buffer' as const])) : undefined);
     newCache = chosen.kind !== 'coder' ? (rows, window) => new SlotCache(session, rows, shape, vocabSize, window, head) : (rows, _window, precision) => new DeviceCache(session, rows, shape, precision);
   } else {
     const forward = await loadTransformersGraph(dir, { ...options, dtype });
@@ -258,6 +259,30 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     tokenizer,
     newCache,
   };
+}
+
+/** An onnxruntime session of a graph file, with `threads` in its pool (0: one per core). */
+function createSession(path: string, threads: number, device: Device = 'cpu', preferredOutputLocation?: Record<string, 'gpu-buffer'>): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionProviders: [device],
+    graphOptimizationLevel: 'all',
+    // onnxruntime's own log lines would come on top of the one-line error its exceptions give.
+    logSeverityLevel: 4,
+    // Idle workers must not spin: between steps the coder runs in JavaScript and needs the cores.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    ...(preferredOutputLocation ? { preferredOutputLocation } : {}),
+  });
+}
+
+/** A worker thread's view of a model's integer graph (src/rowWorker.ts): caches on a session of one thread. */
+export async function openRowGraph({ dir, graph }: RowGraph): Promise<{ newCache(rows: number, window: number): Cache }> {
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const shape: CacheShape = { layers: config.num_hidden_layers, kvHeads: config.num_key_value_heads ?? config.num_attention_heads, headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads };
+  const session = await createSession(join(dir, 'onnx', graph), 1);
+  const head = integerHeadOf(dir);
+  return { newCache: (rows, window) => new SlotCache(session, rows, shape, config.vocab_size, window, head) };
 }
 
 /** Where onnxruntime-node keeps its native libraries (the execution providers among them). */
@@ -300,6 +325,8 @@ export interface Cache {
    * the others predict after the last): rows × predict predictions, row-major.
    */
   extend(ids: BigInt64Array, length: number, start: number, ask?: { codes?: Int32Array; predict?: number }): Promise<Next>;
+  /** Lets go of what the cache holds elsewhere (a worker's share of the rows). */
+  close?(): void;
 }
 
 /**
@@ -587,12 +614,18 @@ export class Stepper {
     readonly rows: number,
     readonly window: number,
     precision?: number,
+    feeding = false,
   ) {
     if (window < 2) throw new UserError(`context window must be at least 2, got ${window}`);
     if (model.maxWindow && window > model.maxWindow) throw new UserError(`context window ${window} is more than the ${model.maxWindow} positions ${model.name}'s integer graph covers`);
-    this.cache = model.newCache(rows, window, precision);
+    this.cache = model.newCache(rows, window, precision, feeding);
     this.history = Array.from({ length: rows }, () => []);
     this.severalAtOnce = model.graphKind === 'integer';
+  }
+
+  /** Lets go of the cache (the caller is done with these rows). */
+  close(): void {
+    this.cache.close?.();
   }
 
   /** How many tokens a row the next feed may take: as many as fill the window, or, once it is full, a restart's. */

@@ -1,0 +1,121 @@
+// A step's rows spread over threads, each with a session of its own: this graph's operators are too small for
+// onnxruntime's own thread pool to pay (a second pool thread makes a 33-row step slower, bench/profile.ts
+// --threads), while whole sessions side by side take a step's time down by 1.5–1.7× on two cores. Rows are
+// independent streams, so how they are split changes no number (test/integer.test.ts).
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Cache, Next } from './model.ts';
+
+/** What a worker opens: the graph file of a model folder, run by one thread. */
+export interface RowGraph {
+  dir: string;
+  graph: string;
+}
+
+/** Messages to a worker: open or close a cache of its rows, or extend one (outputs go into shared memory). */
+export type RowRequest =
+  | { type: 'open'; id: number; rows: number; window: number }
+  | { type: 'close'; id: number }
+  | { type: 'extend'; id: number; ids: BigInt64Array; length: number; start: number; predict: number; outputs: SharedArrayBuffer[]; offset: number };
+
+/** How many sessions side by side `threads` asks for (0: one per core). */
+export const sessionsFor = (threads: number | undefined) => Math.max(1, threads || availableParallelism());
+
+/** Threads that each hold a session of the graph, started on first use and left to end with the process. */
+export class RowWorkers {
+  private workers?: { worker: Worker; ready: Promise<void> }[];
+  private nextId = 0;
+
+  constructor(private readonly graph: RowGraph, readonly count: number) {}
+
+  /** The workers, started once; each answers its requests in order. */
+  private started() {
+    this.workers ??= Array.from({ length: this.count }, () => {
+      const worker = new Worker(new URL('./rowThread.mjs', import.meta.url), { workerData: this.graph });
+      worker.unref();
+      const ready = new Promise<void>((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+      });
+      return { worker, ready };
+    });
+    return this.workers;
+  }
+
+  /**
+   * A cache of `rows` rows: the first share here in `own`, the others one per worker. Stepping one position a
+   * call, a share needs 4 rows or more to pay for its messages (a 4-row step takes 4.4 ms in one session and
+   * 5.7 ms split in two, an 8-row step 6.3 and 5.0); feeding many positions a call, one row is enough.
+   */
+  cache(own: (rows: number) => Cache, rows: number, window: number, vocab: number, feeding = false): Cache {
+    const shares = Math.min(this.count + 1, feeding ? rows : Math.floor(rows / 4));
+    if (shares < 2) return own(rows);
+    const sizes = Array.from({ length: shares }, (_, i) => Math.floor(rows / shares) + (i < rows % shares ? 1 : 0));
+    return new SplitCache(own(sizes[0]), this.started().slice(0, shares - 1), sizes, window, vocab, this.nextId++);
+  }
+}
+
+/** Posts a request and waits for its answer, or for the worker's failure. */
+function answer(worker: Worker, request: RowRequest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      worker.off('message', reply);
+      reject(err);
+    };
+    const reply = (message: { error?: string }) => {
+      worker.off('error', fail);
+      if (message.error) reject(new Error(message.error));
+      else resolve();
+    };
+    worker.once('message', reply);
+    worker.once('error', fail);
+    worker.postMessage(request);
+  });
+}
+
+/** One cache whose rows are shares: the first computed in this thread while the workers compute theirs. */
+class SplitCache implements Cache {
+  private outputs: SharedArrayBuffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly own: Cache,
+    private readonly workers: { worker: Worker; ready: Promise<void> }[],
+    private readonly sizes: number[],
+    window: number,
+    private readonly vocab: number,
+    private readonly id: number,
+  ) {
+    workers.forEach(({ worker }, w) => worker.postMessage({ type: 'open', id, rows: sizes[w + 1], window } satisfies RowRequest));
+  }
+
+  async extend(ids: BigInt64Array, length: number, start: number, ask: { codes?: Int32Array; predict?: number } = {}): Promise<Next> {
+    const predict = ask.predict ?? 1;
+    const rows = this.sizes.reduce((a, b) => a + b);
+    const size = rows * predict * this.vocab;
+    if (this.size < size) {
+      this.outputs = [new SharedArrayBuffer(4 * size), new SharedArrayBuffer(4 * size)];
+      this.size = size;
+    }
+    let row = this.sizes[0];
+    const answers = this.workers.map(({ worker, ready }, w) => {
+      const share = this.sizes[w + 1];
+      const request: RowRequest = { type: 'extend', id: this.id, ids: ids.slice(row * length, (row + share) * length), length, start, predict, outputs: this.outputs, offset: row * predict * this.vocab };
+      row += share;
+      return ready.then(() => answer(worker, request));
+    });
+    const mine = await this.own.extend(ids.subarray(0, this.sizes[0] * length), length, start, ask);
+    await Promise.all(answers);
+    const logits = new Float32Array(this.outputs[0], 0, size);
+    logits.set(mine.logits!);
+    const second = mine.weights ?? mine.probs!;
+    const rest = mine.weights ? new Int32Array(this.outputs[1], 0, size) : new Float32Array(this.outputs[1], 0, size);
+    rest.set(second);
+    return mine.weights ? { logits, weights: rest as Int32Array } : { logits, probs: rest as Float32Array };
+  }
+
+  close(): void {
+    this.own.close?.();
+    for (const { worker } of this.workers) worker.postMessage({ type: 'close', id: this.id } satisfies RowRequest);
+  }
+}
