@@ -74,7 +74,7 @@ function rowOf(next: Next, r: number, vocab: number): Next {
 }
 
 /** At most this many predictions (rows × positions) a call when the tokens are known: 64 MB of logits. */
-const PREDICTIONS_A_CALL = 1024;
+export const PREDICTIONS_A_CALL = 1024;
 
 /**
  * Drives the model over `count` positions. At each position, `visit` gets the model's prediction of it (see

@@ -1,7 +1,7 @@
 // A step's rows spread over threads, each with a session of its own: this graph's operators are too small for
-// onnxruntime's own thread pool to pay (a second pool thread makes a 33-row step slower, bench/profile.ts
-// --threads), while whole sessions side by side take a step's time down by 1.5–1.7× on two cores. Rows are
-// independent streams, so how they are split changes no number (test/integer.test.ts).
+// onnxruntime's own thread pool to pay (a second pool thread makes a 33-row step slower: bench/profile.ts
+// --threads), while whole sessions side by side share the work (bench/sessions.ts). Rows are independent
+// streams, so how they are split changes no number (test/integer.test.ts).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Cache, Next } from './model.ts';
@@ -44,11 +44,11 @@ export class RowWorkers {
 
   /**
    * A cache of `rows` rows: the first share here in `own`, the others one per worker. Stepping one position a
-   * call, a share needs 4 rows or more to pay for its messages (a 4-row step takes 4.4 ms in one session and
-   * 5.7 ms split in two, an 8-row step 6.3 and 5.0); feeding many positions a call, one row is enough.
+   * call, a share needs 8 rows or more to pay for its messages and copies (bench/sessions.ts); feeding many
+   * positions a call, one row is enough.
    */
   cache(own: (rows: number) => Cache, rows: number, window: number, vocab: number, feeding = false): Cache {
-    const shares = Math.min(this.count + 1, feeding ? rows : Math.floor(rows / 4));
+    const shares = Math.min(this.count + 1, feeding ? rows : Math.floor(rows / 8));
     if (shares < 2) return own(rows);
     const sizes = Array.from({ length: shares }, (_, i) => Math.floor(rows / shares) + (i < rows % shares ? 1 : 0));
     return new SplitCache(own(sizes[0]), this.started().slice(0, shares - 1), sizes, window, vocab, this.nextId++);
