@@ -2,7 +2,7 @@
 // onnxruntime's own thread pool to pay (a second pool thread makes a 33-row step slower: bench/profile.ts
 // --threads), while whole sessions side by side share the work (bench/sessions.ts). Rows are independent
 // streams, so how they are split changes no number (test/integer.test.ts).
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Cache, Next } from './model.ts';
 
@@ -18,8 +18,11 @@ export type RowRequest =
   | { type: 'close'; id: number }
   | { type: 'extend'; id: number; ids: BigInt64Array; length: number; start: number; predict: number; outputs: SharedArrayBuffer[]; offset: number };
 
-/** How many sessions side by side `threads` asks for (0: one per core). */
-export const sessionsFor = (threads: number | undefined) => Math.max(1, threads || availableParallelism());
+/**
+ * How many sessions side by side `threads` asks for; 0: one per core, but no more than a quarter of the
+ * machine's memory holds at ~0.5 GB each (bench/profile.ts: a session peaks at 474–485 MB).
+ */
+export const sessionsFor = (threads: number | undefined) => Math.max(1, threads || Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
 
 /** Threads that each hold a session of the graph, started on first use and left to end with the process. */
 export class RowWorkers {
