@@ -214,11 +214,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   }
   const { file: graph, dtype } = chosen;
   checkDevice(device);
-  const shape: CacheShape = {
-    layers: config.num_hidden_layers,
-    kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
-    headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads,
-  };
+  const shape = cacheShapeOf(config);
   const head = chosen.kind === 'integer' ? integerHeadOf(dir) : undefined;
   let newCache: LanguageModel['newCache'];
   if (chosen.kind === 'integer' && device === 'cpu') {
@@ -279,7 +275,7 @@ function createSession(path: string, threads: number, device: Device = 'cpu', pr
 /** A worker thread's view of a model's integer graph (src/rowWorker.ts): caches on a session of one thread. */
 export async function openRowGraph({ dir, graph }: RowGraph): Promise<{ newCache(rows: number, window: number): Cache }> {
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  const shape: CacheShape = { layers: config.num_hidden_layers, kvHeads: config.num_key_value_heads ?? config.num_attention_heads, headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads };
+  const shape = cacheShapeOf(config);
   const session = await createSession(join(dir, 'onnx', graph), 1);
   const head = integerHeadOf(dir);
   return { newCache: (rows, window) => new SlotCache(session, rows, shape, config.vocab_size, window, head) };
@@ -354,6 +350,15 @@ interface CacheShape {
   headDim: number;
 }
 
+/** A model's cache shape, from its config.json. */
+function cacheShapeOf(config: { num_hidden_layers: number; num_key_value_heads?: number; num_attention_heads: number; head_dim?: number; hidden_size: number }): CacheShape {
+  return {
+    layers: config.num_hidden_layers,
+    kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
+    headDim: config.head_dim ?? config.hidden_size / config.num_attention_heads,
+  };
+}
+
 const KV = ['key', 'value'] as const;
 
 /** The names of a graph's cache tensors, layer by layer, key before value. */
@@ -422,8 +427,8 @@ class SlotCache implements Cache {
     const size = rows * predict * vocab;
     if (this.logits.length < size) {
       this.logits = new Float32Array(size);
-      this.weights = new Int32Array(size);
-      if (!this.head) this.probs = new Float32Array(size);
+      if (this.head) this.weights = new Int32Array(size);
+      else this.probs = new Float32Array(size);
     }
     const logits = this.logits.subarray(0, size);
     const weights = this.weights.subarray(0, size);

@@ -16,8 +16,7 @@ port.on('message', async (request: RowRequest) => {
       const { ids, length, start, predict, outputs, offset } = request;
       const next = await caches.get(request.id)!.extend(ids, length, start, { predict });
       new Float32Array(outputs[0]).set(next.logits!, offset);
-      if (next.weights) new Int32Array(outputs[1]).set(next.weights, offset);
-      else new Float32Array(outputs[1]).set(next.probs!, offset);
+      new Int32Array(outputs[1]).set(next.weights!, offset);
       port.postMessage({});
     }
   } catch (err) {

@@ -76,10 +76,12 @@ function answer(worker: Worker, request: RowRequest): Promise<void> {
   });
 }
 
-/** One cache whose rows are shares: the first computed in this thread while the workers compute theirs. */
+/** One cache whose rows are shares: the first computed in this thread while the workers compute theirs. Only the
+ * integer graph splits, so a prediction is its logits and weights. */
 class SplitCache implements Cache {
   private outputs: SharedArrayBuffer[] = [];
   private size = 0;
+  private readonly rows: number;
 
   constructor(
     private readonly own: Cache,
@@ -89,13 +91,13 @@ class SplitCache implements Cache {
     private readonly vocab: number,
     private readonly id: number,
   ) {
+    this.rows = sizes.reduce((a, b) => a + b);
     workers.forEach(({ worker }, w) => worker.postMessage({ type: 'open', id, rows: sizes[w + 1], window } satisfies RowRequest));
   }
 
   async extend(ids: BigInt64Array, length: number, start: number, ask: { codes?: Int32Array; predict?: number } = {}): Promise<Next> {
     const predict = ask.predict ?? 1;
-    const rows = this.sizes.reduce((a, b) => a + b);
-    const size = rows * predict * this.vocab;
+    const size = this.rows * predict * this.vocab;
     if (this.size < size) {
       this.outputs = [new SharedArrayBuffer(4 * size), new SharedArrayBuffer(4 * size)];
       this.size = size;
@@ -110,11 +112,10 @@ class SplitCache implements Cache {
     const mine = await this.own.extend(ids.subarray(0, this.sizes[0] * length), length, start, ask);
     await Promise.all(answers);
     const logits = new Float32Array(this.outputs[0], 0, size);
+    const weights = new Int32Array(this.outputs[1], 0, size);
     logits.set(mine.logits!);
-    const second = mine.weights ?? mine.probs!;
-    const rest = mine.weights ? new Int32Array(this.outputs[1], 0, size) : new Float32Array(this.outputs[1], 0, size);
-    rest.set(second);
-    return mine.weights ? { logits, weights: rest as Int32Array } : { logits, probs: rest as Float32Array };
+    weights.set(mine.weights!);
+    return { logits, weights };
   }
 
   close(): void {
