@@ -245,7 +245,7 @@ export function createCumLookup(table: Pick<StaticTable, 'starts' | 'freqs'>, sc
 
 const MAX_VARINT_BYTES = 8; // 56 bits: covers every safe integer
 
-function pushVarint(out: number[], value: number): void {
+export function pushVarint(out: number[], value: number): void {
   while (value >= 0x80) {
     out.push((value % 0x80) | 0x80);
     value = Math.floor(value / 0x80);

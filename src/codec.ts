@@ -4,7 +4,7 @@
 import { RansDecoder } from './ans.ts';
 import { printable, UserError } from './cli.ts';
 import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
-import { CODED, DECODED, embeddedModel, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
+import { CODED, DECODED, embeddedModel, embeddedModelWith, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
 import { Mixer } from './mixer.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
@@ -145,15 +145,21 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
   // only for a refusal, not for every frame that matches
   // the same name with another fingerprint: most likely a file from before integer fingerprints covered
   // integer.json rather than the graph file (docs/FORMAT.md, version 5)
+  // a solo record names no model: a shipped model whose fingerprint begins as its does is the hint
   const hint = () => {
+    if (!doc.modelName) {
+      const shipped = doc.modelFingerprint && embeddedModelWith(doc.modelFingerprint);
+      return shipped ? `; decode it with -n ${shipped}` : '';
+    }
     if (doc.modelName === model.name) return `; if it was made by llm-compression 0.5 or earlier, decode it with that release (commit ${LAST_GRAPH_FINGERPRINT})`;
     return embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '';
   };
+  const coder = doc.modelName ? printable(doc.modelName) : 'a model';
   if (doc.vocabSize !== model.vocabSize) {
-    throw new UserError(`wrong model: the input was made for ${printable(doc.modelName)} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})${hint()}`);
+    throw new UserError(`wrong model: the input was made for ${coder} (vocabulary ${doc.vocabSize}), this is ${model.name} (vocabulary ${model.vocabSize})${hint()}`);
   }
-  if (doc.modelFingerprint && doc.modelFingerprint !== hex(model.fingerprint)) {
-    throw new UserError(`wrong model: the input was coded with ${printable(doc.modelName)} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)${hint()}`);
+  if (doc.modelFingerprint && !hex(model.fingerprint).startsWith(doc.modelFingerprint)) {
+    throw new UserError(`wrong model: the input was coded with ${coder} ${doc.dtype ?? ''} (fingerprint ${doc.modelFingerprint.slice(0, 12)}…), this is ${model.name} ${model.dtype} (${hex(model.fingerprint).slice(0, 12)}…)${hint()}`);
   }
   if (doc.arithmetic && doc.arithmetic !== model.arithmetic) {
     throw new UserError(`wrong model: the input was coded in ${doc.arithmetic} arithmetic, this graph of ${model.name} computes in ${model.arithmetic}`);

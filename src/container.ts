@@ -3,18 +3,28 @@
 // and the whole original's hash. docs/FORMAT.md describes it byte by byte.
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { encodeTable, pushVarint } from './ans.ts';
+import { decodeExtra, impliedBySolo, SOLO_HAS, soloFlagsOf } from './extra.ts';
 
 export const BIN_MAGIC = 'LLMC';
-export const BIN_VERSION = 5;
+export const BIN_VERSION = 6;
 /**
- * Versions this build reads: version 4 is version 5 with an integer model's fingerprint taken over its graph file,
- * and version 3 is version 4 without its additions (docs/FORMAT.md, "Versions").
+ * Versions this build reads: version 5 is version 6 without solo records, version 4 is version 5 with an integer
+ * model's fingerprint taken over its graph file, and version 3 is version 4 without its additions (docs/FORMAT.md,
+ * "Versions").
  */
-export const READABLE_VERSIONS = [3, 4, 5];
+export const READABLE_VERSIONS = [3, 4, 5, 6];
 const readable = `${READABLE_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_VERSIONS.at(-1)}`;
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
 export const STREAM_ID_BYTES = 8;
+/** A solo record (a whole file in one record, docs/FORMAT.md) keeps this much of the original's hash and of the model's fingerprint. */
+export const SOLO_HASH_BYTES = 4;
+export const SOLO_FINGERPRINT_BYTES = 4;
+/** Bit 0 of the flags byte: the record is a whole file by itself, with no end record. */
+const SOLO = 1;
+/** An exact-mode frame's symbol table, which has no entries: a solo record leaves it out. */
+const EMPTY_TABLE = encodeTable([], []);
 
 const CODER_MODES = ['rank', 'exact', 'stored', 'brotli', 'zstd'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
@@ -65,6 +75,11 @@ export interface BinHeader {
   segmentLength: number;
   /** Free-form bytes for later additions; empty when unused. */
   extra: Uint8Array;
+  /**
+   * The record is a whole file (docs/FORMAT.md, "Solo records"): no end record, no stream id (zeros here), and only
+   * SOLO_HASH_BYTES of the original's hash and SOLO_FINGERPRINT_BYTES of the model's fingerprint.
+   */
+  solo?: boolean;
 }
 
 export interface BinContents {
@@ -109,6 +124,12 @@ class ByteWriter {
     this.bytes(b);
   }
 
+  varint(v: number): void {
+    const out: number[] = [];
+    pushVarint(out, v);
+    this.bytes(Uint8Array.from(out));
+  }
+
   /** u64 as two u32 (low, high): exact for every safe integer. */
   u64(v: number): void {
     this.u32(v % 2 ** 32);
@@ -127,6 +148,11 @@ class ByteWriter {
 }
 
 export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint16Array): Uint8Array {
+  if (header.solo) {
+    const solo = encodeSolo({ header, table: tableBytes, words });
+    if (!solo) throw new Error('this frame\'s layout is not the one a solo record implies (docs/FORMAT.md): write it as a frame and an end record');
+    return solo;
+  }
   const modeCode = CODER_MODES.indexOf(header.mode);
   if (modeCode < 0) throw new Error(`BinHeader.mode must be one of ${CODER_MODES.join(', ')}, got ${String(header.mode)}`);
   if (!Number.isInteger(header.scaleBits) || header.scaleBits < 1 || header.scaleBits > 31) {
@@ -182,7 +208,11 @@ export function encodeBin(header: BinHeader, tableBytes: Uint8Array, words: Uint
   w.u32(tableBytes.length);
   w.bytes(tableBytes);
   w.u32(words.length);
-  // The words and the CRC are written straight into the final buffer.
+  return withWordsAndCrc(w, words);
+}
+
+/** What `w` holds, then the words and the CRC-32, written straight into the final buffer. */
+function withWordsAndCrc(w: ByteWriter, words: Uint16Array): Uint8Array {
   const out = w.concat(2 * words.length + CRC_BYTES);
   const view = new DataView(out.buffer);
   let off = out.length - 2 * words.length - CRC_BYTES;
@@ -196,6 +226,56 @@ function withCrc(out: Uint8Array): Uint8Array {
   new DataView(out.buffer, out.byteOffset).setUint32(at, crc32(out.subarray(0, at)), true);
   return out;
 }
+
+/**
+ * A frame as a solo record, a whole file by itself, or undefined when its layout is not one a solo record can hold:
+ * a frame without a model, or an exact-mode frame of the layout solo records imply (extra.ts, SOLO_LAYOUT).
+ */
+export function encodeSolo({ header, table, words }: BinContents): Uint8Array | undefined {
+  const modelFree = isModelFree(header.mode);
+  let flags = SOLO;
+  let vocabSize = 0, escapedBytes = 0;
+  if (!modelFree) {
+    let extra;
+    try {
+      extra = decodeExtra(header.extra, header);
+    } catch {
+      return undefined;
+    }
+    const has = soloFlagsOf(header, extra);
+    if (has === undefined || !sameBytes(table, EMPTY_TABLE)) return undefined;
+    flags |= has;
+    ({ vocabSize, escapedBytes = 0 } = extra);
+  }
+  if (header.originalSha256Prefix.length < SOLO_HASH_BYTES || (!modelFree && header.modelFingerprint.length < SOLO_FINGERPRINT_BYTES)) return undefined;
+  checkU32('BinHeader.tokenCount', header.tokenCount);
+  if (!Number.isSafeInteger(header.originalLength) || header.originalLength < 0) return undefined;
+  const w = new ByteWriter();
+  w.bytes(MAGIC_BYTES);
+  w.u8(BIN_VERSION);
+  w.u8(flags);
+  w.u8(CODER_MODES.indexOf(header.mode));
+  if (modelFree) {
+    if (words.length > 0) throw new Error(`a ${header.mode} frame has its payload in the table, and no words`);
+    w.varint(header.originalLength);
+    w.bytes(header.originalSha256Prefix.subarray(0, SOLO_HASH_BYTES));
+    w.varint(table.length);
+    w.bytes(table);
+    return withCrc(w.concat(CRC_BYTES));
+  }
+  w.bytes(header.modelFingerprint.subarray(0, SOLO_FINGERPRINT_BYTES));
+  w.varint(header.originalLength);
+  w.varint(header.tokenCount);
+  if (escapedBytes > 0) w.varint(escapedBytes);
+  w.varint(header.contextWindow);
+  w.varint(vocabSize);
+  w.bytes(header.originalSha256Prefix.subarray(0, SOLO_HASH_BYTES));
+  w.varint(words.length);
+  return withWordsAndCrc(w, words);
+}
+
+/** A frame as a solo record, when its layout allows. */
+export const soloOf = (frame: Uint8Array): Uint8Array | undefined => encodeSolo(decodeBin(frame));
 
 /** A frame cut short: `needed` bytes would let the layout be read further. */
 class Truncated extends Error {
@@ -231,6 +311,20 @@ class ByteReader {
     return this.view.getUint32(this.take(4, what), true);
   }
 
+  /** An unsigned LEB128 varint of at most 8 bytes, a safe integer. */
+  varint(what: string): number {
+    let value = 0;
+    for (let k = 0, scale = 1; k < 8; k++, scale *= 0x80) {
+      const b = this.u8(what);
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(value)) break;
+        return value;
+      }
+    }
+    throw new Error(`corrupt .bin file: its ${what} is not a varint of at most 8 bytes below 2^53`);
+  }
+
   /** A copy, so the result does not pin or alias the caller's buffer. */
   bytes(n: number, what: string): Uint8Array {
     const at = this.take(n, what);
@@ -259,6 +353,9 @@ interface RawBin {
   wordCount: number;
   wordsAt: number;
   crcAt: number;
+  /** A solo model record's values that a frame keeps in its extra field. */
+  vocabSize?: number;
+  escapedBytes?: number;
 }
 
 /** The rest of a compact (model-free) frame, after its coder mode; the fields it has no room for are their defaults. */
@@ -282,6 +379,36 @@ function readCompactLayout(r: ByteReader, flags: number, modeCode: number, limit
   };
 }
 
+/** The rest of a solo record (a whole file in one record), after its coder mode; docs/FORMAT.md, "Solo records". */
+function readSoloLayout(r: ByteReader, flags: number, modeCode: number, limits?: Limits): RawBin {
+  const mode = CODER_MODES[modeCode];
+  if (mode !== 'exact' && !isModelFree(mode)) throw new Error(`unsupported .bin file: no solo record has coder mode ${modeCode}`);
+  const model = mode === 'exact';
+  const modelFingerprint = model ? r.bytes(SOLO_FINGERPRINT_BYTES, 'model fingerprint') : new Uint8Array(FINGERPRINT_BYTES);
+  const original = r.varint('original length');
+  if (limits) refuseOver('original', original, limits.maxOriginal);
+  const most = 2 * original + FRAME_SLACK;
+  const base = { flags, modeCode, scaleBits: 16, nameBytes: new Uint8Array(0), modelFingerprint, streamId: new Uint8Array(STREAM_ID_BYTES), frameIndex: 0, originalLengthLow: original % 2 ** 32, originalLengthHigh: Math.floor(original / 2 ** 32), contextWindow: 0, topN: 0, segmentLength: 0, extra: new Uint8Array(0) };
+  if (!model) {
+    const originalSha256Prefix = r.bytes(SOLO_HASH_BYTES, 'original SHA-256');
+    const payloadLength = r.varint('payload length');
+    if (limits) refuseOver('payload', payloadLength, most);
+    const table = r.bytes(payloadLength, 'payload');
+    const wordsAt = r.pos;
+    return { ...base, tokenCount: 0, originalSha256Prefix, table, wordCount: 0, wordsAt, crcAt: r.take(CRC_BYTES, 'checksum') };
+  }
+  const tokenCount = r.varint('token count');
+  const escapedBytes = flags & SOLO_HAS.escaped ? r.varint('escaped bytes') : 0;
+  const contextWindow = r.varint('context window');
+  const vocabSize = r.varint('vocabulary size');
+  const originalSha256Prefix = r.bytes(SOLO_HASH_BYTES, 'original SHA-256');
+  const wordCount = r.varint('word count');
+  if (limits) refuseOver('frame', r.pos + 2 * wordCount + CRC_BYTES, most);
+  const wordsAt = r.take(2 * wordCount, 'rANS words');
+  const crcAt = r.take(CRC_BYTES, 'checksum');
+  return { ...base, tokenCount, contextWindow, originalSha256Prefix, table: EMPTY_TABLE.slice(), wordCount, wordsAt, crcAt, vocabSize, escapedBytes };
+}
+
 /** Refuses what `limits` do not allow, before it is read or allocated. */
 function refuseOver(what: string, size: number, most: number): void {
   if (size > most) throw new Error(`refused .bin frame: its ${what} claims ${size} bytes, more than the ${most} allowed (${what === 'original' ? 'raise --memory if the file is trusted' : 'it cannot be an honest frame'})`);
@@ -296,6 +423,7 @@ function readLayout(bytes: Uint8Array, limits?: Limits): RawBin {
   r.take(MAGIC_BYTES.length + 1, 'magic and version');
   const flags = r.u8('flags');
   const modeCode = r.u8('coder mode');
+  if (flags & SOLO) return readSoloLayout(r, flags, modeCode, limits);
   if (isModelFree(CODER_MODES[modeCode])) return readCompactLayout(r, flags, modeCode, limits);
   const scaleBits = r.u8('scaleBits');
   const nameBytes = r.bytes(r.u8('model name length'), 'model name');
@@ -403,6 +531,7 @@ export class StreamCheck {
   private frames = 0;
   private length = 0;
   private streamId?: Uint8Array;
+  private solo = false;
   ended?: StreamEnd;
 
   /** Frames seen so far. */
@@ -411,12 +540,18 @@ export class StreamCheck {
   }
 
   frame(header: BinHeader): void {
-    if (this.ended) throw new Error('corrupt .bin file: a frame after the end record');
+    if (this.ended) throw new Error(`corrupt .bin file: a frame after ${this.ended.frames === 1 && this.solo ? 'a whole file\'s solo record' : 'the end record'}`);
+    if (header.solo && this.frames > 0) throw new Error(`corrupt .bin file: frame ${this.frames + 1} is a whole file by itself (a solo record)`);
     if (this.streamId === undefined) this.streamId = header.streamId;
     else if (!sameBytes(header.streamId, this.streamId)) throw new Error(`corrupt .bin file: frame ${this.frames + 1} belongs to another file (stream id differs)`);
     if (header.frameIndex !== this.frames) throw new Error(`corrupt .bin file: frame ${this.frames + 1} is frame ${header.frameIndex + 1} of its file (frames reordered, repeated or missing)`);
     this.frames++;
     this.length += header.originalLength;
+    // A solo record is its own end record.
+    if (header.solo) {
+      this.solo = true;
+      this.ended = { streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix };
+    }
   }
 
   end(end: StreamEnd): void {
@@ -451,10 +586,12 @@ export function splitRecords(bytes: Uint8Array, limits?: Limits): Uint8Array[] {
 }
 
 /**
- * A file of one frame, as the stage scripts write and read it: the frame and its end record. `frameOfFile` checks
- * the binding and gives the frame back.
+ * A file of one frame, as the stage scripts write and read it: a solo record where the frame's layout allows,
+ * else the frame and its end record. `frameOfFile` checks the binding and gives the frame back.
  */
 export function fileOfFrame(frame: Uint8Array): Uint8Array {
+  const solo = soloOf(frame);
+  if (solo) return solo;
   const { header } = decodeBin(frame);
   const end = encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix });
   const file = new Uint8Array(frame.length + end.length);
@@ -468,6 +605,10 @@ export function frameOfFile(bytes: Uint8Array, limits: Limits = DEFAULT_LIMITS):
   const contents = decodeBin(frame, limits);
   const check = new StreamCheck();
   check.frame(contents.header);
+  if (contents.header.solo) {
+    if (rest.length > 0) throw new Error(`corrupt .bin file: ${bytes.length - frame.length} byte(s) of trailing garbage after the end`);
+    return { frame, contents };
+  }
   if (rest.length === 0) check.finish();
   if (!isEnd(rest[0])) {
     if (frameSize(rest[0]).complete && rest[0].length > 6) throw new Error('this .bin holds several frames: decode it with llmc -d');
@@ -510,9 +651,11 @@ export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
   }
   if (end < bytes.length || !crcMatchesAt(raw.crcAt)) throw new Error('corrupt: checksum mismatch (the .bin file is damaged)');
 
-  if (raw.flags !== 0) throw new Error(`unsupported .bin file: unknown flags 0x${raw.flags.toString(16)}`);
   const mode = CODER_MODES[raw.modeCode];
   if (mode === undefined) throw new Error(`unsupported .bin file: unknown coder mode ${raw.modeCode}`);
+  const solo = (raw.flags & SOLO) !== 0;
+  const known = !solo ? 0 : isModelFree(mode) ? SOLO : SOLO | SOLO_HAS.mixer | SOLO_HAS.crlf | SOLO_HAS.escaped;
+  if (raw.flags & ~known) throw new Error(`unsupported .bin file: unknown flags 0x${raw.flags.toString(16)}`);
   if (raw.scaleBits < 1 || raw.scaleBits > 31) throw new Error(`corrupt .bin file: scaleBits ${raw.scaleBits} out of range 1..31`);
   if (raw.originalLengthHigh >= 2 ** 21) throw new Error('corrupt .bin file: original length exceeds 2^53');
   const originalLength = raw.originalLengthHigh * 2 ** 32 + raw.originalLengthLow;
@@ -540,6 +683,8 @@ export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
     topN: raw.topN,
     segmentLength: raw.segmentLength,
     extra: raw.extra,
+    ...(solo ? { solo } : {}),
+    ...(raw.vocabSize !== undefined ? impliedBySolo(raw.flags, raw.vocabSize, raw.escapedBytes!) : {}),
   };
   return { header, table: raw.table, words };
 }

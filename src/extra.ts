@@ -23,6 +23,17 @@ export interface Extra {
 /** The layout bounds a decoder accepts (docs/FORMAT.md): what a file may ask of its memory and time. */
 export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 65536, segmentLength: 1 << 24, text: 255 };
 
+/**
+ * The layout a solo record implies (docs/FORMAT.md, "Solo records"): values of the format, fixed for version 6.
+ * llmc's defaults agree with them; a frame of any other layout is written in full, with its end record.
+ */
+export const SOLO_LAYOUT = {
+  scaleBits: 24, topN: 128, segmentLength: 2048, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8',
+  mixer: { version: 1, minMatch: 3, learningShift: 13, matchRate: 4 } as MixerSettings,
+} as const;
+/** Bits of a solo model record's flags byte above bit 0 (solo): SOLO_LAYOUT's mixer, CR LF line ends, escaped bytes follow. */
+export const SOLO_HAS = { mixer: 2, crlf: 4, escaped: 8 };
+
 /** The values of the one-byte fields, by their code. */
 const GRAPHS = [undefined, 'integer', 'stepper', 'coder', 'transformers'];
 const ARITHMETICS = ['float', 'integer-1'];
@@ -61,6 +72,31 @@ export function encodeExtra(extra: Extra): Uint8Array {
     ...(extra.runtime ? utf8(extra.runtime, 'runtime') : []),
     ...(mixer ? [mixer.version, mixer.minMatch, mixer.learningShift, mixer.matchRate] : []),
   ]);
+}
+
+/** A solo record's flags (SOLO_HAS) for a model frame of the layout solo records imply; undefined for any other. */
+export function soloFlagsOf(header: BinHeader, extra: Extra): number | undefined {
+  const solo = SOLO_LAYOUT;
+  const mixer = extra.mixer;
+  const implied = header.mode === 'exact' && header.scaleBits === solo.scaleBits && header.topN === solo.topN && header.segmentLength === solo.segmentLength
+    && extra.batch === solo.batch && (extra.lanes ?? 1) === 1 && extra.graph === solo.graph && extra.arithmetic === solo.arithmetic && extra.dtype === solo.dtype
+    && extra.comment === null && !extra.runtime && (mixer === undefined || (Object.keys(solo.mixer) as (keyof MixerSettings)[]).every((k) => mixer[k] === solo.mixer[k]));
+  if (!implied) return undefined;
+  return (mixer ? SOLO_HAS.mixer : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
+}
+
+/** What a solo model record implies: its header's layout values, and its extra field. */
+export function impliedBySolo(flags: number, vocabSize: number, escapedBytes: number): Pick<BinHeader, 'scaleBits' | 'topN' | 'segmentLength' | 'extra'> {
+  // the checks of decodeExtra come later; these keep the values within the extra field's 32 bits
+  if (vocabSize > LAYOUT_BOUNDS.vocabSize) throw new UserError(`corrupt .bin header: vocabSize must be an integer in 2..${LAYOUT_BOUNDS.vocabSize}`);
+  if (escapedBytes > 2 ** 32 - 1) throw new UserError('corrupt .bin header: escapedBytes must be an integer in 0..the original length');
+  const solo = SOLO_LAYOUT;
+  const extra: Extra = {
+    vocabSize, batch: solo.batch, graph: solo.graph, arithmetic: solo.arithmetic, dtype: solo.dtype, comment: null, escapedBytes,
+    ...(flags & SOLO_HAS.mixer ? { mixer: { ...solo.mixer } } : {}),
+    ...(flags & SOLO_HAS.crlf ? { crlf: true } : {}),
+  };
+  return { scaleBits: solo.scaleBits, topN: solo.topN, segmentLength: solo.segmentLength, extra: encodeExtra(extra) };
 }
 
 /** The extra field as written (bytes, or version 3's JSON object), checked against the header and the bounds. */

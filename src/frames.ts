@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
 import { DEFAULT_LAYOUT, decodeExact, rankTokens, unrankTokens } from './codec.ts';
-import { type BinContents, decodeBin, decodeEnd, encodeEnd, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, StreamCheck, type StreamEnd } from './container.ts';
+import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
@@ -71,15 +71,19 @@ export class Models {
  * Codes an input block by block into the frames of one stream, then its end record. Each block becomes the
  * smallest of its model frame (not tried when more than half of it is not UTF-8 text), its brotli and zstd
  * frames and its stored frame, so no frame is larger than the best of those coders' or the block itself, plus a header.
+ * An input of one block becomes a whole file in one record where its frame allows (a solo record, docs/FORMAT.md).
  */
 export class Compressor {
   private place?: Place;
   private length = 0;
+  private solo = false;
   private readonly hash = createHash('sha256');
 
   constructor(private readonly models: Models, private readonly coding: CodingOptions) {}
 
-  async frame(block: Uint8Array, progress?: ByteProgress): Promise<{ frame: Uint8Array; report: FrameReport }> {
+  /** The frame of the next block; `last`: no block follows it. */
+  async frame(block: Uint8Array, progress?: ByteProgress, last = false): Promise<{ frame: Uint8Array; report: FrameReport }> {
+    const only = last && !this.place;
     const place: Place = this.place ? { ...this.place, frameIndex: this.place.frameIndex + 1 } : onlyFrame(sha256Prefix(block));
     this.place = place;
     this.length += block.length;
@@ -96,21 +100,31 @@ export class Compressor {
       candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
     }
     // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.
-    const best = candidates.reduce((a, b) => (b.frame.length <= a.frame.length ? b : a));
+    // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
+    const sized = candidates.map((c) => {
+      const solo = only ? soloOf(c.frame) : undefined;
+      return { ...c, frame: solo ?? c.frame, solo: solo !== undefined, size: solo?.length ?? c.frame.length + (only ? END_BYTES : 0) };
+    });
+    const best = sized.reduce((a, b) => (b.size <= a.size ? b : a));
+    this.solo = best.solo;
     return { frame: best.frame, report: { coder: best.coder, bytes: block.length, frameBytes: best.frame.length, tokens: best.tokens, escapedBytes } };
   }
 
-  /** The end record, after the last frame (an empty input is one empty frame). */
+  /** The end record, after the last frame (an empty input is one empty frame); nothing after a solo record. */
   end(): Uint8Array {
     if (!this.place) throw new Error('Compressor.end before any frame');
+    if (this.solo) return new Uint8Array(0);
     return encodeEnd({ streamId: this.place.streamId, frames: this.place.frameIndex + 1, length: this.length, sha256Prefix: this.hash.digest().subarray(0, ORIGINAL_HASH_BYTES) });
   }
 }
 
+/** A frame's report with the model it names, and the hex fingerprint (or the prefix a solo record keeps) of the one that coded it. */
+export type ListedFrame = FrameReport & { modelName: string; fingerprint: string };
+
 /** A frame checked in its place: its contents, its report, and for a model's frame its ranged document. */
 interface Inspected {
   contents: BinContents;
-  report: FrameReport & { modelName: string };
+  report: ListedFrame;
   doc?: RangedDoc;
 }
 
@@ -123,9 +137,9 @@ function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): Inspec
     }
     const contents = decodeBin(record, limits);
     check.frame(contents.header);
-    if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '' } };
+    if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '', fingerprint: '' } };
     const doc = rangeOfFrame(contents);
-    return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName } };
+    return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint } };
   }, isEnd(record) ? '' : `frame ${check.count + 1}: `);
 }
 
@@ -133,9 +147,9 @@ function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): Inspec
  * Every frame of a stream checked in its place (not decoded), each handed to `onFrame` in turn: their reports, and
  * the end record's totals.
  */
-export function describeStream(records: Iterable<Uint8Array>, limits: Limits, onFrame?: (contents: BinContents) => void): { reports: (FrameReport & { modelName: string })[]; end: StreamEnd } {
+export function describeStream(records: Iterable<Uint8Array>, limits: Limits, onFrame?: (contents: BinContents) => void): { reports: ListedFrame[]; end: StreamEnd } {
   const check = new StreamCheck();
-  const reports: (FrameReport & { modelName: string })[] = [];
+  const reports: ListedFrame[] = [];
   for (const record of records) {
     const frame = inspect(record, check, limits);
     if (frame) {
@@ -181,7 +195,7 @@ export class Decompressor {
   /** Checks that the stream ended with its end record, and that the whole matches its hash. */
   finish(): void {
     const end = refusing(() => this.check.finish());
-    if (!Buffer.from(this.hash.digest().subarray(0, ORIGINAL_HASH_BYTES)).equals(end.sha256Prefix)) {
+    if (!Buffer.from(this.hash.digest().subarray(0, end.sha256Prefix.length)).equals(end.sha256Prefix)) {
       throw new UserError('corrupt .bin file: the decoded whole does not match the end record\'s hash (frames from another file?)');
     }
   }
@@ -241,6 +255,8 @@ export class FrameReader {
   private buffer = Buffer.alloc(0);
   private ended = false;
   private count = 0;
+  /** Bytes of the records handed out so far. */
+  bytesRead = 0;
   constructor(private readonly fd: number, private readonly limits: Limits) {}
 
   *[Symbol.iterator](): Generator<Uint8Array> {
@@ -257,6 +273,7 @@ export class FrameReader {
         const frame = this.buffer.subarray(0, length);
         this.buffer = this.buffer.subarray(length);
         this.count++;
+        this.bytesRead += length;
         return frame;
       }
       this.fill(size.bytes);

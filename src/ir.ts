@@ -13,9 +13,9 @@ export interface Provenance {
   modelName: string;
   vocabSize: number;
   comment: string | null;
-  /** Hex SHA-256 of the model files (empty until a model stage has run). */
+  /** Hex SHA-256 of the model files (empty until a model stage has run; its first 4 bytes from a solo record). */
   modelFingerprint: string;
-  /** Length in bytes and the first 16 bytes of the SHA-256 of the original input, in hex ('' for generated text). */
+  /** Length in bytes and the first 16 bytes of the SHA-256 of the original input, in hex ('' for generated text; 4 bytes from a solo record). */
   byteLength: number;
   sha256: string;
   /** Bytes of the original coded as single-byte tokens: not UTF-8, or not given back by the tokenizer. */
@@ -89,8 +89,8 @@ function checkProvenance(doc: Record<string, unknown>): void {
   need(typeof doc.modelName === 'string', 'modelName must be a string');
   need(isInt(doc.vocabSize) && (doc.vocabSize as number) > 0, 'vocabSize must be a positive integer');
   need(isInt(doc.byteLength) && (doc.byteLength as number) >= 0, 'byteLength must be a non-negative integer');
-  need(typeof doc.sha256 === 'string' && /^([0-9a-f]{32})?$/.test(doc.sha256 as string), 'sha256 must be 32 hex digits or empty');
-  need(typeof doc.modelFingerprint === 'string' && /^([0-9a-f]{64})?$/.test(doc.modelFingerprint as string), 'modelFingerprint must be 64 hex digits or empty');
+  need(typeof doc.sha256 === 'string' && /^([0-9a-f]{32}|[0-9a-f]{8})?$/.test(doc.sha256 as string), 'sha256 must be 32 hex digits (8 from a solo record) or empty');
+  need(typeof doc.modelFingerprint === 'string' && /^([0-9a-f]{64}|[0-9a-f]{8})?$/.test(doc.modelFingerprint as string), 'modelFingerprint must be 64 hex digits (8 from a solo record) or empty');
   need(doc.escapedBytes === undefined || (isInt(doc.escapedBytes) && (doc.escapedBytes as number) >= 0), 'escapedBytes must be a non-negative integer');
   need(doc.runtime === undefined || typeof doc.runtime === 'string', 'runtime must be a string');
   need(doc.lineEnds === undefined || doc.lineEnds === 'crlf', 'lineEnds must be "crlf" or absent');

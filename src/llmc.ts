@@ -3,9 +3,9 @@
 import { closeSync, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import { kb, Output, printable, progressBar, sameFile, UserError } from './cli.ts';
-import { END_BYTES, type Limits } from './container.ts';
+import type { Limits } from './container.ts';
 import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameReport, FrameReader, Models } from './frames.ts';
-import type { ModelOptions } from './model.ts';
+import { embeddedModelWith, type ModelOptions } from './model.ts';
 
 export const SUFFIX = '.bin';
 
@@ -77,26 +77,40 @@ function checkOutput(path: string | undefined, input: string, options: LlmcOptio
   if (!options.force) throw new Warning(`${printable(path)} already exists: not overwritten (use -f)`);
 }
 
-/** Compresses one input into frames and their end record; returns what became of each frame. */
-async function compressOne(fd: number, size: number, out: Output, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
+/** What became of each frame of one file, and the .bin's size. */
+interface Done {
+  reports: FrameReport[];
+  binBytes: number;
+}
+
+/** Compresses one input into frames and their end record (a solo record when it is one block). */
+async function compressOne(fd: number, size: number, out: Output, models: Models, options: LlmcOptions, label: string): Promise<Done> {
   const reports: FrameReport[] = [];
   const compressor = new Compressor(models, options.coding);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, size);
-  let before = 0;
+  let before = 0, binBytes = 0;
+  const write = (bytes: Uint8Array) => {
+    out.write(bytes);
+    binBytes += bytes.length;
+  };
   try {
-    for (const block of blocksOf(fd, options.coding.block)) {
-      const { frame, report } = await compressor.frame(block, (done) => bar.update(before + done, Math.max(size, before + block.length)));
-      out.write(frame);
+    // One block read ahead: the coder must know whether a block is the input's last.
+    const blocks = blocksOf(fd, options.coding.block);
+    for (let next = blocks.next(); !next.done; ) {
+      const block = next.value;
+      next = blocks.next();
+      const { frame, report } = await compressor.frame(block, (done) => bar.update(before + done, Math.max(size, before + block.length)), next.done);
+      write(frame);
       reports.push(report);
       before += block.length;
       bar.update(before, Math.max(size, before));
     }
-    out.write(compressor.end());
+    write(compressor.end());
   } finally {
     bar.stop();
   }
-  return reports;
+  return { reports, binBytes };
 }
 
 /**
@@ -104,7 +118,7 @@ async function compressOne(fd: number, size: number, out: Output, models: Models
  * (so that a damaged, reordered, foreign or missing frame is refused before any work, and the bar knows the
  * total), then decoded; the whole is checked against the end record before the output is kept.
  */
-async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, models: Models, options: LlmcOptions, label: string): Promise<FrameReport[]> {
+async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, models: Models, options: LlmcOptions, label: string): Promise<Done> {
   let total = 0;
   if (input.size > 0) {
     const fd = openSync(file, 'r');
@@ -133,18 +147,14 @@ async function decompressOne(input: { fd: number; size: number }, file: string, 
   } finally {
     bar.stop();
   }
-  return reports;
+  return { reports, binBytes: reader.bytesRead };
 }
-
-/** The bytes of a .bin: its frames and the end record. */
-const fileBytes = (reports: FrameReport[]) => reports.reduce((s, r) => s + r.frameBytes, END_BYTES);
 const ratio = (from: number, to: number) => `${(from ? (100 * to) / from : 0).toFixed(2)}%`;
 const bitsPerByte = (original: number, compressed: number) => (original ? (8 * compressed) / original : 0).toFixed(3);
 
 /** The summary line of -v, and each frame's coder. */
-function summary(file: string, action: LlmcOptions['action'], reports: FrameReport[], seconds: number): string {
+function summary(file: string, action: LlmcOptions['action'], { reports, binBytes: compressed }: Done, seconds: number): string {
   const original = reports.reduce((s, r) => s + r.bytes, 0);
-  const compressed = fileBytes(reports);
   const coders = new Map<string, number>();
   for (const r of reports) coders.set(r.coder, (coders.get(r.coder) ?? 0) + 1);
   const escaped = reports.reduce((s, r) => s + r.escapedBytes, 0);
@@ -158,9 +168,11 @@ function summary(file: string, action: LlmcOptions['action'], reports: FrameRepo
 
 /** -l: what a .bin holds, from its headers alone (no model), every frame checked in its place. */
 function listOne(fd: number, file: string, limits: Limits): string {
-  const { reports, end } = describeStream(new FrameReader(fd, limits), limits);
-  const compressed = fileBytes(reports);
-  const models = [...new Set(reports.map((r) => r.modelName).filter(Boolean))].map(printable).join(',') || '-';
+  const reader = new FrameReader(fd, limits);
+  const { reports, end } = describeStream(reader, limits);
+  const compressed = reader.bytesRead;
+  // a solo record names no model: the shipped one whose fingerprint it matches, else the fingerprint's prefix
+  const models = [...new Set(reports.map((r) => r.modelName || (r.fingerprint && (embeddedModelWith(r.fingerprint) ?? r.fingerprint))).filter(Boolean))].map(printable).join(',') || '-';
   const coders = [...new Set(reports.map((r) => r.coder))].join(',');
   return [compressed, end.length, ratio(end.length, compressed), bitsPerByte(end.length, compressed), reports.length, coders, models, file].join('\t');
 }
@@ -188,13 +200,13 @@ export async function llmc(options: LlmcOptions): Promise<number> {
       }
       const t0 = process.hrtime.bigint();
       out = options.action === 'test' ? undefined : new Output(path);
-      const reports = options.action === 'compress'
+      const done = options.action === 'compress'
         ? await compressOne(input.fd, input.size, out!, models, options, name)
         : await decompressOne(input, file, out, models, options, name);
       out?.commit();
       out = undefined;
       if (options.remove && file !== '-' && options.action !== 'test') rmSync(file);
-      if (options.verbose) process.stderr.write(`${summary(name, options.action, reports, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
+      if (options.verbose) process.stderr.write(`${summary(name, options.action, done, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
     } catch (err) {
       out?.discard();
       const warning = err instanceof Warning;

@@ -2,7 +2,7 @@
 // key/value cache, several independent rows at once. Encoder and decoder drive it through the same calls,
 // so they run the same computations on tensors of the same shapes, and see bit-identical logits.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -233,12 +233,6 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     const forward = await loadTransformersGraph(dir, { ...options, dtype });
     newCache = (rows) => new PresentCache(forward, rows, vocabSize);
   }
-  const hash = createHash('sha256');
-  // An integer graph is one way to compute what integer.json and the weights specify (docs/INTEGER.md): the
-  // fingerprint covers those, so a faster graph of the same model decodes the same files.
-  const decisive = chosen.kind === 'integer' ? [join(dir, 'onnx', 'integer.json'), ...graphFiles(dir, graph, dtype).slice(1)] : graphFiles(dir, graph, dtype);
-  if (!remote) for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...decisive]) hash.update(readFileSync(file));
-  else hash.update(dir + dtype);
   return {
     name,
     dir,
@@ -249,12 +243,32 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     device,
     graph,
     graphKind: chosen.kind,
-    fingerprint: new Uint8Array(hash.digest()),
+    fingerprint: remote ? new Uint8Array(createHash('sha256').update(dir + dtype).digest()) : fingerprintOf(dir, chosen.kind, graph, dtype),
     arithmetic: head?.arithmetic ?? 'float',
     maxWindow: head?.positions,
     tokenizer,
     newCache,
   };
+}
+
+/**
+ * SHA-256 of what decides a model's numbers: its config, tokenizer and graph files. An integer graph is one way to
+ * compute what integer.json and the weights specify (docs/INTEGER.md): its fingerprint covers those, so a faster
+ * graph of the same model decodes the same files.
+ */
+function fingerprintOf(dir: string, kind: GraphKind, graph: string, dtype: Dtype): Uint8Array {
+  const decisive = kind === 'integer' ? [join(dir, 'onnx', 'integer.json'), ...graphFiles(dir, graph, dtype).slice(1)] : graphFiles(dir, graph, dtype);
+  const hash = createHash('sha256');
+  for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...decisive]) hash.update(readFileSync(file));
+  return new Uint8Array(hash.digest());
+}
+
+/** The model shipped under models/ whose integer graph's fingerprint begins with `prefix` (hex), if one does. */
+export function embeddedModelWith(prefix: string): string | undefined {
+  return readdirSync(MODELS_DIR).find((name) => {
+    const dir = join(MODELS_DIR, name);
+    return existsSync(join(dir, 'onnx', 'integer.json')) && Buffer.from(fingerprintOf(dir, 'integer', GRAPH_FILE.integer.q8, 'q8')).toString('hex').startsWith(prefix);
+  });
 }
 
 /** An onnxruntime session of a graph file, with `threads` in its pool (0: one per core). */

@@ -5,7 +5,7 @@
 import { RansDecoder, buildStaticTable, createCumLookup, decodeTable, encodeTable, ransEncode, tableFromCounts } from './ans.ts';
 import { refusing, UserError } from './cli.ts';
 import { decodeExtra, encodeExtra, type Extra } from './extra.ts';
-import { type BinContents, type BinHeader, encodeBin, fileOfFrame, frameOfFile, isModelFree, STREAM_ID_BYTES } from './container.ts';
+import { type BinContents, type BinHeader, encodeBin, FINGERPRINT_BYTES, fileOfFrame, frameOfFile, isModelFree, ORIGINAL_HASH_BYTES, SOLO_FINGERPRINT_BYTES, SOLO_HASH_BYTES, STREAM_ID_BYTES } from './container.ts';
 import type { RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
 import { laneOf, visitOrder } from './codec.ts';
 
@@ -69,7 +69,7 @@ export interface Place {
 /** The place of a file's only frame: its stream id is the original's hash, as for any first block. */
 export const onlyFrame = (sha256Hex: string): Place => ({ streamId: hexBytes(sha256Hex, STREAM_ID_BYTES), frameIndex: 0 });
 
-/** binOfRange: a file of one frame (see frameOfRange) and its end record. */
+/** binOfRange: a file of one frame (see frameOfRange): a solo record where its layout allows, else the frame and its end record. */
 export function binOfRange(doc: RangedDoc): Uint8Array {
   return fileOfFrame(frameOfRange(doc, onlyFrame(doc.sha256)));
 }
@@ -77,19 +77,22 @@ export function binOfRange(doc: RangedDoc): Uint8Array {
 export function frameOfRange(doc: RangedDoc, place: Place): Uint8Array {
   if (doc.sampling || doc.prompt) throw new UserError('a generation document has no original to store in a .bin');
   const extra: Extra = { vocabSize: doc.vocabSize, batch: doc.batch, ...(doc.lanes && doc.lanes > 1 ? { lanes: doc.lanes } : {}), ...(doc.graph ? { graph: doc.graph } : {}), arithmetic: doc.arithmetic ?? 'float', dtype: doc.dtype, comment: doc.comment, escapedBytes: doc.escapedBytes ?? 0, ...(doc.runtime ? { runtime: doc.runtime } : {}), ...(doc.mixer ? { mixer: doc.mixer } : {}), ...(doc.lineEnds === 'crlf' ? { crlf: true } : {}) };
+  // A document read from a solo record keeps its record's short hash and fingerprint: it can only be one again.
+  const solo = doc.sha256.length === 2 * SOLO_HASH_BYTES;
   const header: BinHeader = {
     mode: doc.mode,
     scaleBits: doc.precision,
     modelName: doc.modelName,
-    modelFingerprint: hexBytes(doc.modelFingerprint, 32),
+    modelFingerprint: hexBytes(doc.modelFingerprint, solo ? SOLO_FINGERPRINT_BYTES : FINGERPRINT_BYTES),
     ...place,
     tokenCount: doc.length,
     originalLength: doc.byteLength,
-    originalSha256Prefix: hexBytes(doc.sha256, 16),
+    originalSha256Prefix: hexBytes(doc.sha256, solo ? SOLO_HASH_BYTES : ORIGINAL_HASH_BYTES),
     contextWindow: doc.contextwindow,
     topN: doc.topN,
     segmentLength: doc.segmentLength,
     extra: encodeExtra(extra),
+    ...(solo ? { solo } : {}),
   };
   return encodeBin(header, encodeTable(doc.inxToSym, doc.counts), Uint16Array.from(doc.compressed));
 }

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { type BinHeader, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, READABLE_VERSIONS, sha256, StreamCheck } from '../src/container.ts';
+import { encodeTable } from '../src/ans.ts';
+import { type BinContents, type BinHeader, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, READABLE_VERSIONS, sha256, StreamCheck } from '../src/container.ts';
+import { decodeExtra, encodeExtra, type Extra, SOLO_LAYOUT } from '../src/extra.ts';
 
 function sampleHeader(overrides: Partial<BinHeader> = {}): BinHeader {
   const original = new TextEncoder().encode('Call me Ishmael.');
@@ -63,7 +65,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [5, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [6, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -83,7 +85,7 @@ test('.bin refuses a flip of any single bit', () => {
   // everywhere else the checksum is what catches the flip.
   const afterName = 9 + bytes[8];
   const extraLength = 3;
-  const lengthFields = new Set<number>([6, 8]); // the coder mode chooses the layout (compact or full)
+  const lengthFields = new Set<number>([5, 6, 8]); // the flags and the coder mode choose the layout (solo, compact or full)
   for (const at of [afterName + 84, afterName + 88 + extraLength, afterName + 92 + extraLength + sampleTable.length]) {
     for (let k = 0; k < 4; k++) lengthFields.add(at + k);
   }
@@ -93,7 +95,7 @@ test('.bin refuses a flip of any single bit', () => {
     const byte = bit >> 3;
     // a version flipped to another readable one (5 to 4) reads on, and the checksum catches it
     const version = byte === 4 && !READABLE_VERSIONS.includes(damaged[4]);
-    const expected = byte < 4 ? /not an llm-compression/ : version ? /unsupported .bin format version/ : lengthFields.has(byte) ? /truncated|corrupt/ : /^corrupt: checksum mismatch/;
+    const expected = byte < 4 ? /not an llm-compression/ : version ? /unsupported .bin format version/ : lengthFields.has(byte) ? /truncated|corrupt|unsupported/ : /^corrupt: checksum mismatch/;
     assertOneLineError(() => decodeBin(damaged), expected, `bit ${bit}`);
   }
 });
@@ -114,12 +116,12 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 6;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 6 \(this build reads versions 3, 4 and 5\)/);
-  for (const version of [3, 4]) {
+  future[4] = 7;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 7 \(this build reads versions 3, 4, 5 and 6\)/);
+  for (const version of [3, 4, 5]) {
     const earlier = bytes.slice();
     earlier[4] = version;
-    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 5 without its additions`);
+    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 6 without its additions`);
   }
   const before = bytes.slice();
   before[4] = 2;
@@ -136,7 +138,7 @@ test('.bin refuses intact files with fields this version does not know', () => {
     out[at] = value;
     return withFixedCrc(out);
   };
-  assertOneLineError(() => decodeBin(patch(5, 1)), /unknown flags 0x1/);
+  assertOneLineError(() => decodeBin(patch(5, 2)), /unknown flags 0x2/);
   assertOneLineError(() => decodeBin(patch(6, 6)), /unknown coder mode 6/);
   assertOneLineError(() => decodeBin(patch(7, 0)), /scaleBits 0 out of range/);
   assertOneLineError(() => decodeBin(patch(7, 32)), /scaleBits 32 out of range/);
@@ -225,4 +227,89 @@ test('a frame without a model (stored, brotli) has the compact 51-byte header, a
       assertOneLineError(() => decodeBin(damaged), /corrupt|truncated|unknown|unsupported/, `${mode} bit ${bit}`);
     }
   }
+});
+
+/** An exact-mode frame of the layout a solo record implies (what llmc writes by default), for `text`. */
+function soloable(text: Uint8Array, overrides: Partial<BinHeader> = {}, extra: Partial<Extra> = {}): BinContents {
+  const hash = sha256(text);
+  const header = sampleHeader({
+    mode: 'exact', scaleBits: 24, modelName: 'llmc-base-v2', streamId: hash.subarray(0, 8), originalLength: text.length, originalSha256Prefix: hash.subarray(0, 16),
+    tokenCount: 5, contextWindow: 384, topN: 128, segmentLength: 2048,
+    extra: encodeExtra({ vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 0, mixer: { ...SOLO_LAYOUT.mixer }, ...extra }),
+    ...overrides,
+  });
+  return { header, table: encodeTable([], []), words: sampleWords };
+}
+
+test('a file of one frame is a solo record where its layout allows: its layout, and everything it implies read back', () => {
+  const text = new TextEncoder().encode('Call me Ishmael.');
+  const frame = soloable(text);
+  const file = fileOfFrame(encodeBin(frame.header, frame.table, frame.words));
+  // magic, version 6, flags (solo | mixer), mode exact, 4 bytes of fingerprint, original length, tokens, window (2
+  // bytes), vocabulary (3 bytes), 4 bytes of hash, word count, the words, the CRC
+  assert.equal(file.length, 7 + 4 + 1 + 1 + 2 + 3 + 4 + 1 + 2 * sampleWords.length + 4);
+  assert.deepEqual([...file.subarray(4, 7)], [6, 1 | 2, 1]);
+  assert.deepEqual(file.subarray(7, 11), frame.header.modelFingerprint.subarray(0, 4));
+  const { frame: record, contents } = frameOfFile(file);
+  assert.deepEqual(record, file);
+  const { header } = contents;
+  assert.deepEqual(header, { ...frame.header, modelName: '', modelFingerprint: frame.header.modelFingerprint.subarray(0, 4), streamId: new Uint8Array(8), originalSha256Prefix: frame.header.originalSha256Prefix.subarray(0, 4), solo: true });
+  assert.deepEqual(decodeExtra(header.extra, header), decodeExtra(frame.header.extra, frame.header));
+  assert.deepEqual([contents.table, contents.words], [frame.table, frame.words]);
+  assert.deepEqual(encodeBin(header, contents.table, contents.words), file, 'a solo header encodes as the same record');
+
+  const crlf = fileOfFrame(encodeBin(...Object.values(soloable(text, {}, { crlf: true, escapedBytes: 3, mixer: undefined })) as [BinHeader, Uint8Array, Uint16Array]));
+  assert.equal(crlf[5], 1 | 4 | 8, 'CR LF and escaped bytes, no mixer');
+  assert.deepEqual(decodeExtra(decodeBin(crlf).header.extra, decodeBin(crlf).header), { vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 3, crlf: true });
+
+  for (const [what, other] of [
+    ['rank mode', soloable(text, { mode: 'rank' })],
+    ['another segment length', soloable(text, { segmentLength: 512 })],
+    ['another precision', soloable(text, { scaleBits: 20 })],
+    ['another batch', soloable(text, {}, { batch: 8 })],
+    ['other mixer settings', soloable(text, {}, { mixer: { ...SOLO_LAYOUT.mixer, minMatch: 4 } })],
+    ['float arithmetic', soloable(text, {}, { arithmetic: 'float', graph: 'stepper' })],
+    ['a comment', soloable(text, {}, { comment: 'hi' })],
+  ] as const) {
+    const full = fileOfFrame(encodeBin(other.header, other.table, other.words));
+    assert.equal(full.length, encodeBin(other.header, other.table, other.words).length + END_BYTES, `${what}: the frame and its end record`);
+    assert.throws(() => encodeBin({ ...other.header, solo: true }, other.table, other.words), /not the one a solo record implies/, what);
+  }
+
+  const stored = fileOfFrame(encodeBin(sampleHeader({ mode: 'stored', scaleBits: 16, modelName: '', modelFingerprint: new Uint8Array(32), tokenCount: 0, contextWindow: 0, topN: 0, extra: new Uint8Array(0) }), text, new Uint16Array(0)));
+  assert.equal(stored.length, 7 + 1 + 4 + 1 + text.length + 4, 'a stored solo record: 17 bytes and the text');
+  assert.deepEqual(frameOfFile(stored).contents.table, text);
+});
+
+test('a solo record refuses every flipped bit, every cut, bytes after it, crafted values, and a place after a frame', () => {
+  const text = new TextEncoder().encode('Call me Ishmael.');
+  const { header, table, words } = soloable(text, {}, { escapedBytes: 2 });
+  const file = fileOfFrame(encodeBin(header, table, words));
+  for (let bit = 4 * 8; bit < 8 * file.length; bit++) {
+    const damaged = file.slice();
+    damaged[bit >> 3] ^= 1 << (bit & 7);
+    assertOneLineError(() => frameOfFile(damaged), /corrupt|truncated|unsupported/, `bit ${bit}`);
+  }
+  for (let len = 1; len < file.length; len++) assertOneLineError(() => frameOfFile(file.subarray(0, len)), /^truncated \.bin file/, `length ${len}`);
+  assertOneLineError(() => frameOfFile(Uint8Array.from([...file, 0])), /1 byte\(s\) of trailing garbage/);
+  assertOneLineError(() => frameOfFile(Uint8Array.from([...file, ...file])), /trailing garbage/);
+
+  const solo = decodeBin(file).header;
+  const patched = (at: number, values: number[], replaced = 1) => withFixedCrc(Uint8Array.from([...file.subarray(0, at), ...values, ...file.subarray(at + replaced)]));
+  const lengthAt = 11; // after magic, version, flags, mode and the fingerprint
+  assertOneLineError(() => decodeBin(patched(5, [file[5] | 0x10])), /unknown flags 0x1b/);
+  assertOneLineError(() => decodeBin(patched(6, [0])), /no solo record has coder mode 0/);
+  assertOneLineError(() => decodeBin(patched(lengthAt, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])), /original length is not a varint of at most 8 bytes/);
+  assertOneLineError(() => decodeBin(patched(lengthAt, [0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), limitsFor(2 ** 31)), /original claims 34359738368 bytes, more than the 4194304 allowed/);
+  assertOneLineError(() => decodeBin(patched(lengthAt + 1, [200, 1])), /200 tokens cannot make 16 bytes/);
+  const vocabAt = lengthAt + 1 + 1 + 1 + 2;
+  assertOneLineError(() => decodeBin(patched(vocabAt, [0x80, 0x80, 0x80, 0x10], 3)), /vocabSize must be an integer in 2\.\.16777216/);
+
+  const check = new StreamCheck();
+  check.frame(decodeBin(encodeBin(sampleHeader(), sampleTable, sampleWords)).header);
+  assertOneLineError(() => check.frame(solo), /frame 2 is a whole file by itself \(a solo record\)/);
+  const after = new StreamCheck();
+  after.frame(solo);
+  assert.deepEqual(after.finish(), { streamId: new Uint8Array(8), frames: 1, length: text.length, sha256Prefix: sha256(text).subarray(0, 4) }, 'a solo record is its own end');
+  assertOneLineError(() => after.frame(solo), /a frame after a whole file's solo record/);
 });
