@@ -585,6 +585,9 @@ export function splitRecords(bytes: Uint8Array, limits?: Limits): Uint8Array[] {
   return records;
 }
 
+/** The end record of a file whose only frame has this header. */
+export const endOfOnly = (header: BinHeader): Uint8Array => encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix });
+
 /**
  * A file of one frame, as the stage scripts write and read it: a solo record where the frame's layout allows,
  * else the frame and its end record. `frameOfFile` checks the binding and gives the frame back.
@@ -592,8 +595,7 @@ export function splitRecords(bytes: Uint8Array, limits?: Limits): Uint8Array[] {
 export function fileOfFrame(frame: Uint8Array): Uint8Array {
   const solo = soloOf(frame);
   if (solo) return solo;
-  const { header } = decodeBin(frame);
-  const end = encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix });
+  const end = endOfOnly(decodeBin(frame).header);
   const file = new Uint8Array(frame.length + end.length);
   file.set(frame);
   file.set(end, frame.length);

@@ -3,7 +3,7 @@
 // fields, and whole frames cut off, swapped, repeated or taken from another file. Every such file must be
 // refused with a one-line error within the memory limits, or decode to the original; never to other text.
 import { refusing, UserError } from './cli.ts';
-import { type BinHeader, decodeBin, encodeBin, isEnd, isModelFree, type Limits, splitRecords } from './container.ts';
+import { type BinHeader, decodeBin, encodeBin, encodeSolo, FINGERPRINT_BYTES, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, splitRecords } from './container.ts';
 import { decodeExtra } from './extra.ts';
 import { describeStream } from './frames.ts';
 import { rangeDecode, rangeOfFrame } from './range.ts';
@@ -55,6 +55,11 @@ export function craftFrame(record: Uint8Array, edit: (h: BinHeader, extra: Recor
   const changed = { ...header };
   edit(changed, extra);
   if (model) changed.extra = new TextEncoder().encode(JSON.stringify(extra));
+  // A solo record holds only the layout it implies: a change it cannot hold goes out as a frame (with no end record).
+  if (changed.solo && !encodeSolo({ header: changed, table, words: words ?? original })) {
+    const padded = (bytes: Uint8Array, length: number) => Uint8Array.from({ length }, (_, i) => bytes[i] ?? 0);
+    Object.assign(changed, { solo: false, modelFingerprint: padded(changed.modelFingerprint, FINGERPRINT_BYTES), originalSha256Prefix: padded(changed.originalSha256Prefix, ORIGINAL_HASH_BYTES) });
+  }
   return { header: changed, frame: encodeBin(changed, table, words ?? original) };
 }
 

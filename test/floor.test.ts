@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { brotliCompressSync, constants, crc32 } from 'node:zlib';
 import * as zstd from '@bokuweb/zstd-wasm';
-import { type BinHeader, decodeBin, encodeBin, END_BYTES, fileOfFrame, splitRecords } from '../src/container.ts';
+import { type BinHeader, decodeBin, encodeBin, endOfOnly, fileOfFrame, soloOf } from '../src/container.ts';
 import { rng } from '../src/fuzz.ts';
 import { onlyFrame } from '../src/range.ts';
 import { brotliFrame, bytesOfBin, bytesOfModelFreeFrame, modelFreeFrames, storedFrame, zstdFrame } from '../src/stored.ts';
@@ -83,7 +83,7 @@ test('llmc gives each block the smallest frame: zstd for the heatmap, brotli for
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stderr, new RegExp(`1 frame \\(${coder} 1\\)`), `${name}: ${c.stderr}`);
     const file = readFileSync(join(dir, `${name}.bin`));
-    assert.equal(file.length, smallest.frame.length + END_BYTES, `${name}: the ${coder} frame and the end record, the model's frame was larger`);
+    assert.equal(file.length, soloOf(smallest.frame)!.length, `${name}: the ${coder} frame as a solo record, the model's was larger`);
     const listed = llmc(dir, ['-l', `${name}.bin`]).stdout.toString().split('\n')[1].split('\t');
     assert.equal(listed[5], coder);
     const d = llmc(dir, ['-d', '-c', '-v', `${name}.bin`]);
@@ -122,7 +122,7 @@ test('a frame whose coder id is changed is refused in one line, with no output',
     const out = frame.slice();
     out[6] = code;
     if (!keepCrc) new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)), true);
-    return Buffer.concat([out, splitRecords(fileOfFrame(ending))[1]]);
+    return Buffer.concat([out, endOfOnly(decodeBin(ending).header)]);
   };
   const cases: [string, Uint8Array, RegExp][] = [
     ['zstd read as brotli', recoded(zstded, 3), /frame 1: corrupt brotli frame/],

@@ -29,3 +29,15 @@ test('300 damaged and 500 crafted multi-frame .bin files are all refused in one 
   // Checksums cover every byte, and the frames' places are checked: no damage, no reordering gets through.
   for (const kind of kinds) if (kind !== 'extreme-field') assert.deepEqual(Object.keys(counts[kind]), ['refused'], `${kind}: ${JSON.stringify(counts[kind])}`);
 });
+
+test('300 damaged and 100 crafted solo records (a whole file in one record) are all refused in one line', () => {
+  const file = ok('llmc', ['-q', '-n', 'llmc-tiny'], SCARLET.subarray(60_000, 60_400));
+  assert.equal(file[5] & 1, 1, 'a solo record');
+  const random = rng(20261202);
+  for (let i = 0; i < 400; i++) {
+    const kind = i < 300 ? DAMAGES[i % DAMAGES.length] : 'extreme-field';
+    const outcome = outcomeOfRankFile(corrupt(file, kind, random, file), '[]', LIMITS);
+    if (kind !== 'extreme-field') assert.equal(outcome, 'refused', `case ${i} (${kind})`);
+    else assert.notEqual(outcome, 'WRONG', `case ${i} (${kind})`);
+  }
+});

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type BinHeader, decodeBin, encodeBin, encodeEnd, isEnd, splitRecords } from '../src/container.ts';
+import { type BinHeader, decodeBin, encodeBin, endOfOnly, isEnd, splitRecords } from '../src/container.ts';
 import { craftFrame } from '../src/fuzz.ts';
 import { ok, ROOT, SCARLET, tempDir } from './helpers.ts';
 
@@ -27,7 +27,7 @@ const llmc = (text: Uint8Array, args: string[] = []) => ok('llmc', [...TINY, '-q
 /** The file with its first frame's header changed by `edit` (valid checksum), and an end record that agrees with it. */
 function crafted(file: Uint8Array, edit: (h: BinHeader, extra: Record<string, unknown>) => void, words?: Uint16Array): Uint8Array {
   const { header, frame } = craftFrame(splitRecords(file)[0], edit, words);
-  return Buffer.concat([frame, encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix })]);
+  return Buffer.concat([frame, endOfOnly(header)]);
 }
 
 const refusedInOneLine = (r: ReturnType<typeof decode>, pattern: RegExp, what: string) => {
@@ -40,7 +40,7 @@ const refusedInOneLine = (r: ReturnType<typeof decode>, pattern: RegExp, what: s
 test('bombs: headers that claim billions of tokens, huge originals or huge layouts are refused before any allocation', (t) => {
   const text = SCARLET.subarray(0, 3000);
   const rank = ok('llmc', ['-q', '--coder', 'rank'], text); // llmc-base: the tiny model's rank frame would give way to brotli's
-  const exact = llmc(text);
+  const exact = llmc(text, ['--block', '1500']); // two frames: the first has the full header to craft
   const bombs: [string, Uint8Array, RegExp][] = [
     ['2^32-1 tokens, 2^53-1 bytes (rank)', crafted(rank, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /claims 9007199254740991 bytes, more than the 4194304 allowed \(raise --memory/],
     ['2^32-1 tokens, 2^53-1 bytes (exact)', crafted(exact, (h) => ((h.tokenCount = 2 ** 32 - 1), (h.originalLength = 2 ** 53 - 1))), /more than the 4194304 allowed/],
@@ -57,13 +57,13 @@ test('bombs: headers that claim billions of tokens, huge originals or huge layou
 });
 
 test('a model frame\'s extra field: unknown codes and flags, bytes missing or left over, and mixer settings out of bounds are refused', (t) => {
-  const file = llmc(SCARLET.subarray(0, 3000));
+  const file = llmc(SCARLET.subarray(0, 3000), ['--block', '1500']); // two frames: the first has an extra field
   const [first] = splitRecords(file);
   const { header, table, words } = decodeBin(first);
   assert.equal(header.extra[0] & 8, 8, 'the frame has a mixer');
   const withExtra = (edit: (extra: Uint8Array) => Uint8Array) => {
     const changed = { ...header, extra: edit(Uint8Array.from(header.extra)) };
-    return Buffer.concat([encodeBin(changed, table, words), encodeEnd({ streamId: header.streamId, frames: 1, length: header.originalLength, sha256Prefix: header.originalSha256Prefix })]);
+    return Buffer.concat([encodeBin(changed, table, words), endOfOnly(header)]);
   };
   const set = (at: number, value: number) => (x: Uint8Array) => ((x[at] = value), x);
   const cases: [string, Uint8Array, RegExp][] = [
@@ -98,7 +98,7 @@ test('frames cut off, swapped, repeated or taken from another file are refused b
 });
 
 test('the model comes from the user: a header naming a path, a hub id or escape sequences only shows it, sanitised', (t) => {
-  const file = llmc(SCARLET.subarray(0, 3000));
+  const file = llmc(SCARLET.subarray(0, 3000), ['--block', '1500']); // two frames: the first names its model
   for (const name of ['/tmp/evil-model', 'Xenova/gpt2', '\u001b]0;pwned\u0007\u001b[2J']) {
     const r = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))));
     refusedInOneLine(r, /wrong model: the input was coded with .* \(fingerprint 000000000000…\), this is llmc-tiny/, name);
@@ -108,4 +108,8 @@ test('the model comes from the user: a header naming a path, a hub id or escape 
   // the model's own name with another fingerprint: most likely a file from a release that fingerprinted the graph
   const old = decode(t, crafted(file, (h) => (h.modelFingerprint = new Uint8Array(32))));
   refusedInOneLine(old, /wrong model: .*; if it was made by llm-compression 0\.5 or earlier, decode it with that release \(commit 39c7df7\)/, 'same name');
+  // a solo record names no model: the shipped one whose fingerprint begins as its does is named
+  const solo = ok('llmc', ['-n', 'llmc-tiny-v2', '-q'], SCARLET.subarray(0, 3000));
+  assert.equal(solo[5] & 1, 1, 'a solo record');
+  refusedInOneLine(decode(t, solo), /wrong model: the input was (made for|coded with) a model .*this is llmc-tiny .*; decode it with -n llmc-tiny-v2$/, 'solo');
 });
