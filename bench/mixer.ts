@@ -28,9 +28,9 @@ if (!Number(bytesArg) || files.length === 0) throw new Error('usage: bench/mixer
 
 /** The model's rows over the file, made once (the default layout), as an Int32Array of STRIDE a position. */
 async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<LanguageModel>): Promise<Int32Array> {
-  const path = `${CACHE}/${basename(file)}.${bytes.length}.bin`;
-  if (existsSync(path)) return new Int32Array(new Uint8Array(readFileSync(path)).buffer);
   const m = await model();
+  const path = `${CACHE}/${m.name}/${basename(file)}.${bytes.length}.bin`;
+  if (existsSync(path)) return new Int32Array(new Uint8Array(readFileSync(path)).buffer);
   const tokens = tokensOfStr(bytes, m.tokenizer, loadByteVocabulary(m.dir), { modelName: m.name, vocabSize: m.vocabSize }).tokenList.map((t) => t[0]);
   const rows = new Int32Array(tokens.length * STRIDE);
   const freqs = new Frequencies(m.vocabSize, PRECISION);
@@ -42,7 +42,7 @@ async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<Lang
     rows.set([tokens[pos], f[tokens[pos]], freqs.top, ...top, ...top.map((t) => f[t])], o);
     return tokens[pos];
   });
-  mkdirSync(CACHE, { recursive: true });
+  mkdirSync(`${CACHE}/${m.name}`, { recursive: true });
   writeFileSync(path, rows);
   return rows;
 }
