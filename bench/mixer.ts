@@ -75,7 +75,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: MixerSettings): numbe
 
 let loaded: Promise<LanguageModel> | undefined;
 const model = () => (loaded ??= loadModel());
-console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s) => `minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}`).join(' | ')} |`);
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}`).join(' | ')} |`);
 console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
 for (const file of files) {
   const bytes = readFileSync(file).subarray(0, Number(bytesArg));

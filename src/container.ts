@@ -656,7 +656,7 @@ export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
   const mode = CODER_MODES[raw.modeCode];
   if (mode === undefined) throw new Error(`unsupported .bin file: unknown coder mode ${raw.modeCode}`);
   const solo = (raw.flags & SOLO) !== 0;
-  const known = !solo ? 0 : isModelFree(mode) ? SOLO : SOLO | SOLO_HAS.mixer | SOLO_HAS.crlf | SOLO_HAS.escaped;
+  const known = !solo ? 0 : isModelFree(mode) ? SOLO : SOLO | SOLO_HAS.mixer | SOLO_HAS.crlf | SOLO_HAS.escaped | (raw.flags & SOLO_HAS.mixer ? SOLO_HAS.mixer2 : 0);
   if (raw.flags & ~known) throw new Error(`unsupported .bin file: unknown flags 0x${raw.flags.toString(16)}`);
   if (raw.scaleBits < 1 || raw.scaleBits > 31) throw new Error(`corrupt .bin file: scaleBits ${raw.scaleBits} out of range 1..31`);
   if (raw.originalLengthHigh >= 2 ** 21) throw new Error('corrupt .bin file: original length exceeds 2^53');

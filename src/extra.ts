@@ -29,10 +29,13 @@ export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 6
  */
 export const SOLO_LAYOUT = {
   scaleBits: 24, topN: 128, segmentLength: 2048, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8',
-  mixer: { version: 1, minMatch: 3, learningShift: 13, matchRate: 4 } as MixerSettings,
+  mixer: { minMatch: 3, learningShift: 13, matchRate: 4 },
 } as const;
-/** Bits of a solo model record's flags byte above bit 0 (solo): SOLO_LAYOUT's mixer, CR LF line ends, escaped bytes follow. */
-export const SOLO_HAS = { mixer: 2, crlf: 4, escaped: 8 };
+/**
+ * Bits of a solo model record's flags byte above bit 0 (solo): a mixer of SOLO_LAYOUT's settings, CR LF line ends,
+ * escaped bytes follow, and the mixer's version is 2 (else 1).
+ */
+export const SOLO_HAS = { mixer: 2, crlf: 4, escaped: 8, mixer2: 16 };
 
 /** The values of the one-byte fields, by their code. */
 const GRAPHS = [undefined, 'integer', 'stepper', 'coder', 'transformers'];
@@ -80,9 +83,9 @@ export function soloFlagsOf(header: BinHeader, extra: Extra): number | undefined
   const mixer = extra.mixer;
   const implied = header.mode === 'exact' && header.scaleBits === solo.scaleBits && header.topN === solo.topN && header.segmentLength === solo.segmentLength
     && extra.batch === solo.batch && (extra.lanes ?? 1) === 1 && extra.graph === solo.graph && extra.arithmetic === solo.arithmetic && extra.dtype === solo.dtype
-    && extra.comment === null && !extra.runtime && (mixer === undefined || (Object.keys(solo.mixer) as (keyof MixerSettings)[]).every((k) => mixer[k] === solo.mixer[k]));
+    && extra.comment === null && !extra.runtime && (mixer === undefined || (Object.keys(solo.mixer) as (keyof typeof solo.mixer)[]).every((k) => mixer[k] === solo.mixer[k]));
   if (!implied) return undefined;
-  return (mixer ? SOLO_HAS.mixer : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
+  return (mixer ? SOLO_HAS.mixer : 0) | (mixer?.version === 2 ? SOLO_HAS.mixer2 : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
 }
 
 /** What a solo model record implies: its header's layout values, and its extra field. */
@@ -93,7 +96,7 @@ export function impliedBySolo(flags: number, vocabSize: number, escapedBytes: nu
   const solo = SOLO_LAYOUT;
   const extra: Extra = {
     vocabSize, batch: solo.batch, graph: solo.graph, arithmetic: solo.arithmetic, dtype: solo.dtype, comment: null, escapedBytes,
-    ...(flags & SOLO_HAS.mixer ? { mixer: { ...solo.mixer } } : {}),
+    ...(flags & SOLO_HAS.mixer ? { mixer: { version: flags & SOLO_HAS.mixer2 ? 2 : 1, ...solo.mixer } } : {}),
     ...(flags & SOLO_HAS.crlf ? { crlf: true } : {}),
   };
   return { scaleBits: solo.scaleBits, topN: solo.topN, segmentLength: solo.segmentLength, extra: encodeExtra(extra) };

@@ -8,8 +8,8 @@ import type { Frequencies } from './ranks.ts';
 
 /** The mixer's settings, which a frame's header records: every one of them changes the intervals. */
 export interface MixerSettings {
-  /** The arithmetic and structure of this file's mixer. */
-  version: 1;
+  /** The arithmetic and structure of this file's mixer: 1 the match model, 2 the match model and a context cache. */
+  version: 1 | 2;
   /** Tokens of context a match is found by. */
   minMatch: number;
   /** The mixer's learning rate: each step moves a weight by input × error / 2^learningShift. */
@@ -18,7 +18,7 @@ export interface MixerSettings {
   matchRate: number;
 }
 
-export const DEFAULT_MIXER: MixerSettings = { version: 1, minMatch: 3, learningShift: 13, matchRate: 4 };
+export const DEFAULT_MIXER: MixerSettings = { version: 2, minMatch: 3, learningShift: 13, matchRate: 4 };
 
 /** The mixers a user may name (`--mixer`): the match model with the default settings, or none (the model alone). */
 export const MIXERS = { match: DEFAULT_MIXER, none: undefined } as const;
@@ -30,7 +30,7 @@ const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1,
 export function mixerProblem(value: unknown, mode: unknown, precision: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the mixer settings are not a JSON object';
   const settings = value as Record<string, unknown>;
-  if (settings.version !== 1) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads version 1)`;
+  if (settings.version !== 1 && settings.version !== 2) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 and 2)`;
   const unknown = Object.keys(settings).find((key) => key !== 'version' && !(key in MIXER_BOUNDS));
   if (unknown !== undefined) return `unknown mixer setting ${JSON.stringify(unknown.slice(0, 40))}`;
   for (const [key, [lo, hi]] of Object.entries(MIXER_BOUNDS)) {
@@ -86,8 +86,8 @@ const CHAIN_STEPS = 32;
  * its contexts never reach back past the segment's start (the decoder does not know those tokens yet).
  */
 class MatchModel {
-  private readonly tokens: Int32Array;
-  private readonly known: Uint8Array;
+  readonly tokens: Int32Array;
+  readonly known: Uint8Array;
   private readonly heads: Int32Array;
   private readonly chain: Int32Array;
   private readonly shift: number;
@@ -103,7 +103,7 @@ class MatchModel {
     this.tokens = new Int32Array(count);
     this.known = new Uint8Array(count);
     this.chain = new Int32Array(count);
-    const bits = Math.min(22, Math.max(10, Math.ceil(Math.log2(count + 1)) + 1));
+    const bits = tableBits(count);
     this.heads = new Int32Array(1 << bits).fill(-1);
     this.shift = 32 - bits;
     const segments = segmentLength > 0 ? Math.ceil(count / segmentLength) : 1;
@@ -111,7 +111,7 @@ class MatchModel {
     this.length = new Int32Array(segments);
   }
 
-  private segmentOf(position: number): number {
+  segmentOf(position: number): number {
     return this.segmentLength > 0 ? Math.floor(position / this.segmentLength) : 0;
   }
 
@@ -167,24 +167,81 @@ class MatchModel {
   }
 }
 
-/** Mixer weights are 16.16 fixed point; each context has one for the model, the match, and a bias. */
-const ONE = 1 << 16;
-const INPUTS = 3;
-const BIAS = 256;
-const WEIGHT_LIMIT = 1 << 22;
+/** Table bits for `count` positions: about two slots a position, from 2^10 to 2^22. */
+const tableBits = (count: number) => Math.min(22, Math.max(10, Math.ceil(Math.log2(count + 1)) + 1));
 
 /**
- * Mixes the match model into each row's frequencies. `mix` comes before the token is coded (or decoded) and
- * `learn` after, position by position in the visit order; both sides make the same calls.
+ * The context cache (mixer version 2): under a hash of the CACHE_ORDER tokens before a position (in its segment),
+ * the token that last followed them and how many times in a row it did (0..15). It predicts where no match
+ * does, and backs a match that predicts the same token. Shared by all segments, learned in the visit order.
+ */
+/** Tokens of context the cache is kept by (orders 1 and 3 did worse on logs, mail and HTML: docs/MIXER.md). */
+const CACHE_ORDER = 2;
+
+class ContextCache {
+  private readonly token: Int32Array;
+  private readonly runs: Uint8Array;
+  private readonly shift: number;
+
+  constructor(count: number, private readonly history: MatchModel, private readonly segmentLength: number) {
+    const bits = tableBits(count);
+    this.token = new Int32Array(1 << bits).fill(-1);
+    this.runs = new Uint8Array(1 << bits);
+    this.shift = 32 - bits;
+  }
+
+  /** The slot of `position`'s context, or -1 when it has fewer than two tokens of its segment behind it. */
+  slot(position: number): number {
+    if (position - this.history.segmentOf(position) * this.segmentLength < CACHE_ORDER) return -1;
+    const { tokens } = this.history;
+    let h = 0;
+    for (let i = position - CACHE_ORDER; i < position; i++) h = Math.imul(h + tokens[i] + 0x7f4a7c15, 0x9e3779b1);
+    return Math.imul(h, 0x85ebca6b) >>> this.shift;
+  }
+
+  predict(slot: number): { token: number; runs: number } | undefined {
+    return slot >= 0 && this.token[slot] >= 0 ? { token: this.token[slot], runs: this.runs[slot] } : undefined;
+  }
+
+  learn(slot: number, token: number): void {
+    if (slot < 0) return;
+    if (this.token[slot] === token) this.runs[slot] = Math.min(MAX_MATCH, this.runs[slot] + 1);
+    else {
+      this.token[slot] = token;
+      this.runs[slot] = 0;
+    }
+  }
+}
+
+/**
+ * Mixer weights are 16.16 fixed point; each weight set has one for the model, the match, the context cache and a
+ * bias. Version 1 has no cache: its input is always 0, so its weight never moves nor counts.
+ */
+const ONE = 1 << 16;
+const INPUTS = 4;
+const BIAS = 256;
+const WEIGHT_LIMIT = 1 << 22;
+/** Weight sets: by match length, whether the token is the model's first choice and whether the cache agrees; then, without a match, by the cache's run and the model's first choice. */
+const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
+const CACHE_SETS = 2 * (MAX_MATCH + 1);
+
+/**
+ * Mixes the match model (and, from version 2, the context cache) into each row's frequencies. `mix` comes before
+ * the token is coded (or decoded) and `learn` after, position by position in the visit order; both sides make
+ * the same calls.
  */
 export class Mixer {
   private readonly match: MatchModel;
-  /** Per match length: how often a match of that length was right (16-bit probability). */
+  private readonly cache?: ContextCache;
+  /** Per match length, and per cache run: how often such a prediction was right (16-bit probability). */
   private readonly hits = new Int32Array(MAX_MATCH + 1).fill(3 << 14);
+  private readonly cacheHits = new Int32Array(MAX_MATCH + 1).fill(1 << 15);
   private readonly weights: Int32Array;
-  /** The pending prediction: its token, its weight set, the inputs and the mixed probability. */
+  /** The pending prediction: its token, the match length and cache entry behind it, its weight set, inputs and mixed probability. */
   private candidate = -1;
   private lengthSeen = 0;
+  private slot = -1;
+  private cached?: { token: number; runs: number };
   private context = 0;
   private readonly inputs = new Int32Array(INPUTS);
   private mixed = 0;
@@ -195,25 +252,32 @@ export class Mixer {
     private readonly settings: MixerSettings = DEFAULT_MIXER,
   ) {
     this.match = new MatchModel(count, segmentLength, settings.minMatch);
-    const contexts = 2 * (MAX_MATCH + 1);
-    this.weights = new Int32Array(contexts * INPUTS);
-    for (let c = 0; c < contexts; c++) this.weights.set([ONE, ONE >> 2, 0], c * INPUTS);
+    if (settings.version >= 2) this.cache = new ContextCache(count, this.match, segmentLength);
+    this.weights = new Int32Array((MATCH_SETS + CACHE_SETS) * INPUTS);
+    for (let c = 0; c < MATCH_SETS; c++) this.weights.set([ONE, ONE >> 2, ONE >> 2, 0], c * INPUTS);
+    for (let c = MATCH_SETS; c < MATCH_SETS + CACHE_SETS; c++) this.weights.set([ONE, 0, ONE >> 2, 0], c * INPUTS);
   }
 
   /** Gives the predicted token, if any, its mixed probability in `freqs` (in place; the others share the rest). */
   mix(freqs: Frequencies, position: number): void {
     const prediction = this.match.predict(position);
+    this.slot = this.cache ? this.cache.slot(position) : -1;
+    this.cached = this.cache?.predict(this.slot);
     this.candidate = -1;
-    if (!prediction) return;
-    const { token, length } = prediction;
+    const token = prediction?.token ?? this.cached?.token;
+    if (token === undefined) return;
+    const length = prediction?.length ?? 0;
+    const agrees = this.cached?.token === token;
+    const top = token === freqs.top ? 1 : 0;
     const f = freqs.freqs;
     const total = 2 ** freqs.precision;
     const unit = 2 ** (freqs.precision - 16);
     const x = this.inputs;
     x[0] = stretch(Math.min(ONE - 1, Math.floor(f[token] / unit)));
-    x[1] = stretch(this.hits[length]);
-    x[2] = BIAS;
-    this.context = (length * 2 + (token === freqs.top ? 1 : 0)) * INPUTS;
+    x[1] = prediction ? stretch(this.hits[length]) : 0;
+    x[2] = agrees ? stretch(this.cacheHits[this.cached!.runs]) : 0;
+    x[3] = BIAS;
+    this.context = (prediction ? (length * 2 + top) * 2 + (agrees ? 1 : 0) : MATCH_SETS + this.cached!.runs * 2 + top) * INPUTS;
     const w = this.weights;
     let dot = 0;
     for (let i = 0; i < INPUTS; i++) dot += w[this.context + i] * x[i];
@@ -231,8 +295,13 @@ export class Mixer {
         const w = this.weights[this.context + i] + ((this.inputs[i] * err) >> this.settings.learningShift);
         this.weights[this.context + i] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w));
       }
-      this.hits[this.lengthSeen] += (right - this.hits[this.lengthSeen]) >> this.settings.matchRate;
+      if (this.lengthSeen > 0) this.hits[this.lengthSeen] += (right - this.hits[this.lengthSeen]) >> this.settings.matchRate;
     }
+    if (this.cached) {
+      const runs = this.cached.runs;
+      this.cacheHits[runs] += ((token === this.cached.token ? ONE : 0) - this.cacheHits[runs]) >> this.settings.matchRate;
+    }
+    this.cache?.learn(this.slot, token);
     this.match.learn(position, token);
   }
 }

@@ -235,7 +235,7 @@ function soloable(text: Uint8Array, overrides: Partial<BinHeader> = {}, extra: P
   const header = sampleHeader({
     mode: 'exact', scaleBits: 24, modelName: 'llmc-base-v2', streamId: hash.subarray(0, 8), originalLength: text.length, originalSha256Prefix: hash.subarray(0, 16),
     tokenCount: 5, contextWindow: 384, topN: 128, segmentLength: 2048,
-    extra: encodeExtra({ vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 0, mixer: { ...SOLO_LAYOUT.mixer }, ...extra }),
+    extra: encodeExtra({ vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 0, mixer: { version: 2, ...SOLO_LAYOUT.mixer }, ...extra }),
     ...overrides,
   });
   return { header, table: encodeTable([], []), words: sampleWords };
@@ -245,10 +245,10 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
   const text = new TextEncoder().encode('Call me Ishmael.');
   const frame = soloable(text);
   const file = fileOfFrame(encodeBin(frame.header, frame.table, frame.words));
-  // magic, version 6, flags (solo | mixer), mode exact, 4 bytes of fingerprint, original length, tokens, window (2
+  // magic, version 6, flags (solo | mixer | its version 2), mode exact, 4 bytes of fingerprint, original length, tokens, window (2
   // bytes), vocabulary (3 bytes), 4 bytes of hash, word count, the words, the CRC
   assert.equal(file.length, 7 + 4 + 1 + 1 + 2 + 3 + 4 + 1 + 2 * sampleWords.length + 4);
-  assert.deepEqual([...file.subarray(4, 7)], [6, 1 | 2, 1]);
+  assert.deepEqual([...file.subarray(4, 7)], [6, 1 | 2 | 16, 1]);
   assert.deepEqual(file.subarray(7, 11), frame.header.modelFingerprint.subarray(0, 4));
   const { frame: record, contents } = frameOfFile(file);
   assert.deepEqual(record, file);
@@ -260,6 +260,10 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
 
   const crlf = fileOfFrame(encodeBin(...Object.values(soloable(text, {}, { crlf: true, escapedBytes: 3, mixer: undefined })) as [BinHeader, Uint8Array, Uint16Array]));
   assert.equal(crlf[5], 1 | 4 | 8, 'CR LF and escaped bytes, no mixer');
+  const first = soloable(text, {}, { mixer: { version: 1, ...SOLO_LAYOUT.mixer } });
+  const v1 = fileOfFrame(encodeBin(first.header, first.table, first.words));
+  assert.equal(v1[5], 1 | 2, 'the mixer of version 1');
+  assert.deepEqual(decodeExtra(decodeBin(v1).header.extra, decodeBin(v1).header).mixer, { version: 1, ...SOLO_LAYOUT.mixer });
   assert.deepEqual(decodeExtra(decodeBin(crlf).header.extra, decodeBin(crlf).header), { vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 3, crlf: true });
 
   for (const [what, other] of [
@@ -267,7 +271,7 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
     ['another segment length', soloable(text, { segmentLength: 512 })],
     ['another precision', soloable(text, { scaleBits: 20 })],
     ['another batch', soloable(text, {}, { batch: 8 })],
-    ['other mixer settings', soloable(text, {}, { mixer: { ...SOLO_LAYOUT.mixer, minMatch: 4 } })],
+    ['other mixer settings', soloable(text, {}, { mixer: { version: 2, ...SOLO_LAYOUT.mixer, minMatch: 4 } })],
     ['float arithmetic', soloable(text, {}, { arithmetic: 'float', graph: 'stepper' })],
     ['a comment', soloable(text, {}, { comment: 'hi' })],
   ] as const) {
@@ -297,7 +301,8 @@ test('a solo record refuses every flipped bit, every cut, bytes after it, crafte
   const solo = decodeBin(file).header;
   const patched = (at: number, values: number[], replaced = 1) => withFixedCrc(Uint8Array.from([...file.subarray(0, at), ...values, ...file.subarray(at + replaced)]));
   const lengthAt = 11; // after magic, version, flags, mode and the fingerprint
-  assertOneLineError(() => decodeBin(patched(5, [file[5] | 0x10])), /unknown flags 0x1b/);
+  assertOneLineError(() => decodeBin(patched(5, [file[5] | 0x20])), /unknown flags 0x3b/);
+  assertOneLineError(() => decodeBin(patched(5, [(file[5] & ~2) | 0x10])), /unknown flags 0x19/);
   assertOneLineError(() => decodeBin(patched(6, [0])), /no solo record has coder mode 0/);
   assertOneLineError(() => decodeBin(patched(lengthAt, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])), /original length is not a varint of at most 8 bytes/);
   assertOneLineError(() => decodeBin(patched(lengthAt, [0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), limitsFor(2 ** 31)), /original claims 34359738368 bytes, more than the 4194304 allowed/);

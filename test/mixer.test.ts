@@ -19,20 +19,28 @@ const JSON_TEXT = readFileSync(join(ROOT, 'node_modules', 'protobufjs', 'google'
 
 /**
  * The reference: the match found by searching every earlier learned position (latest first) for the same
- * minMatch tokens, and the mixture computed with BigInt from the definitions in docs/MIXER.md.
+ * minMatch tokens, the context cache (version 2) as a map of slots, and the mixture computed with BigInt from the
+ * definitions in docs/MIXER.md.
  */
 class ReferenceMixer {
   private readonly tokens = new Map<number, number>();
   private readonly learned: number[] = [];
   private readonly match = new Map<number, { pointer: number; length: number }>();
   private readonly hits = Array<number>(16).fill(3 << 14);
-  private readonly weights = new Map<number, number[]>();
-  private pending?: { token: number; length: number; context: number; x: number[]; p: number };
+  private readonly cacheHits = Array<number>(16).fill(1 << 15);
+  private readonly cache = new Map<number, { token: number; runs: number }>();
+  private readonly weights = new Map<string, number[]>();
+  private readonly slotBits: number;
+  private pending?: { token: number; length: number; key: string; x: number[]; p: number };
+  private cached?: { slot: number; token?: number; runs: number };
 
   constructor(
+    count: number,
     private readonly segmentLength: number,
     private readonly s: MixerSettings,
-  ) {}
+  ) {
+    this.slotBits = Math.min(22, Math.max(10, Math.ceil(Math.log2(count + 1)) + 1));
+  }
 
   private stretch(p16: number): number {
     for (let d = -2047; d < 2047; d++) if (squash(d) >> 4 >= p16 >> 4) return d;
@@ -41,19 +49,35 @@ class ReferenceMixer {
 
   private segment = (p: number) => Math.floor(p / this.segmentLength);
 
+  /** The cache's slot: the hash of docs/MIXER.md in BigInt arithmetic modulo 2^32 (-1: no context, or version 1). */
+  private slot(position: number): number {
+    if (this.s.version < 2 || position - this.segment(position) * this.segmentLength < 2) return -1;
+    const m32 = (v: bigint) => BigInt.asUintN(32, v);
+    let h = 0n;
+    for (const t of [this.tokens.get(position - 2)!, this.tokens.get(position - 1)!]) h = m32((h + BigInt(t) + 0x7f4a7c15n) * 0x9e3779b1n);
+    return Number(m32(h * 0x85ebca6bn) >> BigInt(32 - this.slotBits));
+  }
+
   mix(f: Int32Array, top: number, precision: number, position: number): void {
     this.pending = undefined;
     const m = this.match.get(this.segment(position));
-    if (!m || m.length === 0 || !this.tokens.has(m.pointer)) return;
-    const token = this.tokens.get(m.pointer)!;
+    const matched = m && m.length > 0 && this.tokens.has(m.pointer) ? this.tokens.get(m.pointer)! : undefined;
+    const slot = this.slot(position);
+    const entry = this.cache.get(slot);
+    this.cached = entry ? { slot, ...entry } : { slot, runs: 0 };
+    const token = matched ?? entry?.token;
+    if (token === undefined) return;
+    const length = matched !== undefined ? m!.length : 0;
+    const agrees = entry?.token === token;
     const unit = 2 ** (precision - 16);
-    const x = [this.stretch(Math.min(65535, Math.floor(f[token] / unit))), this.stretch(this.hits[m.length]), 256];
-    const context = m.length * 2 + (token === top ? 1 : 0);
-    const w = this.weights.get(context) ?? [65536, 16384, 0];
+    const x = [this.stretch(Math.min(65535, Math.floor(f[token] / unit))), matched !== undefined ? this.stretch(this.hits[length]) : 0, agrees ? this.stretch(this.cacheHits[entry!.runs]) : 0, 256];
+    const first = token === top ? 1 : 0;
+    const key = matched !== undefined ? `match ${length} ${first} ${agrees}` : `cache ${entry!.runs} ${first}`;
+    const w = this.weights.get(key) ?? (matched !== undefined ? [65536, 16384, 16384, 0] : [65536, 0, 16384, 0]);
     const dot = w.reduce((sum, wi, i) => sum + BigInt(wi) * BigInt(x[i]), 0n);
     const d = dot >= 0n ? dot / 65536n : -((-dot + 65535n) / 65536n); // floor
     const p = squash(Number(d));
-    this.pending = { token, length: m.length, context, x, p };
+    this.pending = { token, length, key, x, p };
     // The token gets at least p of the total; the others 1 plus their share of what is left above 1s.
     const total = 2n ** BigInt(precision);
     const others = BigInt(f.length - 1);
@@ -71,12 +95,16 @@ class ReferenceMixer {
 
   learn(position: number, token: number): void {
     const q = this.pending;
+    const rate = 2 ** this.s.matchRate;
     if (q) {
       const right = token === q.token ? 65536 : 0;
-      const w = this.weights.get(q.context) ?? [65536, 16384, 0];
-      this.weights.set(q.context, w.map((wi, i) => Math.min(2 ** 22, Math.max(-(2 ** 22), wi + Math.floor((q.x[i] * (right - q.p)) / 2 ** this.s.learningShift)))));
-      this.hits[q.length] += Math.floor((right - this.hits[q.length]) / 2 ** this.s.matchRate);
+      const w = this.weights.get(q.key) ?? (q.length > 0 ? [65536, 16384, 16384, 0] : [65536, 0, 16384, 0]);
+      this.weights.set(q.key, w.map((wi, i) => Math.min(2 ** 22, Math.max(-(2 ** 22), wi + Math.floor((q.x[i] * (right - q.p)) / 2 ** this.s.learningShift)))));
+      if (q.length > 0) this.hits[q.length] += Math.floor(((token === q.token ? 65536 : 0) - this.hits[q.length]) / rate);
     }
+    const c = this.cached!;
+    if (c.token !== undefined) this.cacheHits[c.runs] += Math.floor(((token === c.token ? 65536 : 0) - this.cacheHits[c.runs]) / rate);
+    if (c.slot >= 0) this.cache.set(c.slot, c.token === token ? { token, runs: Math.min(15, c.runs + 1) } : { token, runs: 0 });
     this.tokens.set(position, token);
     const s = this.segment(position);
     const start = s * this.segmentLength;
@@ -102,36 +130,41 @@ class ReferenceMixer {
   }
 }
 
-test('the mixer computes the same frequencies as an independent implementation, on the tiny model\'s rows', async () => {
+test('the mixer computes the same frequencies as an independent implementation, versions 1 and 2, on the tiny model\'s rows', async () => {
   const model = await loadModel('llmc-tiny');
   const doc = tokensOfStr(JSON_TEXT, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
   const tokens = doc.tokenList.map((t) => t[0]).slice(0, 1500);
   const layout = { contextwindow: 64, precision: DEFAULT_LAYOUT.precision, segmentLength: 400, batch: 3 };
   const freqs = new Frequencies(model.vocabSize, layout.precision);
-  const mixer = new Mixer(tokens.length, layout.segmentLength, DEFAULT_MIXER);
-  const reference = new ReferenceMixer(layout.segmentLength, DEFAULT_MIXER);
-  let mixed = 0;
-  let bitsMixed = 0;
+  const versions = ([1, 2] as const).map((version) => {
+    const settings: MixerSettings = { ...DEFAULT_MIXER, version };
+    return { version, mixer: new Mixer(tokens.length, layout.segmentLength, settings), reference: new ReferenceMixer(tokens.length, layout.segmentLength, settings), mixed: 0, bits: 0 };
+  });
   let bitsModel = 0;
   await walk(model, tokens.length, layout, ({ weights }, pos) => {
     const token = tokens[pos];
-    freqs.load(weights!);
-    const model = Int32Array.from(freqs.freqs);
-    const expected = model.slice();
-    reference.mix(expected, freqs.top, layout.precision, pos);
-    mixer.mix(freqs, pos);
-    if (freqs.freqs.some((f, j) => f !== model[j])) mixed++;
-    assert.deepEqual(freqs.freqs, expected, `position ${pos}`);
-    assert.equal(freqs.freqs.reduce((a, b) => a + b, 0), 2 ** layout.precision);
-    assert.ok(freqs.freqs.every((f) => f >= 1));
-    bitsMixed -= Math.log2(freqs.freqs[token] / 2 ** layout.precision);
+    const model = Int32Array.from(freqs.load(weights!).freqs);
     bitsModel -= Math.log2(model[token] / 2 ** layout.precision);
-    mixer.learn(pos, token);
-    reference.learn(pos, token);
+    for (const v of versions) {
+      freqs.freqs.set(model);
+      const expected = model.slice();
+      v.reference.mix(expected, freqs.top, layout.precision, pos);
+      v.mixer.mix(freqs, pos);
+      if (freqs.freqs.some((f, j) => f !== model[j])) v.mixed++;
+      assert.deepEqual(freqs.freqs, expected, `version ${v.version}, position ${pos}`);
+      assert.equal(freqs.freqs.reduce((a, b) => a + b, 0), 2 ** layout.precision);
+      assert.ok(freqs.freqs.every((f) => f >= 1));
+      v.bits -= Math.log2(freqs.freqs[token] / 2 ** layout.precision);
+      v.mixer.learn(pos, token);
+      v.reference.learn(pos, token);
+    }
     return token;
   });
-  assert.ok(mixed > tokens.length / 4, `the match model predicted ${mixed} of ${tokens.length} positions`);
-  assert.ok(bitsMixed < 0.8 * bitsModel, `mixed ${bitsMixed.toFixed(0)} bits against the model's ${bitsModel.toFixed(0)}`);
+  const [first, second] = versions;
+  assert.ok(first.mixed > tokens.length / 4, `the match model predicted ${first.mixed} of ${tokens.length} positions`);
+  assert.ok(second.mixed > first.mixed, `with the cache, ${second.mixed} positions mixed against ${first.mixed}`);
+  assert.ok(first.bits < 0.8 * bitsModel, `mixed ${first.bits.toFixed(0)} bits against the model's ${bitsModel.toFixed(0)}`);
+  assert.ok(second.bits < first.bits, `version 2: ${second.bits.toFixed(0)} bits, version 1: ${first.bits.toFixed(0)}`);
 });
 
 test('mixed frames round-trip through llmc and through the stages, and code a repeat almost for free', (t) => {
@@ -158,7 +191,7 @@ test('bad mixer settings in a document are refused in one line', () => {
   const doc = JSON.parse(ok('tokensOfStr', TINY, 'Some text to rank, then break.').toString());
   const ranked = JSON.parse(ok('modelToInx', [...TINY, '--quiet', '--coder', 'exact'], JSON.stringify(doc)).toString());
   for (const [mixer, pattern] of [
-    [{ ...DEFAULT_MIXER, version: 2 }, /mixer version 2 is unknown to this build/],
+    [{ ...DEFAULT_MIXER, version: 3 }, /mixer version 3 is unknown to this build/],
     [{ ...DEFAULT_MIXER, minMatch: 1e9 }, /minMatch must be an integer in 1\.\.15/],
     [{ ...DEFAULT_MIXER, extra: 1 }, /unknown mixer setting "extra"/],
     ['match', /the mixer settings are not a JSON object/],
