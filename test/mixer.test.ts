@@ -202,3 +202,12 @@ test('bad mixer settings in a document are refused in one line', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
+
+test('a file made by 0.6.0 (format 5, the mixer of version 1) still decodes to its original', () => {
+  // made by `llmc -n llmc-tiny-v2` at commit 163a7cb from bytes 3000..6000 of protobufjs' descriptor.json
+  const file = readFileSync(join(ROOT, 'test', 'fixtures', 'descriptor-0.6.0.bin'));
+  const frame = rangeOfFrame(decodeBin(splitRecords(file)[0]));
+  assert.deepEqual([file[4], frame.mixer], [5, { version: 1, minMatch: 3, learningShift: 13, matchRate: 4 }]);
+  const original = readFileSync(join(ROOT, 'node_modules', 'protobufjs', 'google', 'protobuf', 'descriptor.json')).subarray(3000, 6000);
+  assert.deepEqual(ok('llmc', ['-d', '-q', '-n', 'llmc-tiny-v2'], file), original);
+});
