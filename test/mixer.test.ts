@@ -211,3 +211,14 @@ test('a file made by 0.6.0 (format 5, the mixer of version 1) still decodes to i
   const original = readFileSync(join(ROOT, 'node_modules', 'protobufjs', 'google', 'protobuf', 'descriptor.json')).subarray(3000, 6000);
   assert.deepEqual(ok('llmc', ['-d', '-q', '-n', 'llmc-tiny-v2'], file), original);
 });
+
+test('a solo record goes through the decoder stages, and binOfRange writes the same record again', () => {
+  const text = JSON_TEXT.subarray(0, 2000);
+  const solo = ok('llmc', ['-q', '-n', 'llmc-tiny-v2'], text);
+  assert.equal(solo[5] & 1, 1, 'llmc wrote a solo record');
+  const ranged = ok('binToRange', [], solo);
+  assert.match(JSON.parse(ranged.toString()).sha256, /^[0-9a-f]{8}$/);
+  assert.deepEqual(ok('binOfRange', [], ranged), solo);
+  const v2 = ['-n', 'llmc-tiny-v2'];
+  assert.deepEqual(ok('tokensToStr', v2, ok('tokensOfRange', ['--quiet', ...v2], ranged)), Buffer.from(text));
+});
