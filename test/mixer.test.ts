@@ -216,6 +216,8 @@ test('a solo record goes through the decoder stages, and binOfRange writes the s
   const text = JSON_TEXT.subarray(0, 2000);
   const solo = ok('llmc', ['-q', '-n', 'llmc-tiny-v2'], text);
   assert.equal(solo[5] & 1, 1, 'llmc wrote a solo record');
+  // it names no model: -l shows the shipped one whose fingerprint it begins with
+  assert.deepEqual(ok('llmc', ['-l'], solo).toString().split('\n')[1].split('\t').slice(0, 7), [String(solo.length), '2000', `${((100 * solo.length) / 2000).toFixed(2)}%`, ((8 * solo.length) / 2000).toFixed(3), '1', 'exact', 'llmc-tiny-v2']);
   const ranged = ok('binToRange', [], solo);
   assert.match(JSON.parse(ranged.toString()).sha256, /^[0-9a-f]{8}$/);
   assert.deepEqual(ok('binOfRange', [], ranged), solo);
