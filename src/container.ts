@@ -540,7 +540,7 @@ export class StreamCheck {
   }
 
   frame(header: BinHeader): void {
-    if (this.ended) throw new Error(`corrupt .bin file: a frame after ${this.ended.frames === 1 && this.solo ? 'a whole file\'s solo record' : 'the end record'}`);
+    if (this.ended) throw new Error(`corrupt .bin file: a frame after ${this.solo ? 'a whole file\'s solo record' : 'the end record'}`);
     if (header.solo && this.frames > 0) throw new Error(`corrupt .bin file: frame ${this.frames + 1} is a whole file by itself (a solo record)`);
     if (this.streamId === undefined) this.streamId = header.streamId;
     else if (!sameBytes(header.streamId, this.streamId)) throw new Error(`corrupt .bin file: frame ${this.frames + 1} belongs to another file (stream id differs)`);
@@ -593,9 +593,10 @@ export const endOfOnly = (header: BinHeader): Uint8Array => encodeEnd({ streamId
  * else the frame and its end record. `frameOfFile` checks the binding and gives the frame back.
  */
 export function fileOfFrame(frame: Uint8Array): Uint8Array {
-  const solo = soloOf(frame);
+  const contents = decodeBin(frame);
+  const solo = encodeSolo(contents);
   if (solo) return solo;
-  const end = endOfOnly(decodeBin(frame).header);
+  const end = endOfOnly(contents.header);
   const file = new Uint8Array(frame.length + end.length);
   file.set(frame);
   file.set(end, frame.length);

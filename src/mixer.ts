@@ -87,7 +87,7 @@ const CHAIN_STEPS = 32;
  */
 class MatchModel {
   readonly tokens: Int32Array;
-  readonly known: Uint8Array;
+  private readonly known: Uint8Array;
   private readonly heads: Int32Array;
   private readonly chain: Int32Array;
   private readonly shift: number;
@@ -111,8 +111,13 @@ class MatchModel {
     this.length = new Int32Array(segments);
   }
 
-  segmentOf(position: number): number {
+  private segmentOf(position: number): number {
     return this.segmentLength > 0 ? Math.floor(position / this.segmentLength) : 0;
+  }
+
+  /** The first position of `position`'s segment. */
+  segmentStart(position: number): number {
+    return this.segmentOf(position) * this.segmentLength;
   }
 
   /** The predicted token at `position` and the match's length, or undefined. */
@@ -170,20 +175,20 @@ class MatchModel {
 /** Table bits for `count` positions: about two slots a position, from 2^10 to 2^22. */
 const tableBits = (count: number) => Math.min(22, Math.max(10, Math.ceil(Math.log2(count + 1)) + 1));
 
+/** Tokens of context the cache is kept by (orders 1 and 3 did worse on logs, mail and HTML: docs/MIXER.md). */
+const CACHE_ORDER = 2;
+
 /**
  * The context cache (mixer version 2): under a hash of the CACHE_ORDER tokens before a position (in its segment),
  * the token that last followed them and how many times in a row it did (0..15). It predicts where no match
  * does, and backs a match that predicts the same token. Shared by all segments, learned in the visit order.
  */
-/** Tokens of context the cache is kept by (orders 1 and 3 did worse on logs, mail and HTML: docs/MIXER.md). */
-const CACHE_ORDER = 2;
-
 class ContextCache {
   private readonly token: Int32Array;
   private readonly runs: Uint8Array;
   private readonly shift: number;
 
-  constructor(count: number, private readonly history: MatchModel, private readonly segmentLength: number) {
+  constructor(count: number, private readonly history: MatchModel) {
     const bits = tableBits(count);
     this.token = new Int32Array(1 << bits).fill(-1);
     this.runs = new Uint8Array(1 << bits);
@@ -192,7 +197,7 @@ class ContextCache {
 
   /** The slot of `position`'s context, or -1 when it has fewer than two tokens of its segment behind it. */
   slot(position: number): number {
-    if (position - this.history.segmentOf(position) * this.segmentLength < CACHE_ORDER) return -1;
+    if (position - this.history.segmentStart(position) < CACHE_ORDER) return -1;
     const { tokens } = this.history;
     let h = 0;
     for (let i = position - CACHE_ORDER; i < position; i++) h = Math.imul(h + tokens[i] + 0x7f4a7c15, 0x9e3779b1);
@@ -252,7 +257,7 @@ export class Mixer {
     private readonly settings: MixerSettings = DEFAULT_MIXER,
   ) {
     this.match = new MatchModel(count, segmentLength, settings.minMatch);
-    if (settings.version >= 2) this.cache = new ContextCache(count, this.match, segmentLength);
+    if (settings.version >= 2) this.cache = new ContextCache(count, this.match);
     this.weights = new Int32Array((MATCH_SETS + CACHE_SETS) * INPUTS);
     for (let c = 0; c < MATCH_SETS; c++) this.weights.set([ONE, ONE >> 2, ONE >> 2, 0], c * INPUTS);
     for (let c = MATCH_SETS; c < MATCH_SETS + CACHE_SETS; c++) this.weights.set([ONE, 0, ONE >> 2, 0], c * INPUTS);
