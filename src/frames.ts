@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { DEFAULT_LAYOUT, decodeExact, rankTokens, unrankTokens } from './codec.ts';
+import { DEFAULT_LAYOUT, decodeExact, lanesFor, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
@@ -50,15 +50,16 @@ export class Models {
   private readonly loaded = new Map<string, Promise<LanguageModel>>();
   constructor(private readonly name: string | undefined, private readonly options: ModelOptions) {}
 
-  get(recorded: { modelName: string; graph?: string; dtype?: string } = { modelName: '' }): Promise<LanguageModel> {
+  /** The model, loaded once per graph; `firstCache`: the rows its first cache will have, if known (ModelOptions). */
+  get(recorded: { modelName: string; graph?: string; dtype?: string } = { modelName: '' }, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
     const key = `${recorded.graph ?? ''}:${recorded.dtype ?? ''}`;
-    if (!this.loaded.has(key)) this.loaded.set(key, this.load(recorded));
+    if (!this.loaded.has(key)) this.loaded.set(key, this.load(recorded, firstCache));
     return this.loaded.get(key)!;
   }
 
-  private async load(recorded: { modelName: string; graph?: string; dtype?: string }): Promise<LanguageModel> {
+  private async load(recorded: { modelName: string; graph?: string; dtype?: string }, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
     try {
-      return await loadModelFor(recorded, this.name ?? DEFAULT_MODEL, this.options);
+      return await loadModelFor(recorded, this.name ?? DEFAULT_MODEL, { ...this.options, firstCache });
     } catch (err) {
       const device = this.options.device ?? 'cpu';
       if (err instanceof UserError || device === 'cpu') throw err;
@@ -88,7 +89,9 @@ export class Compressor {
     this.place = place;
     this.length += block.length;
     this.hash.update(block);
-    const model = await this.models.get();
+    // A token is two bytes or more: fewer rows than this estimate are not split.
+    const rows = this.coding.segment > 0 ? Math.ceil(block.length / (2 * this.coding.segment)) : 1;
+    const model = await this.models.get(undefined, { rows: Math.min(rows, this.coding.batch), feeding: true });
     const doc = tokensOfStr(block, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
     const escapedBytes = doc.escapedBytes ?? 0;
     const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await modelFreeFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
@@ -186,7 +189,7 @@ export class Decompressor {
 
   private async decode({ contents, doc }: Inspected, progress?: ByteProgress): Promise<Uint8Array> {
     if (!doc) return bytesOfModelFreeFrame(contents);
-    const model = await this.models.get(doc);
+    const model = await this.models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
     const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
     const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
     return tokensToStr(tokens, model.tokenizer, loadByteVocabulary(model.dir));

@@ -6,8 +6,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
+import type { Tensor } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
+import { bytePairTokenizerOf } from './bpe.ts';
 import { printable, UserError } from './cli.ts';
 import { type RowGraph, RowWorkers, sessionsFor } from './rows.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
@@ -33,6 +34,8 @@ export interface ModelOptions {
   threads?: number;
   /** The graph to run (default: the coder graph on a GPU, the integer graph on the CPU, else transformers.js's). */
   graph?: GraphKind;
+  /** The first cache's rows, when known: if they will be split, the workers start while the model loads. */
+  firstCache?: { rows: number; feeding: boolean };
 }
 
 export interface Tokenizer {
@@ -126,12 +129,21 @@ export async function loadTokenizer(nameOrPath?: string): Promise<{
   return { ...opened, vocabulary: loadByteVocabulary(opened.dir) };
 }
 
-/** The tokenizer and config, without the byte view of the vocabulary (which the model stages do not need). */
+/**
+ * The tokenizer and config, without the byte view of the vocabulary (which the model stages do not need). A folder's
+ * plain byte-level BPE is read here (src/bpe.ts); transformers.js, imported only then, reads any other kind, and hub ids.
+ */
 async function openTokenizer(nameOrPath?: string) {
   const { dir, remote } = resolveModel(nameOrPath);
-  env.allowRemoteModels = remote;
-  const tokenizer = (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
-  const config = (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as ModelConfig;
+  const local = (file: string) => (remote ? undefined : JSON.parse(readFileSync(join(dir, file), 'utf8')));
+  let config: ModelConfig | undefined = local('config.json');
+  let tokenizer = remote ? undefined : bytePairTokenizerOf(local('tokenizer.json'));
+  if (!config || !tokenizer) {
+    const { AutoConfig, AutoTokenizer, env } = await import('@huggingface/transformers');
+    env.allowRemoteModels = remote;
+    tokenizer ??= (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
+    config ??= (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as ModelConfig;
+  }
   return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
 }
 
@@ -219,9 +231,12 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   let newCache: LanguageModel['newCache'];
   if (chosen.kind === 'integer' && device === 'cpu') {
     // Exact arithmetic: rows may go to sessions side by side (src/rows.ts), each of one thread.
-    const session = await createSession(join(dir, 'onnx', graph), 1);
     const sessions = sessionsFor(options.threads);
     const workers = sessions > 1 ? new RowWorkers({ dir, graph }, sessions - 1) : undefined;
+    // Workers that will be needed open their sessions while this thread opens its own (the other cores are idle
+    // meanwhile); one that is not needed would only hold up a short run's exit.
+    if (workers && options.firstCache && workers.sharesOf(options.firstCache.rows, options.firstCache.feeding) > 1) workers.start();
+    const session = await createSession(join(dir, 'onnx', graph), 1);
     const own = (window: number) => (rows: number) => new SlotCache(session, rows, shape, vocabSize, window, head);
     newCache = (rows, window, _precision, feeding) => (workers ? workers.cache(own(window), rows, window, vocabSize, feeding) : own(window)(rows));
   } else if (chosen.kind !== 'transformers') {
@@ -231,7 +246,8 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     newCache = chosen.kind !== 'coder' ? (rows, window) => new SlotCache(session, rows, shape, vocabSize, window, head) : (rows, _window, precision) => new DeviceCache(session, rows, shape, precision);
   } else {
     const forward = await loadTransformersGraph(dir, { ...options, dtype });
-    newCache = (rows) => new PresentCache(forward, rows, vocabSize);
+    const { Tensor } = await import('@huggingface/transformers');
+    newCache = (rows) => new PresentCache(forward, Tensor, rows, vocabSize);
   }
   return {
     name,
@@ -312,6 +328,7 @@ function checkDevice(device: Device): void {
 /** The transformers.js graph of a model, run by transformers.js (the stepper graph is checked against it). */
 export async function loadTransformersGraph(nameOrPath: string, options: ModelOptions = {}): Promise<TransformersForward> {
   const { dir, remote } = resolveModel(nameOrPath);
+  const { AutoModelForCausalLM } = await import('@huggingface/transformers');
   const model = await AutoModelForCausalLM.from_pretrained(dir, {
     local_files_only: !remote,
     dtype: options.dtype ?? defaultDtype(dir),
@@ -544,12 +561,13 @@ class PresentCache implements Cache {
 
   constructor(
     private readonly forward: TransformersForward,
+    private readonly Tensor: typeof import('@huggingface/transformers').Tensor,
     private readonly rows: number,
     private readonly vocab: number,
   ) {}
 
   async extend(ids: BigInt64Array, length: number, start: number): Promise<Next> {
-    const { rows, vocab } = this;
+    const { rows, vocab, Tensor } = this;
     const out = await this.forward({
       input_ids: new Tensor('int64', ids, [rows, length]),
       attention_mask: new Tensor('int64', new BigInt64Array(rows * (start + length)).fill(1n), [rows, start + length]),

@@ -24,15 +24,21 @@ export type RowRequest =
  */
 export const sessionsFor = (threads: number | undefined) => Math.max(1, threads || Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
 
-/** Threads that each hold a session of the graph, started on first use and left to end with the process. */
+/** Threads that each hold a session of the graph, started once (on first use, or earlier by `start`) and left to end
+ * with the process. */
 export class RowWorkers {
   private workers?: { worker: Worker; ready: Promise<void> }[];
   private nextId = 0;
 
   constructor(private readonly graph: RowGraph, readonly count: number) {}
 
+  /** Into how many shares a cache of `rows` rows splits: this thread's and one a worker. */
+  sharesOf(rows: number, feeding: boolean): number {
+    return Math.min(this.count + 1, feeding ? rows : Math.floor(rows / 8));
+  }
+
   /** The workers, started once; each answers its requests in order. */
-  private started() {
+  start() {
     this.workers ??= Array.from({ length: this.count }, () => {
       const worker = new Worker(new URL('./rowThread.mjs', import.meta.url), { workerData: this.graph });
       worker.unref();
@@ -51,10 +57,10 @@ export class RowWorkers {
    * positions a call, one row is enough.
    */
   cache(own: (rows: number) => Cache, rows: number, window: number, vocab: number, feeding = false): Cache {
-    const shares = Math.min(this.count + 1, feeding ? rows : Math.floor(rows / 8));
+    const shares = this.sharesOf(rows, feeding);
     if (shares < 2) return own(rows);
     const sizes = Array.from({ length: shares }, (_, i) => Math.floor(rows / shares) + (i < rows % shares ? 1 : 0));
-    return new SplitCache(own(sizes[0]), this.started().slice(0, shares - 1), sizes, window, vocab, this.nextId++);
+    return new SplitCache(own(sizes[0]), this.start().slice(0, shares - 1), sizes, window, vocab, this.nextId++);
   }
 }
 

@@ -29,7 +29,7 @@ export interface ByteVocabulary {
 }
 
 /** GPT-2's byte-level alphabet: byte b is written as the character BYTE_CHAR[b] inside vocabulary entries. */
-const BYTE_CHAR: string[] = (() => {
+export const BYTE_CHAR: string[] = (() => {
   const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   let next = 256;
   return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : next++));

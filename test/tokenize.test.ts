@@ -1,7 +1,11 @@
-// The UTF-8 splitter and the byte view of the vocabulary, on their own.
+// The UTF-8 splitter, the byte view of the vocabulary and our BPE tokenizer, on their own.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadTokenizer } from '../src/model.ts';
+import { AutoTokenizer, env } from '@huggingface/transformers';
+import { bytePairTokenizerOf } from '../src/bpe.ts';
+import { loadTokenizer, MODELS_DIR } from '../src/model.ts';
 import { bytesOfTokens, crlfOfLf, lfOfCrlf, tokensOfStr, tokensToStr, utf8Runs } from '../src/tokenize.ts';
 import { compress, decompress, ok, SCARLET } from './helpers.ts';
 
@@ -28,6 +32,35 @@ test('utf8Runs agrees with a strict decoder: valid runs decode, escaped bytes do
     for (const [a, b, valid] of runs) if (valid) assert.ok(isUtf8(bytes.subarray(a, b)), `valid run ${a}..${b} of ${[...bytes]}`);
     assert.equal(runs.every(([, , valid]) => valid), isUtf8(bytes), `whole input ${[...bytes]}`);
   }
+});
+
+test('our BPE tokenizer gives the ids and text of transformers.js, on real files and crafted edge cases', async () => {
+  env.allowRemoteModels = false;
+  let seed = 11;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8;
+  // Code points of every kind the pre-tokenizer tells apart: ASCII, Latin, CJK, astral symbols, spaces and line ends.
+  const mixed = () => String.fromCodePoint(...Array.from({ length: 2000 }, () => [next() % 128, 0x80 + (next() % 0x700), 0x3000 + (next() % 0x5000), 0x1f300 + (next() % 0x300), 32, 10, 13, 9, 0xa0, 0x2003][next() % 10]));
+  const texts = [
+    SCARLET.toString('utf8'),
+    readFileSync(new URL('../src/container.ts', import.meta.url), 'utf8'),
+    readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8').slice(0, 100_000),
+    mixed(), mixed(), mixed(),
+    "<|endoftext|>a<|endoftext|><|endoftext|> x<|endoftext|",
+    `${' '.repeat(20_000)}x${'a'.repeat(5000)}`,
+    "I'm ok; they'll've 12345 ٣٤ 𝔘𝔫𝔦 x\r\n\r\n\ty  ",
+  ];
+  for (const name of ['llmc-tiny', 'llmc-base-v2']) {
+    const dir = join(MODELS_DIR, name);
+    const reference = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+    const ours = bytePairTokenizerOf(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')));
+    assert.ok(ours, `${name} is plain byte-level BPE`);
+    for (const text of texts) {
+      const ids = ours.encode(text, { add_special_tokens: false });
+      assert.deepEqual(ids, reference.encode(text, { add_special_tokens: false }), `${name}: ${JSON.stringify(text.slice(0, 30))}`);
+      assert.equal(ours.decode(ids), reference.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }));
+    }
+  }
+  assert.equal(bytePairTokenizerOf({ normalizer: { type: 'NFC' }, pre_tokenizer: { type: 'ByteLevel' }, model: { type: 'BPE', vocab: {}, merges: [] } }), undefined, 'a normalizer is left to transformers.js');
 });
 
 test('every token of both vocabularies has bytes, and every byte has a token that gives it back', async () => {

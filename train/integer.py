@@ -12,6 +12,7 @@ divisions and table lookups.
 The weights are the folder's int8 weights (onnxruntime's dynamic quantization, per tensor, as quantize.py writes
 it), read from its int8 graph where there is one, else quantized from its fp32 graph. Tensors already in a
 weights file are referenced where they are, so llmc-base gains no weights; others go to onnx/integer.onnx_data.
+The 7-bit matrices the products use, computed from the weights, go to onnx/integer.7bit.
 Also writes onnx/integer.json: every constant of the graph (shifts, multipliers, tables) and where each weight
 tensor lies, which is all src/integer.ts needs.
 
@@ -45,6 +46,8 @@ SIG_BITS, SIG_SIZE = 15, 8192  # sigmoid over [-16, 16) in steps of 1/256
 HEAD_SHIFT = 18  # the head's scale in units of 2^-HEAD_SHIFT
 PROB_BITS = 12  # attention probabilities in units of 2^-PROB_BITS
 Q_LIMIT, V_LIMIT = 511, 2047  # |query|, |key| and |value| operands: 10 and 12 bits
+WEIGHTS_DATA = 'integer.onnx_data'  # weights quantized here (from an fp32 graph): part of the model's fingerprint
+DERIVED_DATA = 'integer.7bit'  # what the graph computes from the weights once: not part of it
 
 
 def tables():
@@ -108,10 +111,11 @@ class Graph:
 
     def __init__(self):
         self.nodes, self.inits, self.count = [], [], 0
+        self.derived = set()  # initializers computed from the weights, saved to DERIVED_DATA
 
-    def const(self, value, dtype=np.int64):
+    def const(self, value, dtype=np.int64, name=None):
         self.count += 1
-        name = f'c{self.count}'
+        name = name or f'c{self.count}'
         self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
@@ -156,16 +160,17 @@ class Graph:
         q = self.op('Floor', [self.op('Div', [num, self.op('Mul', [a, self.num(2)])])])
         return self.op('Cast', [q], to=TensorProto.UINT8)
 
-    def weights7(self, w8, peak):
+    def weights7(self, name, w8, peak):
         """int8 weights [K, N] to 7 bits per column: round(63 w / peak_j) in [-63, 63] (peak_j = max(63, max |w_.j|),
         so columns already within 7 bits stay as they are), rounded half up: floor((126 w + 129 peak) / 2 peak) - 64.
-        One table lookup per weight, by (peak, w), so that onnxruntime folds it at load in one cheap pass."""
-        peaks = np.arange(63, 128, dtype=np.int64)[:, None]
-        w = np.arange(-128, 128, dtype=np.int64)[None, :]
-        table = (np.floor_divide(126 * w + 129 * peaks, 2 * peaks) - 64).clip(-64, 63).astype(np.int8).reshape(-1)
-        offset = (128 + 256 * (np.asarray(peak) - 63)).astype(np.int32)
-        index = self.op('Add', [self.op('Cast', [w8], to=TensorProto.INT32), self.const(offset, np.int32)])
-        return self.op('Gather', [self.const(table, np.int8), index])
+        Computed here, and stored beside the graph (derived from the weights, so no fingerprint covers them): folding
+        them at load doubled the time onnxruntime takes to open the graph."""
+        w = w8.astype(np.int64)
+        peak = np.asarray(peak, np.int64)[None, :]
+        w7 = np.floor_divide(126 * w + 129 * peak, 2 * peak) - 64
+        assert w7.min() >= -64 and w7.max() <= 63
+        self.derived.add(name)
+        return self.const(w7.astype(np.int8), np.int8, name)
 
     def matmul_u8s7(self, a, b):
         """a (uint8, zero point 128) times b (int8 within [-64, 63]): every pair of products a u8 x s8 kernel adds in
@@ -190,15 +195,22 @@ def build(folder, shifts):
     g = Graph()
     spec = {'arithmetic': ARITHMETIC, 'R': R, 'Q': Q, 'layers': []}  # what src/integer.ts reads
     files = {}  # tensor name -> its location, for integer.json
+    stored = []  # (name, array) of each weight tensor, in the order integer.onnx_data takes those it holds
 
-    def weight(name, dtype):
-        """A weight initializer, referenced where it lies."""
+    def weight(name, dtype, in_graph=True):
+        """A weight tensor, listed in integer.json where it lies (for src/integer.ts); in the graph, referenced there."""
         array = w.array(name)
         assert array.dtype == dtype, (name, array.dtype)
-        tensor = numpy_helper.from_array(array, name)
-        g.inits.append(tensor)
+        if in_graph:
+            g.inits.append(numpy_helper.from_array(array, name))
         files[name] = {'shape': list(array.shape), 'dtype': str(array.dtype), **w.where.get(name, {})}
+        stored.append((name, array))
         return name
+
+    def weights7(name, peaks):
+        """A linear layer's int8 weights as the graph multiplies them: 7 bits per column."""
+        weight(name, np.int8, in_graph=False)
+        return g.weights7(f'{name}.7bit', w.array(name), peaks)
 
     t = tables()
     cos, sin = rotary_tables(positions, dh, config['rope_theta'])
@@ -241,7 +253,7 @@ def build(folder, shifts):
         scales = np.concatenate([w.scale(n) * p / 63 for n, p in zip(names, peaks)])
         wb = multiplier(float(scales.max()))[1]  # the largest scale's multiplier in [2^15, 2^16)
         mw = np.round(scales * 2.0 ** wb).astype(np.int64)
-        mats = [g.weights7(weight(n, np.int8), p) for n, p in zip(names, peaks)]
+        mats = [weights7(n, p) for n, p in zip(names, peaks)]
         mat = mats[0] if len(mats) == 1 else g.op('Concat', mats, axis=1)
         acc = g.matmul_u8s7(q, mat)
         s1 = 16
@@ -339,7 +351,7 @@ def build(folder, shifts):
     q, phi, spec['gain_final'] = normq(last, 'model.norm.weight')  # phi: int64
     head = w.matrices[-1][1]
     head_peaks = column_peaks(w.array(head))
-    head7 = g.weights7(weight(head, np.int8), head_peaks)
+    head7 = weights7(head, head_peaks)
     # The integer logits: each column's sum times its scale relative to the largest (15 bits), shifted back below
     # 2^24 so that float32 holds them exactly: in units of the largest column scale / 4.
     head_scales = w.scale(head) * head_peaks / 63
@@ -376,31 +388,38 @@ def build(folder, shifts):
     graph = helper.make_graph(g.nodes, 'llmc-integer', inputs, outs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], producer_name='llmc integer.py')
     model.ir_version = 8
-    return model, spec
+    return model, spec, stored, g.derived
 
 
-def save(model, spec, folder):
-    """Writes integer.onnx, with weights already in a file referenced there and the rest in integer.onnx_data."""
+def save(model, spec, stored, derived, folder):
+    """Writes integer.onnx, with weights already in a file referenced there, the other weights in integer.onnx_data
+    and the tensors derived from them (the 7-bit matrices) in DERIVED_DATA."""
     onnx_dir = os.path.join(folder, 'onnx')
-    data_name = 'integer.onnx_data'
-    data = bytearray()
+    data = {WEIGHTS_DATA: bytearray(), DERIVED_DATA: bytearray()}
+
+    def put(name, array):
+        raw = array.tobytes()
+        data[name] += bytes(-len(data[name]) % 64)
+        place = {'location': name, 'offset': str(len(data[name])), 'length': str(len(raw))}
+        data[name] += raw
+        return place
+
+    for name, array in stored:
+        if 'location' not in spec['files'][name]:  # in memory (quantized here): goes to integer.onnx_data
+            spec['files'][name].update(put(WEIGHTS_DATA, array))
     for tensor in model.graph.initializer:
-        place = spec['files'].get(tensor.name)
+        place = put(DERIVED_DATA, numpy_helper.to_array(tensor)) if tensor.name in derived else spec['files'].get(tensor.name)
         if place is None:
             continue
-        if 'location' not in place:  # in memory: goes to integer.onnx_data
-            raw = numpy_helper.to_array(tensor).tobytes()
-            data += bytes(-len(data) % 64)
-            place.update(location=data_name, offset=str(len(data)), length=str(len(raw)))
-            data += raw
         tensor.ClearField('raw_data')
         tensor.data_location = TensorProto.EXTERNAL
         del tensor.external_data[:]
         for k in ('location', 'offset', 'length'):
             tensor.external_data.add(key=k, value=place[k])
-    if data:
-        with open(os.path.join(onnx_dir, data_name), 'wb') as f:
-            f.write(data)
+    for name, raw in data.items():
+        if raw:
+            with open(os.path.join(onnx_dir, name), 'wb') as f:
+                f.write(raw)
     onnx.save(model, os.path.join(onnx_dir, 'integer.onnx'))
     json.dump(spec, open(os.path.join(onnx_dir, 'integer.json'), 'w'), separators=(',', ':'))
 
@@ -421,8 +440,8 @@ def choose_shifts(folder, layers, calibration=''):
 def write_integer_graph(folder, calibration=''):
     """Builds and saves onnx/integer.onnx and integer.json for a folder (export.py calls this too)."""
     layers = json.load(open(os.path.join(folder, 'config.json')))['num_hidden_layers']
-    model, spec = build(folder, choose_shifts(folder, layers, calibration))
-    save(model, spec, folder)
+    model, spec, stored, derived = build(folder, choose_shifts(folder, layers, calibration))
+    save(model, spec, stored, derived, folder)
     print(f'wrote {folder}/onnx/integer.onnx: {len(model.graph.node)} nodes, shifts {[l["shifts"] for l in spec["layers"]]}', flush=True)
 
 
