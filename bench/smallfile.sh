@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Wall time of `./run.sh compress` and `./run.sh decompress` on a small file (the first 30,000 bytes of A Study in
-# Scarlet) and on Scarlet whole, for the committed code and for an earlier commit (default 57fe198: run.sh
-# before llmc, five Node processes a frame), each round trip checked. One run each, in turn, on this machine.
+# Wall time of `./run.sh compress` and `./run.sh decompress` on a tiny file (the first 300 bytes of A Study in
+# Scarlet: start-up alone), a small file (its first 30,000 bytes) and Scarlet whole, for the committed code and for
+# an earlier commit (default 57fe198: run.sh before llmc, five Node processes a frame), each round trip checked.
+# One run each, in turn, on this machine.
 # usage: bash bench/smallfile.sh [BEFORE_COMMIT] [run.sh options, e.g. -l 2]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,10 +11,10 @@ tmp=$(mktemp -d); trap 'git -C "$here" worktree remove --force "$tmp/before" >/d
 git -C "$here" worktree add -q --detach "$tmp/before" "$before"
 ln -s "$here/node_modules" "$tmp/before/node_modules"
 scarlet=$here/../shared/data/texts/AStudyInScarlet.txt
-head -c 30000 "$scarlet" > "$tmp/small.txt"; cp "$scarlet" "$tmp/scarlet.txt"
+head -c 300 "$scarlet" > "$tmp/tiny.txt"; head -c 30000 "$scarlet" > "$tmp/small.txt"; cp "$scarlet" "$tmp/scarlet.txt"
 echo "| file | bytes | code | compress s | decompress s | .bin bytes |"
 echo "|---|---:|---|---:|---:|---:|"
-for name in small scarlet; do
+for name in tiny small scarlet; do
   for code in "$before" now; do
     root=$here; [ "$code" = now ] || root=$tmp/before
     rm -f "$tmp/$name.txt.bin"; cp "$tmp/$name.txt" "$tmp/orig"

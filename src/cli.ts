@@ -193,7 +193,7 @@ export function withModel<T>(args: Argv<T>) {
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'the float graphs\' weights (default: what the folder ships, fp32 first; fp32 also picks a float graph over the integer one)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
     .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU; a decoder takes the one its input names)' })
-    .option('l', { alias: 'threads', type: 'number', default: 0, describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.5 GB each)' })
+    .option('l', { alias: 'threads', type: 'number', default: 0, describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.15 GB each once loaded)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
 }
 

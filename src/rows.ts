@@ -20,7 +20,8 @@ export type RowRequest =
 
 /**
  * How many sessions side by side `threads` asks for; 0: one per core, but no more than a quarter of the
- * machine's memory holds at ~0.5 GB each (bench/profile.ts: a session peaks at 474–485 MB).
+ * machine's memory holds at 0.5 GB each (bench/profile.ts: a session peaks at 153 MB once loaded, 474–485 MB
+ * before its 7-bit matrices were stored beside the graph; its rows' caches and outputs come on top).
  */
 export const sessionsFor = (threads: number | undefined) => Math.max(1, threads || Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
 
