@@ -2,7 +2,7 @@
 // It gives the ids transformers.js gives (test/tokenize.test.ts holds the two to each other) without loading
 // transformers.js, whose import alone costs more than a second of every start.
 import type { Tokenizer } from './model.ts';
-import { BYTE_CHAR } from './tokenize.ts';
+import { BYTE_CHAR, type ByteVocabulary, byteVocabularyOf, bytesOfTokens } from './tokenize.ts';
 
 /** The parts of a tokenizer.json read here. */
 export interface TokenizerJson {
@@ -28,7 +28,8 @@ export function bytePairTokenizerOf(json: TokenizerJson): Tokenizer | undefined 
   const plainModel = model?.type === 'BPE' && model.vocab && model.merges && !model.dropout && !model.byte_fallback && !model.ignore_merges && !model.end_of_word_suffix && !model.continuing_subword_prefix;
   const added = json.added_tokens ?? [];
   if (!plain || !plainModel || added.some((t) => t.lstrip || t.rstrip || t.normalized || t.content === '')) return undefined;
-  return new BytePairTokenizer(model.vocab!, model.merges!, added);
+  const vocabulary = byteVocabularyOf(json);
+  return vocabulary && new BytePairTokenizer(model.vocab!, model.merges!, added, vocabulary);
 }
 
 class BytePairTokenizer implements Tokenizer {
@@ -39,20 +40,16 @@ class BytePairTokenizer implements Tokenizer {
   /** Splits text at the added tokens, longest first. */
   private readonly addedPattern?: RegExp;
   private readonly cache = new Map<string, number[]>();
-  private readonly pieceBytes: Uint8Array[] = [];
   private readonly utf8 = new TextEncoder();
   /** A byte-order mark is text like any other here. */
   private readonly text = new TextDecoder('utf-8', { ignoreBOM: true });
 
-  constructor(vocab: Record<string, number>, merges: (string | [string, string])[], added: { id: number; content: string }[]) {
+  constructor(vocab: Record<string, number>, merges: (string | [string, string])[], added: { id: number; content: string }[], private readonly vocabulary: ByteVocabulary) {
     this.ids = new Map(Object.entries(vocab));
     merges.forEach((m, rank) => this.ranks.set(typeof m === 'string' ? m : `${m[0]} ${m[1]}`, rank));
     this.added = new Map(added.map((t) => [t.content, t.id]));
     const contents = [...this.added.keys()].sort((a, b) => b.length - a.length);
     if (contents.length) this.addedPattern = new RegExp(`(${contents.map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`);
-    const charByte = new Map(BYTE_CHAR.map((c, b) => [c, b]));
-    for (const [piece, id] of this.ids) this.pieceBytes[id] = Uint8Array.from(piece, (c) => charByte.get(c) ?? 0);
-    for (const { id, content } of added) this.pieceBytes[id] = this.utf8.encode(content);
   }
 
   encode(text: string): number[] {
@@ -68,10 +65,7 @@ class BytePairTokenizer implements Tokenizer {
   /** The bytes of the ids as text (invalid UTF-8 as U+FFFD), special tokens included, as transformers.js's decode
    * with skip_special_tokens and clean_up_tokenization_spaces false. */
   decode(ids: number[]): string {
-    const parts = ids.map((id) => this.pieceBytes[id] ?? new Uint8Array(0));
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
-    return this.text.decode(bytes);
+    return this.text.decode(bytesOfTokens(ids, this.vocabulary));
   }
 
   /** The ids of one pre-tokenized word; pieces missing from the vocabulary are left out, as transformers.js does. */
