@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DEFAULT_LAYOUT, visitOrder, walk } from '../src/codec.ts';
 import { DEFAULT_MIXER, Mixer, type MixerSettings } from '../src/mixer.ts';
-import { type LanguageModel, loadByteVocabulary, loadModel } from '../src/model.ts';
+import { type LanguageModel, loadModel } from '../src/model.ts';
 import { Frequencies } from '../src/ranks.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
 
@@ -31,7 +31,7 @@ async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<Lang
   const m = await model();
   const path = `${CACHE}/${m.name}/${basename(file)}.${bytes.length}.bin`;
   if (existsSync(path)) return new Int32Array(new Uint8Array(readFileSync(path)).buffer);
-  const tokens = tokensOfStr(bytes, m.tokenizer, loadByteVocabulary(m.dir), { modelName: m.name, vocabSize: m.vocabSize }).tokenList.map((t) => t[0]);
+  const tokens = tokensOfStr(bytes, m.tokenizer, m.vocabulary, { modelName: m.name, vocabSize: m.vocabSize }).tokenList.map((t) => t[0]);
   const rows = new Int32Array(tokens.length * STRIDE);
   const freqs = new Frequencies(m.vocabSize, PRECISION);
   const layout = { contextwindow: m.defaultWindow, precision: PRECISION, segmentLength: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch };

@@ -4,7 +4,7 @@ import { parseJson, progressReporter, readInput, runCli, stageArgs, UserError, w
 import { DEFAULT_LAYOUT, rankTokens } from '../src/codec.ts';
 import { asTokensDoc, stringifyDoc } from '../src/ir.ts';
 import { MIXERS } from '../src/mixer.ts';
-import { loadByteVocabulary, loadModel } from '../src/model.ts';
+import { loadModel } from '../src/model.ts';
 import { bytesOf, sha256Prefix } from '../src/tokenize.ts';
 
 runCli(async () => {
@@ -25,7 +25,7 @@ runCli(async () => {
   }
   if (argv.s !== undefined && argv.s < doc.tokenList.length) {
     const tokenList = doc.tokenList.slice(0, argv.s);
-    const bytes = bytesOf(tokenList.map((t) => t[0]), model.tokenizer, loadByteVocabulary(model.dir));
+    const bytes = bytesOf(tokenList.map((t) => t[0]), model.tokenizer, model.vocabulary);
     // The escaped bytes among the kept ones are not known again from the tokens: at most all of them.
     doc = { ...doc, tokenList, byteLength: bytes.length, sha256: sha256Prefix(bytes), escapedBytes: Math.min(doc.escapedBytes ?? 0, bytes.length) };
   }

@@ -2,7 +2,7 @@
 // It gives the ids transformers.js gives (test/tokenize.test.ts holds the two to each other) without loading
 // transformers.js, whose import alone costs more than a second of every start.
 import type { Tokenizer } from './model.ts';
-import { BYTE_CHAR, type ByteVocabulary, byteVocabularyOf, bytesOfTokens } from './tokenize.ts';
+import { BYTE_CHAR, type ByteVocabulary, bytesOfTokens } from './tokenize.ts';
 
 /** The parts of a tokenizer.json read here. */
 export interface TokenizerJson {
@@ -19,17 +19,16 @@ const WORDS = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(
 const CACHED_LENGTH = 256;
 
 /**
- * The tokenizer of a tokenizer.json of plain byte-level BPE (no normalizer, GPT-2's pre-tokenizer, merges by rank,
+ * The tokenizer of a tokenizer.json of plain byte-level BPE (its `vocabulary` as bytes; no normalizer, GPT-2's pre-tokenizer, merges by rank,
  * added tokens matched as they are), or undefined for any other kind, which transformers.js then reads.
  */
-export function bytePairTokenizerOf(json: TokenizerJson): Tokenizer | undefined {
+export function bytePairTokenizerOf(json: TokenizerJson, vocabulary: ByteVocabulary): Tokenizer | undefined {
   const { model, pre_tokenizer: pre } = json;
   const plain = json.normalizer == null && pre?.type === 'ByteLevel' && !pre.add_prefix_space && pre.use_regex !== false;
   const plainModel = model?.type === 'BPE' && model.vocab && model.merges && !model.dropout && !model.byte_fallback && !model.ignore_merges && !model.end_of_word_suffix && !model.continuing_subword_prefix;
   const added = json.added_tokens ?? [];
   if (!plain || !plainModel || added.some((t) => t.lstrip || t.rstrip || t.normalized || t.content === '')) return undefined;
-  const vocabulary = byteVocabularyOf(json);
-  return vocabulary && new BytePairTokenizer(model.vocab!, model.merges!, added, vocabulary);
+  return new BytePairTokenizer(model.vocab!, model.merges!, added, vocabulary);
 }
 
 class BytePairTokenizer implements Tokenizer {

@@ -9,7 +9,7 @@ import { DEFAULT_LAYOUT, decodeExact, lanesFor, rankTokens, unrankTokens } from 
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
-import { DEFAULT_MODEL, type LanguageModel, loadByteVocabulary, loadModelFor, type ModelOptions } from './model.ts';
+import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
 import { bytesOfModelFreeFrame, modelFreeFrames } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
@@ -92,7 +92,7 @@ export class Compressor {
     // A token is two bytes or more: fewer rows than this estimate are not split.
     const rows = this.coding.segment > 0 ? Math.ceil(block.length / (2 * this.coding.segment)) : 1;
     const model = await this.models.get(undefined, { rows: Math.min(rows, this.coding.batch), feeding: true });
-    const doc = tokensOfStr(block, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
+    const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
     const escapedBytes = doc.escapedBytes ?? 0;
     const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await modelFreeFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
     if (2 * escapedBytes <= block.length) {
@@ -192,7 +192,7 @@ export class Decompressor {
     const model = await this.models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
     const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
     const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
-    return tokensToStr(tokens, model.tokenizer, loadByteVocabulary(model.dir));
+    return tokensToStr(tokens, model.tokenizer, model.vocabulary);
   }
 
   /** Checks that the stream ended with its end record, and that the whole matches its hash. */

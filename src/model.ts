@@ -64,6 +64,8 @@ export interface LanguageModel {
   /** The most positions the graph can take (the integer graph's rotary table), if it has a limit. */
   maxWindow?: number;
   tokenizer: Tokenizer;
+  /** The vocabulary as bytes (byte-level BPE folders), which lets any bytes be tokenized and restored exactly. */
+  vocabulary: ByteVocabulary | undefined;
   /**
    * An empty key/value cache for `rows` streams of up to `window` positions; the coder graph's cache also needs
    * the coder's precision; `feeding`: the caller feeds many positions a call (an encoder).
@@ -125,32 +127,27 @@ export async function loadTokenizer(nameOrPath?: string): Promise<{
   vocabSize: number;
   config: ModelConfig;
 }> {
-  const opened = await openTokenizer(nameOrPath);
-  return { ...opened, vocabulary: loadByteVocabulary(opened.dir) };
+  return openTokenizer(nameOrPath);
 }
 
 /**
- * The tokenizer and config, without the byte view of the vocabulary (which the model stages do not need). A folder's
- * plain byte-level BPE is read here (src/bpe.ts); transformers.js, imported only then, reads any other kind, and hub ids.
+ * The tokenizer, config and byte view of the vocabulary, each file read once. A folder's plain byte-level BPE is read
+ * here (src/bpe.ts); transformers.js, imported only then, reads any other kind, and hub ids.
  */
 async function openTokenizer(nameOrPath?: string) {
   const { dir, remote } = resolveModel(nameOrPath);
-  const local = (file: string) => (remote ? undefined : JSON.parse(readFileSync(join(dir, file), 'utf8')));
+  const local = (file: string) => (!remote && existsSync(join(dir, file)) ? JSON.parse(readFileSync(join(dir, file), 'utf8')) : undefined);
   let config: ModelConfig | undefined = local('config.json');
-  let tokenizer = remote ? undefined : bytePairTokenizerOf(local('tokenizer.json'));
+  const tokenizerJson = local('tokenizer.json');
+  const vocabulary: ByteVocabulary | undefined = tokenizerJson && byteVocabularyOf(tokenizerJson);
+  let tokenizer = vocabulary && bytePairTokenizerOf(tokenizerJson, vocabulary);
   if (!config || !tokenizer) {
     const { AutoConfig, AutoTokenizer, env } = await import('@huggingface/transformers');
     env.allowRemoteModels = remote;
     tokenizer ??= (await AutoTokenizer.from_pretrained(dir, { local_files_only: !remote })) as unknown as Tokenizer;
     config ??= (await AutoConfig.from_pretrained(dir, { local_files_only: !remote })) as unknown as ModelConfig;
   }
-  return { tokenizer, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
-}
-
-/** The byte view of a model folder's vocabulary (undefined for a hub id, or a vocabulary that is not byte-level BPE). */
-export function loadByteVocabulary(dir: string): ByteVocabulary | undefined {
-  const path = join(dir, 'tokenizer.json');
-  return existsSync(path) ? byteVocabularyOf(JSON.parse(readFileSync(path, 'utf8'))) : undefined;
+  return { tokenizer, vocabulary, dir, remote, name: config.llmc?.name ?? dir, vocabSize: config.vocab_size, config };
 }
 
 /**
@@ -216,7 +213,7 @@ function graphFiles(dir: string, graph: string, dtype: Dtype): string[] {
 }
 
 export async function loadModel(nameOrPath?: string, options: ModelOptions = {}): Promise<LanguageModel> {
-  const { tokenizer, dir, remote, name, vocabSize, config } = await openTokenizer(nameOrPath);
+  const { tokenizer, vocabulary, dir, remote, name, vocabSize, config } = await openTokenizer(nameOrPath);
   const device = options.device ?? 'cpu';
   const chosen = remote ? { file: GRAPH_FILE.transformers[options.dtype ?? 'fp32'], kind: 'transformers' as const, dtype: options.dtype ?? 'fp32' } : graphOf(dir, options.dtype, device, options.graph);
   if (!chosen) {
@@ -263,6 +260,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     arithmetic: head?.arithmetic ?? 'float',
     maxWindow: head?.positions,
     tokenizer,
+    vocabulary,
     newCache,
   };
 }

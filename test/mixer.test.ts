@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DEFAULT_LAYOUT, walk } from '../src/codec.ts';
 import { decodeBin, splitRecords } from '../src/container.ts';
 import { DEFAULT_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
-import { loadByteVocabulary, loadModel } from '../src/model.ts';
+import { loadModel } from '../src/model.ts';
 import { rangeOfFrame } from '../src/range.ts';
 import { Frequencies } from '../src/ranks.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
@@ -132,7 +132,7 @@ class ReferenceMixer {
 
 test('the mixer computes the same frequencies as an independent implementation, versions 1 and 2, on the tiny model\'s rows', async () => {
   const model = await loadModel('llmc-tiny');
-  const doc = tokensOfStr(JSON_TEXT, model.tokenizer, loadByteVocabulary(model.dir), { modelName: model.name, vocabSize: model.vocabSize });
+  const doc = tokensOfStr(JSON_TEXT, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const tokens = doc.tokenList.map((t) => t[0]).slice(0, 1500);
   const layout = { contextwindow: 64, precision: DEFAULT_LAYOUT.precision, segmentLength: 400, batch: 3 };
   const freqs = new Frequencies(model.vocabSize, layout.precision);
