@@ -40,6 +40,10 @@ export function visitOrder(count: number, segmentLength: number, batch: number):
 }
 
 export type Progress = (done: number, total: number) => void;
+/** Whether an encoder should stop, from the bits its exact intervals took for the first `done` of `total` positions. */
+export type GiveUp = (bits: number, done: number, total: number) => boolean;
+/** What rankTokens throws when its GiveUp said to stop. */
+export class GaveUp extends Error {}
 
 /**
  * The exact coder's rANS lane of a position: with `lanes` > 1 each row of a step (its segment's place in its
@@ -101,19 +105,22 @@ export async function walk(
       // what step j feeds a row: BOS, then its tokens; BOS again past its end, as the step-by-step walk does
       const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : known[starts[r] + j - 1]);
       const steps = Math.max(...lengths);
-      for (let j = 0; j < steps; ) {
-        const n = Math.min(stepper.room(), steps - j, Math.max(1, Math.floor(PREDICTIONS_A_CALL / starts.length)));
-        const next = await stepper.feed(starts.map((_, r) => Array.from({ length: n }, (_, i) => fedAt(r, j + i))));
-        for (let i = 0; i < n; i++, j++) {
-          starts.forEach((s, r) => {
-            if (j >= lengths[r]) return;
-            if (visit(rowOf(next, r * n + i, vocab), s + j) !== known[s + j]) throw new Error(`walk: the token visited at ${s + j} is not the known one`);
-            done++;
-          });
+      try {
+        for (let j = 0; j < steps; ) {
+          const n = Math.min(stepper.room(), steps - j, Math.max(1, Math.floor(PREDICTIONS_A_CALL / starts.length)));
+          const next = await stepper.feed(starts.map((_, r) => Array.from({ length: n }, (_, i) => fedAt(r, j + i))));
+          for (let i = 0; i < n; i++, j++) {
+            starts.forEach((s, r) => {
+              if (j >= lengths[r]) return;
+              if (visit(rowOf(next, r * n + i, vocab), s + j) !== known[s + j]) throw new Error(`walk: the token visited at ${s + j} is not the known one`);
+              done++;
+            });
+          }
+          progress?.(done, count);
         }
-        progress?.(done, count);
+      } finally {
+        stepper.close();
       }
-      stepper.close();
     }
     return;
   }
@@ -126,14 +133,17 @@ export async function walk(
     }
     const steps = Math.max(...lengths);
     const codes = new Int32Array(starts.length);
-    for (let j = 0; j < steps; j++) {
-      if (code) starts.forEach((s, r) => (codes[r] = j < lengths[r] ? code(s + j) : 0));
-      const next = await stepper.step(fed, codes);
-      fed = starts.map((s, r) => (j < lengths[r] ? visit(rowOf(next, r, vocab), s + j) : model.bos));
-      done += starts.filter((_, r) => j < lengths[r]).length;
-      progress?.(done, count);
+    try {
+      for (let j = 0; j < steps; j++) {
+        if (code) starts.forEach((s, r) => (codes[r] = j < lengths[r] ? code(s + j) : 0));
+        const next = await stepper.step(fed, codes);
+        fed = starts.map((s, r) => (j < lengths[r] ? visit(rowOf(next, r, vocab), s + j) : model.bos));
+        done += starts.filter((_, r) => j < lengths[r]).length;
+        progress?.(done, count);
+      }
+    } finally {
+      stepper.close();
     }
-    stepper.close();
   }
 }
 
@@ -176,7 +186,7 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
  * the distribution, which is turned into intervals here; the coder graph computes the interval itself, and its
  * stream then interleaves one rANS lane per row.
  */
-export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: Omit<Layout, 'dtype' | 'lanes'>, progress?: Progress): Promise<TokensDoc> {
+export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: Omit<Layout, 'dtype' | 'lanes'>, progress?: Progress, giveUp?: GiveUp): Promise<TokensDoc> {
   checkModel({ ...doc, modelFingerprint: '' }, model);
   const inGraph = model.graphKind === 'coder';
   if (inGraph && layout.mode === 'rank') throw new UserError('rank mode decodes from the logits, which the coder graph does not give: use --coder exact, or the CPU');
@@ -187,6 +197,11 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   // The coder graph computes its intervals itself, from the model alone.
   const mixing = intervals && !inGraph ? layout.mixer : undefined;
   const mixer = mixing && new Mixer(tokens.length, layout.segmentLength, mixing);
+  let bits = 0;
+  const watched: Progress | undefined = giveUp ? (done, total) => {
+    progress?.(done, total);
+    if (giveUp(bits, done, total)) throw new GaveUp();
+  } : progress;
   await walk(model, tokens.length, layout, (row, pos) => {
     const { logits, probs, weights, coded } = row;
     const token = tokens[pos];
@@ -201,11 +216,12 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
       mixer?.mix(freqs, pos);
       intervals[pos] = freqs.interval(token);
       mixer?.learn(pos, token);
+      if (giveUp) bits += layout.precision - Math.log2(intervals[pos][1]);
     }
     const p = intervals ? freqs.freqs[token] / 2 ** layout.precision : probabilityOf(row, token);
     tokenList[pos] = intervals || rank < layout.topN ? [token, rank, p] : [token, -1, p];
     return token;
-  }, progress, [], inGraph ? (pos) => tokens[pos] : undefined, tokens);
+  }, watched, [], inGraph ? (pos) => tokens[pos] : undefined, tokens);
   const { mixer: _, ...unmixed } = layout;
   return {
     ...doc,

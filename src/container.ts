@@ -7,13 +7,13 @@ import { encodeTable, pushVarint } from './ans.ts';
 import { decodeExtra, impliedBySolo, SOLO_HAS, soloFlagsOf } from './extra.ts';
 
 export const BIN_MAGIC = 'LLMC';
-export const BIN_VERSION = 6;
+export const BIN_VERSION = 7;
 /**
- * Versions this build reads: version 5 is version 6 without solo records, version 4 is version 5 with an integer
+ * Versions this build reads: version 6 is version 7 without cm frames, version 5 is version 6 without solo records, version 4 is version 5 with an integer
  * model's fingerprint taken over its graph file, and version 3 is version 4 without its additions (docs/FORMAT.md,
  * "Versions").
  */
-export const READABLE_VERSIONS = [3, 4, 5, 6];
+export const READABLE_VERSIONS = [3, 4, 5, 6, 7];
 const readable = `${READABLE_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_VERSIONS.at(-1)}`;
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
@@ -26,12 +26,14 @@ const SOLO = 1;
 /** An exact-mode frame's symbol table, which has no entries: a solo record leaves it out. */
 const EMPTY_TABLE = encodeTable([], []);
 
-const CODER_MODES = ['rank', 'exact', 'stored', 'brotli', 'zstd'] as const;
+const CODER_MODES = ['rank', 'exact', 'stored', 'brotli', 'zstd', 'cm'] as const;
 export type CoderMode = (typeof CODER_MODES)[number];
 /** Coder modes whose frames need no model: their header is the compact one (docs/FORMAT.md). */
-const MODEL_FREE_MODES = ['stored', 'brotli', 'zstd'] as const satisfies readonly CoderMode[];
+const MODEL_FREE_MODES = ['stored', 'brotli', 'zstd', 'cm'] as const satisfies readonly CoderMode[];
 export type ModelFreeMode = (typeof MODEL_FREE_MODES)[number];
 export const isModelFree = (mode: CoderMode | undefined): mode is ModelFreeMode => (MODEL_FREE_MODES as readonly (CoderMode | undefined)[]).includes(mode);
+/** The format version that brought cm frames (src/cm.ts). */
+const CM_SINCE = 7;
 /** Byte 6 of the end record, where a frame has its coder mode. */
 const END_MARK = 0xff;
 
@@ -52,7 +54,7 @@ export const DEFAULT_LIMITS = limitsFor(DEFAULT_MEMORY);
 export const MAX_EXTRA = 4096;
 
 export interface BinHeader {
-  /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token; 'stored', 'brotli', 'zstd': no model (src/stored.ts). */
+  /** 'rank': static table of rank hits / raw-token misses; 'exact': the model's full distribution per token; 'stored', 'brotli', 'zstd', 'cm': no model (src/stored.ts). */
   mode: CoderMode;
   /** Precision of the rANS frequencies, 1..31. */
   scaleBits: number;
@@ -656,6 +658,7 @@ export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
 
   const mode = CODER_MODES[raw.modeCode];
   if (mode === undefined) throw new Error(`unsupported .bin file: unknown coder mode ${raw.modeCode}`);
+  if (mode === 'cm' && bytes[MAGIC_BYTES.length] < CM_SINCE) throw new Error(`corrupt .bin file: coder mode ${raw.modeCode} (cm) in a record of format version ${bytes[MAGIC_BYTES.length]}, older than cm frames`);
   const solo = (raw.flags & SOLO) !== 0;
   const known = !solo ? 0 : isModelFree(mode) ? SOLO : SOLO | SOLO_HAS.mixer | SOLO_HAS.crlf | SOLO_HAS.escaped | (raw.flags & SOLO_HAS.mixer ? SOLO_HAS.mixer2 : 0);
   if (raw.flags & ~known) throw new Error(`unsupported .bin file: unknown flags 0x${raw.flags.toString(16)}`);

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { DEFAULT_LAYOUT, decodeExact, lanesFor, rankTokens, unrankTokens } from './codec.ts';
+import { DEFAULT_LAYOUT, decodeExact, GaveUp, type GiveUp, lanesFor, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
@@ -28,15 +28,22 @@ export interface CodingOptions {
 }
 
 export const DEFAULT_BLOCK = 1 << 20;
+/**
+ * How much larger than the best model-free frame the first quarter of the model's frame may project it to be before
+ * the model is given up on that block: the margin leaves the model room to learn the rest of the block.
+ */
+const GIVE_UP_RATIO = 1.5;
 export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK, mixer: DEFAULT_MIXER };
 
-/** What became of one frame: its coder ('exact', 'rank', 'brotli', 'zstd' or 'stored'), its sizes, and its tokens. */
+/** What became of one frame: its coder ('exact', 'rank', 'brotli', 'zstd', 'cm' or 'stored'), its sizes, and its tokens. */
 export interface FrameReport {
   coder: string;
   bytes: number;
   frameBytes: number;
   tokens: number;
   escapedBytes: number;
+  /** The model's frame was given up part way, projected far larger than the best model-free frame. */
+  modelGivenUp?: boolean;
 }
 
 /** Bytes of the input done so far, within a frame's work, for a progress bar. */
@@ -95,12 +102,22 @@ export class Compressor {
     const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
     const escapedBytes = doc.escapedBytes ?? 0;
     const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await modelFreeFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
+    let givenUp = false;
     if (2 * escapedBytes <= block.length) {
       const { coding } = this;
       const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
       const tokens = doc.tokenList.length;
-      const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))));
-      candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
+      // The model's frame is given up once a quarter of it says it would be half again as large as the best other.
+      const floor = Math.min(...candidates.map((c) => c.frame.length));
+      const giveUp: GiveUp = (bits, done, total) => 4 * done >= total && (bits / 8) * (total / done) > GIVE_UP_RATIO * floor;
+      try {
+        const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? giveUp : undefined);
+        candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
+      } catch (err) {
+        if (!(err instanceof GaveUp)) throw err;
+        givenUp = true;
+        progress?.(block.length);
+      }
     }
     // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.
     // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
@@ -110,7 +127,7 @@ export class Compressor {
     });
     const best = sized.reduce((a, b) => (b.size <= a.size ? b : a));
     this.solo = best.solo;
-    return { frame: best.frame, report: { coder: best.coder, bytes: block.length, frameBytes: best.frame.length, tokens: best.tokens, escapedBytes } };
+    return { frame: best.frame, report: { coder: best.coder, bytes: block.length, frameBytes: best.frame.length, tokens: best.tokens, escapedBytes, ...(givenUp ? { modelGivenUp: true } : {}) } };
   }
 
   /** The end record, after the last frame (an empty input is one empty frame); nothing after a solo record. */

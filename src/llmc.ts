@@ -158,7 +158,8 @@ function summary(file: string, action: LlmcOptions['action'], { reports, binByte
   const coders = new Map<string, number>();
   for (const r of reports) coders.set(r.coder, (coders.get(r.coder) ?? 0) + 1);
   const escaped = reports.reduce((s, r) => s + r.escapedBytes, 0);
-  const frames = `${reports.length} frame${reports.length === 1 ? '' : 's'} (${[...coders].map(([c, n]) => `${c} ${n}`).join(', ')})${escaped ? `, ${escaped} bytes escaped as byte tokens (not UTF-8 text)` : ''}`;
+  const givenUp = reports.filter((r) => r.modelGivenUp).length;
+  const frames = `${reports.length} frame${reports.length === 1 ? '' : 's'} (${[...coders].map(([c, n]) => `${c} ${n}`).join(', ')}${givenUp ? `; the model given up on ${givenUp}` : ''})${escaped ? `, ${escaped} bytes escaped as byte tokens (not UTF-8 text)` : ''}`;
   const sizes = action === 'compress' ? `${original} -> ${compressed} bytes` : `${compressed} -> ${original} bytes`;
   const head = `${file}: ${action === 'test' ? 'OK, ' : ''}${sizes} (${ratio(original, compressed)}, ${bitsPerByte(original, compressed)} bits/byte), ${frames}, ${seconds.toFixed(1)} s, ${kb(original / Math.max(seconds, 1e-3))}/s`;
   if (reports.length === 1) return head;

@@ -1,10 +1,12 @@
 // The floor under the model, for blocks it would not help (binary data, or text it codes worse than a classical
 // coder): a .bin frame in coder mode "brotli" (Node's built-in brotli at its best setting), "zstd" (zstd at level 22,
-// through @bokuweb/zstd-wasm: WebAssembly, the same on every platform), and "stored", the bytes as they are, the last
+// through @bokuweb/zstd-wasm: WebAssembly, the same on every platform), "cm" (our byte-level context mixing,
+// src/cm.ts: PPMd's class and better, in integer arithmetic) and "stored", the bytes as they are, the last
 // resort. All have the compact header (docs/FORMAT.md), with the same length, hash and checksum as any frame, so
 // they are refused and verified the same way. A reader never lets a stream decode past its frame's original length.
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { refusing, UserError } from './cli.ts';
+import { cmDecode, cmEncode } from './cm.ts';
 import { type BinContents, type BinHeader, type CoderMode, encodeBin, fileOfFrame, FINGERPRINT_BYTES, frameOfFile, isModelFree, type ModelFreeMode } from './container.ts';
 import { onlyFrame, type Place } from './range.ts';
 import { sha256Prefix } from './tokenize.ts';
@@ -110,6 +112,22 @@ export async function bytesOfZstdFrame({ header, table }: BinContents): Promise<
   return checked(bytes, header);
 }
 
+/** A cm frame: the context-mixing stream of the block (src/cm.ts) in the table field. */
+export function cmFrame(bytes: Uint8Array, place: Place): Uint8Array {
+  return modelFreeFrame('cm', bytes, place, cmEncode(bytes));
+}
+
+/** The bytes of a cm frame: exactly the header's original length, or a refusal if the stream ends too early. */
+export function bytesOfCmFrame({ header, table }: BinContents): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = cmDecode(table, header.originalLength);
+  } catch (err) {
+    throw new UserError(`corrupt cm frame: ${(err as Error).message}`);
+  }
+  return checked(bytes, header);
+}
+
 /** The one line for a stream that decodes to more than its frame's original. */
 const longer = (header: BinHeader) => new UserError(`corrupt ${header.mode} frame: its stream decodes to more than the ${header.originalLength} bytes its header says: refused`);
 
@@ -118,7 +136,7 @@ export function binOfBytes(bytes: Uint8Array): Uint8Array {
   return fileOfFrame(storedFrame(bytes, onlyFrame(sha256Prefix(bytes))));
 }
 
-/** bytesOfBin: the bytes of a file of one frame that needs no model (stored, brotli or zstd). */
+/** bytesOfBin: the bytes of a file of one frame that needs no model (stored, brotli, zstd or cm). */
 export async function bytesOfBin(file: Uint8Array): Promise<Uint8Array> {
   const { contents } = refusing(() => frameOfFile(file));
   if (!isModelFree(contents.header.mode)) throw new UserError(`this .bin is coded in ${contents.header.mode} mode, which needs the model: decode it with binToRange and the model stages`);
@@ -143,17 +161,19 @@ export async function bytesOfModelFreeFrame(contents: BinContents): Promise<Uint
   switch (contents.header.mode) {
     case 'brotli': return bytesOfBrotliFrame(contents);
     case 'zstd': return bytesOfZstdFrame(contents);
+    case 'cm': return bytesOfCmFrame(contents);
     default: return bytesOfStoredFrame(contents);
   }
 }
 
 /**
- * A block's frames that need no model, each by one coder, in the order a tie is settled (the last listed wins): zstd
- * before brotli, which needs nothing beyond Node to decode, and the stored frame first of all.
+ * A block's frames that need no model, each by one coder, in the order a tie is settled (the last listed wins): cm,
+ * the slowest to decode, then zstd, then brotli, which needs nothing beyond Node to decode; the stored frame first of all.
  */
 export async function modelFreeFrames(bytes: Uint8Array, place: Place): Promise<{ coder: ModelFreeMode; frame: Uint8Array }[]> {
   return [
     { coder: 'stored', frame: storedFrame(bytes, place) },
+    { coder: 'cm', frame: cmFrame(bytes, place) },
     { coder: 'zstd', frame: await zstdFrame(bytes, place) },
     { coder: 'brotli', frame: brotliFrame(bytes, place) },
   ];

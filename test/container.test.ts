@@ -65,7 +65,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [6, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [7, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -116,12 +116,12 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 7;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 7 \(this build reads versions 3, 4, 5 and 6\)/);
-  for (const version of [3, 4, 5]) {
+  future[4] = 8;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 8 \(this build reads versions 3, 4, 5, 6 and 7\)/);
+  for (const version of [3, 4, 5, 6]) {
     const earlier = bytes.slice();
     earlier[4] = version;
-    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 6 without its additions`);
+    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 7 without its additions`);
   }
   const before = bytes.slice();
   before[4] = 2;
@@ -245,10 +245,10 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
   const text = new TextEncoder().encode('Call me Ishmael.');
   const frame = soloable(text);
   const file = fileOfFrame(encodeBin(frame.header, frame.table, frame.words));
-  // magic, version 6, flags (solo | mixer | its version 2), mode exact, 4 bytes of fingerprint, original length, tokens, window (2
+  // magic, version 7, flags (solo | mixer | its version 2), mode exact, 4 bytes of fingerprint, original length, tokens, window (2
   // bytes), vocabulary (3 bytes), 4 bytes of hash, word count, the words, the CRC
   assert.equal(file.length, 7 + 4 + 1 + 1 + 2 + 3 + 4 + 1 + 2 * sampleWords.length + 4);
-  assert.deepEqual([...file.subarray(4, 7)], [6, 1 | 2 | 16, 1]);
+  assert.deepEqual([...file.subarray(4, 7)], [7, 1 | 2 | 16, 1]);
   assert.deepEqual(file.subarray(7, 11), frame.header.modelFingerprint.subarray(0, 4));
   const { frame: record, contents } = frameOfFile(file);
   assert.deepEqual(record, file);

@@ -12,14 +12,14 @@ import * as zstd from '@bokuweb/zstd-wasm';
 import { type BinHeader, decodeBin, encodeBin, endOfOnly, fileOfFrame, soloOf } from '../src/container.ts';
 import { rng } from '../src/fuzz.ts';
 import { onlyFrame } from '../src/range.ts';
-import { brotliFrame, bytesOfBin, bytesOfModelFreeFrame, modelFreeFrames, storedFrame, zstdFrame } from '../src/stored.ts';
+import { cmDecode, cmEncode } from '../src/cm.ts';
+import { brotliFrame, bytesOfBin, bytesOfModelFreeFrame, cmFrame, modelFreeFrames, storedFrame, zstdFrame } from '../src/stored.ts';
 import { sha256Prefix } from '../src/tokenize.ts';
 import { ROOT, SCARLET, tempDir } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
-// Real files and the coder that makes their smallest frame (bench/floor.ts has the numbers): the tiny model's
-// tokenizer (JSON, brotli), and the committed heatmap figure (a PNG, zstd; if it is regenerated, check again).
+// Real files: the tiny model's tokenizer (JSON, whose smallest frame is cm's), and the committed heatmap figure (a PNG).
 const TOKENIZER = readFileSync(join(ROOT, 'models', 'llmc-tiny', 'tokenizer.json'));
 const HEATMAP = readFileSync(join(ROOT, 'figures', 'heatmap', 'heatmap.png'));
 
@@ -69,9 +69,17 @@ test('zstd, brotli and stored frames round-trip, and their payloads are standard
   }
 });
 
-test('llmc gives each block the smallest frame: zstd for the heatmap, brotli for the tokenizer, and gives them back', async (t) => {
+/** Blocks of 40,000 bytes where each classical coder wins, from fixed random bytes: 5 kB 8 times (zstd), 20 kB twice (brotli). */
+const next = rng(5);
+const randomBytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
+const FIVE_K = randomBytes(5000);
+const TWENTY_K = randomBytes(20000);
+const REPEATS = Buffer.concat(Array.from({ length: 8 }, () => FIVE_K));
+const TWICE = Buffer.concat([TWENTY_K, TWENTY_K]);
+
+test('llmc gives each block the smallest frame: zstd, brotli or cm, and gives them back', async (t) => {
   const dir = tempDir(t);
-  for (const [name, bytes, coder] of [['heatmap.png', HEATMAP, 'zstd'], ['tokenizer.json', TOKENIZER, 'brotli']] as const) {
+  for (const [name, bytes, coder] of [['repeats.dat', REPEATS, 'zstd'], ['twice.dat', TWICE, 'brotli'], ['tokenizer.json', TOKENIZER, 'cm']] as const) {
     const frames = await modelFreeFrames(bytes, onlyFrame(sha256Prefix(bytes)));
     const smallest = frames.reduce((a, b) => (b.frame.length <= a.frame.length ? b : a));
     assert.equal(smallest.coder, coder, `${name}: ${frames.map((f) => `${f.coder} ${f.frame.length}`).join(', ')} (the data changed? bench/floor.ts finds others)`);
@@ -94,27 +102,52 @@ test('llmc gives each block the smallest frame: zstd for the heatmap, brotli for
 
 test('several coders in one file: -v names each frame\'s, and the file decodes', (t) => {
   const dir = tempDir(t);
-  // Three blocks of --block bytes or less, each cut after its last line end: random bytes that end in one (stored),
-  // the heatmap and a line end (zstd), then the tokenizer, the rest (brotli).
-  const size = HEATMAP.length + 1;
-  const next = rng(11);
-  const random = Buffer.from(Array.from({ length: size }, () => Math.floor(next() * 256)));
+  // Four blocks of --block bytes or less, each cut after its last line end: random bytes (stored), 5 kB of random
+  // bytes 8 times (zstd), 20 kB twice (brotli), each ending in a line end, then lines of the tokenizer, the rest (cm).
+  const size = REPEATS.length + 1;
+  const random = randomBytes(size);
   random[size - 1] = 0x0a;
-  const original = Buffer.concat([random, HEATMAP, Buffer.from('\n'), TOKENIZER]);
-  const c = llmc(dir, ['-v', '-c', '--coder', 'rank', '--block', String(size)], original);
+  const lines = TOKENIZER.subarray(0, TOKENIZER.lastIndexOf(0x0a, size - 1) + 1);
+  const blocks = [random, Buffer.concat([REPEATS, Buffer.from('\n')]), Buffer.concat([TWICE, Buffer.from('\n')]), lines];
+  const c = llmc(dir, ['-v', '-c', '--coder', 'rank', '--block', String(size)], Buffer.concat(blocks));
   assert.equal(c.status, 0, c.stderr);
-  assert.match(c.stderr, /3 frames \(stored 1, zstd 1, brotli 1\)/, c.stderr);
-  assert.match(c.stderr, new RegExp(`frame 1: ${size} -> ${size + 51} bytes \\(stored\\)\n  frame 2: ${size} -> \\d+ bytes \\(zstd\\)\n  frame 3: ${TOKENIZER.length} -> \\d+ bytes \\(brotli\\)`), c.stderr);
+  assert.match(c.stderr, /4 frames \(stored 1, zstd 1, brotli 1, cm 1\)/, c.stderr);
+  const coders = ['stored', 'zstd', 'brotli', 'cm'];
+  assert.match(c.stderr, new RegExp(blocks.map((b, i) => `frame ${i + 1}: ${b.length} -> ${i ? '\\d+' : size + 51} bytes \\(${coders[i]}\\)`).join('\n  ')), c.stderr);
   const d = llmc(dir, ['-d', '-c', '-v'], c.stdout);
   assert.equal(d.status, 0, d.stderr);
-  assert.match(d.stderr, new RegExp(`frame 1: ${size + 51} -> ${size} bytes \\(stored\\)\n  frame 2: \\d+ -> ${size} bytes \\(zstd\\)\n  frame 3: \\d+ -> ${TOKENIZER.length} bytes \\(brotli\\)`), d.stderr);
-  assert.deepEqual(d.stdout, original);
+  assert.match(d.stderr, new RegExp(blocks.map((b, i) => `frame ${i + 1}: \\d+ -> ${b.length} bytes \\(${coders[i]}\\)`).join('\n  ')), d.stderr);
+  assert.deepEqual(d.stdout, Buffer.concat(blocks));
+});
+
+test('cm frames round-trip on text, binary, empty and one-byte inputs, and refuse a cut or damaged stream', async () => {
+  const inputs = [new Uint8Array(0), Uint8Array.of(0x41), Uint8Array.of(0), SCARLET.subarray(0, 20000), HEATMAP.subarray(0, 20000), TOKENIZER, randomBytes(3000)];
+  for (const bytes of inputs) {
+    const place = onlyFrame(sha256Prefix(bytes));
+    const frame = cmFrame(bytes, place);
+    const contents = decodeBin(frame);
+    assert.equal(contents.header.mode, 'cm');
+    assert.equal(frame.length, 51 + contents.table.length, 'the compact header');
+    assert.deepEqual(Buffer.from(await bytesOfModelFreeFrame(contents)), Buffer.from(bytes), `${bytes.length} bytes`);
+    assert.deepEqual(Buffer.from(cmDecode(cmEncode(bytes), bytes.length)), Buffer.from(bytes));
+  }
+  // where short contexts tell much, far below brotli (bench/compare.sh has its numbers on the bench set)
+  const sizes = { cm: cmEncode(TOKENIZER).length, brotli: brotliCompressSync(TOKENIZER, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length };
+  assert.ok(sizes.cm < 0.7 * sizes.brotli, `the tokenizer: ${JSON.stringify(sizes)}`);
+  const bytes = SCARLET.subarray(0, 5000);
+  const stream = cmEncode(bytes);
+  const header = { originalLength: bytes.length, originalSha256Prefix: Buffer.from(sha256Prefix(bytes), 'hex') };
+  await assert.rejects(bytesOfBin(craftedFile('cm', stream.subarray(0, stream.length >> 1), header)), { message: /^corrupt cm frame: the stream ends early$/ });
+  const flipped = stream.slice();
+  flipped[100] ^= 0x10;
+  await assert.rejects(bytesOfBin(craftedFile('cm', flipped, header)), { message: /^cm bytes do not match the original's hash: corrupt \.bin$/ });
+  await assert.rejects(bytesOfBin(craftedFile('cm', stream, { ...header, originalLength: bytes.length - 1 })), { message: /^cm bytes do not match the original's hash: corrupt \.bin$/ });
 });
 
 test('a frame whose coder id is changed is refused in one line, with no output', async (t) => {
   const bytes = SCARLET.subarray(0, 4000);
   const place = onlyFrame(sha256Prefix(bytes));
-  const [zstded, brotlied, stored] = [await zstdFrame(bytes, place), brotliFrame(bytes, place), storedFrame(bytes, place)];
+  const [zstded, brotlied, stored, cmed] = [await zstdFrame(bytes, place), brotliFrame(bytes, place), storedFrame(bytes, place), cmFrame(bytes, place)];
   // A frame of the model's layout (rank mode, nothing coded), so that its checksum passes and its coder id is read.
   const modelLayout = encodeBin({ ...decodeBin(EMPTY_FRAME).header, mode: 'rank' }, new Uint8Array(0), new Uint16Array(0));
   /** The frame with byte 6 (the coder mode) set to `code`, its checksum fixed unless `keepCrc`, and the end record of `ending`'s file. */
@@ -124,6 +157,16 @@ test('a frame whose coder id is changed is refused in one line, with no output',
     if (!keepCrc) new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)), true);
     return Buffer.concat([out, endOfOnly(decodeBin(ending).header)]);
   };
+  /** A file of one frame with its records' version byte set to `version` (their checksums fixed). */
+  const versioned = (file: Uint8Array, version: number) => {
+    const out = Buffer.from(file);
+    const frameEnd = out.length - 47;
+    for (const [from, to] of [[0, frameEnd], [frameEnd, out.length]]) {
+      out[from + 4] = version;
+      out.writeUInt32LE(crc32(out.subarray(from, to - 4)), to - 4);
+    }
+    return out;
+  };
   const cases: [string, Uint8Array, RegExp][] = [
     ['zstd read as brotli', recoded(zstded, 3), /frame 1: corrupt brotli frame/],
     ['zstd read as stored', recoded(zstded, 2), /frame 1: corrupt stored frame: its stream decodes to \d+ bytes, its header says 4000/],
@@ -132,9 +175,14 @@ test('a frame whose coder id is changed is refused in one line, with no output',
     ['stored read as zstd', recoded(stored, 4), /frame 1: corrupt zstd frame: it is not a zstd frame/],
     ['stored read as brotli', recoded(stored, 3), /frame 1: corrupt brotli frame/],
     ['zstd read as rank', recoded(zstded, 0), /frame 1: refused \.bin frame: its original claims \d+ bytes/],
-    ['zstd read as mode 5, unknown', recoded(zstded, 5), /frame 1: refused \.bin frame: its original claims \d+ bytes/],
-    ['a model frame as mode 5, unknown', recoded(modelLayout, 5, false, EMPTY_FRAME), /frame 1: unsupported \.bin file: unknown coder mode 5$/],
+    ['zstd read as cm', recoded(zstded, 5), /frame 1: (corrupt cm frame: the stream ends early|cm bytes do not match the original's hash)/],
+    ['cm read as brotli', recoded(cmed, 3), /frame 1: corrupt brotli frame/],
+    ['cm read as zstd', recoded(cmed, 4), /frame 1: corrupt zstd frame: it is not a zstd frame/],
+    ['cm read as stored', recoded(cmed, 2), /frame 1: corrupt stored frame: its stream decodes to \d+ bytes, its header says 4000/],
+    ['cm in a record of version 6, before cm', versioned(recoded(cmed, 5), 6), /frame 1: corrupt \.bin file: coder mode 5 \(cm\) in a record of format version 6, older than cm frames$/],
+    ['zstd read as mode 6, unknown', recoded(zstded, 6), /frame 1: refused \.bin frame: its original claims \d+ bytes/],
     ['a model frame as mode 6, unknown', recoded(modelLayout, 6, false, EMPTY_FRAME), /frame 1: unsupported \.bin file: unknown coder mode 6$/],
+    ['a model frame as mode 7, unknown', recoded(modelLayout, 7, false, EMPTY_FRAME), /frame 1: unsupported \.bin file: unknown coder mode 7$/],
     ['zstd changed to brotli, checksum kept', recoded(zstded, 3, true), /checksum mismatch/],
   ];
   for (const [what, file, pattern] of cases) refused(t, file, pattern, what);
@@ -152,7 +200,7 @@ test('streams that decode to another length than their header says are refused',
   await assert.rejects(bytesOfBin(craftedFile('zstd', zstded.subarray(0, zstded.length - 2), { ...header, originalLength: 1000 })), { message: /^corrupt zstd frame: the stream ends early \(zstd error 72\)$/ });
 });
 
-test('bombs: zstd and brotli streams that expand to gigabytes under a 1 MiB header are refused with bounded memory', async (t) => {
+test('bombs: zstd, brotli and cm streams that expand past a 1 MiB header are refused with bounded memory', async (t) => {
   const claimed = 1 << 20;
   const most = 2 * claimed + (1 << 16); // the most payload a 1 MiB frame may carry
   const zeros = Buffer.alloc(64 << 20);
@@ -172,6 +220,9 @@ test('bombs: zstd and brotli streams that expand to gigabytes under a 1 MiB head
     ['zstd declaring 64 MiB', copies(zstdHonest), /frame 1: corrupt zstd frame: its stream declares 67108864 bytes, its header 1048576/],
     ['zstd declaring 1 MiB', copies(zstdHonest, zstdLying), /frame 1: corrupt zstd frame: its stream decodes to more than the 1048576 bytes its header says: refused/],
     ['brotli', brotliBomb, /frame 1: corrupt brotli frame: its stream decodes to more than the 1048576 bytes its header says: refused/],
+    // zeros make the cm decoder see ones it grows sure of (thousands for each byte of stream): it stops at the
+    // header's length, and the hash refuses what came out
+    ['cm', { payload: Buffer.alloc(1000), mib: 1 }, /frame 1: cm bytes do not match the original's hash: corrupt \.bin/],
   ];
   for (const [what, { payload, mib }, pattern] of bombs) {
     const mode = what.split(' ')[0] as BinHeader['mode'];
