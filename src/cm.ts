@@ -1,10 +1,10 @@
 // A byte-level context-mixing coder ("cm", docs/CM.md): the floor for text the model codes badly and that short
 // byte contexts predict well (server logs, URL-encoded data, tables). Each bit of each byte is predicted from
 // contexts of orders 0-4 and 6, two word contexts, the byte above in the last line (by column and by field), the
-// field so far, what followed the last two bytes before, and a match model, mixed in the logistic domain by two
-// sets of weights learned while coding, refined by three adaptive probability maps, and coded by a binary
-// arithmetic coder. Every step is integer arithmetic in a fixed order, so the decoder computes the same
-// probabilities on any machine.
+// field so far, what followed the last two bytes before, the shape of the text with numbers as one symbol, and a
+// match model, mixed in the logistic domain by two sets of weights learned while coding, refined by three adaptive
+// probability maps, and coded by a binary arithmetic coder. Every step is integer arithmetic in a fixed order, so
+// the decoder computes the same probabilities on any machine.
 
 /** squash(d) = 4096 / (1 + e^(-d/256)), d in [-2047, 2047], by linear interpolation between these values at d = 128·k. */
 const SQUASH_KNOTS = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094];
@@ -33,9 +33,9 @@ export const stretch = (p: number): number => STRETCH[p];
 
 /**
  * The hashed contexts: orders 2-4 and 6, two word contexts, the byte above by column and by field, the bytes that
- * followed the last two bytes before, and the field so far.
+ * followed the last two bytes before, the field so far, and the last eight symbols with a run of digits as one.
  */
-const HASHED = 10;
+const HASHED = 11;
 /** Inputs to the mixer: order 0; order 1 and the hashed contexts, each stretched and linear; the match model; a bias. */
 const INPUTS = 1 + 2 * (HASHED + 1) + 2;
 /** A counter's count stops here: its rate 1/(n + 1.5) then stays. */
@@ -117,6 +117,9 @@ class Predictor {
   private readonly followed = new Uint16Array(65536);
   /** A hash of the current field's bytes so far. */
   private fieldHash = 0;
+  /** The last eight symbols, latest first: a byte, or 256 for a run of digits (numbers vary where their shape does not). */
+  private readonly shape = new Int32Array(8);
+  private inDigits = false;
   private c0 = 1;
   private bitCount = 0;
   private pos = 0;
@@ -198,6 +201,12 @@ class Predictor {
     this.followed[pair] = (this.followed[pair] << 8) | byte;
     this.fieldHash = byte === 0x20 || byte === 0x0a ? 0 : hash2(this.fieldHash + 1, byte);
     this.c4 = (this.c4 << 8) | byte;
+    const digit = byte >= 0x30 && byte <= 0x39;
+    if (!(digit && this.inDigits)) {
+      this.shape.copyWithin(1, 0, 7);
+      this.shape[0] = digit ? 256 : byte;
+    }
+    this.inDigits = digit;
     const letter = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || byte >= 0x80;
     if (letter) this.word = hash2(this.word + 1, byte | 0x20);
     else if (this.word !== 0) {
@@ -259,6 +268,9 @@ class Predictor {
     contexts[6] = hash2(hash2(7, this.word), c4 & 0xff);
     contexts[8] = hash2(hash2(9, this.followed[c4 & 0xffff]), c4 & 0xff);
     contexts[9] = hash2(hash2(10, this.fieldHash), Math.min(field, 63));
+    let shape = 11;
+    for (let k = 0; k < 8; k++) shape = hash2(shape, this.shape[k]);
+    contexts[10] = shape;
     this.expectedByte = this.matchLength > 0 ? this.history[this.matchPtr] : -1;
   }
 
