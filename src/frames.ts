@@ -1,6 +1,6 @@
 // A whole input as a sequence of .bin frames (docs/FORMAT.md): the input is cut into blocks at line ends, each
-// block is coded by the model, by brotli or zstd, or stored as it is, whichever is smallest, and the frames follow one
-// another, then an end record. One model load serves every frame; `llmc` (and so run.sh) goes through here, the
+// block is coded by the model, by brotli, zstd or cm, or stored as it is, whichever is smallest, and the frames follow
+// one another, then an end record. One model load serves every frame; `llmc` (and so run.sh) goes through here, the
 // stage scripts through the same calls.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
@@ -77,8 +77,9 @@ export class Models {
 
 /**
  * Codes an input block by block into the frames of one stream, then its end record. Each block becomes the
- * smallest of its model frame (not tried when more than half of it is not UTF-8 text), its brotli and zstd
- * frames and its stored frame, so no frame is larger than the best of those coders' or the block itself, plus a header.
+ * smallest of its model frame (not tried when more than half of it is not UTF-8 text, given up when its first quarter
+ * projects it far larger than the best other), its brotli, zstd and cm frames and its stored frame, so no frame is
+ * larger than the best of those coders' or the block itself, plus a header.
  * An input of one block becomes a whole file in one record where its frame allows (a solo record, docs/FORMAT.md).
  */
 export class Compressor {
