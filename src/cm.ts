@@ -45,8 +45,8 @@ const RATE = Int32Array.from({ length: COUNT_LIMIT + 1 }, (_, n) => Math.floor(1
 const MIN_MATCH = 6;
 /** How many outcomes a hashed context's counter averages at most: it keeps following a changing context. */
 const HASHED_LIMIT = 30;
-/** The mixer's step: weights (16.16) move by input · error · LEARNING_RATE / 2^12. */
-const LEARNING_RATE = 4;
+/** The mixer's step: weights (16.16) move by input · error · rate / 2^12, the rate falling as the block goes on. */
+const learningRate = (pos: number): number => (pos < 4096 ? 12 : pos < 32768 ? 6 : 4);
 const MAX_WEIGHT = 1 << 22;
 const MAX_MATCH = 65535;
 
@@ -161,10 +161,11 @@ class Predictor {
   update(bit: number): void {
     const { inputs, weights } = this;
     // mixer: weights move along the error times each input
-    const err = ((bit << 12) - this.mixed1) * LEARNING_RATE;
+    const rate = learningRate(this.pos);
+    const err = ((bit << 12) - this.mixed1) * rate;
     const base = this.weightSet * INPUTS;
     for (let i = 0; i < INPUTS; i++) weights[base + i] = Math.max(-MAX_WEIGHT, Math.min(MAX_WEIGHT, weights[base + i] + ((inputs[i] * err) >> 12)));
-    const err2 = ((bit << 12) - this.mixed2) * LEARNING_RATE;
+    const err2 = ((bit << 12) - this.mixed2) * rate;
     const base2 = this.weightSet2 * INPUTS;
     for (let i = 0; i < INPUTS; i++) weights[base2 + i] = Math.max(-MAX_WEIGHT, Math.min(MAX_WEIGHT, weights[base2 + i] + ((inputs[i] * err2) >> 12)));
     this.apmOrder0.update(bit);
