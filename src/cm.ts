@@ -148,7 +148,7 @@ class Predictor {
     this.shift = 32 - this.bits;
     for (let i = 0; i < HASHED; i++) this.hashed.push(new Counters(1 << this.bits));
     this.match = new Int32Array(1 << Math.max(12, this.bits - 2)).fill(-1);
-    this.weights = new Int32Array((1024 + 2048) * INPUTS).fill(1 << 14);
+    this.weights = new Int32Array((1024 + 2048) * INPUTS).fill(1 << 12);
     this.byteContexts();
     this.predictBit();
   }
