@@ -140,7 +140,8 @@ test('cm frames round-trip on text, binary, empty and one-byte inputs, and refus
   await assert.rejects(bytesOfBin(craftedFile('cm', stream.subarray(0, stream.length >> 1), header)), { message: /^corrupt cm frame: the stream ends early$/ });
   const flipped = stream.slice();
   flipped[100] ^= 0x10;
-  await assert.rejects(bytesOfBin(craftedFile('cm', flipped, header)), { message: /^cm bytes do not match the original's hash: corrupt \.bin$/ });
+  // a flipped byte derails the decoder: it runs out of stream, or makes other bytes than the hash's
+  await assert.rejects(bytesOfBin(craftedFile('cm', flipped, header)), { message: /^(corrupt cm frame: the stream ends early|cm bytes do not match the original's hash: corrupt \.bin)$/ });
   await assert.rejects(bytesOfBin(craftedFile('cm', stream, { ...header, originalLength: bytes.length - 1 })), { message: /^cm bytes do not match the original's hash: corrupt \.bin$/ });
 });
 
