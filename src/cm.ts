@@ -43,6 +43,8 @@ const COUNT_LIMIT = 255;
 /** 2^14 / (n + 1.5): the step of a counter seen n times, so that early steps average and later ones follow slowly. */
 const RATE = Int32Array.from({ length: COUNT_LIMIT + 1 }, (_, n) => Math.floor(16384 / (n + 1.5)));
 const MIN_MATCH = 6;
+/** A match of this many bytes is looked for first: the longer the context, the surer its next byte. */
+const LONG_MATCH = 12;
 /** How many outcomes a hashed context's counter averages at most: it keeps following a changing context. */
 const HASHED_LIMIT = 30;
 /** The mixer's step: weights (16.16) move by input · error · rate / 2^12, the rate falling as the block goes on. */
@@ -107,6 +109,7 @@ class Predictor {
   private readonly contexts = new Int32Array(HASHED);
   private readonly slots = new Int32Array(HASHED);
   private readonly match: Int32Array;
+  private readonly longMatch: Int32Array;
   private readonly matchCounters = new Counters(64 * 2);
   private readonly weights: Int32Array;
   private readonly inputs = new Int32Array(INPUTS);
@@ -148,6 +151,7 @@ class Predictor {
     this.shift = 32 - this.bits;
     for (let i = 0; i < HASHED; i++) this.hashed.push(new Counters(1 << this.bits));
     this.match = new Int32Array(1 << Math.max(12, this.bits - 2)).fill(-1);
+    this.longMatch = new Int32Array(1 << Math.max(12, this.bits - 2)).fill(-1);
     this.weights = new Int32Array((1024 + 2048) * INPUTS).fill(1 << 12);
     this.byteContexts();
     this.predictBit();
@@ -227,24 +231,31 @@ class Predictor {
       this.matchLength = Math.min(MAX_MATCH, this.matchLength + 1);
       this.matchPtr++;
     } else this.matchLength = 0;
-    if (pos >= MIN_MATCH) {
-      let h = 0;
-      for (let i = pos - MIN_MATCH; i < pos; i++) h = hash2(h, history[i]);
-      const slot = h >>> (32 - Math.max(12, this.bits - 2));
-      if (this.matchLength === 0) {
-        const candidate = this.match[slot];
-        if (candidate >= 0) {
-          let length = 0;
-          while (length < 32 && candidate - length > 0 && history[candidate - length - 1] === history[pos - length - 1]) length++;
-          if (length >= MIN_MATCH) {
-            this.matchLength = length;
-            this.matchPtr = candidate;
-          }
-        }
-      }
-      this.match[slot] = pos;
-    }
+    if (pos >= LONG_MATCH) this.findMatch(this.longMatch, LONG_MATCH);
+    if (pos >= MIN_MATCH) this.findMatch(this.match, MIN_MATCH);
     this.byteContexts();
+  }
+
+  /**
+   * With no match running, starts one at the position after the last occurrence of the `length` bytes before this
+   * position, if at least that many bytes before both agree (its length is how many, at most 32); then files this
+   * position in `table` under those bytes' hash.
+   */
+  private findMatch(table: Int32Array, length: number): void {
+    const { history, pos } = this;
+    let h = 0;
+    for (let i = pos - length; i < pos; i++) h = hash2(h, history[i]);
+    const slot = h >>> (32 - Math.max(12, this.bits - 2));
+    const candidate = table[slot];
+    if (this.matchLength === 0 && candidate >= 0) {
+      let agree = 0;
+      while (agree < 32 && candidate - agree > 0 && history[candidate - agree - 1] === history[pos - agree - 1]) agree++;
+      if (agree >= length) {
+        this.matchLength = agree;
+        this.matchPtr = candidate;
+      }
+    }
+    table[slot] = pos;
   }
 
   /** The hashes of this byte's contexts, each the base its bits' slots are found from. */
