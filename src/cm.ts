@@ -10,7 +10,7 @@
 const SQUASH_KNOTS = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094];
 
 /** The logistic function in 12 bits: a probability in (0, 4096) for a stretch in 1/256 nat. */
-export function squash(d: number): number {
+function squash(d: number): number {
   if (d > 2047) return 4095;
   if (d < -2047) return 1;
   const w = d & 127;
@@ -29,7 +29,6 @@ const STRETCH = new Int16Array(4096);
   }
   for (let j = pi; j < 4096; j++) STRETCH[j] = 2047;
 }
-export const stretch = (p: number): number => STRETCH[p];
 
 /**
  * The hashed contexts: orders 2-4 and 6, two word contexts, the byte above by column and by field, the bytes that
@@ -77,7 +76,7 @@ class Apm {
     for (let c = 0; c < contexts; c++) for (let j = 0; j < 33; j++) this.t[c * 33 + j] = squash((j - 16) * 128) * 16;
   }
   refine(p: number, context: number): number {
-    const s = stretch(p) + 2048;
+    const s = STRETCH[p] + 2048;
     const lo = s >> 7;
     const w = s & 127;
     this.index = context * 33 + lo + (w >> 6);
@@ -91,7 +90,7 @@ class Apm {
 }
 
 /** Table bits for a block of `length` bytes: about two slots per bit coded, from 2^16 to 2^22 per context. */
-export const tableBits = (length: number): number => Math.min(22, Math.max(16, Math.ceil(Math.log2(length + 1)) + 4));
+const tableBits = (length: number): number => Math.min(22, Math.max(16, Math.ceil(Math.log2(length + 1)) + 4));
 
 /** 32-bit multiplicative hashing (wrapping), as the contexts and the match table use it. */
 const hash2 = (a: number, b: number): number => Math.imul(Math.imul(a, 0x2f0b4c27) ^ b, 0x9e3779b1) ^ (b >>> 15);
@@ -103,6 +102,8 @@ const hash2 = (a: number, b: number): number => Math.imul(Math.imul(a, 0x2f0b4c2
 class Predictor {
   private readonly bits: number;
   private readonly shift: number;
+  /** Bits of the match tables' slots: a quarter of a context table's, at least 12. */
+  private readonly matchBits: number;
   private readonly order0 = new Counters(256);
   private readonly order1 = new Counters(65536);
   private readonly hashed: Counters[] = [];
@@ -143,15 +144,15 @@ class Predictor {
   private weightSet2 = 0;
   private mixed1 = 2048;
   private mixed2 = 2048;
-  private mixed = 2048;
   private pr = 2048;
 
   constructor(private readonly history: Uint8Array) {
     this.bits = tableBits(history.length);
     this.shift = 32 - this.bits;
     for (let i = 0; i < HASHED; i++) this.hashed.push(new Counters(1 << this.bits));
-    this.match = new Int32Array(1 << Math.max(12, this.bits - 2)).fill(-1);
-    this.longMatch = new Int32Array(1 << Math.max(12, this.bits - 2)).fill(-1);
+    this.matchBits = Math.max(12, this.bits - 2);
+    this.match = new Int32Array(1 << this.matchBits).fill(-1);
+    this.longMatch = new Int32Array(1 << this.matchBits).fill(-1);
     this.weights = new Int32Array((1024 + 2048) * INPUTS).fill(1 << 12);
     this.byteContexts();
     this.predictBit();
@@ -163,15 +164,10 @@ class Predictor {
   }
 
   update(bit: number): void {
-    const { inputs, weights } = this;
-    // mixer: weights move along the error times each input
+    // mixer: each weight set moves along its own error times each input
     const rate = learningRate(this.pos);
-    const err = ((bit << 12) - this.mixed1) * rate;
-    const base = this.weightSet * INPUTS;
-    for (let i = 0; i < INPUTS; i++) weights[base + i] = Math.max(-MAX_WEIGHT, Math.min(MAX_WEIGHT, weights[base + i] + ((inputs[i] * err) >> 12)));
-    const err2 = ((bit << 12) - this.mixed2) * rate;
-    const base2 = this.weightSet2 * INPUTS;
-    for (let i = 0; i < INPUTS; i++) weights[base2 + i] = Math.max(-MAX_WEIGHT, Math.min(MAX_WEIGHT, weights[base2 + i] + ((inputs[i] * err2) >> 12)));
+    this.train(this.weightSet, this.mixed1, bit, rate);
+    this.train(this.weightSet2, this.mixed2, bit, rate);
     this.apmOrder0.update(bit);
     this.apmOrder1.update(bit);
     this.apmMatch.update(bit);
@@ -192,6 +188,23 @@ class Predictor {
       this.bitCount = 0;
     }
     this.predictBit();
+  }
+
+  /** A weight set's mixed stretch: the dot product with the inputs, floored to whole units and clamped. */
+  private dot(set: number): number {
+    const { inputs, weights } = this;
+    const base = set * INPUTS;
+    let sum = 0;
+    for (let i = 0; i < INPUTS; i++) sum += inputs[i] * weights[base + i];
+    return Math.max(-2047, Math.min(2047, Math.floor(sum / 65536)));
+  }
+
+  /** Moves a weight set along its error (the bit against its own squashed output) times each input. */
+  private train(set: number, output: number, bit: number, rate: number): void {
+    const { inputs, weights } = this;
+    const err = ((bit << 12) - output) * rate;
+    const base = set * INPUTS;
+    for (let i = 0; i < INPUTS; i++) weights[base + i] = Math.max(-MAX_WEIGHT, Math.min(MAX_WEIGHT, weights[base + i] + ((inputs[i] * err) >> 12)));
   }
 
   private matchSlot(): number {
@@ -245,7 +258,7 @@ class Predictor {
     const { history, pos } = this;
     let h = 0;
     for (let i = pos - length; i < pos; i++) h = hash2(h, history[i]);
-    const slot = h >>> (32 - Math.max(12, this.bits - 2));
+    const slot = h >>> (32 - this.matchBits);
     const candidate = table[slot];
     if (this.matchLength === 0 && candidate >= 0) {
       let agree = 0;
@@ -313,20 +326,11 @@ class Predictor {
     inputs[INPUTS - 1] = 256;
     this.weightSet = lengthBucket * 256 + c0;
     this.weightSet2 = 1024 + ((this.c4 & 0xff) << 3) + this.bitCount;
-    const base = this.weightSet * INPUTS;
-    const base2 = this.weightSet2 * INPUTS;
-    let dot = 0;
-    let dot2 = 0;
-    for (let i = 0; i < INPUTS; i++) {
-      dot += inputs[i] * this.weights[base + i];
-      dot2 += inputs[i] * this.weights[base2 + i];
-    }
-    const s1 = Math.max(-2047, Math.min(2047, Math.floor(dot / 65536)));
-    const s2 = Math.max(-2047, Math.min(2047, Math.floor(dot2 / 65536)));
+    const s1 = this.dot(this.weightSet);
+    const s2 = this.dot(this.weightSet2);
     this.mixed1 = squash(s1);
     this.mixed2 = squash(s2);
     const mixed = squash((s1 + s2) >> 1);
-    this.mixed = mixed;
     const a0 = this.apmOrder0.refine(mixed, c0);
     const a1 = this.apmOrder1.refine(mixed, ((this.c4 & 0xff) << 8) | c0);
     const a2 = this.apmMatch.refine(mixed, Math.min(this.matchLength, 7) * 256 + c0);
@@ -334,6 +338,9 @@ class Predictor {
     this.pr = Math.min(4095, Math.max(1, p));
   }
 }
+
+/** Where [x1, x2] splits for a bit whose probability of being 1 is p/4096: a 1 keeps [x1, xmid], a 0 [xmid + 1, x2]. */
+const split = (x1: number, x2: number, p: number): number => x1 + Math.floor((x2 - x1) / 4096) * p + ((((x2 - x1) % 4096) * p) >> 12);
 
 /** Compresses `bytes` (the whole block) into a cm stream. */
 export function cmEncode(bytes: Uint8Array): Uint8Array {
@@ -345,7 +352,7 @@ export function cmEncode(bytes: Uint8Array): Uint8Array {
     const c = bytes[i];
     for (let j = 7; j >= 0; j--) {
       const bit = (c >> j) & 1;
-      const xmid = x1 + Math.floor((x2 - x1) / 4096) * model.p() + (((x2 - x1) % 4096) * model.p() >> 12);
+      const xmid = split(x1, x2, model.p());
       if (bit) x2 = xmid;
       else x1 = xmid + 1;
       model.update(bit);
@@ -385,7 +392,7 @@ export function cmDecode(stream: Uint8Array, length: number): Uint8Array {
   for (let i = 0; i < length; i++) {
     let c = 0;
     for (let j = 0; j < 8; j++) {
-      const xmid = x1 + Math.floor((x2 - x1) / 4096) * model.p() + (((x2 - x1) % 4096) * model.p() >> 12);
+      const xmid = split(x1, x2, model.p());
       const bit = x <= xmid ? 1 : 0;
       if (bit) x2 = xmid;
       else x1 = xmid + 1;
