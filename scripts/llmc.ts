@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail, UserError } from '../src/cli.ts';
+import { nativeEngine } from '../src/native.ts';
 import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
 import { DEFAULT_MODEL } from '../src/model.ts';
@@ -47,6 +48,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'float graphs\' weights (fp32 picks a float graph)' })
   .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU)' })
+  .option('engine', { choices: ['native', 'onnx'] as const, describe: 'what runs the integer graph on the CPU (default: LLMC_ENGINE, else the native engine where a C compiler builds it; the same bits either way)' })
   .conflicts('d', ['t', 'l'])
   .conflicts('c', 'o')
   .strictOptions()
@@ -60,6 +62,8 @@ const action = argv.l ? 'list' : argv.t ? 'test' : argv.d ? 'decompress' : 'comp
 const limits = limitsFor(argv.memory ?? DEFAULT_MEMORY);
 if (action === 'compress' && argv.block > limits.maxOriginal) fail(new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`));
 try {
+  // LLMC_ENGINE is checked, and the native engine built, before any work: a failure is one line, not a frame's
+  if (action !== 'list') nativeEngine(argv.engine);
   process.exitCode = await llmc({
     action,
     files: argv._.map(String),
@@ -70,7 +74,7 @@ try {
     verbose: argv.v ?? false,
     quiet: argv.q ?? false,
     model: argv.n,
-    modelOptions: { threads: argv.T, dtype: argv.dtype, device: argv.device, graph: argv.graph },
+    modelOptions: { threads: argv.T, dtype: argv.dtype, device: argv.device, graph: argv.graph, engine: argv.engine },
     coding: { coder: argv.coder, window: argv.w, segment: argv.segment, batch: argv.batch, block: argv.block, mixer: MIXERS[argv.mixer] },
     limits,
   });

@@ -1,11 +1,15 @@
-// Decode anywhere: the integer graph (onnxruntime, the pipeline's path) against the plain-TypeScript integer model
-// (src/integer.ts, no onnxruntime), bit for bit, on real text with the tiny model: every position's integer
-// logits and the weights the exact coder takes, through batches of rows, restarts of the window, and thread counts.
+// Decode anywhere: both engines of the integer model, the graph through onnxruntime and the native engine
+// (native/integer.c, the default where it builds), against the plain-TypeScript integer model (src/integer.ts),
+// bit for bit, on real text with the tiny models: every position's integer logits and the weights the exact coder
+// takes, through batches of rows, restarts of the window, and thread counts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IntegerReference, type ReferenceCache } from '../src/integer.ts';
 import { type LanguageModel, loadModel, Stepper } from '../src/model.ts';
+import { type Engine, nativeEngine } from '../src/native.ts';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { SCARLET } from './helpers.ts';
 
 const text = SCARLET.subarray(100_000, 120_000).toString();
@@ -54,71 +58,101 @@ async function compare(model: LanguageModel, streams: number[][], window: number
   return compared;
 }
 
-test('the integer graph computes the integer model\'s numbers exactly: 2,400 positions of text, 4 rows, restarts', async () => {
-  const model = await loadModel('llmc-tiny', { threads: 2 });
-  assert.equal(model.graph, 'integer.onnx');
-  assert.equal(model.arithmetic, 'integer-1');
-  const ids = model.tokenizer.encode(text, { add_special_tokens: false });
-  const rows = 4, length = 600;
-  assert.ok(ids.length >= rows * length);
-  const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
-  assert.equal(await compare(model, streams, 96), rows * length); // a 96 window restarts each row 7 times
-});
+const ENGINES: Engine[] = ['onnx', 'native'];
 
-test('model v2\'s twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript', async () => {
-  const model = await loadModel('llmc-tiny-v2', { threads: 2 });
-  assert.equal(model.graph, 'integer.onnx');
-  const ids = model.tokenizer.encode(readFileSync(new URL('../src/mixer.ts', import.meta.url), 'utf8'), { add_special_tokens: false });
-  const rows = 2, length = 150;
-  const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
-  assert.equal(await compare(model, streams, 64), rows * length);
-});
+for (const engine of ENGINES) {
+  test(`${engine}: the integer model's numbers exactly, 2,400 positions of text, 4 rows, restarts`, async () => {
+    const model = await loadModel('llmc-tiny', { threads: 2, engine });
+    assert.equal(model.engine, engine);
+    assert.equal(model.graph, 'integer.onnx');
+    assert.equal(model.arithmetic, 'integer-1');
+    const ids = model.tokenizer.encode(text, { add_special_tokens: false });
+    const rows = 4, length = 600;
+    assert.ok(ids.length >= rows * length);
+    const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
+    assert.equal(await compare(model, streams, 96), rows * length); // a 96 window restarts each row 7 times
+  });
 
-test('thread count and batch do not change a row\'s numbers (rows split over two sessions, src/rows.ts)', async () => {
-  const one = await loadModel('llmc-tiny', { threads: 1 });
-  const two = await loadModel('llmc-tiny', { threads: 2 });
-  const ids = one.tokenizer.encode(text.slice(0, 3000), { add_special_tokens: false }).slice(0, 150);
-  const alone = new Stepper(one, 1, 64), batched = new Stepper(two, 16, 64); // 16 rows: 8 here, 8 in a worker
-  const V = one.vocabSize;
-  for (let i = 0; i < ids.length; i++) {
-    const a = await alone.step([ids[i]]);
-    const b = await batched.step([3, 7, 11, 0, 5, 13, 2, 19, 17, 23, 1, 29, 0, 31, 37, 41].map((k) => ids[(i + k) % ids.length]));
-    for (const r of [3, 12]) {
-      assert.deepEqual(b.logits!.subarray(r * V, (r + 1) * V), a.logits, `step ${i} row ${r}`);
-      assert.deepEqual(b.weights!.subarray(r * V, (r + 1) * V), a.weights, `step ${i} row ${r}`);
+  test(`${engine}: model v2's twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript`, async () => {
+    const model = await loadModel('llmc-tiny-v2', { threads: 2, engine });
+    assert.equal(model.graph, 'integer.onnx');
+    const ids = model.tokenizer.encode(readFileSync(new URL('../src/mixer.ts', import.meta.url), 'utf8'), { add_special_tokens: false });
+    const rows = 2, length = 150;
+    const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
+    assert.equal(await compare(model, streams, 64), rows * length);
+  });
+
+  test(`${engine}: thread count and batch do not change a row's numbers (onnx: rows split over two sessions, src/rows.ts)`, async () => {
+    const one = await loadModel('llmc-tiny', { threads: 1, engine });
+    const two = await loadModel('llmc-tiny', { threads: 2, engine });
+    const ids = one.tokenizer.encode(text.slice(0, 3000), { add_special_tokens: false }).slice(0, 150);
+    const alone = new Stepper(one, 1, 64), batched = new Stepper(two, 16, 64); // 16 rows: 8 here, 8 in a worker
+    const V = one.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      const a = await alone.step([ids[i]]);
+      const b = await batched.step([3, 7, 11, 0, 5, 13, 2, 19, 17, 23, 1, 29, 0, 31, 37, 41].map((k) => ids[(i + k) % ids.length]));
+      for (const r of [3, 12]) {
+        assert.deepEqual(b.logits!.subarray(r * V, (r + 1) * V), a.logits, `step ${i} row ${r}`);
+        assert.deepEqual(b.weights!.subarray(r * V, (r + 1) * V), a.weights, `step ${i} row ${r}`);
+      }
     }
-  }
-});
+  });
 
-test('a window wider than the integer graph\'s positions is refused in one line', async () => {
+  test(`${engine}: a window wider than the integer graph's positions is refused in one line`, async () => {
+    const model = await loadModel('llmc-tiny', { engine });
+    assert.throws(() => new Stepper(model, 1, (model.maxWindow ?? 0) + 1), /more than the 256 positions/);
+  });
+
+  test(`${engine}: an encoder feeding many positions a call gets the integers of a decoder's steps, across restarts`, async () => {
+    const model = await loadModel('llmc-tiny', { threads: 2, engine });
+    const ids = model.tokenizer.encode(text.slice(3000, 9000), { add_special_tokens: false });
+    const rows = 3, length = 200, window = 64, V = model.vocabSize;
+    const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
+    const stepped = new Stepper(model, rows, window);
+    const expected: { logits: number[]; weights: number[] }[][] = [];
+    for (let i = 0; i < length; i++) {
+      const { logits, weights } = await stepped.step(streams.map((s) => s[i]));
+      expected.push(streams.map((_, r) => ({ logits: Array.from(logits!.subarray(r * V, (r + 1) * V)), weights: Array.from(weights!.subarray(r * V, (r + 1) * V)) })));
+    }
+    const fed = new Stepper(await loadModel('llmc-tiny', { threads: 2, engine }), rows, window, undefined, true); // onnx: rows split over two sessions
+    const sizes = [1, 5, 63, 17, 48, 1, 2, 30]; // some fill the window exactly, some restart it
+    let i = 0;
+    for (let call = 0; i < length; call++) {
+      const n = Math.min(sizes[call % sizes.length], fed.room(), length - i);
+      const { logits, weights } = await fed.feed(streams.map((s) => s.slice(i, i + n)));
+      for (let k = 0; k < n; k++, i++) {
+        streams.forEach((_, r) => {
+          const at = (r * n + k) * V;
+          assert.deepEqual(Array.from(logits!.subarray(at, at + V)), expected[i][r].logits, `logits, position ${i} row ${r}`);
+          assert.deepEqual(Array.from(weights!.subarray(at, at + V)), expected[i][r].weights, `weights, position ${i} row ${r}`);
+        });
+      }
+    }
+    await assert.rejects(fed.feed(streams.map(() => new Array(fed.room() + 1).fill(model.bos))), /do not fit/);
+  });
+}
+
+test('the native engine is what runs by default where a C compiler is, and it refuses what is not the model\'s', async () => {
   const model = await loadModel('llmc-tiny');
-  assert.throws(() => new Stepper(model, 1, (model.maxWindow ?? 0) + 1), /more than the 256 positions/);
+  assert.equal(model.engine, 'native');
+  const cache = model.newCache(2, 32);
+  await assert.rejects(cache.extend(BigInt64Array.of(1n, BigInt(model.vocabSize)), 1, 0), /token id is outside the model's vocabulary/);
+  await assert.rejects(cache.extend(BigInt64Array.of(1n, 2n), 1, 32), /run past the cache's window/);
+  await assert.rejects(loadModel('llmc-tiny', { engine: 'gpu' as Engine }), /LLMC_ENGINE must be native or onnx, got 'gpu'/);
 });
 
-test('an encoder feeding many positions a call gets the integers of a decoder\'s steps, across restarts', async () => {
-  const model = await loadModel('llmc-tiny', { threads: 2 });
-  const ids = model.tokenizer.encode(text.slice(3000, 9000), { add_special_tokens: false });
-  const rows = 3, length = 200, window = 64, V = model.vocabSize;
-  const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
-  const stepped = new Stepper(model, rows, window);
-  const expected: { logits: number[]; weights: number[] }[][] = [];
-  for (let i = 0; i < length; i++) {
-    const { logits, weights } = await stepped.step(streams.map((s) => s[i]));
-    expected.push(streams.map((_, r) => ({ logits: Array.from(logits!.subarray(r * V, (r + 1) * V)), weights: Array.from(weights!.subarray(r * V, (r + 1) * V)) })));
-  }
-  const fed = new Stepper(await loadModel('llmc-tiny', { threads: 2 }), rows, window, undefined, true); // rows split over two sessions
-  const sizes = [1, 5, 63, 17, 48, 1, 2, 30]; // some fill the window exactly, some restart it
-  let i = 0;
-  for (let call = 0; i < length; call++) {
-    const n = Math.min(sizes[call % sizes.length], fed.room(), length - i);
-    const { logits, weights } = await fed.feed(streams.map((s) => s.slice(i, i + n)));
-    for (let k = 0; k < n; k++, i++) {
-      streams.forEach((_, r) => {
-        const at = (r * n + k) * V;
-        assert.deepEqual(Array.from(logits!.subarray(at, at + V)), expected[i][r].logits, `logits, position ${i} row ${r}`);
-        assert.deepEqual(Array.from(weights!.subarray(at, at + V)), expected[i][r].weights, `weights, position ${i} row ${r}`);
-      });
+test('every dot-product kernel this CPU runs gives the same numbers: the native tests again under each other kernel', { skip: process.env.LLMC_NATIVE_KERNEL ? 'one kernel asked for' : false }, async (t) => {
+  await loadModel('llmc-tiny');
+  const mine = nativeEngine()!.kernel();
+  assert.match(mine, /^(plain|avx2|vnni)$/);
+  for (const kernel of ['plain', 'avx2', 'vnni'].filter((k) => k !== mine)) {
+    // a fresh test run (not a child of this one, which would report in the runner's own protocol)
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-name-pattern', '^native: ', fileURLToPath(import.meta.url)], { env: { ...process.env, NODE_TEST_CONTEXT: undefined, LLMC_NATIVE_KERNEL: kernel }, encoding: 'utf8' });
+    if (/kernel this CPU does not run/.test(run.stdout)) {
+      t.diagnostic(`${kernel}: not on this CPU`);
+      continue;
     }
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /# pass 5\n/, `${kernel}: ${run.stdout}`);
   }
-  await assert.rejects(fed.feed(streams.map(() => new Array(fed.room() + 1).fill(model.bos))), /do not fit/);
 });

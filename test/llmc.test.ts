@@ -13,10 +13,10 @@ const LLMC = join(ROOT, 'scripts', 'llmc.ts');
 // tsx from the repository, as run.sh takes it, so that llmc runs from any folder
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 
-/** Runs llmc (or run.sh when the first argument is 'run.sh') in `cwd`, with `input` on stdin. */
-function llmc(cwd: string, args: string[], input: Uint8Array | string = '') {
+/** Runs llmc (or run.sh when the first argument is 'run.sh') in `cwd`, with `input` on stdin and `env` added. */
+function llmc(cwd: string, args: string[], input: Uint8Array | string = '', env: Record<string, string> = {}) {
   const [command, rest] = args[0] === 'run.sh' ? ['bash', [join(ROOT, 'run.sh'), ...args.slice(1)]] : [process.execPath, ['--import', TSX, LLMC, ...args]];
-  const r = spawnSync(command, rest, { cwd, input, maxBuffer: 1 << 28, env: { ...process.env, NODE_OPTIONS: '' } });
+  const r = spawnSync(command, rest, { cwd, input, maxBuffer: 1 << 28, env: { ...process.env, NODE_OPTIONS: '', ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
@@ -141,6 +141,29 @@ test('llmc refuses bad options, bad operands and damaged files in one line, befo
   assert.ok(oneLine(cut.stderr), cut.stderr);
   assert.match(cut.stderr, /^llmc: a\.txt\.bin: truncated \.bin file: it ends inside the end record/);
   assert.deepEqual(readdirSync(dir), ['a.txt.bin'], 'no partial output from a damaged file');
+});
+
+test('the native engine and onnxruntime write the same .bin and read each other\'s; without a C compiler llmc uses onnxruntime', (t) => {
+  const dir = tempDir(t);
+  const text = SCARLET.subarray(20_000, 24_000);
+  writeFileSync(join(dir, 'a.txt'), text);
+  const native = llmc(dir, [...TINY, '-q', '-c', 'a.txt'], '', { LLMC_ENGINE: 'native' });
+  const onnx = llmc(dir, [...TINY, '-q', '-c', 'a.txt'], '', { LLMC_ENGINE: 'onnx' });
+  assert.equal(native.status, 0, native.stderr);
+  assert.equal(onnx.status, 0, onnx.stderr);
+  assert.deepEqual(native.stdout, onnx.stdout, 'the same bytes from both engines');
+  const byOnnx = llmc(dir, [...TINY, '-d', '-c'], native.stdout, { LLMC_ENGINE: 'onnx' });
+  assert.deepEqual(byOnnx.stdout, text, byOnnx.stderr);
+  // CC that fails: the engine cannot be built, so onnxruntime decodes (and LLMC_ENGINE=native says why not)
+  const fallback = llmc(dir, [...TINY, '-d', '-c'], onnx.stdout, { CC: 'false' });
+  assert.deepEqual(fallback.stdout, text, fallback.stderr);
+  const insisted = llmc(dir, [...TINY, '-d', '-c'], onnx.stdout, { CC: 'false', LLMC_ENGINE: 'native' });
+  assert.equal(insisted.status, 1);
+  assert.match(insisted.stderr, /^llmc: the native engine did not build: .+\n$/);
+  const bad = llmc(dir, [...TINY, '-d', '-c'], onnx.stdout, { LLMC_ENGINE: 'gpu' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^llmc: LLMC_ENGINE must be native or onnx, got 'gpu'\n$/);
+  assert.equal(bad.stdout.length, 0);
 });
 
 test('llmc decodes with the model the user names (default llmc-base-v2), never the one the file names', (t) => {

@@ -1,0 +1,869 @@
+// The integer model of docs/INTEGER.md as a Node-API addon: the same integers as the onnxruntime graph and
+// src/integer.ts, computed in one pass per layer with no operator dispatch, the keys and values kept here
+// between calls. Every value is an exact integer in an int32 or int64, so any compiler and instruction set
+// gives the same numbers; the dot products are written so that compilers vectorise them.
+#include <node_api.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The elementwise phases are compiled for each x86-64 level too, and the loader picks the widest the CPU has.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
+#define GAIN_BITS 12
+#define TRIG_BITS 14
+#define RSQRT_BITS 24
+#define SIG_BITS 15
+#define PROB_BITS 12
+#define Q_LIMIT 511
+#define V_LIMIT 2047
+
+// ---- exact integer helpers (docs/INTEGER.md, "Notation") ----
+
+static inline int64_t floor_div(int64_t n, int64_t d) {
+  int64_t q = n / d;
+  return (n % d != 0 && ((n < 0) != (d < 0))) ? q - 1 : q;
+}
+static inline int64_t rdiv(int64_t n, int64_t d) { return floor_div(n + d / 2, d); }
+static inline int64_t shr(int64_t v, int s) {
+  if (s <= 0) return v * ((int64_t)1 << -s);
+  // v >> s is floor(v / 2^s) (an arithmetic shift); adding half - 1, and 1 more when that floor is odd, rounds half
+  // to even without a branch
+  return (v + ((int64_t)1 << (s - 1)) - 1 + ((v >> s) & 1)) >> s;
+}
+static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+/** round(127 x / a), half up, for |x| <= a, as the unsigned byte q + 128 that the dot products take. */
+static inline uint8_t quant8(int64_t x, int64_t a) { return (uint8_t)floor_div(254 * x + 257 * a, 2 * a); }
+static int64_t maxabs(const int64_t *x, int n) {
+  int64_t a = 1;
+  for (int i = 0; i < n; i++) a = x[i] > a ? x[i] : -x[i] > a ? -x[i] : a;
+  return a;
+}
+
+// ---- the model ----
+
+typedef struct {
+  int K, N, s1, s2;
+  int8_t *w;      // [N][K]: each column's 7-bit weights, contiguous
+  int32_t *sums;  // each column's sum, times 128 (what the unsigned inputs add)
+  int64_t *mult;
+} Linear;
+
+typedef struct {
+  int sq, sk, sv, attn_shift;
+  int64_t *gain1, *gain2;
+  Linear qkv, o, gate_up, down;
+} Layer;
+
+typedef struct {
+  int D, H, Hk, dh, F, V, L, positions, R, Q;
+  int64_t eps;
+  int64_t *rsqrt, *attn_exp, *head_exp, *sigmoid;
+  int32_t *attn_exp32;  // attn_exp again, for the 32-bit loops of attention
+  int n_rsqrt, n_attn_exp, n_head_exp, n_sigmoid;
+  int64_t *cos, *sin;  // [positions][dh / 2]
+  uint8_t *embedding;  // [V][D]
+  int64_t emb_zero, emb_mult;
+  int emb_shift;
+  int64_t *gain_final;
+  Linear head;  // mult: the column multipliers; s1: their shift
+  int64_t head_mult;
+  int head_shift, final_shift;
+  Layer *layers;
+} Model;
+
+typedef struct {
+  Model *model;
+  int rows, window, threads;
+  int16_t *keys, *values;  // [layer][row][kv head]: keys [dh][slot], values [slot][dh]
+  size_t room;             // positions the work buffers below hold, grown as calls need
+  int64_t *x, *phi, *out, *o;
+  uint8_t *q8;
+  int32_t *acc;
+} Cache;
+
+// ---- a pool of threads that share each phase of a call ----
+
+typedef void (*Task)(void *ctx, int part, int parts);
+
+/** The process's threads: they grow to the most any cache asks for, and a call uses as many as its cache wants. */
+static struct {
+  int size, parts;
+  pthread_mutex_t mutex;
+  pthread_cond_t wake;
+  atomic_int generation, pending, active;
+  Task task;
+  void *ctx;
+} pool = {.size = 1, .mutex = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+typedef struct {
+  int part, seen;
+} Start;
+
+static void *pool_worker(void *arg) {
+  Start start = *(Start *)arg;
+  free(arg);
+  int seen = start.seen;
+  for (;;) {
+    // While a call is under way its phases come microseconds apart: wait for them by spinning, and sleep between calls.
+    while (atomic_load(&pool.generation) == seen) {
+      if (!atomic_load(&pool.active)) {
+        pthread_mutex_lock(&pool.mutex);
+        while (!atomic_load(&pool.active) && atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.mutex);
+        pthread_mutex_unlock(&pool.mutex);
+      }
+    }
+    seen = atomic_load(&pool.generation);
+    if (start.part < pool.parts) pool.task(pool.ctx, start.part, pool.parts);
+    atomic_fetch_sub(&pool.pending, 1);
+  }
+  return NULL;
+}
+
+/** Adds threads until there are `size` (called between calls only, so no generation is under way). */
+static void pool_grow(int size) {
+  for (; pool.size < size; pool.size++) {
+    Start *start = malloc(sizeof(Start));
+    *start = (Start){pool.size, atomic_load(&pool.generation)};
+    pthread_t thread;
+    pthread_create(&thread, NULL, pool_worker, start);
+    pthread_detach(thread);
+  }
+}
+
+static void pool_active(int active) {
+  pthread_mutex_lock(&pool.mutex);
+  atomic_store(&pool.active, active);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.mutex);
+}
+
+/** Runs task(ctx, part, parts) for parts 0..parts-1, this thread taking part 0, and returns when all are done. */
+static void run(Task task, void *ctx, int parts) {
+  if (parts <= 1 || pool.size == 1) return task(ctx, 0, 1);
+  pool.task = task;
+  pool.ctx = ctx;
+  pool.parts = parts < pool.size ? parts : pool.size;
+  atomic_store(&pool.pending, pool.size - 1);
+  atomic_fetch_add(&pool.generation, 1);
+  task(ctx, 0, pool.parts);
+  while (atomic_load(&pool.pending) > 0) sched_yield();
+}
+
+// ---- the step, phase by phase ----
+
+static inline void share(int n, int part, int parts, int *from, int *to) {
+  *from = (int)((int64_t)n * part / parts);
+  *to = (int)((int64_t)n * (part + 1) / parts);
+}
+
+// The dot products take each input row as unsigned bytes (q + 128), so that compilers can use the CPU's u8 × s8
+// dot instructions (VNNI), and take 128 times the column's sum away after. They are compiled for several
+// instruction sets, and the widest the CPU has is chosen when the first model is made: the sums are the same.
+#define DOTS_BODY                                                                                     \
+  {                                                                                                   \
+    for (int jb = j0; jb < j1; jb += 32) {                                                            \
+      int je = jb + 32 < j1 ? jb + 32 : j1, m = 0;                                                    \
+      for (; m + 4 <= M; m += 4) {                                                                    \
+        const uint8_t *x0 = x + (size_t)m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;              \
+        for (int j = jb; j < je; j++) {                                                               \
+          const int8_t *wj = w + (size_t)j * K;                                                       \
+          int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                     \
+          for (int k = 0; k < K; k++) {                                                               \
+            int32_t c = wj[k];                                                                        \
+            s0 += (int32_t)x0[k] * c;                                                                 \
+            s1 += (int32_t)x1[k] * c;                                                                 \
+            s2 += (int32_t)x2[k] * c;                                                                 \
+            s3 += (int32_t)x3[k] * c;                                                                 \
+          }                                                                                           \
+          acc[(size_t)m * N + j] = s0;                                                                \
+          acc[(size_t)(m + 1) * N + j] = s1;                                                          \
+          acc[(size_t)(m + 2) * N + j] = s2;                                                          \
+          acc[(size_t)(m + 3) * N + j] = s3;                                                          \
+        }                                                                                             \
+      }                                                                                               \
+      for (; m < M; m++) {                                                                            \
+        const uint8_t *xm = x + (size_t)m * K;                                                        \
+        for (int j = jb; j < je; j++) {                                                               \
+          const int8_t *wj = w + (size_t)j * K;                                                       \
+          int32_t s = 0;                                                                              \
+          for (int k = 0; k < K; k++) s += (int32_t)xm[k] * (int32_t)wj[k];                           \
+          acc[(size_t)m * N + j] = s;                                                                 \
+        }                                                                                             \
+      }                                                                                               \
+    }                                                                                                 \
+  }
+#define DOTS_ARGS const uint8_t *x, int M, int K, const int8_t *w, int N, int j0, int j1, int32_t *acc
+
+/** acc[m][j] = Σ_k x[m][k] · w[j][k] for j in [j0, j1), w column by column ([N][K]), four rows of x at a time. */
+typedef void (*Dots)(DOTS_ARGS);
+static void dots_plain(DOTS_ARGS) DOTS_BODY
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+// The same sums from weights packed in panels of 16 columns ([N/16][K/4][16][4]: four k of sixteen columns
+// side by side), so that one vector instruction multiplies four k of one row (broadcast) by sixteen columns and
+// adds into sixteen sums at once, with no horizontal additions. Four rows share each load of the weights.
+#define PACKED 16
+
+__attribute__((target("avx512vnni,avx512bw,avx512vl,avx512f,avx2,fma"))) static void dots_vnni(DOTS_ARGS) {
+  for (int j = j0; j < j1; j += PACKED) {
+    const int8_t *panel = w + (size_t)j * K;
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const uint8_t *x0 = x + (size_t)m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+      for (int k = 0; k < K; k += 4) {
+        __m512i wk = _mm512_loadu_si512(panel + (size_t)k * PACKED);
+        int32_t q0, q1, q2, q3;
+        memcpy(&q0, x0 + k, 4), memcpy(&q1, x1 + k, 4), memcpy(&q2, x2 + k, 4), memcpy(&q3, x3 + k, 4);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(q0), wk);
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(q1), wk);
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_set1_epi32(q2), wk);
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_set1_epi32(q3), wk);
+      }
+      _mm512_storeu_si512(acc + (size_t)m * N + j, a0);
+      _mm512_storeu_si512(acc + (size_t)(m + 1) * N + j, a1);
+      _mm512_storeu_si512(acc + (size_t)(m + 2) * N + j, a2);
+      _mm512_storeu_si512(acc + (size_t)(m + 3) * N + j, a3);
+    }
+    for (; m < M; m++) {
+      const uint8_t *xm = x + (size_t)m * K;
+      __m512i a = _mm512_setzero_si512();
+      for (int k = 0; k < K; k += 4) {
+        int32_t q;
+        memcpy(&q, xm + k, 4);
+        a = _mm512_dpbusd_epi32(a, _mm512_set1_epi32(q), _mm512_loadu_si512(panel + (size_t)k * PACKED));
+      }
+      _mm512_storeu_si512(acc + (size_t)m * N + j, a);
+    }
+  }
+}
+
+/** AVX2 has no VNNI: u8 × s8 pairs add in 16 bits (vpmaddubsw), which 7-bit weights keep below 2^15, then in 32. */
+__attribute__((target("avx2,fma"))) static inline __m256i dot4_avx2(__m256i a, __m256i x, __m256i w) {
+  return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma"))) static void dots_avx2(DOTS_ARGS) {
+  for (int j = j0; j < j1; j += PACKED) {
+    const int8_t *panel = w + (size_t)j * K;
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const uint8_t *x0 = x + (size_t)m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+      __m256i l0 = _mm256_setzero_si256(), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+      for (int k = 0; k < K; k += 4) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(panel + (size_t)k * PACKED));
+        __m256i hi = _mm256_loadu_si256((const __m256i *)(panel + (size_t)k * PACKED + 32));
+        int32_t q0, q1, q2, q3;
+        memcpy(&q0, x0 + k, 4), memcpy(&q1, x1 + k, 4), memcpy(&q2, x2 + k, 4), memcpy(&q3, x3 + k, 4);
+        __m256i b0 = _mm256_set1_epi32(q0), b1 = _mm256_set1_epi32(q1), b2 = _mm256_set1_epi32(q2), b3 = _mm256_set1_epi32(q3);
+        l0 = dot4_avx2(l0, b0, lo), h0 = dot4_avx2(h0, b0, hi);
+        l1 = dot4_avx2(l1, b1, lo), h1 = dot4_avx2(h1, b1, hi);
+        l2 = dot4_avx2(l2, b2, lo), h2 = dot4_avx2(h2, b2, hi);
+        l3 = dot4_avx2(l3, b3, lo), h3 = dot4_avx2(h3, b3, hi);
+      }
+      __m256i *out = (__m256i *)(acc + (size_t)m * N + j);
+      _mm256_storeu_si256(out, l0), _mm256_storeu_si256(out + 1, h0);
+      out = (__m256i *)(acc + (size_t)(m + 1) * N + j);
+      _mm256_storeu_si256(out, l1), _mm256_storeu_si256(out + 1, h1);
+      out = (__m256i *)(acc + (size_t)(m + 2) * N + j);
+      _mm256_storeu_si256(out, l2), _mm256_storeu_si256(out + 1, h2);
+      out = (__m256i *)(acc + (size_t)(m + 3) * N + j);
+      _mm256_storeu_si256(out, l3), _mm256_storeu_si256(out + 1, h3);
+    }
+    for (; m < M; m++) {
+      const uint8_t *xm = x + (size_t)m * K;
+      __m256i lo = _mm256_setzero_si256(), hi = lo;
+      for (int k = 0; k < K; k += 4) {
+        int32_t q;
+        memcpy(&q, xm + k, 4);
+        __m256i b = _mm256_set1_epi32(q);
+        lo = dot4_avx2(lo, b, _mm256_loadu_si256((const __m256i *)(panel + (size_t)k * PACKED)));
+        hi = dot4_avx2(hi, b, _mm256_loadu_si256((const __m256i *)(panel + (size_t)k * PACKED + 32)));
+      }
+      _mm256_storeu_si256((__m256i *)(acc + (size_t)m * N + j), lo);
+      _mm256_storeu_si256((__m256i *)(acc + (size_t)m * N + j) + 1, hi);
+    }
+  }
+}
+
+/**
+ * The kernel for this CPU: LLMC_NATIVE_KERNEL (plain, avx2 or vnni) if set, as the tests do to hold each to the
+ * others, else the widest the CPU has; NULL if the one asked for does not run here. Packing 0 is the plain
+ * kernel's column by column.
+ */
+static Dots dots_for_cpu(int *packing, const char **name) {
+  __builtin_cpu_init();
+  const char *asked = getenv("LLMC_NATIVE_KERNEL");
+  bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  bool avx2 = __builtin_cpu_supports("avx2");
+  if (!asked || !*asked) asked = vnni ? "vnni" : avx2 ? "avx2" : "plain";
+  *name = asked;
+  *packing = PACKED;
+  if (!strcmp(asked, "vnni") && vnni) return dots_vnni;
+  if (!strcmp(asked, "avx2") && avx2) return dots_avx2;
+  *packing = 0;
+  return strcmp(asked, "plain") ? NULL : dots_plain;
+}
+#else
+static Dots dots_for_cpu(int *packing, const char **name) {
+  const char *asked = getenv("LLMC_NATIVE_KERNEL");
+  *packing = 0;
+  *name = "plain";
+  return asked && *asked && strcmp(asked, "plain") ? NULL : dots_plain;
+}
+#endif
+static Dots dots;
+static int packing;            // the panel width of the packed kernels, or 0 for the plain one
+static const char *kernel_name;
+
+/** The positions of one call and where their numbers go. */
+typedef struct {
+  Cache *cache;
+  const Model *model;
+  const int32_t *ids;
+  int length, start, predict, M, layer;  // M = rows · length positions, row-major
+  int predicted;                        // rows · predict: the positions whose next token is predicted
+  int64_t *x;                           // [M][D]: the residual stream, units of 2^-R
+  uint8_t *q8;                          // a quantized row a position (q + 128), as wide as the next linear's input
+  int64_t *phi;                         // its factor
+  int32_t *acc;                         // the dot products of the linear under way
+  int64_t *out;                         // [M][N]: its output
+  int64_t *o;                           // [M][max(H · dh, F)]: attention's output, or the MLP's hidden row
+  const Linear *linear;
+  const int64_t *gain;
+  float *logits;
+  int32_t *weights;
+} Call;
+
+CLONES static void embed_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Model *md = c->model;
+  int from, to;
+  share(c->M, part, parts, &from, &to);
+  for (int m = from; m < to; m++) {
+    const uint8_t *e = md->embedding + (size_t)c->ids[m] * md->D;
+    for (int i = 0; i < md->D; i++) c->x[(size_t)m * md->D + i] = shr(((int64_t)e[i] - md->emb_zero) * md->emb_mult, md->emb_shift);
+  }
+}
+
+/** RMSNorm with its gain, quantized: q8 and phi of one row (docs/INTEGER.md, normq). */
+static inline void normq_row(const Model *md, const int64_t *x, const int64_t *gain, uint8_t *q, int64_t *phi) {
+  int D = md->D;
+  int64_t xg[D], ss = 0;
+  for (int i = 0; i < D; i++) {
+    xg[i] = shr(x[i] * gain[i], GAIN_BITS);
+    ss += x[i] * x[i];
+  }
+  int64_t a = maxabs(xg, D), ms = floor_div(ss, D) + md->eps;
+  int bits = ms > 0 ? 64 - __builtin_clzll((uint64_t)ms) : 0;
+  int e = ((bits > 12 ? bits : 12) - 11) / 2;
+  for (int i = 0; i < D; i++) q[i] = quant8(xg[i], a);
+  *phi = rdiv(a * md->rsqrt[ms >> (2 * e)], 127 * ((int64_t)1 << (RSQRT_BITS + e - md->Q)));
+}
+
+CLONES static void normq_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  int from, to, D = c->model->D;
+  share(c->M, part, parts, &from, &to);
+  for (int m = from; m < to; m++) normq_row(c->model, c->x + (size_t)m * D, c->gain, c->q8 + (size_t)m * D, &c->phi[m]);
+}
+
+/** x += the last linear's output (D wide), then normq: one phase for what would be two. */
+CLONES static void add_normq_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  int from, to, D = c->model->D;
+  share(c->M, part, parts, &from, &to);
+  for (int m = from; m < to; m++) {
+    int64_t *x = c->x + (size_t)m * D;
+    const int64_t *out = c->out + (size_t)m * D;
+    for (int i = 0; i < D; i++) x[i] += out[i];
+    normq_row(c->model, x, c->gain, c->q8 + (size_t)m * D, &c->phi[m]);
+  }
+}
+
+/** This part's share of a run of n columns, in blocks of 32. */
+static int columns(int n, int part, int parts, int *j0, int *j1) {
+  share((n + 31) / 32, part, parts, j0, j1);
+  *j0 *= 32;
+  *j1 = *j1 * 32 < n ? *j1 * 32 : n;
+  return *j0 < *j1;
+}
+
+/** out = shr(shr(acc · mult, s1) · phi, s2), this part's columns. */
+CLONES static void linear_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Linear *lin = c->linear;
+  int j0, j1, N = lin->N;
+  if (!columns(N, part, parts, &j0, &j1)) return;
+  dots(c->q8, c->M, lin->K, lin->w, N, j0, j1, c->acc);
+  for (int m = 0; m < c->M; m++) {
+    const int32_t *a = c->acc + (size_t)m * N;
+    int64_t *out = c->out + (size_t)m * N, phi = c->phi[m];
+    for (int j = j0; j < j1; j++) out[j] = shr(shr((int64_t)(a[j] - lin->sums[j]) * lin->mult[j], lin->s1) * phi, lin->s2);
+  }
+}
+
+/** Rotary embedding of one head's vector, scaled and clipped to the operand range. */
+static inline void rotate(const Model *md, const int64_t *v, int position, int shift, int16_t *out) {
+  int half = md->dh / 2;
+  const int64_t *cs = md->cos + (size_t)position * half, *sn = md->sin + (size_t)position * half;
+  for (int j = 0; j < md->dh; j++) {
+    int p = j % half;
+    int64_t r = j < half ? v[j] * cs[p] - v[j + half] * sn[p] : v[j] * cs[p] + v[j - half] * sn[p];
+    out[j] = (int16_t)clamp64(shr(r, TRIG_BITS + shift), -Q_LIMIT, Q_LIMIT);
+  }
+}
+
+static inline size_t slot_of(const Cache *cache, int layer, int row, int kv, int slot) {
+  const Model *md = cache->model;
+  return ((((size_t)layer * cache->rows + row) * md->Hk + kv) * cache->window + slot) * md->dh;
+}
+
+/** The new positions' keys and values into their slots. */
+CLONES static void store_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Model *md = c->model;
+  const Layer *ly = &md->layers[c->layer];
+  int from, to, N = ly->qkv.N;
+  share(c->M, part, parts, &from, &to);
+  for (int m = from; m < to; m++) {
+    int row = m / c->length, position = c->start + m % c->length;
+    const int64_t *qkv = c->out + (size_t)m * N;
+    for (int h = 0; h < md->Hk; h++) {
+      int16_t key[md->dh], *keys = c->cache->keys + slot_of(c->cache, c->layer, row, h, 0);
+      rotate(md, qkv + (size_t)(md->H + h) * md->dh, position, ly->sk, key);
+      for (int j = 0; j < md->dh; j++) keys[(size_t)j * c->cache->window + position] = key[j];
+      int16_t *v = c->cache->values + slot_of(c->cache, c->layer, row, h, position);
+      const int64_t *vs = qkv + (size_t)(md->H + md->Hk + h) * md->dh;
+      for (int j = 0; j < md->dh; j++) v[j] = (int16_t)clamp64(shr(vs[j], ly->sv), -V_LIMIT, V_LIMIT);
+    }
+  }
+}
+
+/**
+ * Each position's heads attend to its row's slots up to its own; o, quantized, into q8 and phi. The heads that
+ * share a key head are scored together, and keys are kept transposed (a row of slots per dimension), so each
+ * sum runs down the slots side by side.
+ */
+CLONES static void attend_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Model *md = c->model;
+  const Layer *ly = &md->layers[c->layer];
+  int from, to, N = ly->qkv.N, dh = md->dh, groups = md->H / md->Hk, HD = md->H * dh, last = md->n_attn_exp - 1, window = c->cache->window;
+  share(c->M, part, parts, &from, &to);
+  int32_t scores[groups][window], e[window], p[window], acc[dh], s = ly->attn_shift;
+  int16_t q[groups][dh];
+  for (int m = from; m < to; m++) {
+    int row = m / c->length, position = c->start + m % c->length, n = position + 1;
+    int64_t *o = c->o + (size_t)m * HD;
+    for (int g = 0; g < md->Hk; g++) {
+      const int16_t *keys = c->cache->keys + slot_of(c->cache, c->layer, row, g, 0);
+      const int16_t *values = c->cache->values + slot_of(c->cache, c->layer, row, g, 0);
+      for (int i = 0; i < groups; i++) {
+        rotate(md, c->out + (size_t)m * N + (size_t)(g * groups + i) * dh, position, ly->sq, q[i]);
+        memset(scores[i], 0, sizeof(int32_t) * n);
+      }
+      for (int j = 0; j < dh; j++) {
+        const int16_t *kj = keys + (size_t)j * window;
+        for (int i = 0; i < groups; i++) {
+          int32_t qj = q[i][j], *si = scores[i];
+          for (int t = 0; t < n; t++) si[t] += kj[t] * qj;
+        }
+      }
+      for (int i = 0; i < groups; i++) {
+        int32_t top = INT32_MIN, *si = scores[i], sum = 0;
+        for (int t = 0; t < n; t++) top = si[t] > top ? si[t] : top;
+        // in 32 bits, so these loops vectorise: a score's distance below the top is under 2^26, e under 2^16, Σe under 2^26
+        for (int t = 0; t < n; t++) {
+          int32_t d = top - si[t], k = s > 0 ? (d + (1 << (s - 1)) - 1 + ((d >> s) & 1)) >> s : d;
+          sum += e[t] = md->attn_exp32[k < last ? k : last];
+        }
+        int64_t inv = floor_div((int64_t)1 << 36, sum);
+        for (int t = 0; t < n; t++) p[t] = (int32_t)((e[t] * inv) >> (36 - PROB_BITS));
+        memset(acc, 0, sizeof acc);
+        for (int t = 0; t < n; t++) {
+          const int16_t *v = values + (size_t)t * dh;
+          for (int j = 0; j < dh; j++) acc[j] += p[t] * v[j];
+        }
+        for (int j = 0; j < dh; j++) o[(g * groups + i) * dh + j] = acc[j];
+      }
+    }
+    int64_t a = maxabs(o, HD);
+    for (int i = 0; i < HD; i++) c->q8[(size_t)m * HD + i] = quant8(o[i], a);
+    c->phi[m] = rdiv(a << md->Q, 127 * ((int64_t)1 << (PROB_BITS + md->R - ly->sv)));
+  }
+}
+
+/** silu(gate) · up, quantized, into q8 and phi. */
+CLONES static void hidden_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Model *md = c->model;
+  int from, to, F = md->F, R = md->R;
+  share(c->M, part, parts, &from, &to);
+  for (int m = from; m < to; m++) {
+    const int64_t *gu = c->out + (size_t)m * 2 * F;
+    int64_t *h = c->o + (size_t)m * F;
+    for (int j = 0; j < F; j++) {
+      int64_t index = clamp64(shr(gu[j], R - 8) + md->n_sigmoid / 2, 0, md->n_sigmoid - 1);
+      h[j] = shr(shr(gu[j] * md->sigmoid[index], SIG_BITS) * gu[F + j], R);
+    }
+    int64_t a = maxabs(h, F);
+    for (int j = 0; j < F; j++) c->q8[(size_t)m * F + j] = quant8(h[j], a);
+    c->phi[m] = rdiv(a << md->Q, 127 * ((int64_t)1 << R));
+  }
+}
+
+/** The last layer's output added to the positions to predict after, and their final normq, into the first rows of q8 and phi. */
+CLONES static void final_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Model *md = c->model;
+  int from, to;
+  share(c->predicted, part, parts, &from, &to);
+  for (int p = from; p < to; p++) {
+    int m = (p / c->predict) * c->length + c->length - c->predict + p % c->predict;
+    int64_t *x = c->x + (size_t)m * md->D;
+    const int64_t *out = c->out + (size_t)m * md->D;
+    for (int i = 0; i < md->D; i++) x[i] += out[i];
+    normq_row(md, x, md->gain_final, c->q8 + (size_t)p * md->D, &c->phi[p]);
+  }
+}
+
+/** The head's sums of this part's columns, as integer logits (into weights, which weights_task then rewrites). */
+CLONES static void head_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Linear *hd = &c->model->head;
+  int j0, j1, V = hd->N;
+  if (!columns(V, part, parts, &j0, &j1)) return;
+  dots(c->q8, c->predicted, hd->K, hd->w, V, j0, j1, c->acc);
+  for (int p = 0; p < c->predicted; p++)
+    for (int j = j0; j < j1; j++) c->weights[(size_t)p * V + j] = (int32_t)shr((int64_t)(c->acc[(size_t)p * V + j] - hd->sums[j]) * hd->mult[j], hd->s1);
+}
+
+/** Each predicted position's weights: exp of each logit's distance below the row's largest. */
+CLONES static void weights_task(void *ctx, int part, int parts) {
+  Call *c = ctx;
+  const Model *md = c->model;
+  int from, to, V = md->V, last = md->n_head_exp - 1;
+  share(c->predicted, part, parts, &from, &to);
+  for (int p = from; p < to; p++) {
+    int32_t *w = c->weights + (size_t)p * V, top = INT32_MIN;
+    float *logits = c->logits + (size_t)p * V;
+    for (int j = 0; j < V; j++) top = w[j] > top ? w[j] : top;
+    int64_t scale = shr(c->phi[p] * md->head_mult, md->head_shift);
+    for (int j = 0; j < V; j++) {
+      logits[j] = (float)w[j];
+      int64_t k = shr(((int64_t)top - w[j]) * scale, md->final_shift);
+      w[j] = (int32_t)md->head_exp[k < last ? k : last];
+    }
+  }
+}
+
+/** Grows the cache's work buffers to hold n positions. */
+static void make_room(Cache *cache, size_t n) {
+  if (n <= cache->room) return;
+  const Model *md = cache->model;
+  size_t wide = md->F > md->H * md->dh ? md->F : md->H * md->dh, most = 2 * md->F;
+  if ((size_t)md->layers[0].qkv.N > most) most = md->layers[0].qkv.N;
+  free(cache->x), free(cache->phi), free(cache->out), free(cache->o), free(cache->q8), free(cache->acc);
+  cache->x = malloc(sizeof(int64_t) * n * md->D);
+  cache->phi = malloc(sizeof(int64_t) * n);
+  cache->out = malloc(sizeof(int64_t) * n * most);
+  cache->o = malloc(sizeof(int64_t) * n * wide);
+  cache->q8 = malloc(n * wide);
+  cache->acc = malloc(sizeof(int32_t) * n * (most > (size_t)md->V ? most : (size_t)md->V));
+  cache->room = n;
+}
+
+static void phase(Call *c, Task task) { run(task, c, c->cache->threads); }
+
+static void linear(Call *c, const Linear *lin) {
+  c->linear = lin;
+  phase(c, linear_task);
+}
+
+/** Runs `length` tokens a row at positions start.. (start 0 empties the cache) and predicts after the last `predict`. */
+static const char *extend(Cache *cache, const int32_t *ids, int length, int start, int predict, float *logits, int32_t *weights) {
+  const Model *md = cache->model;
+  if (length < 1 || start < 0 || start + length > cache->window) return "the positions run past the cache's window";
+  if (predict < 1 || predict > length) return "predict must be between 1 and the positions fed";
+  int M = cache->rows * length;
+  for (int i = 0; i < M; i++)
+    if (ids[i] < 0 || ids[i] >= md->V) return "a token id is outside the model's vocabulary";
+  make_room(cache, (size_t)M);
+  Call c = {.cache = cache, .model = md, .ids = ids, .length = length, .start = start, .predict = predict, .M = M, .predicted = cache->rows * predict, .x = cache->x, .q8 = cache->q8, .phi = cache->phi, .acc = cache->acc, .out = cache->out, .o = cache->o, .logits = logits, .weights = weights};
+  pool_active(1);
+  phase(&c, embed_task);
+  for (c.layer = 0; c.layer < md->L; c.layer++) {
+    const Layer *ly = &md->layers[c.layer];
+    c.gain = ly->gain1;
+    phase(&c, c.layer ? add_normq_task : normq_task);
+    linear(&c, &ly->qkv);
+    phase(&c, store_task);
+    phase(&c, attend_task);
+    linear(&c, &ly->o);
+    c.gain = ly->gain2;
+    phase(&c, add_normq_task);
+    linear(&c, &ly->gate_up);
+    phase(&c, hidden_task);
+    linear(&c, &ly->down);
+  }
+  phase(&c, final_task);
+  phase(&c, head_task);
+  phase(&c, weights_task);
+  pool_active(0);
+  return NULL;
+}
+
+// ---- Node-API: reading the model's description, and the three calls ----
+
+#define CHECK(call)                                   \
+  do {                                                \
+    if ((call) != napi_ok) return fail(env, #call); \
+  } while (0)
+
+static void *fail(napi_env env, const char *what) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, NULL, what);
+  return NULL;
+}
+
+static napi_value field(napi_env env, napi_value obj, const char *name) {
+  napi_value v;
+  return napi_get_named_property(env, obj, name, &v) == napi_ok ? v : NULL;
+}
+
+/** A typed array's data and length, if it is one of the type wanted. */
+static void *typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *length) {
+  bool is = false;
+  napi_typedarray_type type;
+  void *data;
+  if (!v || napi_is_typedarray(env, v, &is) != napi_ok || !is) return fail(env, "integer model: a typed array was expected");
+  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != want) return fail(env, "integer model: a typed array of another type was expected");
+  return *length ? data : (void *)"";
+}
+
+/** A copy of a Float64Array of integers. */
+static int64_t *integers(napi_env env, napi_value v, size_t *length) {
+  size_t n;
+  double *d = typed(env, v, napi_float64_array, &n);
+  if (!d) return NULL;
+  int64_t *out = malloc(sizeof(int64_t) * (n ? n : 1));
+  for (size_t i = 0; i < n; i++) {
+    if (d[i] != (double)(int64_t)d[i]) return free(out), fail(env, "integer model: a constant is not an integer");
+    out[i] = (int64_t)d[i];
+  }
+  if (length) *length = n;
+  return out;
+}
+
+/** An int8 matrix [K, N] (row-major) brought to 7 bits a column and stored column by column (docs/INTEGER.md, "Weights"). */
+static void seven_bits(const int8_t *w, int K, int N, int8_t *out, int at, int stride) {
+  for (int j = 0; j < N; j++) {
+    int64_t peak = 63;
+    for (int i = 0; i < K; i++) peak = abs(w[(size_t)i * N + j]) > peak ? abs(w[(size_t)i * N + j]) : peak;
+    for (int i = 0; i < K; i++) out[(size_t)(at + j) * stride + i] = (int8_t)(floor_div(126 * w[(size_t)i * N + j] + 129 * peak, 2 * peak) - 64);
+  }
+}
+
+/** Packs a linear's columns ([N][K]) in panels of `packing` columns, four k of each side by side. */
+static void pack(Linear *lin) {
+  int K = lin->K, P = packing;
+  int8_t *panels = malloc((size_t)lin->N * K);
+  for (int j = 0; j < lin->N; j++)
+    for (int k = 0; k < K; k++) panels[(size_t)(j / P) * P * K + (size_t)(k / 4) * P * 4 + (j % P) * 4 + k % 4] = lin->w[(size_t)j * K + k];
+  free(lin->w);
+  lin->w = panels;
+}
+
+/** A linear layer: { mats: Int8Array[] of [K, N_i], shape: [K, s1, s2, N_1, N_2, ...], mult: one a column }. */
+static bool read_linear(napi_env env, napi_value v, Linear *lin) {
+  size_t n, count;
+  int64_t *shape = integers(env, field(env, v, "shape"), &n);
+  if (!shape) return false;
+  lin->K = (int)shape[0], lin->s1 = (int)shape[1], lin->s2 = (int)shape[2], lin->N = 0;
+  for (size_t i = 3; i < n; i++) lin->N += (int)shape[i];
+  lin->mult = integers(env, field(env, v, "mult"), &count);
+  if (!lin->mult) return false;
+  if (count != (size_t)lin->N) return fail(env, "integer model: a linear's multipliers do not match its columns"), false;
+  lin->w = malloc((size_t)lin->K * lin->N);
+  napi_value mats = field(env, v, "mats");
+  for (size_t i = 3, at = 0; i < n; at += shape[i], i++) {
+    napi_value m;
+    size_t length;
+    if (napi_get_element(env, mats, (uint32_t)(i - 3), &m) != napi_ok) return fail(env, "integer model: a matrix is missing"), false;
+    int8_t *w = typed(env, m, napi_int8_array, &length);
+    if (!w || length != (size_t)lin->K * shape[i]) return fail(env, "integer model: a matrix has the wrong size"), false;
+    seven_bits(w, lin->K, (int)shape[i], lin->w, (int)at, lin->K);
+  }
+  lin->sums = calloc(lin->N, sizeof(int32_t));
+  for (int j = 0; j < lin->N; j++)
+    for (int k = 0; k < lin->K; k++) lin->sums[j] += 128 * lin->w[(size_t)j * lin->K + k];
+  free(shape);
+  if (packing && (lin->N % packing || lin->K % 4)) return fail(env, "integer model: a matrix's shape does not fit the packed kernel"), false;
+  if (packing) pack(lin);
+  return true;
+}
+
+static void free_nothing(napi_env env, void *data, void *hint) { (void)env, (void)data, (void)hint; }
+
+static void free_cache(napi_env env, void *data, void *hint) {
+  Cache *cache = data;
+  free(cache->keys), free(cache->values);
+  free(cache->x), free(cache->phi), free(cache->out), free(cache->o), free(cache->q8), free(cache->acc);
+  free(cache);
+  (void)env, (void)hint;
+}
+
+/**
+ * model(spec): the model that spec describes (src/native.ts builds it from integer.json and the weights). A model
+ * lives as long as the process: it is made once per model folder.
+ */
+static napi_value js_model(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value spec, out;
+  CHECK(napi_get_cb_info(env, info, &argc, &spec, NULL, NULL));
+  if (!dots && !(dots = dots_for_cpu(&packing, &kernel_name))) return fail(env, "integer model: LLMC_NATIVE_KERNEL asks for a kernel this CPU does not run (plain, avx2 or vnni)");
+  Model *md = calloc(1, sizeof(Model));
+  size_t n;
+  int64_t *dims = integers(env, field(env, spec, "dims"), &n);
+  if (!dims) return NULL;
+  if (n != 18) return fail(env, "integer model: dims must have 18 numbers");
+  md->D = (int)dims[0], md->H = (int)dims[1], md->Hk = (int)dims[2], md->dh = (int)dims[3], md->F = (int)dims[4], md->V = (int)dims[5];
+  md->L = (int)dims[6], md->positions = (int)dims[7], md->R = (int)dims[8], md->Q = (int)dims[9], md->eps = dims[10];
+  md->emb_zero = dims[11], md->emb_mult = dims[12], md->emb_shift = (int)dims[13];
+  md->head_mult = dims[14], md->head_shift = (int)dims[15], md->final_shift = (int)dims[16];
+  int column_shift = (int)dims[17];
+  free(dims);
+  size_t ns;
+  if (!(md->rsqrt = integers(env, field(env, spec, "rsqrt"), &ns))) return NULL;
+  md->n_rsqrt = (int)ns;
+  if (!(md->attn_exp = integers(env, field(env, spec, "attnExp"), &ns))) return NULL;
+  md->n_attn_exp = (int)ns;
+  md->attn_exp32 = malloc(sizeof(int32_t) * ns);
+  for (size_t i = 0; i < ns; i++) {
+    if (md->attn_exp[i] < 0 || md->attn_exp[i] > 1 << 16) return fail(env, "integer model: the attention table is out of range");
+    md->attn_exp32[i] = (int32_t)md->attn_exp[i];
+  }
+  if (!(md->head_exp = integers(env, field(env, spec, "headExp"), &ns))) return NULL;
+  md->n_head_exp = (int)ns;
+  if (!(md->sigmoid = integers(env, field(env, spec, "sigmoid"), &ns))) return NULL;
+  md->n_sigmoid = (int)ns;
+  if (!(md->cos = integers(env, field(env, spec, "cos"), &ns)) || ns != (size_t)md->positions * md->dh / 2) return fail(env, "integer model: cos has the wrong size");
+  if (!(md->sin = integers(env, field(env, spec, "sin"), &ns)) || ns != (size_t)md->positions * md->dh / 2) return fail(env, "integer model: sin has the wrong size");
+  if (!(md->gain_final = integers(env, field(env, spec, "gainFinal"), &ns)) || ns != (size_t)md->D) return fail(env, "integer model: the final gain has the wrong size");
+  uint8_t *emb = typed(env, field(env, spec, "embedding"), napi_uint8_array, &ns);
+  if (!emb || ns != (size_t)md->V * md->D) return fail(env, "integer model: the embedding has the wrong size");
+  md->embedding = malloc(ns);
+  memcpy(md->embedding, emb, ns);
+  if (!read_linear(env, field(env, spec, "head"), &md->head)) return NULL;
+  if (md->head.K != md->D || md->head.N != md->V) return fail(env, "integer model: the head has the wrong shape");
+  md->head.s1 = column_shift;
+  md->layers = calloc(md->L, sizeof(Layer));
+  napi_value layers = field(env, spec, "layers");
+  for (int l = 0; l < md->L; l++) {
+    napi_value v;
+    Layer *ly = &md->layers[l];
+    if (napi_get_element(env, layers, l, &v) != napi_ok) return fail(env, "integer model: a layer is missing");
+    int64_t *shifts = integers(env, field(env, v, "shifts"), &ns);
+    if (!shifts || ns != 4) return fail(env, "integer model: a layer's shifts are not four");
+    ly->sq = (int)shifts[0], ly->sk = (int)shifts[1], ly->sv = (int)shifts[2], ly->attn_shift = (int)shifts[3];
+    free(shifts);
+    if (ly->sv > PROB_BITS + md->R) return fail(env, "integer model: a value shift is out of range");
+    if (ly->attn_shift < 0 || ly->attn_shift > 24) return fail(env, "integer model: an attention shift is out of range");
+    if (!(ly->gain1 = integers(env, field(env, v, "gain1"), NULL)) || !(ly->gain2 = integers(env, field(env, v, "gain2"), NULL))) return NULL;
+    if (!read_linear(env, field(env, v, "qkv"), &ly->qkv) || !read_linear(env, field(env, v, "o"), &ly->o) || !read_linear(env, field(env, v, "gateUp"), &ly->gate_up) || !read_linear(env, field(env, v, "down"), &ly->down)) return NULL;
+    if (ly->qkv.K != md->D || ly->qkv.N != (md->H + 2 * md->Hk) * md->dh || ly->o.K != md->H * md->dh || ly->o.N != md->D || ly->gate_up.K != md->D || ly->gate_up.N != 2 * md->F || ly->down.K != md->F || ly->down.N != md->D)
+      return fail(env, "integer model: a layer's matrices have the wrong shapes");
+  }
+  CHECK(napi_create_external(env, md, free_nothing, NULL, &out));
+  return out;
+}
+
+static void *unwrap(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return fail(env, "integer model: not a model or cache");
+  return data;
+}
+
+/** One call at a time, whichever JavaScript thread makes it: the pool and the work buffers are shared. */
+static pthread_mutex_t calls = PTHREAD_MUTEX_INITIALIZER;
+
+/** cache(model, rows, window, threads): the keys and values of `rows` streams of up to `window` positions, and how
+ * many threads share its calls. */
+static napi_value js_cache(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], out;
+  int32_t rows, window, threads;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Model *md = unwrap(env, argv[0]);
+  if (!md) return NULL;
+  CHECK(napi_get_value_int32(env, argv[1], &rows));
+  CHECK(napi_get_value_int32(env, argv[2], &window));
+  CHECK(napi_get_value_int32(env, argv[3], &threads));
+  if (threads < 1 || threads > 256) return fail(env, "integer model: threads must be 1 to 256");
+  if (rows < 1 || window < 1 || window > md->positions) return fail(env, "integer model: a cache needs rows, and a window within the model's positions");
+  Cache *cache = calloc(1, sizeof(Cache));
+  cache->model = md, cache->rows = rows, cache->window = window, cache->threads = threads;
+  pthread_mutex_lock(&calls);
+  pool_grow(threads);
+  pthread_mutex_unlock(&calls);
+  size_t slots = (size_t)md->L * rows * md->Hk * window * md->dh;
+  cache->keys = calloc(slots, sizeof(int16_t));
+  cache->values = calloc(slots, sizeof(int16_t));
+  CHECK(napi_create_external(env, cache, free_cache, NULL, &out));
+  return out;
+}
+
+/** extend(cache, ids: Int32Array, length, start, predict, logits: Float32Array, weights: Int32Array). */
+static napi_value js_extend(napi_env env, napi_callback_info info) {
+  size_t argc = 7, n, nl, nw;
+  napi_value argv[7];
+  int32_t length, start, predict;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Cache *cache = unwrap(env, argv[0]);
+  if (!cache) return NULL;
+  int32_t *ids = typed(env, argv[1], napi_int32_array, &n);
+  CHECK(napi_get_value_int32(env, argv[2], &length));
+  CHECK(napi_get_value_int32(env, argv[3], &start));
+  CHECK(napi_get_value_int32(env, argv[4], &predict));
+  float *logits = typed(env, argv[5], napi_float32_array, &nl);
+  int32_t *weights = typed(env, argv[6], napi_int32_array, &nw);
+  if (!ids || !logits || !weights) return NULL;
+  size_t predicted = (size_t)cache->rows * (predict > 0 ? predict : 0) * cache->model->V;
+  if (n != (size_t)cache->rows * (length > 0 ? length : 0) || nl < predicted || nw < predicted) return fail(env, "integer model: extend's arrays have the wrong sizes");
+  pthread_mutex_lock(&calls);
+  const char *error = extend(cache, ids, length, start, predict, logits, weights);
+  pthread_mutex_unlock(&calls);
+  return error ? fail(env, error) : NULL;
+}
+
+/** kernel(): the dot-product kernel the models use (plain, avx2 or vnni), once one is made. */
+static napi_value js_kernel(napi_env env, napi_callback_info info) {
+  napi_value out;
+  (void)info;
+  CHECK(napi_create_string_utf8(env, kernel_name ? kernel_name : "", NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor calls[] = {
+      {"model", NULL, js_model, NULL, NULL, NULL, napi_default, NULL},
+      {"cache", NULL, js_cache, NULL, NULL, NULL, napi_default, NULL},
+      {"extend", NULL, js_extend, NULL, NULL, NULL, napi_default, NULL},
+      {"kernel", NULL, js_kernel, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, 4, calls) != napi_ok) return NULL;
+  return exports;
+}

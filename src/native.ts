@@ -1,0 +1,176 @@
+// The integer model's native engine (native/integer.c): the same integers as the onnxruntime graph, a step
+// without ~1,900 operator dispatches. It is compiled here, once, by the machine's C compiler (cc, or $CC) into
+// build/ (or the temporary folder where the package is read-only), and used when that works; otherwise, or
+// with LLMC_ENGINE=onnx, the graph runs through onnxruntime. Either gives the same bits (test/native.test.ts).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IntegerSpec } from './integer.ts';
+import type { Cache, Next } from './model.ts';
+import { UserError } from './cli.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SOURCE = join(ROOT, 'native', 'integer.c');
+const FLAGS = ['-O3', '-shared', '-fPIC', '-pthread'];
+
+type Handle = object;
+
+interface Addon {
+  model(spec: object): Handle;
+  cache(model: Handle, rows: number, window: number, threads: number): Handle;
+  extend(cache: Handle, ids: Int32Array, length: number, start: number, predict: number, logits: Float32Array, weights: Int32Array): void;
+  /** The dot-product kernel this process uses (plain, avx2 or vnni; LLMC_NATIVE_KERNEL picks one). */
+  kernel(): string;
+}
+
+/** What runs the integer model on the CPU: the native engine, or the graph through onnxruntime. */
+export type Engine = 'native' | 'onnx';
+
+/** The engine asked for: the option, else LLMC_ENGINE; undefined lets the native engine run where it builds. */
+function engineAsked(option?: Engine): Engine | undefined {
+  const asked = option ?? process.env.LLMC_ENGINE ?? '';
+  if (asked === '') return undefined;
+  if (asked === 'native' || asked === 'onnx') return asked;
+  throw new UserError(`LLMC_ENGINE must be native or onnx, got '${asked}'`);
+}
+
+/** A folder this process may write the compiled addon into. */
+function buildFolder(): string {
+  const own = join(ROOT, 'build');
+  try {
+    mkdirSync(own, { recursive: true });
+    accessSync(own, constants.W_OK);
+    return own;
+  } catch {
+    const shared = join(tmpdir(), `llmc-native-${process.getuid?.() ?? 'user'}`);
+    mkdirSync(shared, { recursive: true });
+    return shared;
+  }
+}
+
+/** Compiles the addon if this source, Node-API and platform have no build yet; its path. */
+function build(): string {
+  const compiler = process.env.CC || 'cc';
+  const source = readFileSync(SOURCE);
+  const key = createHash('sha256').update(source).update(`${process.platform} ${process.arch} ${compiler} ${FLAGS.join(' ')}`).digest('hex').slice(0, 16);
+  const file = join(buildFolder(), `integer-${key}.node`);
+  if (existsSync(file)) return file;
+  const headers = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
+  const temporary = `${file}.${process.pid}`;
+  try {
+    execFileSync(compiler, [...FLAGS, '-I', headers, '-o', temporary, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+  return file;
+}
+
+/** One line on why the addon did not build or load. */
+function whyNot(err: Error & { code?: string; status?: number; stderr?: Buffer }): string {
+  const compiler = process.env.CC || 'cc';
+  if (err.code === 'ENOENT') return `no C compiler (${compiler}) was found`;
+  const said = String(err.stderr ?? '').split('\n').find((line) => /error/i.test(line)) ?? String(err.stderr ?? '').trim().split('\n')[0];
+  return err.status !== undefined ? `${compiler} exited with status ${err.status}${said ? `: ${said}` : ''}` : err.message.split('\n')[0];
+}
+
+let addon: Addon | Error | undefined;
+
+/** The native engine, built on first use; undefined when onnx is asked for, or when it cannot be built and native was not asked for. */
+export function nativeEngine(option?: Engine): Addon | undefined {
+  const asked = engineAsked(option);
+  if (asked === 'onnx') return undefined;
+  if (!addon) {
+    try {
+      addon = createRequire(import.meta.url)(build()) as Addon;
+    } catch (err) {
+      addon = new Error(whyNot(err as Error & { code?: string; status?: number; stderr?: Buffer }));
+    }
+  }
+  if (!(addon instanceof Error)) return addon;
+  if (asked === 'native') throw new UserError(`the native engine did not build: ${addon.message}`);
+  return undefined;
+}
+
+const models = new Map<string, Handle>();
+
+/** The native model of a model folder's integer.json and weights, made once a process. */
+export function nativeModel(engine: Addon, dir: string): Handle {
+  let model = models.get(dir);
+  if (!model) {
+    model = engine.model(specOf(dir));
+    models.set(dir, model);
+  }
+  return model;
+}
+
+/** What native/integer.c reads: integer.json's constants as integer arrays, and the weights as they are stored. */
+function specOf(dir: string): object {
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const spec: IntegerSpec & { positions: number } = JSON.parse(readFileSync(join(dir, 'onnx', 'integer.json'), 'utf8'));
+  const files = new Map<string, Buffer>();
+  const tensor = (name: string) => {
+    const where = spec.files[name];
+    if (!files.has(where.location)) files.set(where.location, readFileSync(join(dir, 'onnx', where.location)));
+    const bytes = files.get(where.location)!.subarray(Number(where.offset), Number(where.offset) + Number(where.length));
+    return { bytes, shape: where.shape };
+  };
+  const ints = (values: number[]) => Float64Array.from(values);
+  const linear = (names: string[], mult: number[], s1: number, s2: number) => {
+    const mats = names.map(tensor);
+    return { mats: mats.map(({ bytes }) => new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length)), shape: ints([mats[0].shape[0], s1, s2, ...mats.map((m) => m.shape[1])]), mult: ints(mult) };
+  };
+  const { embedding, head, tables } = spec;
+  const emb = tensor(embedding.weights).bytes;
+  return {
+    dims: ints([config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.head_dim, config.intermediate_size, config.vocab_size, spec.layers.length, spec.positions, spec.R, spec.Q, spec.eps, embedding.zero, embedding.mult, embedding.shift, head.mult, head.shift, head.final_shift, head.column_shift]),
+    rsqrt: ints(tables.rsqrt),
+    attnExp: ints(tables.attn_exp),
+    headExp: ints(tables.head_exp),
+    sigmoid: ints(tables.sigmoid),
+    cos: ints(spec.cos.flat()),
+    sin: ints(spec.sin.flat()),
+    gainFinal: ints(spec.gain_final),
+    embedding: new Uint8Array(emb.buffer, emb.byteOffset, emb.length),
+    head: linear([head.weights], head.column_mult, 0, 0),
+    layers: spec.layers.map((layer) => ({
+      shifts: ints([...layer.shifts, layer.attn.shift]),
+      gain1: ints(layer.gain1),
+      gain2: ints(layer.gain2),
+      qkv: linear(layer.qkv.weights, layer.qkv.mult, layer.qkv.s1, layer.qkv.s2),
+      o: linear(layer.o.weights, layer.o.mult, layer.o.s1, layer.o.s2),
+      gateUp: linear(layer.gate_up.weights, layer.gate_up.mult, layer.gate_up.s1, layer.gate_up.s2),
+      down: linear(layer.down.weights, layer.down.mult, layer.down.s1, layer.down.s2),
+    })),
+  };
+}
+
+/**
+ * The keys and values of `rows` streams, kept by the native engine, whose calls `threads` threads share; the
+ * predictions come back in arrays reused call after call.
+ */
+export class NativeCache implements Cache {
+  private readonly cache: Handle;
+  private logits = new Float32Array(0);
+  private weights = new Int32Array(0);
+
+  constructor(private readonly engine: Addon, model: Handle, private readonly rows: number, window: number, private readonly vocab: number, threads: number) {
+    this.cache = engine.cache(model, rows, window, threads);
+  }
+
+  async extend(ids: BigInt64Array, length: number, start: number, { predict = 1 } = {}): Promise<Next> {
+    const size = this.rows * predict * this.vocab;
+    if (this.logits.length < size) {
+      this.logits = new Float32Array(size);
+      this.weights = new Int32Array(size);
+    }
+    const logits = this.logits.subarray(0, size);
+    const weights = this.weights.subarray(0, size);
+    this.engine.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, logits, weights);
+    return { logits, weights };
+  }
+}
