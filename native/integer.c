@@ -41,8 +41,22 @@ static inline int64_t shr(int64_t v, int s) {
   return (v + ((int64_t)1 << (s - 1)) - 1 + ((v >> s) & 1)) >> s;
 }
 static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
-/** round(127 x / a), half up, for |x| <= a, as the unsigned byte q + 128 that the dot products take. */
-static inline uint8_t quant8(int64_t x, int64_t a) { return (uint8_t)floor_div(254 * x + 257 * a, 2 * a); }
+/**
+ * A row quantized: round(127 x / a), half up, for |x| <= a = maxabs(row), as the unsigned byte q + 128 that the
+ * dot products take: floor((254 x + 257 a) / 2a), a quotient in [1, 255]. A 64-bit division an element would cost
+ * more than the row's dot products, so the quotient is taken in float64 (off by at most one, next to an integer)
+ * and corrected exactly.
+ */
+static inline void quantize(const int64_t *x, int n, int64_t a, uint8_t *q) {
+  int64_t d = 2 * a;
+  double inverse = 1.0 / (double)d;
+  for (int i = 0; i < n; i++) {
+    int64_t numerator = 254 * x[i] + 257 * a, quotient = (int64_t)((double)numerator * inverse);
+    quotient -= quotient * d > numerator;
+    quotient += (quotient + 1) * d <= numerator;
+    q[i] = (uint8_t)quotient;
+  }
+}
 static int64_t maxabs(const int64_t *x, int n) {
   int64_t a = 1;
   for (int i = 0; i < n; i++) a = x[i] > a ? x[i] : -x[i] > a ? -x[i] : a;
@@ -368,7 +382,7 @@ static inline void normq_row(const Model *md, const int64_t *x, const int64_t *g
   int64_t a = maxabs(xg, D), ms = floor_div(ss, D) + md->eps;
   int bits = ms > 0 ? 64 - __builtin_clzll((uint64_t)ms) : 0;
   int e = ((bits > 12 ? bits : 12) - 11) / 2;
-  for (int i = 0; i < D; i++) q[i] = quant8(xg[i], a);
+  quantize(xg, D, a, q);
   *phi = rdiv(a * md->rsqrt[ms >> (2 * e)], 127 * ((int64_t)1 << (RSQRT_BITS + e - md->Q)));
 }
 
@@ -500,7 +514,7 @@ CLONES static void attend_task(void *ctx, int part, int parts) {
       }
     }
     int64_t a = maxabs(o, HD);
-    for (int i = 0; i < HD; i++) c->q8[(size_t)m * HD + i] = quant8(o[i], a);
+    quantize(o, HD, a, c->q8 + (size_t)m * HD);
     c->phi[m] = rdiv(a << md->Q, 127 * ((int64_t)1 << (PROB_BITS + md->R - ly->sv)));
   }
 }
@@ -519,7 +533,7 @@ CLONES static void hidden_task(void *ctx, int part, int parts) {
       h[j] = shr(shr(gu[j] * md->sigmoid[index], SIG_BITS) * gu[F + j], R);
     }
     int64_t a = maxabs(h, F);
-    for (int j = 0; j < F; j++) c->q8[(size_t)m * F + j] = quant8(h[j], a);
+    quantize(h, F, a, c->q8 + (size_t)m * F);
     c->phi[m] = rdiv(a << md->Q, 127 * ((int64_t)1 << R));
   }
 }
