@@ -4,13 +4,14 @@
 // gives the same numbers; the dot products are written so that compilers vectorise them.
 #include <node_api.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ranks.h"
 
 // The elementwise phases are compiled for each x86-64 level too, and the loader picks the widest the CPU has.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -109,15 +110,28 @@ typedef struct {
 
 typedef void (*Task)(void *ctx, int part, int parts);
 
-/** The process's threads: they grow to the most any cache asks for, and a call uses as many as its cache wants. */
+/**
+ * The process's threads: they grow to the most any cache asks for, and a call uses as many as its cache wants.
+ * Phases come microseconds apart within a call, so a thread waiting for the next one (or for the others to end
+ * theirs) spins a while first; then it sleeps, so that threads never hold a core that another needs (between calls,
+ * or when more threads than cores run, as when several processes code at once).
+ */
 static struct {
   int size, parts;
   pthread_mutex_t mutex;
-  pthread_cond_t wake;
-  atomic_int generation, pending, active;
+  pthread_cond_t wake, done;
+  atomic_int generation, pending;
   Task task;
   void *ctx;
-} pool = {.size = 1, .mutex = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} pool = {.size = 1, .mutex = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+#define SPINS 4000  // about 40 to 200 µs, depending on the CPU's pause
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 typedef struct {
   int part, seen;
@@ -128,17 +142,22 @@ static void *pool_worker(void *arg) {
   free(arg);
   int seen = start.seen;
   for (;;) {
-    // While a call is under way its phases come microseconds apart: wait for them by spinning, and sleep between calls.
-    while (atomic_load(&pool.generation) == seen) {
-      if (!atomic_load(&pool.active)) {
-        pthread_mutex_lock(&pool.mutex);
-        while (!atomic_load(&pool.active) && atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.mutex);
-        pthread_mutex_unlock(&pool.mutex);
+    for (int spin = 0; atomic_load(&pool.generation) == seen; spin++) {
+      if (spin < SPINS) {
+        relax();
+        continue;
       }
+      pthread_mutex_lock(&pool.mutex);
+      while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.mutex);
+      pthread_mutex_unlock(&pool.mutex);
     }
     seen = atomic_load(&pool.generation);
     if (start.part < pool.parts) pool.task(pool.ctx, start.part, pool.parts);
-    atomic_fetch_sub(&pool.pending, 1);
+    if (atomic_fetch_sub(&pool.pending, 1) == 1) {
+      pthread_mutex_lock(&pool.mutex);
+      pthread_cond_signal(&pool.done);
+      pthread_mutex_unlock(&pool.mutex);
+    }
   }
   return NULL;
 }
@@ -154,13 +173,6 @@ static void pool_grow(int size) {
   }
 }
 
-static void pool_active(int active) {
-  pthread_mutex_lock(&pool.mutex);
-  atomic_store(&pool.active, active);
-  pthread_cond_broadcast(&pool.wake);
-  pthread_mutex_unlock(&pool.mutex);
-}
-
 /** Runs task(ctx, part, parts) for parts 0..parts-1, this thread taking part 0, and returns when all are done. */
 static void run(Task task, void *ctx, int parts) {
   if (parts <= 1 || pool.size == 1) return task(ctx, 0, 1);
@@ -168,9 +180,20 @@ static void run(Task task, void *ctx, int parts) {
   pool.ctx = ctx;
   pool.parts = parts < pool.size ? parts : pool.size;
   atomic_store(&pool.pending, pool.size - 1);
+  pthread_mutex_lock(&pool.mutex);
   atomic_fetch_add(&pool.generation, 1);
+  pthread_cond_broadcast(&pool.wake);
+  pthread_mutex_unlock(&pool.mutex);
   task(ctx, 0, pool.parts);
-  while (atomic_load(&pool.pending) > 0) sched_yield();
+  for (int spin = 0; atomic_load(&pool.pending) > 0; spin++) {
+    if (spin < SPINS) {
+      relax();
+      continue;
+    }
+    pthread_mutex_lock(&pool.mutex);
+    while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mutex);
+    pthread_mutex_unlock(&pool.mutex);
+  }
 }
 
 // ---- the step, phase by phase ----
@@ -616,7 +639,6 @@ static const char *extend(Cache *cache, const int32_t *ids, int length, int star
     if (ids[i] < 0 || ids[i] >= md->V) return "a token id is outside the model's vocabulary";
   make_room(cache, (size_t)M);
   Call c = {.cache = cache, .model = md, .ids = ids, .length = length, .start = start, .predict = predict, .M = M, .predicted = cache->rows * predict, .x = cache->x, .q8 = cache->q8, .phi = cache->phi, .acc = cache->acc, .out = cache->out, .o = cache->o, .logits = logits, .weights = weights};
-  pool_active(1);
   phase(&c, embed_task);
   for (c.layer = 0; c.layer < md->L; c.layer++) {
     const Layer *ly = &md->layers[c.layer];
@@ -635,7 +657,6 @@ static const char *extend(Cache *cache, const int32_t *ids, int length, int star
   phase(&c, final_task);
   phase(&c, head_task);
   phase(&c, weights_task);
-  pool_active(0);
   return NULL;
 }
 
@@ -878,6 +899,6 @@ NAPI_MODULE_INIT() {
       {"extend", NULL, js_extend, NULL, NULL, NULL, napi_default, NULL},
       {"kernel", NULL, js_kernel, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 4, calls) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, 4, calls) != napi_ok || !ranks_define(env, exports)) return NULL;
   return exports;
 }

@@ -289,7 +289,8 @@ export class Mixer {
     this.mixed = squash(Math.floor(dot / ONE));
     this.candidate = token;
     this.lengthSeen = length;
-    setShare(f, token, this.mixed * unit, total);
+    if (freqs.native) freqs.native.share(f, token, this.mixed * unit, total);
+    else setShare(f, token, this.mixed * unit, total);
   }
 
   learn(position: number, token: number): void {
@@ -315,7 +316,7 @@ export class Mixer {
  * Gives `token` at least `share` of `total` and every other token 1 plus its part of what is left above 1s, in
  * proportion to what it had above 1; what flooring leaves goes to `token`. No token falls below 1.
  */
-function setShare(f: Int32Array, token: number, share: number, total: number): void {
+export function setShare(f: Int32Array, token: number, share: number, total: number): void {
   const others = f.length - 1;
   const budget = Math.max(others, total - share) - others;
   const above = total - f[token] - others;

@@ -14,8 +14,9 @@ import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE = join(ROOT, 'native', 'integer.c');
-const FLAGS = ['-O3', '-shared', '-fPIC', '-pthread'];
+const SOURCES = ['integer.c', 'ranks.c', 'ranks.h'].map((file) => join(ROOT, 'native', file));
+// No contraction of a · b + c into one rounding: the coder's float64 steps must round as JavaScript's do.
+const FLAGS = ['-O3', '-ffp-contract=off', '-shared', '-fPIC', '-pthread'];
 
 type Handle = object;
 
@@ -25,10 +26,17 @@ interface Addon {
   extend(cache: Handle, ids: Int32Array, length: number, start: number, predict: number, logits: Float32Array, weights: Int32Array): void;
   /** The dot-product kernel this process uses (plain, avx2 or vnni; LLMC_NATIVE_KERNEL picks one). */
   kernel(): string;
+  /** The exact coder's row arithmetic (native/ranks.c): the same numbers as src/ranks.ts and the mixer's share. */
+  frequencies(weights: Int32Array, freqs: Int32Array, precision: number): number;
+  share(freqs: Int32Array, token: number, share: number, total: number): void;
+  start(freqs: Int32Array, top: number, token: number): number;
+  find(freqs: Int32Array, top: number, cum: number, start: Float64Array): number;
+  rank(logits: Float32Array, token: number): number;
 }
 
 /** What runs the integer model on the CPU: the native engine, or the graph through onnxruntime. */
 export type Engine = 'native' | 'onnx';
+export type { Addon as NativeAddon };
 
 /** The engine asked for: the option, else LLMC_ENGINE; undefined lets the native engine run where it builds. */
 function engineAsked(option?: Engine): Engine | undefined {
@@ -55,14 +63,15 @@ function buildFolder(): string {
 /** Compiles the addon if this source, Node-API and platform have no build yet; its path. */
 function build(): string {
   const compiler = process.env.CC || 'cc';
-  const source = readFileSync(SOURCE);
-  const key = createHash('sha256').update(source).update(`${process.platform} ${process.arch} ${compiler} ${FLAGS.join(' ')}`).digest('hex').slice(0, 16);
+  const hash = createHash('sha256');
+  for (const file of SOURCES) hash.update(readFileSync(file));
+  const key = hash.update(`${process.platform} ${process.arch} ${compiler} ${FLAGS.join(' ')}`).digest('hex').slice(0, 16);
   const file = join(buildFolder(), `integer-${key}.node`);
   if (existsSync(file)) return file;
   const headers = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
   const temporary = `${file}.${process.pid}`;
   try {
-    execFileSync(compiler, [...FLAGS, '-I', headers, '-o', temporary, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(compiler, [...FLAGS, '-I', headers, '-o', temporary, ...SOURCES.filter((file) => file.endsWith('.c'))], { stdio: ['ignore', 'ignore', 'pipe'] });
     renameSync(temporary, file);
   } finally {
     rmSync(temporary, { force: true });

@@ -1,8 +1,14 @@
 // What the coders need from one row of the model's output: a token's rank among the logits (rank mode), and
-// the distribution as integer frequencies (exact mode).
+// the distribution as integer frequencies (exact mode). Where the native addon is (src/native.ts) its C twins
+// (native/ranks.c) do the passes over the vocabulary, with the same numbers; LLMC_ENGINE=onnx keeps them here.
+import { type NativeAddon, nativeEngine } from './native.ts';
+
+/** The addon's row arithmetic, or undefined (none here, or LLMC_ENGINE=onnx). */
+export const nativeRows = (): NativeAddon | undefined => nativeEngine();
 
 /** Rank of `token`: how many tokens have a higher logit, or an equal one and a smaller id. */
-export function rankOf(logits: Float32Array, token: number): number {
+export function rankOf(logits: Float32Array, token: number, native = nativeRows()): number {
+  if (native) return native.rank(logits, token);
   const target = logits[token];
   let rank = 0;
   for (let j = 0; j < logits.length; j++) rank += +(logits[j] > target); // no branch: half the comparisons go each way
@@ -39,10 +45,13 @@ export function tokenAtRank(logits: Float32Array, rank: number): number {
 export class Frequencies {
   readonly freqs: Int32Array;
   top = 0;
+  private readonly start = new Float64Array(1);
 
+  /** native: the addon's twins of these passes (default: where there is one), or undefined for TypeScript's. */
   constructor(
     readonly vocab: number,
     readonly precision: number,
+    readonly native = nativeRows(),
   ) {
     if (2 ** precision < 2 * vocab) throw new Error(`precision ${precision} is too small for a vocabulary of ${vocab}`);
     this.freqs = new Int32Array(vocab);
@@ -51,6 +60,13 @@ export class Frequencies {
   /** Takes a row of probabilities, or of integer weights proportional to them, and computes its frequencies. */
   load(probs: ArrayLike<number>): this {
     const { vocab, freqs } = this;
+    if (this.native && probs instanceof Int32Array && probs.length === vocab) {
+      const top = this.native.frequencies(probs, freqs, this.precision);
+      if (top >= 0) {
+        this.top = top;
+        return this;
+      }
+    }
     const total = 2 ** this.precision;
     let max = -1;
     let top = 0;
@@ -74,6 +90,7 @@ export class Frequencies {
 /** [start, frequency] of a token. */
   interval(token: number): [number, number] {
     const { freqs, top } = this;
+    if (this.native) return [this.native.start(freqs, top, token), freqs[token]];
     if (token === top) return [0, freqs[top]];
     let start = freqs[top];
     for (let j = 0; j < token; j++) start += freqs[j];
@@ -84,6 +101,11 @@ export class Frequencies {
   /** The token whose interval holds `cum`, with that interval. */
   find(cum: number): { token: number; start: number; freq: number } {
     const { freqs, top } = this;
+    if (this.native) {
+      const token = this.native.find(freqs, top, cum, this.start);
+      if (token < 0) throw new Error(`cumulative value ${cum} is outside 2^precision`);
+      return { token, start: this.start[0], freq: freqs[token] };
+    }
     if (cum < freqs[top]) return { token: top, start: 0, freq: freqs[top] };
     let start = freqs[top];
     for (let j = 0; j < freqs.length; j++) {

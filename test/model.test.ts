@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Tensor } from '@huggingface/transformers';
 import { CODED, DECODED, loadModel, loadTransformersGraph, Stepper } from '../src/model.ts';
-import { Frequencies, rankOf, tokenAtRank } from '../src/ranks.ts';
+import { Frequencies, nativeRows, rankOf, tokenAtRank } from '../src/ranks.ts';
+import { setShare } from '../src/mixer.ts';
+import { rng } from '../src/fuzz.ts';
 import { schedule, visitOrder } from '../src/codec.ts';
 import { SCARLET } from './helpers.ts';
 
@@ -139,6 +141,35 @@ test('exact frequencies: every token > 0, the sum is 2^precision, intervals tile
     const [start, freq] = f.interval(token);
     assert.deepEqual(f.find(start), { token, start, freq });
     assert.deepEqual(f.find(start + freq - 1), { token, start, freq });
+  }
+});
+
+test('the coder\'s row arithmetic in C gives TypeScript\'s numbers: frequencies, the mixer\'s share, intervals, finds, ranks', async () => {
+  const native = nativeRows();
+  assert.ok(native, 'the native addon builds here');
+  const v2 = await loadModel('llmc-tiny-v2');
+  const W = v2.vocabSize, total = 2 ** 24;
+  const ids = v2.tokenizer.encode(SCARLET.subarray(30_000, 31_000).toString(), { add_special_tokens: false }).slice(0, 40);
+  const stepper = new Stepper(v2, 1, 64);
+  const random = rng(11);
+  for (const id of ids) {
+    const { weights, logits } = await stepper.step([id]);
+    const ours = new Frequencies(W, 24, undefined).load(weights!);
+    const theirs = new Frequencies(W, 24, native).load(weights!);
+    assert.equal(theirs.top, ours.top);
+    assert.deepEqual(theirs.freqs, ours.freqs);
+    for (const token of [0, ours.top, id, W - 1, Math.floor(random() * W)]) {
+      assert.deepEqual(theirs.interval(token), ours.interval(token));
+      assert.equal(rankOf(logits!, token, native), rankOf(logits!, token, undefined));
+    }
+    for (const cum of [0, ours.freqs[ours.top] - 1, ours.freqs[ours.top], total - 1, Math.floor(random() * total)]) assert.deepEqual(theirs.find(cum), ours.find(cum));
+    for (const share of [0, 1 << 8, Math.floor(random() * total), total - W, total]) {
+      const token = share === 1 << 8 ? ours.top : Math.floor(random() * W);
+      const a = ours.freqs.slice(), b = ours.freqs.slice();
+      setShare(a, token, share, total);
+      native.share(b, token, share, total);
+      assert.deepEqual(b, a, `share ${share} for token ${token}`);
+    }
   }
 });
 
