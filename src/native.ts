@@ -26,6 +26,8 @@ interface Addon {
   extend(cache: Handle, ids: Int32Array, length: number, start: number, predict: number, logits: Float32Array, weights: Int32Array): void;
   /** The dot-product kernel this process uses (plain, avx2 or vnni; LLMC_NATIVE_KERNEL picks one). */
   kernel(): string;
+  /** Frees a cache's memory now; it refuses calls after. */
+  close(cache: Handle): void;
   /** The exact coder's row arithmetic (native/ranks.c): the same numbers as src/ranks.ts and the mixer's share. */
   frequencies(weights: Int32Array, freqs: Int32Array, precision: number): number;
   share(freqs: Int32Array, token: number, share: number, total: number): void;
@@ -181,5 +183,11 @@ export class NativeCache implements Cache {
     const weights = this.weights.subarray(0, size);
     this.engine.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, logits, weights);
     return { logits, weights };
+  }
+
+  close(): void {
+    this.engine.close(this.cache);
+    this.logits = new Float32Array(0);
+    this.weights = new Int32Array(0);
   }
 }

@@ -138,6 +138,8 @@ test('the native engine is what runs by default where a C compiler is, and it re
   const cache = model.newCache(2, 32);
   await assert.rejects(cache.extend(BigInt64Array.of(1n, BigInt(model.vocabSize)), 1, 0), /token id is outside the model's vocabulary/);
   await assert.rejects(cache.extend(BigInt64Array.of(1n, 2n), 1, 32), /run past the cache's window/);
+  cache.close!();
+  await assert.rejects(cache.extend(BigInt64Array.of(1n, 2n), 1, 0), /this cache was closed/);
   await assert.rejects(loadModel('llmc-tiny', { engine: 'gpu' as Engine }), /LLMC_ENGINE must be native or onnx, got 'gpu'/);
 });
 
