@@ -2,7 +2,6 @@
 // src/integer.ts, computed in one pass per layer with no operator dispatch, the keys and values kept here
 // between calls. Every value is an exact integer in an int32 or int64, so any compiler and instruction set
 // gives the same numbers; the dot products use the CPU's u8 × s8 instructions where it has them.
-#include <node_api.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -10,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "napi.h"
 #include "ranks.h"
 
 // The elementwise phases are compiled for each x86-64 level too, and the loader picks the widest the CPU has.
@@ -81,9 +81,9 @@ typedef struct {
 typedef struct {
   int D, H, Hk, dh, F, V, L, positions, R, Q;
   int64_t eps;
-  int64_t *rsqrt, *attn_exp, *head_exp, *sigmoid;
-  int32_t *attn_exp32;  // attn_exp again, for the 32-bit loops of attention
-  int n_rsqrt, n_attn_exp, n_head_exp, n_sigmoid;
+  int64_t *rsqrt, *head_exp, *sigmoid;
+  int32_t *attn_exp;  // in 32 bits, for attention's 32-bit loops
+  int n_attn_exp, n_head_exp, n_sigmoid;
   int64_t *cos, *sin;  // [positions][dh / 2]
   uint8_t *embedding;  // [V][D]
   int64_t emb_zero, emb_mult;
@@ -202,47 +202,45 @@ static inline void share(int n, int part, int parts, int *from, int *to) {
   *to = (int)((int64_t)n * (part + 1) / parts);
 }
 
-// The dot products take each input row as unsigned bytes (q + 128), so that compilers can use the CPU's u8 × s8
-// dot instructions (VNNI), and take 128 times the column's sum away after. They are compiled for several
-// instruction sets, and the widest the CPU has is chosen when the first model is made: the sums are the same.
-#define DOTS_BODY                                                                                     \
-  {                                                                                                   \
-    for (int jb = j0; jb < j1; jb += 32) {                                                            \
-      int je = jb + 32 < j1 ? jb + 32 : j1, m = 0;                                                    \
-      for (; m + 4 <= M; m += 4) {                                                                    \
-        const uint8_t *x0 = x + (size_t)m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;              \
-        for (int j = jb; j < je; j++) {                                                               \
-          const int8_t *wj = w + (size_t)j * K;                                                       \
-          int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                     \
-          for (int k = 0; k < K; k++) {                                                               \
-            int32_t c = wj[k];                                                                        \
-            s0 += (int32_t)x0[k] * c;                                                                 \
-            s1 += (int32_t)x1[k] * c;                                                                 \
-            s2 += (int32_t)x2[k] * c;                                                                 \
-            s3 += (int32_t)x3[k] * c;                                                                 \
-          }                                                                                           \
-          acc[(size_t)m * N + j] = s0;                                                                \
-          acc[(size_t)(m + 1) * N + j] = s1;                                                          \
-          acc[(size_t)(m + 2) * N + j] = s2;                                                          \
-          acc[(size_t)(m + 3) * N + j] = s3;                                                          \
-        }                                                                                             \
-      }                                                                                               \
-      for (; m < M; m++) {                                                                            \
-        const uint8_t *xm = x + (size_t)m * K;                                                        \
-        for (int j = jb; j < je; j++) {                                                               \
-          const int8_t *wj = w + (size_t)j * K;                                                       \
-          int32_t s = 0;                                                                              \
-          for (int k = 0; k < K; k++) s += (int32_t)xm[k] * (int32_t)wj[k];                           \
-          acc[(size_t)m * N + j] = s;                                                                 \
-        }                                                                                             \
-      }                                                                                               \
-    }                                                                                                 \
-  }
+// The dot products take each input row as unsigned bytes (q + 128), so that they can use the CPU's u8 × s8 dot
+// instructions (VNNI), and take 128 times the column's sum away after. There is a kernel for each instruction set,
+// and the widest the CPU has is chosen when the first model is made: the sums are the same.
 #define DOTS_ARGS const uint8_t *x, int M, int K, const int8_t *w, int N, int j0, int j1, int32_t *acc
 
 /** acc[m][j] = Σ_k x[m][k] · w[j][k] for j in [j0, j1), w column by column ([N][K]), four rows of x at a time. */
 typedef void (*Dots)(DOTS_ARGS);
-static void dots_plain(DOTS_ARGS) DOTS_BODY
+static void dots_plain(DOTS_ARGS) {
+  for (int jb = j0; jb < j1; jb += 32) {
+    int je = jb + 32 < j1 ? jb + 32 : j1, m = 0;
+    for (; m + 4 <= M; m += 4) {
+      const uint8_t *x0 = x + (size_t)m * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+      for (int j = jb; j < je; j++) {
+        const int8_t *wj = w + (size_t)j * K;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int k = 0; k < K; k++) {
+          int32_t c = wj[k];
+          s0 += (int32_t)x0[k] * c;
+          s1 += (int32_t)x1[k] * c;
+          s2 += (int32_t)x2[k] * c;
+          s3 += (int32_t)x3[k] * c;
+        }
+        acc[(size_t)m * N + j] = s0;
+        acc[(size_t)(m + 1) * N + j] = s1;
+        acc[(size_t)(m + 2) * N + j] = s2;
+        acc[(size_t)(m + 3) * N + j] = s3;
+      }
+    }
+    for (; m < M; m++) {
+      const uint8_t *xm = x + (size_t)m * K;
+      for (int j = jb; j < je; j++) {
+        const int8_t *wj = w + (size_t)j * K;
+        int32_t s = 0;
+        for (int k = 0; k < K; k++) s += (int32_t)xm[k] * (int32_t)wj[k];
+        acc[(size_t)m * N + j] = s;
+      }
+    }
+  }
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -523,7 +521,7 @@ CLONES static void attend_task(void *ctx, int part, int parts) {
         // in 32 bits, so these loops vectorise: a score's distance below the top is under 2^26, e under 2^16, Σe under 2^26
         for (int t = 0; t < n; t++) {
           int32_t d = top - si[t], k = s > 0 ? (d + (1 << (s - 1)) - 1 + ((d >> s) & 1)) >> s : d;
-          sum += e[t] = md->attn_exp32[k < last ? k : last];
+          sum += e[t] = md->attn_exp[k < last ? k : last];
         }
         int64_t inv = floor_div((int64_t)1 << 36, sum);
         for (int t = 0; t < n; t++) p[t] = (int32_t)((e[t] * inv) >> (36 - PROB_BITS));
@@ -659,33 +657,22 @@ static const char *extend(Cache *cache, const int32_t *ids, int length, int star
   return NULL;
 }
 
-// ---- Node-API: reading the model's description, and the three calls ----
+// ---- Node-API: reading the model's description, and the calls ----
 
 #define CHECK(call)                                   \
   do {                                                \
     if ((call) != napi_ok) return fail(env, #call); \
   } while (0)
 
-static void *fail(napi_env env, const char *what) {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, NULL, what);
-  return NULL;
-}
-
 static napi_value field(napi_env env, napi_value obj, const char *name) {
   napi_value v;
   return napi_get_named_property(env, obj, name, &v) == napi_ok ? v : NULL;
 }
 
-/** A typed array's data and length, if it is one of the type wanted. */
+/** A typed array's data and length, if it is one of the type wanted; else a thrown error. */
 static void *typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *length) {
-  bool is = false;
-  napi_typedarray_type type;
-  void *data;
-  if (!v || napi_is_typedarray(env, v, &is) != napi_ok || !is) return fail(env, "integer model: a typed array was expected");
-  if (napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != want) return fail(env, "integer model: a typed array of another type was expected");
-  return *length ? data : (void *)"";
+  void *data = typed_array(env, v, want, length);
+  return data ? data : fail(env, "integer model: a typed array of the right type was expected");
 }
 
 /** A copy of a Float64Array of integers. */
@@ -787,15 +774,17 @@ static napi_value js_model(napi_env env, napi_callback_info info) {
   int column_shift = (int)dims[17];
   free(dims);
   size_t ns;
-  if (!(md->rsqrt = integers(env, field(env, spec, "rsqrt"), &ns))) return NULL;
-  md->n_rsqrt = (int)ns;
-  if (!(md->attn_exp = integers(env, field(env, spec, "attnExp"), &ns))) return NULL;
+  // normq's index into rsqrt is below 4096 (docs/INTEGER.md: m < 4096)
+  if (!(md->rsqrt = integers(env, field(env, spec, "rsqrt"), &ns)) || ns < 4096) return fail(env, "integer model: the rsqrt table is short");
+  int64_t *attn_exp = integers(env, field(env, spec, "attnExp"), &ns);
+  if (!attn_exp) return NULL;
   md->n_attn_exp = (int)ns;
-  md->attn_exp32 = malloc(sizeof(int32_t) * ns);
+  md->attn_exp = malloc(sizeof(int32_t) * ns);
   for (size_t i = 0; i < ns; i++) {
-    if (md->attn_exp[i] < 0 || md->attn_exp[i] > 1 << 16) return fail(env, "integer model: the attention table is out of range");
-    md->attn_exp32[i] = (int32_t)md->attn_exp[i];
+    if (attn_exp[i] < 0 || attn_exp[i] > 1 << 16) return fail(env, "integer model: the attention table is out of range");
+    md->attn_exp[i] = (int32_t)attn_exp[i];
   }
+  free(attn_exp);
   if (!(md->head_exp = integers(env, field(env, spec, "headExp"), &ns))) return NULL;
   md->n_head_exp = (int)ns;
   if (!(md->sigmoid = integers(env, field(env, spec, "sigmoid"), &ns))) return NULL;

@@ -1,11 +1,11 @@
 // What the exact coder does with one row of the model's weights (src/ranks.ts), in C: frequencies, the mixer's
 // share for its predicted token (src/mixer.ts), a token's interval, the token at a cumulative value, a token's
 // rank. Each is the same sequence of operations as its TypeScript twin, on the same integers and the same float64
-// values, so each gives the same numbers (test/ranks.test.ts holds them together); in C a pass over 16,384 tokens
+// values, so each gives the same numbers (test/model.test.ts holds them together); in C a pass over 16,384 tokens
 // costs microseconds where it cost a tenth of a millisecond, four times a token.
-#include <node_api.h>
 #include <stdint.h>
 
+#include "napi.h"
 #include "ranks.h"
 
 /** Frequencies of integer weights: 1 + floor(w · (2^precision − V) / Σw) each, the rest to the largest; -1 if a
@@ -70,21 +70,6 @@ static int32_t rank_of(const float *logits, int V, int32_t token) {
 
 // ---- Node-API ----
 
-static napi_value fail(napi_env env, const char *what) {
-  napi_throw_error(env, NULL, what);
-  return NULL;
-}
-
-/** Reads argv[i] as a typed array of `type`. */
-static void *array(napi_env env, napi_value v, napi_typedarray_type type, size_t *length) {
-  napi_typedarray_type got;
-  void *data;
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return NULL;
-  if (napi_get_typedarray_info(env, v, &got, length, &data, NULL, NULL) != napi_ok || got != type) return NULL;
-  return data;
-}
-
 static bool number(napi_env env, napi_value v, int64_t *out) {
   return napi_get_value_int64(env, v, out) == napi_ok;
 }
@@ -101,7 +86,7 @@ static napi_value js_frequencies(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int64_t precision;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t *w = array(env, argv[0], napi_int32_array, &nw), *f = array(env, argv[1], napi_int32_array, &nf);
+  int32_t *w = typed_array(env, argv[0], napi_int32_array, &nw), *f = typed_array(env, argv[1], napi_int32_array, &nf);
   if (argc < 3 || !w || !f || nw != nf || nw < 2 || !number(env, argv[2], &precision) || precision < 2 || precision > 30 || ((int64_t)1 << precision) < 2 * (int64_t)nw)
     return fail(env, "frequencies: weights and frequencies of one vocabulary, and a precision that holds it");
   return int_value(env, frequencies(w, f, (int)nw, (int)precision));
@@ -113,7 +98,7 @@ static napi_value js_share(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   int64_t token, share, total;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t *f = array(env, argv[0], napi_int32_array, &nf);
+  int32_t *f = typed_array(env, argv[0], napi_int32_array, &nf);
   if (argc < 4 || !f || !number(env, argv[1], &token) || !number(env, argv[2], &share) || !number(env, argv[3], &total) || token < 0 || token >= (int64_t)nf || share < 0 || share > total)
     return fail(env, "share: frequencies, a token of them, and a share of the total");
   set_share(f, (int)nf, (int32_t)token, share, total);
@@ -126,7 +111,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int64_t top, token;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t *f = array(env, argv[0], napi_int32_array, &nf);
+  int32_t *f = typed_array(env, argv[0], napi_int32_array, &nf);
   if (argc < 3 || !f || !number(env, argv[1], &top) || !number(env, argv[2], &token) || top < 0 || top >= (int64_t)nf || token < 0 || token >= (int64_t)nf)
     return fail(env, "start: frequencies and two tokens of them");
   return int_value(env, start_of(f, (int32_t)top, (int32_t)token));
@@ -138,8 +123,8 @@ static napi_value js_find(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   int64_t top, cum, start;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t *f = array(env, argv[0], napi_int32_array, &nf);
-  double *out = argc >= 4 ? array(env, argv[3], napi_float64_array, &no) : NULL;
+  int32_t *f = typed_array(env, argv[0], napi_int32_array, &nf);
+  double *out = argc >= 4 ? typed_array(env, argv[3], napi_float64_array, &no) : NULL;
   if (!f || !out || no < 1 || !number(env, argv[1], &top) || !number(env, argv[2], &cum) || top < 0 || top >= (int64_t)nf)
     return fail(env, "find: frequencies, a token of them, a value, and an array for the start");
   int32_t token = token_at(f, (int)nf, (int32_t)top, cum, &start);
@@ -153,7 +138,7 @@ static napi_value js_rank(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int64_t token;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  float *logits = array(env, argv[0], napi_float32_array, &nl);
+  float *logits = typed_array(env, argv[0], napi_float32_array, &nl);
   if (argc < 2 || !logits || !number(env, argv[1], &token) || token < 0 || token >= (int64_t)nl) return fail(env, "rank: logits and a token of them");
   return int_value(env, rank_of(logits, (int)nl, (int32_t)token));
 }

@@ -274,11 +274,9 @@ export class Mixer {
     const length = prediction?.length ?? 0;
     const agrees = this.cached?.token === token;
     const top = token === freqs.top ? 1 : 0;
-    const f = freqs.freqs;
-    const total = 2 ** freqs.precision;
     const unit = 2 ** (freqs.precision - 16);
     const x = this.inputs;
-    x[0] = stretch(Math.min(ONE - 1, Math.floor(f[token] / unit)));
+    x[0] = stretch(Math.min(ONE - 1, Math.floor(freqs.freqs[token] / unit)));
     x[1] = prediction ? stretch(this.hits[length]) : 0;
     x[2] = agrees ? stretch(this.cacheHits[this.cached!.runs]) : 0;
     x[3] = BIAS;
@@ -289,8 +287,7 @@ export class Mixer {
     this.mixed = squash(Math.floor(dot / ONE));
     this.candidate = token;
     this.lengthSeen = length;
-    if (freqs.native) freqs.native.share(f, token, this.mixed * unit, total);
-    else setShare(f, token, this.mixed * unit, total);
+    freqs.share(token, this.mixed * unit);
   }
 
   learn(position: number, token: number): void {
@@ -310,22 +307,4 @@ export class Mixer {
     this.cache?.learn(this.slot, token);
     this.match.learn(position, token);
   }
-}
-
-/**
- * Gives `token` at least `share` of `total` and every other token 1 plus its part of what is left above 1s, in
- * proportion to what it had above 1; what flooring leaves goes to `token`. No token falls below 1.
- */
-export function setShare(f: Int32Array, token: number, share: number, total: number): void {
-  const others = f.length - 1;
-  const budget = Math.max(others, total - share) - others;
-  const above = total - f[token] - others;
-  if (above <= 0) return;
-  let used = 0;
-  for (let j = 0; j < f.length; j++) {
-    if (j === token) continue;
-    // Exact: the product is below 2^48 and the quotient below 2^24, so float64 division floors as integers would.
-    used += f[j] = 1 + Math.floor(((f[j] - 1) * budget) / above);
-  }
-  f[token] = total - used;
 }

@@ -1,7 +1,7 @@
 // The integer model's native engine (native/integer.c): the same integers as the onnxruntime graph, a step
 // without ~1,900 operator dispatches. It is compiled here, once, by the machine's C compiler (cc, or $CC) into
 // build/ (or the temporary folder where the package is read-only), and used when that works; otherwise, or
-// with LLMC_ENGINE=onnx, the graph runs through onnxruntime. Either gives the same bits (test/native.test.ts).
+// with LLMC_ENGINE=onnx, the graph runs through onnxruntime. Either gives the same bits (test/integer.test.ts).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['integer.c', 'ranks.c', 'ranks.h'].map((file) => join(ROOT, 'native', file));
+const SOURCES = ['integer.c', 'ranks.c', 'ranks.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
 // No contraction of a · b + c into one rounding: the coder's float64 steps must round as JavaScript's do.
 const FLAGS = ['-O3', '-ffp-contract=off', '-shared', '-fPIC', '-pthread'];
 
@@ -62,18 +62,21 @@ function buildFolder(): string {
   }
 }
 
-/** Compiles the addon if this source, Node-API and platform have no build yet; its path. */
+/** The C compiler: $CC, else cc. */
+const compiler = () => process.env.CC || 'cc';
+
+/** Compiles the addon if these sources, compiler and platform have no build yet; its path. */
 function build(): string {
-  const compiler = process.env.CC || 'cc';
+  const cc = compiler();
   const hash = createHash('sha256');
   for (const file of SOURCES) hash.update(readFileSync(file));
-  const key = hash.update(`${process.platform} ${process.arch} ${compiler} ${FLAGS.join(' ')}`).digest('hex').slice(0, 16);
+  const key = hash.update(`${process.platform} ${process.arch} ${cc} ${FLAGS.join(' ')}`).digest('hex').slice(0, 16);
   const file = join(buildFolder(), `integer-${key}.node`);
   if (existsSync(file)) return file;
   const headers = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
   const temporary = `${file}.${process.pid}`;
   try {
-    execFileSync(compiler, [...FLAGS, '-I', headers, '-o', temporary, ...SOURCES.filter((file) => file.endsWith('.c'))], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(cc, [...FLAGS, '-I', headers, '-o', temporary, ...SOURCES.filter((file) => file.endsWith('.c'))], { stdio: ['ignore', 'ignore', 'pipe'] });
     renameSync(temporary, file);
   } finally {
     rmSync(temporary, { force: true });
@@ -83,10 +86,10 @@ function build(): string {
 
 /** One line on why the addon did not build or load. */
 function whyNot(err: Error & { code?: string; status?: number; stderr?: Buffer }): string {
-  const compiler = process.env.CC || 'cc';
-  if (err.code === 'ENOENT') return `no C compiler (${compiler}) was found`;
+  const cc = compiler();
+  if (err.code === 'ENOENT') return `no C compiler (${cc}) was found`;
   const said = String(err.stderr ?? '').split('\n').find((line) => /error/i.test(line)) ?? String(err.stderr ?? '').trim().split('\n')[0];
-  return err.status !== undefined ? `${compiler} exited with status ${err.status}${said ? `: ${said}` : ''}` : err.message.split('\n')[0];
+  return err.status !== undefined ? `${cc} exited with status ${err.status}${said ? `: ${said}` : ''}` : err.message.split('\n')[0];
 }
 
 let addon: Addon | Error | undefined;

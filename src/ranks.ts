@@ -3,8 +3,13 @@
 // (native/ranks.c) do the passes over the vocabulary, with the same numbers; LLMC_ENGINE=onnx keeps them here.
 import { type NativeAddon, nativeEngine } from './native.ts';
 
-/** The addon's row arithmetic, or undefined (none here, or LLMC_ENGINE=onnx). */
-export const nativeRows = (): NativeAddon | undefined => nativeEngine();
+let rows: NativeAddon | undefined | null = null;
+
+/** The addon's row arithmetic, or undefined (none here, or LLMC_ENGINE=onnx): asked once, not a token. */
+export function nativeRows(): NativeAddon | undefined {
+  if (rows === null) rows = nativeEngine();
+  return rows;
+}
 
 /** Rank of `token`: how many tokens have a higher logit, or an equal one and a smaller id. */
 export function rankOf(logits: Float32Array, token: number, native = nativeRows()): number {
@@ -96,6 +101,28 @@ export class Frequencies {
     for (let j = 0; j < token; j++) start += freqs[j];
     if (token > top) start -= freqs[top];
     return [start, freqs[token]];
+  }
+
+  /**
+   * The mixer's share (docs/MIXER.md): gives `token` at least `share` of the total and every other token 1 plus its
+   * part of what is left above 1s, in proportion to what it had above 1; what flooring leaves goes to `token`. No
+   * token falls below 1.
+   */
+  share(token: number, share: number): void {
+    const { freqs: f } = this;
+    const total = 2 ** this.precision;
+    if (this.native) return this.native.share(f, token, share, total);
+    const others = f.length - 1;
+    const budget = Math.max(others, total - share) - others;
+    const above = total - f[token] - others;
+    if (above <= 0) return;
+    let used = 0;
+    for (let j = 0; j < f.length; j++) {
+      if (j === token) continue;
+      // Exact: the product is below 2^48 and the quotient below 2^24, so float64 division floors as integers would.
+      used += f[j] = 1 + Math.floor(((f[j] - 1) * budget) / above);
+    }
+    f[token] = total - used;
   }
 
   /** The token whose interval holds `cum`, with that interval. */
