@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda.h"
+#include "model.h"
 #include "napi.h"
 #include "ranks.h"
 
@@ -18,14 +20,6 @@
 #else
 #define CLONES
 #endif
-
-#define GAIN_BITS 12
-#define TRIG_BITS 14
-#define RSQRT_BITS 24
-#define SIG_BITS 15
-#define PROB_BITS 12
-#define Q_LIMIT 511
-#define V_LIMIT 2047
 
 // ---- exact integer helpers (docs/INTEGER.md, "Notation") ----
 
@@ -62,38 +56,6 @@ static int64_t maxabs(const int64_t *x, int n) {
   for (int i = 0; i < n; i++) a = x[i] > a ? x[i] : -x[i] > a ? -x[i] : a;
   return a;
 }
-
-// ---- the model ----
-
-typedef struct {
-  int K, N, s1, s2;
-  int8_t *w;      // [N][K]: each column's 7-bit weights, contiguous
-  int32_t *sums;  // each column's sum, times 128 (what the unsigned inputs add)
-  int64_t *mult;
-} Linear;
-
-typedef struct {
-  int sq, sk, sv, attn_shift;
-  int64_t *gain1, *gain2;
-  Linear qkv, o, gate_up, down;
-} Layer;
-
-typedef struct {
-  int D, H, Hk, dh, F, V, L, positions, R, Q;
-  int64_t eps;
-  int64_t *rsqrt, *head_exp, *sigmoid;
-  int32_t *attn_exp;  // in 32 bits, for attention's 32-bit loops
-  int n_attn_exp, n_head_exp, n_sigmoid;
-  int64_t *cos, *sin;  // [positions][dh / 2]
-  uint8_t *embedding;  // [V][D]
-  int64_t emb_zero, emb_mult;
-  int emb_shift;
-  int64_t *gain_final;
-  Linear head;  // mult: the column multipliers; s1: their shift
-  int64_t head_mult;
-  int head_shift, final_shift;
-  Layer *layers;
-} Model;
 
 typedef struct {
   Model *model;
@@ -706,6 +668,7 @@ static void pack(Linear *lin) {
     for (int k = 0; k < K; k++) panels[(size_t)(j / P) * P * K + (size_t)(k / 4) * P * 4 + (j % P) * 4 + k % 4] = lin->w[(size_t)j * K + k];
   free(lin->w);
   lin->w = panels;
+  lin->packed = P;
 }
 
 /** A linear layer: { mats: Int8Array[] of [K, N_i], shape: [K, s1, s2, N_1, N_2, ...], mult: one a column }. */
@@ -908,6 +871,6 @@ NAPI_MODULE_INIT() {
       {"kernel", NULL, js_kernel, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 5, calls) != napi_ok || !ranks_define(env, exports)) return NULL;
+  if (napi_define_properties(env, exports, 5, calls) != napi_ok || !ranks_define(env, exports) || !cuda_define(env, exports)) return NULL;
   return exports;
 }

@@ -3,7 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail, UserError } from '../src/cli.ts';
-import { nativeEngine } from '../src/native.ts';
+import { ENGINES, nativeEngine } from '../src/native.ts';
 import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
 import { DEFAULT_MODEL } from '../src/model.ts';
@@ -48,7 +48,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'float graphs\' weights (fp32 picks a float graph)' })
   .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU)' })
-  .option('engine', { choices: ['native', 'onnx'] as const, describe: 'what runs the integer graph on the CPU (default: LLMC_ENGINE, else the native engine where a C compiler builds it; the same bits either way)' })
+  .option('engine', { choices: ENGINES, describe: 'what computes the integer model: native (the CPU, in C), cuda (an NVIDIA GPU, through its driver and NVRTC) or onnx (onnxruntime); the same bits every way (default: LLMC_ENGINE, else native where a C compiler builds it)' })
   .conflicts('d', ['t', 'l'])
   .conflicts('c', 'o')
   .strictOptions()

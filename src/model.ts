@@ -10,7 +10,7 @@ import type { Tensor } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import { bytePairTokenizerOf } from './bpe.ts';
 import { printable, UserError } from './cli.ts';
-import { type Engine, NativeCache, nativeEngine, nativeModel } from './native.ts';
+import { cudaModel, type Engine, engineAsked, NativeCache, nativeEngine, nativeModel } from './native.ts';
 import { type RowGraph, RowWorkers, sessionsFor } from './rows.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
@@ -37,7 +37,7 @@ export interface ModelOptions {
   graph?: GraphKind;
   /** The first cache's rows, when known: if they will be split, the workers start while the model loads. */
   firstCache?: { rows: number; feeding: boolean };
-  /** What runs the integer graph on the CPU (default: LLMC_ENGINE, else the native engine where it builds). */
+  /** What computes the integer graph (default: LLMC_ENGINE, else the native engine on the CPU where it builds). */
   engine?: Engine;
 }
 
@@ -59,7 +59,7 @@ export interface LanguageModel {
   /** The graph file under onnx/ that runs, and its kind. */
   graph: string;
   graphKind: GraphKind;
-  /** What computes it: onnxruntime, or for the integer graph on the CPU the native engine (src/native.ts). */
+  /** What computes it: onnxruntime, or for the integer graph the native engine, on the CPU or a GPU (src/native.ts). */
   engine: Engine;
   /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph (an integer graph: its
    * specification, integer.json) and its weights. */
@@ -232,10 +232,14 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   const head = chosen.kind === 'integer' ? integerHeadOf(dir) : undefined;
   let newCache: LanguageModel['newCache'];
   const native = chosen.kind === 'integer' && device === 'cpu' ? nativeEngine(options.engine) : undefined;
-  if (native) {
+  const onGpu = native && engineAsked(options.engine) === 'cuda';
+  if (onGpu) {
+    const gpu = cudaModel(native, dir);
+    newCache = (rows, window) => new NativeCache({ extend: native.cudaExtend, close: native.cudaClose }, native.cudaCache(gpu, rows, window), rows, vocabSize);
+  } else if (native) {
     const model = nativeModel(native, dir);
     const threads = sessionsFor(options.threads);
-    newCache = (rows, window) => new NativeCache(native, model, rows, window, vocabSize, threads);
+    newCache = (rows, window) => new NativeCache(native, native.cache(model, rows, window, threads), rows, vocabSize);
   } else if (chosen.kind === 'integer' && device === 'cpu') {
     // Exact arithmetic: rows may go to sessions side by side (src/rows.ts), each of one thread.
     const sessions = sessionsFor(options.threads);
@@ -266,7 +270,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     device,
     graph,
     graphKind: chosen.kind,
-    engine: native ? 'native' : 'onnx',
+    engine: onGpu ? 'cuda' : native ? 'native' : 'onnx',
     fingerprint: remote ? new Uint8Array(createHash('sha256').update(dir + dtype).digest()) : fingerprintOf(dir, chosen.kind, graph, dtype),
     arithmetic: head?.arithmetic ?? 'float',
     maxWindow: head?.positions,

@@ -2,6 +2,7 @@
 // without ~1,900 operator dispatches. It is compiled here, once, by the machine's C compiler (cc, or $CC) into
 // build/ (or the temporary folder where the package is read-only), and used when that works; otherwise, or
 // with LLMC_ENGINE=onnx, the graph runs through onnxruntime. Either gives the same bits (test/integer.test.ts).
+// The same addon runs the model on an NVIDIA GPU (native/cuda.c, LLMC_ENGINE=cuda), again with the same bits.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -14,9 +15,11 @@ import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['integer.c', 'ranks.c', 'ranks.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
+const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'model.h', 'ranks.h', 'cuda.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
+/** The GPU's kernels, which the driver's compiler (NVRTC) compiles when a model first runs there. */
+const KERNELS = join(ROOT, 'native', 'cuda.cu');
 // No contraction of a · b + c into one rounding: the coder's float64 steps must round as JavaScript's do.
-const FLAGS = ['-O3', '-ffp-contract=off', '-shared', '-fPIC', '-pthread'];
+const FLAGS = ['-O3', '-ffp-contract=off', '-shared', '-fPIC', '-pthread', '-ldl'];
 
 type Handle = object;
 
@@ -28,6 +31,14 @@ interface Addon {
   kernel(): string;
   /** Frees a cache's memory now; it refuses calls after. */
   close(cache: Handle): void;
+  /** The same on an NVIDIA GPU (native/cuda.c): the model copied there, its kernels compiled from source. */
+  cudaModel(model: Handle, source: string, gpu: number): Handle;
+  cudaName(gpu: Handle): string;
+  cudaCache(gpu: Handle, rows: number, window: number): Handle;
+  /** The kernels compiled for compute capability `arch` (90: Hopper) by NVRTC, with no GPU: the cubin's bytes. */
+  cudaCompile(source: string, arch: number): number;
+  cudaExtend: Addon['extend'];
+  cudaClose: Addon['close'];
   /** The exact coder's row arithmetic (native/ranks.c): the same numbers as src/ranks.ts and the mixer's share. */
   frequencies(weights: Int32Array, freqs: Int32Array, precision: number): number;
   share(freqs: Int32Array, token: number, share: number, total: number): void;
@@ -36,16 +47,17 @@ interface Addon {
   rank(logits: Float32Array, token: number): number;
 }
 
-/** What runs the integer model on the CPU: the native engine, or the graph through onnxruntime. */
-export type Engine = 'native' | 'onnx';
+/** What runs the integer model: the native engine on the CPU or on an NVIDIA GPU, or the graph through onnxruntime. */
+export type Engine = 'native' | 'cuda' | 'onnx';
+export const ENGINES: readonly Engine[] = ['native', 'cuda', 'onnx'];
 export type { Addon as NativeAddon };
 
 /** The engine asked for: the option, else LLMC_ENGINE; undefined lets the native engine run where it builds. */
-function engineAsked(option?: Engine): Engine | undefined {
+export function engineAsked(option?: Engine): Engine | undefined {
   const asked = option ?? process.env.LLMC_ENGINE ?? '';
   if (asked === '') return undefined;
-  if (asked === 'native' || asked === 'onnx') return asked;
-  throw new UserError(`LLMC_ENGINE must be native or onnx, got '${asked}'`);
+  if ((ENGINES as string[]).includes(asked)) return asked as Engine;
+  throw new UserError(`LLMC_ENGINE must be native, cuda or onnx, got '${asked}'`);
 }
 
 /** A folder this process may write the compiled addon into. */
@@ -107,6 +119,7 @@ export function nativeEngine(option?: Engine): Addon | undefined {
   }
   if (!(addon instanceof Error)) return addon;
   if (asked === 'native') throw new UserError(`the native engine did not build: ${addon.message}`);
+  if (asked === 'cuda') throw new UserError(`the CUDA engine needs the native addon, which did not build: ${addon.message}`);
   return undefined;
 }
 
@@ -120,6 +133,25 @@ export function nativeModel(engine: Addon, dir: string): Handle {
     models.set(dir, model);
   }
   return model;
+}
+
+/** The GPU kernels' source (native/cuda.cu). */
+export const kernelsSource = () => readFileSync(KERNELS, 'utf8');
+
+const gpus = new Map<string, Handle>();
+
+/** The model of a folder on GPU 0, made once a process; one line on why not (no driver, no GPU, no NVRTC). */
+export function cudaModel(engine: Addon, dir: string): Handle {
+  let gpu = gpus.get(dir);
+  if (!gpu) {
+    try {
+      gpu = engine.cudaModel(nativeModel(engine, dir), kernelsSource(), 0);
+    } catch (err) {
+      throw new UserError(`the CUDA engine cannot run: ${(err as Error).message}`);
+    }
+    gpus.set(dir, gpu);
+  }
+  return gpu;
 }
 
 /** What native/integer.c reads: integer.json's constants as integer arrays, and the weights as they are stored. */
@@ -164,17 +196,19 @@ function specOf(dir: string): object {
 }
 
 /**
- * The keys and values of `rows` streams, kept by the native engine, whose calls `threads` threads share; the
- * predictions come back in arrays reused call after call.
+ * The keys and values of `rows` streams, kept by the native engine (in this process's memory, or on the GPU), with
+ * the engine's calls that extend and free them; the predictions come back in arrays reused call after call.
  */
 export class NativeCache implements Cache {
-  private readonly cache: Handle;
   private logits = new Float32Array(0);
   private weights = new Int32Array(0);
 
-  constructor(private readonly engine: Addon, model: Handle, private readonly rows: number, window: number, private readonly vocab: number, threads: number) {
-    this.cache = engine.cache(model, rows, window, threads);
-  }
+  constructor(
+    private readonly calls: Pick<Addon, 'extend' | 'close'>,
+    private readonly cache: Handle,
+    private readonly rows: number,
+    private readonly vocab: number,
+  ) {}
 
   async extend(ids: BigInt64Array, length: number, start: number, { predict = 1 } = {}): Promise<Next> {
     const size = this.rows * predict * this.vocab;
@@ -184,12 +218,12 @@ export class NativeCache implements Cache {
     }
     const logits = this.logits.subarray(0, size);
     const weights = this.weights.subarray(0, size);
-    this.engine.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, logits, weights);
+    this.calls.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, logits, weights);
     return { logits, weights };
   }
 
   close(): void {
-    this.engine.close(this.cache);
+    this.calls.close(this.cache);
     this.logits = new Float32Array(0);
     this.weights = new Int32Array(0);
   }

@@ -1,12 +1,13 @@
-// Decode anywhere: both engines of the integer model, the graph through onnxruntime and the native engine
-// (native/integer.c, the default where it builds), against the plain-TypeScript integer model (src/integer.ts),
-// bit for bit, on real text with the tiny models: every position's integer logits and the weights the exact coder
-// takes, through batches of rows, restarts of the window, and thread counts.
+// Decode anywhere: the engines of the integer model, the graph through onnxruntime, the native engine
+// (native/integer.c, the default where it builds) and, where there is an NVIDIA GPU, the CUDA engine (native/cuda.c),
+// against the plain-TypeScript integer model (src/integer.ts), bit for bit, on real text with the tiny models: every
+// position's integer logits and the weights the exact coder takes, through batches of rows, restarts of the window,
+// and thread counts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IntegerReference, type ReferenceCache } from '../src/integer.ts';
 import { type LanguageModel, loadModel, Stepper } from '../src/model.ts';
-import { type Engine, nativeEngine } from '../src/native.ts';
+import { type Engine, kernelsSource, nativeEngine } from '../src/native.ts';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,10 +59,13 @@ async function compare(model: LanguageModel, streams: number[][], window: number
   return compared;
 }
 
-const ENGINES: Engine[] = ['onnx', 'native'];
+/** Whether the CUDA engine runs here: true, or its one-line reason why not. */
+const gpu: true | string = await loadModel('llmc-tiny', { engine: 'cuda' }).then(() => true, (err: Error) => err.message);
+const ENGINES: Engine[] = ['onnx', 'native', 'cuda'];
 
 for (const engine of ENGINES) {
-  test(`${engine}: the integer model's numbers exactly, 2,400 positions of text, 4 rows, restarts`, async () => {
+  const skip = engine === 'cuda' && gpu !== true ? `no GPU here: ${gpu}` : false;
+  test(`${engine}: the integer model's numbers exactly, 2,400 positions of text, 4 rows, restarts`, { skip }, async () => {
     const model = await loadModel('llmc-tiny', { threads: 2, engine });
     assert.equal(model.engine, engine);
     assert.equal(model.graph, 'integer.onnx');
@@ -73,7 +77,7 @@ for (const engine of ENGINES) {
     assert.equal(await compare(model, streams, 96), rows * length); // a 96 window restarts each row 7 times
   });
 
-  test(`${engine}: model v2's twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript`, async () => {
+  test(`${engine}: model v2's twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript`, { skip }, async () => {
     const model = await loadModel('llmc-tiny-v2', { threads: 2, engine });
     assert.equal(model.graph, 'integer.onnx');
     const ids = model.tokenizer.encode(readFileSync(new URL('../src/mixer.ts', import.meta.url), 'utf8'), { add_special_tokens: false });
@@ -82,7 +86,7 @@ for (const engine of ENGINES) {
     assert.equal(await compare(model, streams, 64), rows * length);
   });
 
-  test(`${engine}: thread count and batch do not change a row's numbers (onnx: rows split over two sessions, src/rows.ts)`, async () => {
+  test(`${engine}: thread count and batch do not change a row's numbers (onnx: rows split over two sessions, src/rows.ts)`, { skip }, async () => {
     const one = await loadModel('llmc-tiny', { threads: 1, engine });
     const two = await loadModel('llmc-tiny', { threads: 2, engine });
     const ids = one.tokenizer.encode(text.slice(0, 3000), { add_special_tokens: false }).slice(0, 150);
@@ -98,12 +102,12 @@ for (const engine of ENGINES) {
     }
   });
 
-  test(`${engine}: a window wider than the integer graph's positions is refused in one line`, async () => {
+  test(`${engine}: a window wider than the integer graph's positions is refused in one line`, { skip }, async () => {
     const model = await loadModel('llmc-tiny', { engine });
     assert.throws(() => new Stepper(model, 1, (model.maxWindow ?? 0) + 1), /more than the 256 positions/);
   });
 
-  test(`${engine}: an encoder feeding many positions a call gets the integers of a decoder's steps, across restarts`, async () => {
+  test(`${engine}: an encoder feeding many positions a call gets the integers of a decoder's steps, across restarts`, { skip }, async () => {
     const model = await loadModel('llmc-tiny', { threads: 2, engine });
     const ids = model.tokenizer.encode(text.slice(3000, 9000), { add_special_tokens: false });
     const rows = 3, length = 200, window = 64, V = model.vocabSize;
@@ -140,7 +144,26 @@ test('the native engine is what runs by default where a C compiler is, and it re
   await assert.rejects(cache.extend(BigInt64Array.of(1n, 2n), 1, 32), /run past the cache's window/);
   cache.close!();
   await assert.rejects(cache.extend(BigInt64Array.of(1n, 2n), 1, 0), /this cache was closed/);
-  await assert.rejects(loadModel('llmc-tiny', { engine: 'gpu' as Engine }), /LLMC_ENGINE must be native or onnx, got 'gpu'/);
+  await assert.rejects(loadModel('llmc-tiny', { engine: 'gpu' as Engine }), /LLMC_ENGINE must be native, cuda or onnx, got 'gpu'/);
+});
+
+test('where the CUDA engine cannot run, it says why in one line', { skip: gpu === true ? 'a GPU is here: the cuda tests above ran' : false }, () => {
+  assert.match(gpu as string, /^the CUDA engine cannot run: (no NVIDIA driver here \(libcuda\.so\.1 did not load\)|no NVIDIA GPU here|NVRTC was not found .*)$/);
+});
+
+test('the GPU kernels compile, for Hopper and for the oldest GPU the engine takes (NVRTC, where its library is)', async (t) => {
+  const addon = nativeEngine('native')!;
+  const source = kernelsSource();
+  let compiled: number;
+  try {
+    compiled = addon.cudaCompile(source, 90);
+  } catch (err) {
+    if (/NVRTC was not found/.test((err as Error).message)) return t.skip((err as Error).message);
+    throw err;
+  }
+  assert.ok(compiled > 10_000, `a cubin of ${compiled} bytes`);
+  assert.ok(addon.cudaCompile(source, 61) > 10_000);
+  assert.throws(() => addon.cudaCompile(source.replace('dp4a.s32.s32', 'dp4a.s33.s32'), 90), /NVRTC could not compile the kernels for sm_90/);
 });
 
 test('every dot-product kernel this CPU runs gives the same numbers: the native tests again under each other kernel', { skip: process.env.LLMC_NATIVE_KERNEL ? 'one kernel asked for' : false }, async (t) => {

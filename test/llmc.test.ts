@@ -162,8 +162,24 @@ test('the native engine and onnxruntime write the same .bin and read each other\
   assert.match(insisted.stderr, /^llmc: the native engine did not build: .+\n$/);
   const bad = llmc(dir, [...TINY, '-d', '-c'], onnx.stdout, { LLMC_ENGINE: 'gpu' });
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /^llmc: LLMC_ENGINE must be native or onnx, got 'gpu'\n$/);
+  assert.match(bad.stderr, /^llmc: LLMC_ENGINE must be native, cuda or onnx, got 'gpu'\n$/);
   assert.equal(bad.stdout.length, 0);
+});
+
+test('the CUDA engine writes the native engine\'s .bin and reads it; where it cannot run, llmc says why in one line and writes nothing', (t) => {
+  const dir = tempDir(t);
+  const text = SCARLET.subarray(30_000, 34_000);
+  writeFileSync(join(dir, 'a.txt'), text);
+  const native = llmc(dir, [...TINY, '-q', '-c', 'a.txt'], '', { LLMC_ENGINE: 'native' });
+  const cuda = llmc(dir, [...TINY, '-q', '--engine', 'cuda', 'a.txt']);
+  if (cuda.status !== 0) {
+    assert.equal(cuda.status, 1);
+    assert.match(cuda.stderr, /^llmc: a\.txt: the CUDA engine cannot run: [^\n]+\n$/);
+    assert.deepEqual(readdirSync(dir), ['a.txt'], 'no output where the engine cannot run');
+    return t.diagnostic(cuda.stderr.trim());
+  }
+  assert.deepEqual(readFileSync(join(dir, 'a.txt.bin')), native.stdout, 'the same bytes from both engines');
+  assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], native.stdout).stdout, text);
 });
 
 test('llmc decodes with the model the user names (default llmc-base-v2), never the one the file names', (t) => {

@@ -1,0 +1,477 @@
+// The integer model on an NVIDIA GPU (native/cuda.cu's kernels), for the same Node-API calls as the CPU engine.
+// The driver (libcuda.so.1) and NVRTC (libnvrtc.so) are opened at run time, so the addon builds and runs on any
+// machine with no CUDA toolkit; only `cudaModel` needs them, and it says in one line what is missing.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda.h"
+#include "model.h"
+#include "napi.h"
+
+// ---- the few driver and NVRTC calls used, declared as their documentation gives them ----
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef void *CUcontext, *CUmodule, *CUfunction, *nvrtcProgram;
+typedef unsigned long long CUdeviceptr;
+
+enum { COMPUTE_MAJOR = 75, COMPUTE_MINOR = 76 };  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*
+
+static struct {
+  CUresult (*Init)(unsigned);
+  CUresult (*DeviceGetCount)(int *);
+  CUresult (*DeviceGet)(CUdevice *, int);
+  CUresult (*DeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*DeviceGetName)(char *, int, CUdevice);
+  CUresult (*DevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*CtxSetCurrent)(CUcontext);
+  CUresult (*ModuleLoadData)(CUmodule *, const void *);
+  CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*MemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*MemFree)(CUdeviceptr);
+  CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*MemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
+  CUresult (*GetErrorString)(CUresult, const char **);
+} cu;
+
+static struct {
+  int (*CreateProgram)(nvrtcProgram *, const char *, const char *, int, const char *const *, const char *const *);
+  int (*CompileProgram)(nvrtcProgram, int, const char *const *);
+  int (*GetProgramLogSize)(nvrtcProgram, size_t *);
+  int (*GetProgramLog)(nvrtcProgram, char *);
+  int (*GetCUBINSize)(nvrtcProgram, size_t *);
+  int (*GetCUBIN)(nvrtcProgram, char *);
+  int (*DestroyProgram)(nvrtcProgram *);
+  const char *(*GetErrorString)(int);
+} rtc;
+
+static char message[768];
+
+/** `what` failed with the driver's code: a message naming both. */
+static const char *driver_error(CUresult status, const char *what) {
+  const char *said = NULL;
+  if (cu.GetErrorString) cu.GetErrorString(status, &said);
+  snprintf(message, sizeof message, "CUDA: %s failed: %s", what, said ? said : "unknown error");
+  return message;
+}
+#define TRY(call)                                                        \
+  do {                                                                   \
+    CUresult status_ = (call);                                           \
+    if (status_ != 0) return driver_error(status_, #call);               \
+  } while (0)
+
+/** Each symbol of `names` from `library` into `slots`, in order; false if one is missing. */
+static bool bind(void *library, const char *const *names, void **slots, size_t count) {
+  for (size_t i = 0; i < count; i++)
+    if (!(slots[i] = dlsym(library, names[i]))) return false;
+  return true;
+}
+
+/** The driver, opened and started once; NULL, or why not. */
+static const char *open_driver(void) {
+  static bool tried;
+  static const char *outcome;
+  if (tried) return outcome;
+  tried = true;
+  static const char *names[] = {"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDeviceGetName", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemsetD8_v2", "cuLaunchKernel", "cuGetErrorString"};
+  void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  int count = 0;
+  if (!library) outcome = "no NVIDIA driver here (libcuda.so.1 did not load)";
+  else if (!bind(library, names, (void **)&cu, sizeof names / sizeof *names)) outcome = "the NVIDIA driver's libcuda.so.1 lacks a call this engine needs";
+  else if (cu.Init(0) != 0) outcome = "the NVIDIA driver did not start (cuInit failed)";
+  else if (cu.DeviceGetCount(&count) != 0 || count == 0) outcome = "no NVIDIA GPU here";
+  else outcome = NULL;
+  return outcome;
+}
+
+/** NVRTC, opened once: $LLMC_NVRTC, else the newest soname on the library path; NULL, or why not. */
+static const char *open_nvrtc(void) {
+  static bool tried;
+  static const char *outcome;
+  if (tried) return outcome;
+  tried = true;
+  static const char *names[] = {"nvrtcCreateProgram", "nvrtcCompileProgram", "nvrtcGetProgramLogSize", "nvrtcGetProgramLog", "nvrtcGetCUBINSize", "nvrtcGetCUBIN", "nvrtcDestroyProgram", "nvrtcGetErrorString"};
+  const char *asked = getenv("LLMC_NVRTC"), *sonames[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so"};
+  void *library = asked && *asked ? dlopen(asked, RTLD_NOW | RTLD_LOCAL) : NULL;
+  for (size_t i = 0; !library && !(asked && *asked) && i < sizeof sonames / sizeof *sonames; i++) library = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+  if (!library) outcome = "NVRTC was not found (libnvrtc.so.13 or .12): put the folder that holds it on LD_LIBRARY_PATH, or its path in LLMC_NVRTC";
+  else if (!bind(library, names, (void **)&rtc, sizeof names / sizeof *names)) outcome = "this NVRTC lacks a call the engine needs (it needs CUDA 11.2 or later)";
+  else outcome = NULL;
+  return outcome;
+}
+
+/** The kernels compiled for compute capability `arch` (e.g. 90) into *cubin (malloc'd); NULL, or why not. */
+static const char *compile(const char *source, int arch, char **cubin, size_t *size) {
+  const char *why = open_nvrtc();
+  if (why) return why;
+  char target[32];
+  snprintf(target, sizeof target, "--gpu-architecture=sm_%d", arch);
+  const char *options[] = {target, "--std=c++17", "--fmad=false"};
+  nvrtcProgram program;
+  int status = rtc.CreateProgram(&program, source, "cuda.cu", 0, NULL, NULL);
+  if (status != 0) return snprintf(message, sizeof message, "NVRTC: %s", rtc.GetErrorString(status)), message;
+  status = rtc.CompileProgram(program, 3, options);
+  if (status != 0) {
+    size_t length = 0;
+    rtc.GetProgramLogSize(program, &length);
+    char *log = calloc(length + 1, 1);
+    rtc.GetProgramLog(program, log);
+    char *first = strstr(log, "error");
+    snprintf(message, sizeof message, "NVRTC could not compile the kernels for sm_%d: %.600s", arch, first ? first : log);
+    for (char *c = message; *c; c++) *c = *c == '\n' ? ' ' : *c;
+    free(log);
+    rtc.DestroyProgram(&program);
+    return message;
+  }
+  rtc.GetCUBINSize(program, size);
+  *cubin = malloc(*size);
+  rtc.GetCUBIN(program, *cubin);
+  rtc.DestroyProgram(&program);
+  return NULL;
+}
+
+// ---- the model on the GPU ----
+
+typedef struct {
+  CUdeviceptr w, mult;  // w: [N][K], each column's 7-bit weights contiguous
+  int K, N, s1, s2;
+} GpuLinear;
+
+typedef struct {
+  CUdeviceptr gain1, gain2;
+  GpuLinear qkv, o, gate_up, down;
+} GpuLayer;
+
+#define KERNELS X(embed) X(normq) X(quantize_rows) X(linear) X(head) X(store) X(attend) X(hidden) X(weigh)
+
+typedef struct {
+  const Model *md;  // the CPU engine's model, which lives as long as the process
+  CUcontext context;
+  char name[128];
+  int arch;
+#define X(k) CUfunction k;
+  KERNELS
+#undef X
+  CUdeviceptr embedding, rsqrt, attn_exp, head_exp, sigmoid, cos, sin, gain_final;
+  GpuLinear head_linear;
+  GpuLayer *layers;
+} Gpu;
+
+typedef struct {
+  Gpu *gpu;
+  int rows, window;
+  CUdeviceptr keys, values;  // [layer][row][kv head]: keys [dh][slot], values [slot][dh]
+  size_t room, predicted_room;
+  CUdeviceptr ids, x, q, phi, out, o;  // work, for `room` positions
+  CUdeviceptr logits, weights, floats; // the head's, for `predicted_room` positions
+} GpuCache;
+
+/** A copy of `bytes` of host memory on the GPU. */
+static const char *upload(CUdeviceptr *to, const void *from, size_t bytes) {
+  TRY(cu.MemAlloc(to, bytes ? bytes : 1));
+  TRY(cu.MemcpyHtoD(*to, from, bytes));
+  return NULL;
+}
+
+/** A linear layer's weights column by column (undoing the CPU kernels' panels) and multipliers, on the GPU. */
+static const char *upload_linear(GpuLinear *g, const Linear *lin) {
+  int K = lin->K, N = lin->N, P = lin->packed;
+  int8_t *columns = malloc((size_t)K * N);
+  for (int j = 0; j < N; j++)
+    for (int k = 0; k < K; k++) columns[(size_t)j * K + k] = P ? lin->w[(size_t)(j / P) * P * K + (size_t)(k / 4) * P * 4 + (j % P) * 4 + k % 4] : lin->w[(size_t)j * K + k];
+  const char *why = upload(&g->w, columns, (size_t)K * N);
+  free(columns);
+  g->K = K, g->N = N, g->s1 = lin->s1, g->s2 = lin->s2;
+  return why ? why : upload(&g->mult, lin->mult, sizeof(int64_t) * N);
+}
+
+/** The model on GPU `ordinal`: its kernels compiled, its weights and tables copied. */
+static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ordinal) {
+  const char *why = open_driver();
+  if (why) return why;
+  int count = 0, major = 0, minor = 0;
+  cu.DeviceGetCount(&count);
+  if (ordinal < 0 || ordinal >= count) return snprintf(message, sizeof message, "there is no GPU %d (this machine has %d)", ordinal, count), message;
+  CUdevice device;
+  TRY(cu.DeviceGet(&device, ordinal));
+  TRY(cu.DeviceGetName(g->name, sizeof g->name, device));
+  TRY(cu.DeviceGetAttribute(&major, COMPUTE_MAJOR, device));
+  TRY(cu.DeviceGetAttribute(&minor, COMPUTE_MINOR, device));
+  if (major < 6 || (major == 6 && minor < 1)) return snprintf(message, sizeof message, "%s (sm_%d%d) has no 8-bit dot product: the CUDA engine needs sm_61 or later", g->name, major, minor), message;
+  g->arch = 10 * major + minor;
+  TRY(cu.DevicePrimaryCtxRetain(&g->context, device));
+  TRY(cu.CtxSetCurrent(g->context));
+  char *cubin = NULL;
+  size_t size = 0;
+  if ((why = compile(source, g->arch, &cubin, &size))) return why;
+  CUmodule module;
+  CUresult loaded = cu.ModuleLoadData(&module, cubin);
+  free(cubin);
+  TRY(loaded);
+#define X(k) TRY(cu.ModuleGetFunction(&g->k, module, #k));
+  KERNELS
+#undef X
+  g->md = md;
+  int32_t rsqrt_entries = 4096, half = md->dh / 2;
+  if ((why = upload(&g->embedding, md->embedding, (size_t)md->V * md->D)) || (why = upload(&g->rsqrt, md->rsqrt, sizeof(int64_t) * rsqrt_entries)) ||
+      (why = upload(&g->attn_exp, md->attn_exp, sizeof(int32_t) * md->n_attn_exp)) || (why = upload(&g->head_exp, md->head_exp, sizeof(int64_t) * md->n_head_exp)) ||
+      (why = upload(&g->sigmoid, md->sigmoid, sizeof(int64_t) * md->n_sigmoid)) || (why = upload(&g->cos, md->cos, sizeof(int64_t) * md->positions * half)) ||
+      (why = upload(&g->sin, md->sin, sizeof(int64_t) * md->positions * half)) || (why = upload(&g->gain_final, md->gain_final, sizeof(int64_t) * md->D)) ||
+      (why = upload_linear(&g->head_linear, &md->head)))
+    return why;
+  g->layers = calloc(md->L, sizeof(GpuLayer));
+  for (int l = 0; l < md->L; l++) {
+    const Layer *ly = &md->layers[l];
+    GpuLayer *gl = &g->layers[l];
+    if ((why = upload(&gl->gain1, ly->gain1, sizeof(int64_t) * md->D)) || (why = upload(&gl->gain2, ly->gain2, sizeof(int64_t) * md->D)) || (why = upload_linear(&gl->qkv, &ly->qkv)) ||
+        (why = upload_linear(&gl->o, &ly->o)) || (why = upload_linear(&gl->gate_up, &ly->gate_up)) || (why = upload_linear(&gl->down, &ly->down)))
+      return why;
+  }
+  return NULL;
+}
+
+static void release(GpuCache *c) {
+  CUdeviceptr *buffers[] = {&c->keys, &c->values, &c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o, &c->logits, &c->weights, &c->floats};
+  cu.CtxSetCurrent(c->gpu->context);
+  for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++) {
+    if (*buffers[i]) cu.MemFree(*buffers[i]);
+    *buffers[i] = 0;
+  }
+  c->room = c->predicted_room = 0;
+}
+
+/** Grows the work buffers to hold n positions, and the head's to hold p predictions. */
+static const char *make_room(GpuCache *c, size_t n, size_t p) {
+  const Model *md = c->gpu->md;
+  if (n > c->room) {
+    size_t wide = md->F > md->H * md->dh ? md->F : md->H * md->dh, most = 2 * md->F;
+    if ((size_t)md->layers[0].qkv.N > most) most = md->layers[0].qkv.N;
+    CUdeviceptr *buffers[] = {&c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o};
+    size_t sizes[] = {sizeof(int32_t) * n, sizeof(int64_t) * n * md->D, n * (wide > (size_t)md->D ? wide : md->D), sizeof(int64_t) * n, sizeof(int64_t) * n * most, sizeof(int64_t) * n * wide};
+    for (int i = 0; i < 6; i++) {
+      if (*buffers[i]) cu.MemFree(*buffers[i]);
+      *buffers[i] = 0;
+      TRY(cu.MemAlloc(buffers[i], sizes[i]));
+    }
+    c->room = n;
+  }
+  if (p > c->predicted_room) {
+    CUdeviceptr *buffers[] = {&c->logits, &c->weights, &c->floats};
+    for (int i = 0; i < 3; i++) {
+      if (*buffers[i]) cu.MemFree(*buffers[i]);
+      *buffers[i] = 0;
+      TRY(cu.MemAlloc(buffers[i], sizeof(int32_t) * p * md->V));
+    }
+    c->predicted_room = p;
+  }
+  return NULL;
+}
+
+/** Launches kernel k on a grid of gx × gy blocks of `threads`, with `shared` bytes of dynamic shared memory. */
+#define LAUNCH(k, gx, gy, threads, shared, ...)                                                            \
+  do {                                                                                                     \
+    void *args_[] = {__VA_ARGS__};                                                                         \
+    TRY(cu.LaunchKernel(g->k, (unsigned)(gx), (unsigned)(gy), 1, (threads), 1, 1, (shared), NULL, args_, NULL)); \
+  } while (0)
+
+static inline unsigned blocks(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
+
+/** The dot products of one linear layer for M positions. */
+static const char *run_linear(Gpu *g, const GpuLinear *lin, CUdeviceptr *q, CUdeviceptr *phi, CUdeviceptr *out, int *M) {
+  LAUNCH(linear, blocks(lin->N, 64), blocks(*M, 64), 256, 0, q, (void *)&lin->w, (void *)&lin->mult, phi, out, M, (void *)&lin->K, (void *)&lin->N, (void *)&lin->s1, (void *)&lin->s2);
+  return NULL;
+}
+
+/** Runs `length` tokens a row at positions start.. (start 0 empties the cache) and predicts after the last `predict`. */
+static const char *extend(GpuCache *c, const int32_t *ids, int length, int start, int predict, float *floats, int32_t *weights) {
+  Gpu *g = c->gpu;
+  const Model *md = g->md;
+  if (length < 1 || start < 0 || start + length > c->window) return "the positions run past the cache's window";
+  if (predict < 1 || predict > length) return "predict must be between 1 and the positions fed";
+  int M = c->rows * length, P = c->rows * predict, none = 0, R = md->R, Q = md->Q;
+  for (int i = 0; i < M; i++)
+    if (ids[i] < 0 || ids[i] >= md->V) return "a token id is outside the model's vocabulary";
+  TRY(cu.CtxSetCurrent(g->context));
+  const char *why = make_room(c, (size_t)M, (size_t)P);
+  if (why) return why;
+  TRY(cu.MemcpyHtoD(c->ids, ids, sizeof(int32_t) * M));
+  CUdeviceptr null = 0;
+  LAUNCH(embed, blocks((size_t)M * md->D, 256), 1, 256, 0, &c->ids, &g->embedding, &c->x, &M, (void *)&md->D, (void *)&md->emb_zero, (void *)&md->emb_mult, (void *)&md->emb_shift);
+  for (int l = 0; l < md->L; l++) {
+    const Layer *ly = &md->layers[l];
+    GpuLayer *gl = &g->layers[l];
+    int attn_bits = PROB_BITS + R - ly->sv, groups = md->H / md->Hk, HD = md->H * md->dh;
+    unsigned shared = sizeof(int32_t) * groups * (md->dh + c->window);
+    LAUNCH(normq, M, 1, 128, 0, &c->x, l ? &c->out : &null, &gl->gain1, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
+    if ((why = run_linear(g, &gl->qkv, &c->q, &c->phi, &c->out, &M))) return why;
+    LAUNCH(store, blocks((size_t)M * md->Hk * md->dh, 256), 1, 256, 0, &c->out, &c->keys, &c->values, &g->cos, &g->sin, &M, &length, &start, &l, &c->rows, &c->window, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sk, (void *)&ly->sv);
+    LAUNCH(attend, M, md->Hk, 128, shared, &c->out, &c->keys, &c->values, &c->o, &g->cos, &g->sin, &g->attn_exp, (void *)&md->n_attn_exp, &length, &start, &l, &c->rows, &c->window, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sq, (void *)&ly->attn_shift);
+    LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, &HD, &c->q, &c->phi, &Q, &attn_bits);
+    if ((why = run_linear(g, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
+    LAUNCH(normq, M, 1, 128, 0, &c->x, &c->out, &gl->gain2, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
+    if ((why = run_linear(g, &gl->gate_up, &c->q, &c->phi, &c->out, &M))) return why;
+    LAUNCH(hidden, blocks((size_t)M * md->F, 256), 1, 256, 0, &c->out, &c->o, &g->sigmoid, (void *)&md->n_sigmoid, &M, (void *)&md->F, &R);
+    LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, (void *)&md->F, &c->q, &c->phi, &Q, &R);
+    if ((why = run_linear(g, &gl->down, &c->q, &c->phi, &c->out, &M))) return why;
+  }
+  LAUNCH(normq, P, 1, 128, 0, &c->x, &c->out, &g->gain_final, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &predict);
+  const GpuLinear *hd = &g->head_linear;
+  LAUNCH(head, blocks(hd->N, 64), blocks(P, 64), 256, 0, &c->q, (void *)&hd->w, (void *)&hd->mult, &c->logits, &P, (void *)&hd->K, (void *)&hd->N, (void *)&md->head.s1);
+  LAUNCH(weigh, P, 1, 256, 0, &c->logits, &c->phi, &c->weights, &c->floats, &g->head_exp, (void *)&md->n_head_exp, (void *)&md->V, (void *)&md->head_mult, (void *)&md->head_shift, (void *)&md->final_shift);
+  TRY(cu.MemcpyDtoH(weights, c->weights, sizeof(int32_t) * P * md->V));
+  TRY(cu.MemcpyDtoH(floats, c->floats, sizeof(float) * P * md->V));
+  return NULL;
+}
+
+// ---- Node-API ----
+
+static pthread_mutex_t calls = PTHREAD_MUTEX_INITIALIZER;
+
+static void *external(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return fail(env, "CUDA engine: not a model or cache");
+  return data;
+}
+
+static void keep(napi_env env, void *data, void *hint) { (void)env, (void)data, (void)hint; }
+
+/** cudaModel(model, source: string, gpu: number) → the native model on that GPU, kernels compiled from source. */
+static napi_value js_cuda_model(napi_env env, napi_callback_info info) {
+  size_t argc = 3, length;
+  napi_value argv[3], out;
+  int32_t ordinal;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const Model *md = argc == 3 ? external(env, argv[0]) : NULL;
+  if (!md || napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok || napi_get_value_int32(env, argv[2], &ordinal) != napi_ok) return fail(env, "cudaModel: a native model, the kernels' source and a GPU number");
+  char *source = malloc(length + 1);
+  napi_get_value_string_utf8(env, argv[1], source, length + 1, &length);
+  Gpu *g = calloc(1, sizeof(Gpu));
+  pthread_mutex_lock(&calls);
+  const char *why = make_gpu(g, md, source, ordinal);
+  pthread_mutex_unlock(&calls);
+  free(source);
+  if (why) return fail(env, why);
+  napi_create_external(env, g, keep, NULL, &out);
+  return out;
+}
+
+/** cudaName(gpu model) → the GPU's name and architecture. */
+static napi_value js_cuda_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, out;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  Gpu *g = argc == 1 ? external(env, arg) : NULL;
+  if (!g) return NULL;
+  char name[160];
+  snprintf(name, sizeof name, "%s (sm_%d)", g->name, g->arch);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/** cudaCompile(source, arch) → the bytes of the cubin NVRTC makes for compute capability `arch`: no GPU needed. */
+static napi_value js_cuda_compile(napi_env env, napi_callback_info info) {
+  size_t argc = 2, length;
+  napi_value argv[2], out;
+  int32_t arch;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok || napi_get_value_int32(env, argv[1], &arch) != napi_ok) return fail(env, "cudaCompile: the kernels' source and a compute capability");
+  char *source = malloc(length + 1), *cubin = NULL;
+  napi_get_value_string_utf8(env, argv[0], source, length + 1, &length);
+  size_t size = 0;
+  pthread_mutex_lock(&calls);
+  const char *why = compile(source, arch, &cubin, &size);
+  pthread_mutex_unlock(&calls);
+  free(source), free(cubin);
+  if (why) return fail(env, why);
+  napi_create_int64(env, (int64_t)size, &out);
+  return out;
+}
+
+static void free_cache(napi_env env, void *data, void *hint) {
+  pthread_mutex_lock(&calls);
+  release(data);
+  pthread_mutex_unlock(&calls);
+  free(data);
+  (void)env, (void)hint;
+}
+
+/** cudaCache(gpu model, rows, window): the keys and values of `rows` streams of up to `window` positions, on the GPU. */
+static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  int32_t rows, window;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Gpu *g = argc == 3 ? external(env, argv[0]) : NULL;
+  if (!g) return NULL;
+  if (napi_get_value_int32(env, argv[1], &rows) != napi_ok || napi_get_value_int32(env, argv[2], &window) != napi_ok || rows < 1 || window < 1 || window > g->md->positions)
+    return fail(env, "CUDA engine: a cache needs rows, and a window within the model's positions");
+  const Model *md = g->md;
+  GpuCache *c = calloc(1, sizeof(GpuCache));
+  c->gpu = g, c->rows = rows, c->window = window;
+  size_t bytes = sizeof(int16_t) * md->L * rows * md->Hk * window * md->dh;
+  pthread_mutex_lock(&calls);
+  const char *why = NULL;
+  CUresult status = cu.CtxSetCurrent(g->context);
+  if (status == 0) status = cu.MemAlloc(&c->keys, bytes);
+  if (status == 0) status = cu.MemAlloc(&c->values, bytes);
+  // never-written slots are read by no position, but zeros keep a stray read harmless
+  if (status == 0) status = cu.MemsetD8(c->keys, 0, bytes);
+  if (status == 0) status = cu.MemsetD8(c->values, 0, bytes);
+  if (status != 0) why = driver_error(status, "allocating the cache"), release(c), free(c);
+  pthread_mutex_unlock(&calls);
+  if (why) return fail(env, why);
+  napi_create_external(env, c, free_cache, NULL, &out);
+  return out;
+}
+
+/** cudaExtend(cache, ids: Int32Array, length, start, predict, logits: Float32Array, weights: Int32Array), as extend. */
+static napi_value js_cuda_extend(napi_env env, napi_callback_info info) {
+  size_t argc = 7, n, nl, nw;
+  napi_value argv[7];
+  int32_t length, start, predict;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  GpuCache *c = argc == 7 ? external(env, argv[0]) : NULL;
+  if (!c) return NULL;
+  if (!c->keys) return fail(env, "CUDA engine: this cache was closed");
+  int32_t *ids = typed_array(env, argv[1], napi_int32_array, &n);
+  float *logits = typed_array(env, argv[5], napi_float32_array, &nl);
+  int32_t *weights = typed_array(env, argv[6], napi_int32_array, &nw);
+  if (!ids || !logits || !weights || napi_get_value_int32(env, argv[2], &length) != napi_ok || napi_get_value_int32(env, argv[3], &start) != napi_ok || napi_get_value_int32(env, argv[4], &predict) != napi_ok)
+    return fail(env, "CUDA engine: extend takes a cache, Int32Array ids, three numbers, Float32Array logits and Int32Array weights");
+  size_t predicted = (size_t)c->rows * (predict > 0 ? predict : 0) * c->gpu->md->V;
+  if (n != (size_t)c->rows * (length > 0 ? length : 0) || nl < predicted || nw < predicted) return fail(env, "CUDA engine: extend's arrays have the wrong sizes");
+  pthread_mutex_lock(&calls);
+  const char *why = extend(c, ids, length, start, predict, logits, weights);
+  pthread_mutex_unlock(&calls);
+  return why ? fail(env, why) : NULL;
+}
+
+/** cudaClose(cache): its GPU memory back now. */
+static napi_value js_cuda_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  GpuCache *c = argc == 1 ? external(env, arg) : NULL;
+  if (!c) return NULL;
+  pthread_mutex_lock(&calls);
+  release(c);
+  pthread_mutex_unlock(&calls);
+  return NULL;
+}
+
+bool cuda_define(napi_env env, napi_value exports) {
+  napi_property_descriptor calls_[] = {
+      {"cudaModel", NULL, js_cuda_model, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaName", NULL, js_cuda_name, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaCache", NULL, js_cuda_cache, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaCompile", NULL, js_cuda_compile, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaExtend", NULL, js_cuda_extend, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaClose", NULL, js_cuda_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof calls_ / sizeof *calls_, calls_) == napi_ok;
+}

@@ -1,0 +1,250 @@
+// The integer model of docs/INTEGER.md on an NVIDIA GPU: the phases of native/integer.c as kernels, each the same
+// exact integer arithmetic, so a GPU computes the integers a CPU does. native/cuda.c compiles this file with NVRTC
+// when the first model is made (no CUDA toolkit is needed, only the driver and NVRTC's library) and runs it.
+typedef long long i64;
+
+#define GAIN_BITS 12
+#define TRIG_BITS 14
+#define RSQRT_BITS 24
+#define SIG_BITS 15
+#define PROB_BITS 12
+#define Q_LIMIT 511
+#define V_LIMIT 2047
+
+// ---- exact integer helpers (docs/INTEGER.md, "Notation"), as in native/integer.c ----
+
+__device__ __forceinline__ i64 floor_div(i64 n, i64 d) {
+  i64 q = n / d;
+  return (n % d != 0 && ((n < 0) != (d < 0))) ? q - 1 : q;
+}
+__device__ __forceinline__ i64 rdiv(i64 n, i64 d) { return floor_div(n + d / 2, d); }
+__device__ __forceinline__ i64 shr(i64 v, int s) {
+  if (s <= 0) return v * ((i64)1 << -s);
+  return (v + ((i64)1 << (s - 1)) - 1 + ((v >> s) & 1)) >> s;
+}
+__device__ __forceinline__ i64 clamp64(i64 v, i64 lo, i64 hi) { return v < lo ? lo : v > hi ? hi : v; }
+#define INT_MIN_64 (-9223372036854775807LL - 1)
+
+__device__ __forceinline__ i64 absolute(i64 v) { return v < 0 ? -v : v; }
+
+/** round(127 x / a), half up, for |x| <= a: floor((254 x + 257 a) / 2a) - 128, the quotient taken in float64 and
+ * corrected to the exact one. */
+__device__ __forceinline__ signed char quantize(i64 x, i64 a, double inverse) {
+  i64 d = 2 * a, numerator = 254 * x + 257 * a, quotient = (i64)((double)numerator * inverse);
+  quotient -= quotient * d > numerator;
+  quotient += (quotient + 1) * d <= numerator;
+  return (signed char)(quotient - 128);
+}
+
+/** c + the four products of a's and b's signed bytes (PTX dp4a: an exact int32 sum). */
+__device__ __forceinline__ int dot4(int a, int b, int c) {
+  int d;
+  asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+struct Max {
+  __device__ i64 operator()(i64 a, i64 b) const { return a > b ? a : b; }
+};
+struct Sum {
+  __device__ i64 operator()(i64 a, i64 b) const { return a + b; }
+};
+
+/** Every thread's v combined across the block (a multiple of 32 threads); all threads get the result. */
+template <typename Op>
+__device__ i64 block_reduce(i64 v, Op op) {
+  __shared__ i64 partial[32];
+  for (int offset = 16; offset; offset >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  int warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) partial[warp] = v;
+  __syncthreads();
+  v = partial[0];
+  for (int w = 1; w < warps; w++) v = op(v, partial[w]);
+  return v;
+}
+
+// ---- the phases ----
+
+extern "C" __global__ void embed(const int *ids, const unsigned char *table, i64 *x, int M, int D, i64 zero, i64 mult, int shift) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= M * D) return;
+  x[i] = shr(((i64)table[(i64)ids[i / D] * D + i % D] - zero) * mult, shift);
+}
+
+/**
+ * One block a row: x += add (if given), then RMSNorm with its gain, quantized into q and phi (docs/INTEGER.md,
+ * normq). With predict > 0 the block's row r is the r-th position predicted after (the last `predict` of each row's
+ * `length`), and q and phi are written at r.
+ */
+extern "C" __global__ void normq(i64 *x, const i64 *add, const i64 *gain, signed char *q, i64 *phi, const i64 *rsqrt, int D, i64 eps, int Q, int length, int predict) {
+  int r = blockIdx.x;
+  int m = predict ? (r / predict) * length + length - predict + r % predict : r;
+  i64 *xm = x + (i64)m * D, ss = 0, a = 1;
+  for (int i = threadIdx.x; i < D; i += blockDim.x) {
+    i64 v = xm[i] + (add ? add[(i64)m * D + i] : 0);
+    xm[i] = v;
+    ss += v * v;
+    a = max(a, absolute(shr(v * gain[i], GAIN_BITS)));
+  }
+  ss = block_reduce(ss, Sum());
+  a = block_reduce(a, Max());
+  double inverse = 1.0 / (double)(2 * a);
+  for (int i = threadIdx.x; i < D; i += blockDim.x) q[(i64)r * D + i] = quantize(shr(xm[i] * gain[i], GAIN_BITS), a, inverse);
+  if (threadIdx.x == 0) {
+    i64 ms = floor_div(ss, D) + eps;
+    int bits = ms > 0 ? 64 - __clzll(ms) : 0;
+    int e = ((bits > 12 ? bits : 12) - 11) / 2;
+    phi[r] = rdiv(a * rsqrt[ms >> (2 * e)], 127 * ((i64)1 << (RSQRT_BITS + e - Q)));
+  }
+}
+
+/** One block a row: the row's maxabs, the row quantized into q, and phi = rdiv(a · 2^Q, 127 · 2^shift). */
+extern "C" __global__ void quantize_rows(const i64 *src, int width, signed char *q, i64 *phi, int Q, int shift) {
+  int m = blockIdx.x;
+  const i64 *row = src + (i64)m * width;
+  i64 a = 1;
+  for (int i = threadIdx.x; i < width; i += blockDim.x) a = max(a, absolute(row[i]));
+  a = block_reduce(a, Max());
+  double inverse = 1.0 / (double)(2 * a);
+  for (int i = threadIdx.x; i < width; i += blockDim.x) q[(i64)m * width + i] = quantize(row[i], a, inverse);
+  if (threadIdx.x == 0) phi[m] = rdiv(a << Q, 127 * ((i64)1 << shift));
+}
+
+// The dot products: a tile of 64 positions by 64 columns a block of 256 threads, four of each a thread, the inputs
+// staged in shared memory 64 bytes of K at a time and multiplied four bytes at once (dp4a: exact int32 sums).
+#define TILE 64
+#define STEP 16  // 32-bit words of K a stage
+
+template <bool HEAD>
+__device__ void dots(const signed char *q, const signed char *w, const i64 *mult, const i64 *phi, i64 *out, int *logits, int M, int K, int N, int s1, int s2) {
+  __shared__ int A[TILE][STEP + 1], B[TILE][STEP + 1];
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16, m0 = blockIdx.y * TILE, n0 = blockIdx.x * TILE, words = K / 4;
+  int acc[4][4] = {};
+  for (int k0 = 0; k0 < words; k0 += STEP) {
+    for (int i = threadIdx.x; i < TILE * STEP; i += blockDim.x) {
+      int row = i / STEP, k = i % STEP, m = m0 + row, n = n0 + row;
+      A[row][k] = m < M && k0 + k < words ? ((const int *)(q + (i64)m * K))[k0 + k] : 0;
+      B[row][k] = n < N && k0 + k < words ? ((const int *)(w + (i64)n * K))[k0 + k] : 0;
+    }
+    __syncthreads();
+    for (int k = 0; k < STEP; k++) {
+      int a[4], b[4];
+      for (int i = 0; i < 4; i++) a[i] = A[ty + 16 * i][k], b[i] = B[tx + 16 * i][k];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = dot4(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+      if (m >= M || n >= N) continue;
+      if (HEAD) logits[(i64)m * N + n] = (int)shr((i64)acc[i][j] * mult[n], s1);
+      else out[(i64)m * N + n] = shr(shr((i64)acc[i][j] * mult[n], s1) * phi[m], s2);
+    }
+}
+
+/** out = shr(shr(q · W · mult, s1) · phi, s2) (docs/INTEGER.md, lin). */
+extern "C" __global__ void linear(const signed char *q, const signed char *w, const i64 *mult, const i64 *phi, i64 *out, int M, int K, int N, int s1, int s2) {
+  dots<false>(q, w, mult, phi, out, 0, M, K, N, s1, s2);
+}
+
+/** The head's integer logits, shr(q · W · mult, s1). */
+extern "C" __global__ void head(const signed char *q, const signed char *w, const i64 *mult, int *logits, int M, int K, int N, int s1) {
+  dots<true>(q, w, mult, 0, 0, logits, M, K, N, s1, 0);
+}
+
+/** Element j of one head's vector v turned by the rotary table at `position`. */
+__device__ __forceinline__ i64 rotate(const i64 *v, const i64 *cos, const i64 *sin, int dh, int position, int j) {
+  int half = dh / 2, p = j % half;
+  i64 c = cos[(i64)position * half + p], s = sin[(i64)position * half + p];
+  return j < half ? v[j] * c - v[j + half] * s : v[j] * c + v[j - half] * s;
+}
+
+/** Where a row's key head `h` starts in a layer's cache: keys [dh][window] (transposed), values [window][dh]. */
+__device__ __forceinline__ i64 slots(int layer, int rows, int row, int Hk, int h, int window, int dh) {
+  return (((i64)layer * rows + row) * Hk + h) * window * dh;
+}
+
+/** The new positions' keys (rotated) and values into their slots: a thread an element. */
+extern "C" __global__ void store(const i64 *qkv, short *keys, short *values, const i64 *cos, const i64 *sin, int M, int length, int start, int layer, int rows, int window, int H, int Hk, int dh, int sk, int sv) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= M * Hk * dh) return;
+  int j = i % dh, h = i / dh % Hk, m = i / (dh * Hk), row = m / length, position = start + m % length;
+  const i64 *out = qkv + (i64)m * (H + 2 * Hk) * dh;
+  i64 at = slots(layer, rows, row, Hk, h, window, dh);
+  keys[at + (i64)j * window + position] = (short)clamp64(shr(rotate(out + (i64)(H + h) * dh, cos, sin, dh, position, j), TRIG_BITS + sk), -Q_LIMIT, Q_LIMIT);
+  values[at + (i64)position * dh + j] = (short)clamp64(shr(out[(i64)(H + Hk + h) * dh + j], sv), -V_LIMIT, V_LIMIT);
+}
+
+/**
+ * One block a position and key head: its query heads attend to the row's slots up to the position's own, and
+ * write o (unquantized: quantize_rows follows). Shared memory: the rotated queries, then each query head's scores,
+ * which become its probabilities in place. As in native/integer.c every sum is int32: a score's distance below
+ * the top is under 2^26, e under 2^16, Σe under 2^26.
+ */
+extern "C" __global__ void attend(const i64 *qkv, const short *keys, const short *values, i64 *o, const i64 *cos, const i64 *sin, const int *table, int entries, int length, int start, int layer, int rows, int window, int H, int Hk, int dh, int sq, int shift) {
+  extern __shared__ int shared[];
+  int m = blockIdx.x, g = blockIdx.y, groups = H / Hk, row = m / length, position = start + m % length, n = position + 1, last = entries - 1;
+  int *query = shared, *scores = shared + groups * dh;
+  const i64 *out = qkv + (i64)m * (H + 2 * Hk) * dh;
+  for (int i = threadIdx.x; i < groups * dh; i += blockDim.x)
+    query[i] = (int)clamp64(shr(rotate(out + (i64)(g * groups + i / dh) * dh, cos, sin, dh, position, i % dh), TRIG_BITS + sq), -Q_LIMIT, Q_LIMIT);
+  __syncthreads();
+  i64 at = slots(layer, rows, row, Hk, g, window, dh);
+  const short *K = keys + at, *V = values + at;
+  for (int t = threadIdx.x; t < n; t += blockDim.x)
+    for (int i = 0; i < groups; i++) {
+      int s = 0;
+      for (int j = 0; j < dh; j++) s += query[i * dh + j] * K[(i64)j * window + t];
+      scores[i * window + t] = s;
+    }
+  __syncthreads();
+  for (int i = 0; i < groups; i++) {
+    int *p = scores + i * window;
+    i64 top = INT_MIN_64;
+    for (int t = threadIdx.x; t < n; t += blockDim.x) top = max(top, (i64)p[t]);
+    top = block_reduce(top, Max());
+    i64 sum = 0;
+    for (int t = threadIdx.x; t < n; t += blockDim.x) {
+      int d = (int)top - p[t], k = shift > 0 ? (d + (1 << (shift - 1)) - 1 + ((d >> shift) & 1)) >> shift : d;
+      sum += p[t] = table[k < last ? k : last];
+    }
+    i64 inverse = floor_div((i64)1 << 36, block_reduce(sum, Sum()));
+    for (int t = threadIdx.x; t < n; t += blockDim.x) p[t] = (int)(((i64)p[t] * inverse) >> (36 - PROB_BITS));
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < groups * dh; i += blockDim.x) {
+    const int *p = scores + (i / dh) * window;
+    int j = i % dh, acc = 0;
+    for (int t = 0; t < n; t++) acc += p[t] * V[(i64)t * dh + j];
+    o[(i64)m * H * dh + (i64)g * groups * dh + i] = acc;
+  }
+}
+
+/** silu(gate) · up (docs/INTEGER.md, MLP), unquantized: quantize_rows follows. A thread an element. */
+extern "C" __global__ void hidden(const i64 *gate_up, i64 *h, const i64 *sigmoid, int entries, int M, int F, int R) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= M * F) return;
+  const i64 *gu = gate_up + (i64)(i / F) * 2 * F;
+  int j = i % F;
+  i64 index = clamp64(shr(gu[j], R - 8) + entries / 2, 0, entries - 1);
+  h[i] = shr(shr(gu[j] * sigmoid[index], SIG_BITS) * gu[F + j], R);
+}
+
+/** One block a predicted position: each token's weight, exp of its logit's distance below the row's largest; the
+ * logits also as floats (what ranks are taken from). */
+extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights, float *floats, const i64 *exp, int entries, int V, i64 head_mult, int head_shift, int final_shift) {
+  int p = blockIdx.x, last = entries - 1;
+  const int *row = logits + (i64)p * V;
+  i64 top = INT_MIN_64;
+  for (int j = threadIdx.x; j < V; j += blockDim.x) top = max(top, (i64)row[j]);
+  top = block_reduce(top, Max());
+  i64 scale = shr(phi[p] * head_mult, head_shift);
+  for (int j = threadIdx.x; j < V; j += blockDim.x) {
+    i64 k = shr((top - row[j]) * scale, final_shift);
+    weights[(i64)p * V + j] = (int)exp[k < last ? k : last];
+    floats[(i64)p * V + j] = (float)row[j];
+  }
+}
