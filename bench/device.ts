@@ -1,19 +1,24 @@
 // The model stage on a device: encodes and decodes SIZE bytes of English (Moby-Dick and A Study in Scarlet,
 // repeated) in process with the real functions (tokensOfStr → rankTokens → rangeEncode → decodeExact →
 // tokensToStr), for each layout window:segment:batch, checks the round trip, and prints bits/byte and the KB/s of
-// each direction (tokenizing excluded; model loading once, printed apart).
+// each direction (tokenizing excluded; model loading once, printed apart). --engine cuda runs the integer model and
+// the exact coder on an NVIDIA GPU (native/cuda.c), with the mixer (--mixer match, the default) or without.
 // --steps 1,64,256,1024 also times steps alone (20 to warm up, then 50) at each number of rows.
-// usage: node --import tsx bench/device.ts [--device webgpu] [--graph coder] [--model llmc-base] [--bytes 1000000]
+// usage: node --import tsx bench/device.ts [--engine cuda | --device webgpu --graph coder] [--model llmc-base] [--bytes 1000000] [--mixer match|none]
 //        [--threads 0] [--reference 0] [--steps ROWS,...] [window:segment:batch ...]
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LAYOUT, decodeExact, rankTokens } from '../src/codec.ts';
+import { MIXERS } from '../src/mixer.ts';
 import { type Device, type GraphKind, loadModel, loadTokenizer, Stepper } from '../src/model.ts';
+import { type Engine, ENGINES } from '../src/native.ts';
 import { rangeEncode } from '../src/range.ts';
 import { tokensOfStr, tokensToStr } from '../src/tokenize.ts';
 
 const argv = await yargs(hideBin(process.argv))
+  .option('engine', { choices: ENGINES, describe: 'what computes the integer model (cuda: the GPU, with its coder)' })
+  .option('mixer', { choices: ['match', 'none'] as const, default: 'match' as const })
   .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'webgpu' as const })
   .option('graph', { choices: ['stepper', 'coder', 'transformers'] as const })
   .option('model', { type: 'string', default: 'llmc-base' })
@@ -28,16 +33,16 @@ const bytes = new Uint8Array(argv.bytes);
 for (let at = 0; at < bytes.length; at += unit.length) bytes.set(unit.subarray(0, Math.min(unit.length, bytes.length - at)), at);
 
 let t = performance.now();
-const model = await loadModel(argv.model, { device: argv.device as Device, graph: argv.graph as GraphKind | undefined, threads: argv.threads });
+const model = await loadModel(argv.model, argv.engine ? { engine: argv.engine as Engine, threads: argv.threads } : { device: argv.device as Device, graph: argv.graph as GraphKind | undefined, threads: argv.threads });
 const loadSeconds = (performance.now() - t) / 1000;
 const { tokenizer, vocabulary } = await loadTokenizer(argv.model);
 const doc = tokensOfStr(bytes, tokenizer, vocabulary, { modelName: model.name, vocabSize: model.vocabSize, comment: null });
-console.log(`${model.name} ${model.dtype}, ${model.graph} on ${argv.device}: ${bytes.length} bytes, ${doc.tokenList.length} tokens; model loaded in ${loadSeconds.toFixed(1)} s`);
+console.log(`${model.name} ${model.dtype}, ${model.graph} on ${argv.engine ? `the ${model.engine} engine` : argv.device}, mixer ${argv.mixer}: ${bytes.length} bytes, ${doc.tokenList.length} tokens; model loaded in ${loadSeconds.toFixed(1)} s`);
 console.log('| window | segment | batch | bits/byte | encode KB/s | decode KB/s | round trip |');
 console.log('|---:|---:|---:|---:|---:|---:|---|');
 for (const spec of argv._.length ? argv._.map(String) : ['384:2048:64']) {
   const [contextwindow, segmentLength, batch] = spec.split(':').map(Number);
-  const layout = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow, segmentLength, batch };
+  const layout = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow, segmentLength, batch, mixer: MIXERS[argv.mixer] };
   t = performance.now();
   const ranged = rangeEncode(await rankTokens(doc, model, layout));
   const encodeSeconds = (performance.now() - t) / 1000;

@@ -50,7 +50,7 @@ async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<Lang
 /** Bits of the true tokens over the rows, with the mixer of `setting` or the model alone. */
 function bitsOf(rows: Int32Array, vocab: number, setting?: MixerSettings): number {
   const count = rows.length / STRIDE;
-  const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, setting);
+  const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, setting, DEFAULT_LAYOUT.batch);
   const row = new Frequencies(vocab, PRECISION);
   let bits = 0;
   for (const pos of visitOrder(count, DEFAULT_LAYOUT.segmentLength, DEFAULT_LAYOUT.batch)) {

@@ -147,7 +147,9 @@ typedef struct {
   GpuLinear qkv, o, gate_up, down;
 } GpuLayer;
 
-#define KERNELS X(embed) X(normq) X(quantize_rows) X(linear) X(head) X(store) X(attend) X(hidden) X(weigh)
+#define KERNELS X(embed) X(normq) X(quantize_rows) X(linear) X(head) X(store) X(attend) X(hidden) X(weigh) X(code)
+#define ASK 12    // native/cuda.cu's question a prediction
+#define ANSWER 7  // and its answer
 
 typedef struct {
   const Model *md;  // the CPU engine's model, which lives as long as the process
@@ -158,17 +160,19 @@ typedef struct {
   KERNELS
 #undef X
   CUdeviceptr embedding, rsqrt, attn_exp, head_exp, sigmoid, cos, sin, gain_final;
+  CUdeviceptr stretch, squash;  // the mixer's tables (src/mixer.ts)
   GpuLinear head_linear;
   GpuLayer *layers;
 } Gpu;
 
 typedef struct {
   Gpu *gpu;
-  int rows, window;
+  int rows, window, predicted;  // predicted: the last extend's predictions
   CUdeviceptr keys, values;  // [layer][row][kv head]: keys [dh][slot], values [slot][dh]
   size_t room, predicted_room;
   CUdeviceptr ids, x, q, phi, out, o;  // work, for `room` positions
   CUdeviceptr logits, weights, floats; // the head's, for `predicted_room` positions
+  CUdeviceptr frequencies, asks, answers;  // the coder's, a row each
 } GpuCache;
 
 /** A copy of `bytes` of host memory on the GPU. */
@@ -191,7 +195,7 @@ static const char *upload_linear(GpuLinear *g, const Linear *lin) {
 }
 
 /** The model on GPU `ordinal`: its kernels compiled, its weights and tables copied. */
-static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ordinal) {
+static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ordinal, const int16_t *stretch, size_t stretches, const int32_t *squash, size_t squashes) {
   const char *why = open_driver();
   if (why) return why;
   int count = 0, major = 0, minor = 0;
@@ -222,6 +226,7 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ord
       (why = upload(&g->attn_exp, md->attn_exp, sizeof(int32_t) * md->n_attn_exp)) || (why = upload(&g->head_exp, md->head_exp, sizeof(int64_t) * md->n_head_exp)) ||
       (why = upload(&g->sigmoid, md->sigmoid, sizeof(int64_t) * md->n_sigmoid)) || (why = upload(&g->cos, md->cos, sizeof(int64_t) * md->positions * half)) ||
       (why = upload(&g->sin, md->sin, sizeof(int64_t) * md->positions * half)) || (why = upload(&g->gain_final, md->gain_final, sizeof(int64_t) * md->D)) ||
+      (why = upload(&g->stretch, stretch, sizeof(int16_t) * stretches)) || (why = upload(&g->squash, squash, sizeof(int32_t) * squashes)) ||
       (why = upload_linear(&g->head_linear, &md->head)))
     return why;
   g->layers = calloc(md->L, sizeof(GpuLayer));
@@ -236,7 +241,7 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ord
 }
 
 static void release(GpuCache *c) {
-  CUdeviceptr *buffers[] = {&c->keys, &c->values, &c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o, &c->logits, &c->weights, &c->floats};
+  CUdeviceptr *buffers[] = {&c->keys, &c->values, &c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o, &c->logits, &c->weights, &c->floats, &c->frequencies, &c->asks, &c->answers};
   cu.CtxSetCurrent(c->gpu->context);
   for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++) {
     if (*buffers[i]) cu.MemFree(*buffers[i]);
@@ -252,7 +257,7 @@ static const char *make_room(GpuCache *c, size_t n, size_t p) {
     size_t wide = md->F > md->H * md->dh ? md->F : md->H * md->dh, most = 2 * md->F;
     if ((size_t)md->layers[0].qkv.N > most) most = md->layers[0].qkv.N;
     CUdeviceptr *buffers[] = {&c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o};
-    size_t sizes[] = {sizeof(int32_t) * n, sizeof(int64_t) * n * md->D, n * (wide > (size_t)md->D ? wide : md->D), sizeof(int64_t) * n, sizeof(int64_t) * n * most, sizeof(int64_t) * n * wide};
+    size_t sizes[] = {sizeof(int32_t) * n, sizeof(int64_t) * n * md->D, n * (wide > (size_t)md->D ? wide : (size_t)md->D), sizeof(int64_t) * n, sizeof(int64_t) * n * most, sizeof(int64_t) * n * wide};
     for (int i = 0; i < 6; i++) {
       if (*buffers[i]) cu.MemFree(*buffers[i]);
       *buffers[i] = 0;
@@ -287,7 +292,10 @@ static const char *run_linear(Gpu *g, const GpuLinear *lin, CUdeviceptr *q, CUde
   return NULL;
 }
 
-/** Runs `length` tokens a row at positions start.. (start 0 empties the cache) and predicts after the last `predict`. */
+/**
+ * Runs `length` tokens a row at positions start.. (start 0 empties the cache) and predicts after the last `predict`:
+ * the weights and logits come back to floats and weights, or, where those are NULL, stay for `code`.
+ */
 static const char *extend(GpuCache *c, const int32_t *ids, int length, int start, int predict, float *floats, int32_t *weights) {
   Gpu *g = c->gpu;
   const Model *md = g->md;
@@ -323,8 +331,27 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
   const GpuLinear *hd = &g->head_linear;
   LAUNCH(head, blocks(hd->N, 64), blocks(P, 64), 256, 0, &c->q, (void *)&hd->w, (void *)&hd->mult, &c->logits, &P, (void *)&hd->K, (void *)&hd->N, (void *)&md->head.s1);
   LAUNCH(weigh, P, 1, 256, 0, &c->logits, &c->phi, &c->weights, &c->floats, &g->head_exp, (void *)&md->n_head_exp, (void *)&md->V, (void *)&md->head_mult, (void *)&md->head_shift, (void *)&md->final_shift);
+  c->predicted = P;
+  if (!weights) return NULL;
   TRY(cu.MemcpyDtoH(weights, c->weights, sizeof(int32_t) * P * md->V));
   TRY(cu.MemcpyDtoH(floats, c->floats, sizeof(float) * P * md->V));
+  return NULL;
+}
+
+/** The exact coder on `count` of the last extend's predictions (stride · i + offset), a question each: answers. */
+static const char *code(GpuCache *c, const int32_t *asks, int count, int stride, int offset, int decoding, int precision, int32_t *answers) {
+  Gpu *g = c->gpu;
+  const Model *md = g->md;
+  if (count < 1 || count > c->rows || stride < 1 || offset < 0 || (int64_t)stride * (count - 1) + offset >= c->predicted) return "code: predictions outside the last extend's";
+  if (precision < 16 || precision > 30 || ((int64_t)1 << precision) < 2 * (int64_t)md->V) return "code: a precision of 16 to 30 bits that holds the vocabulary";
+  for (int i = 0; i < count; i++) {
+    const int32_t *ask = asks + (size_t)i * ASK;
+    if (ask[1] >= md->V || (!decoding && (ask[0] < 0 || ask[0] >= md->V)) || (decoding && (ask[0] < 0 || (int64_t)ask[0] >= (int64_t)1 << precision))) return "code: a question outside the vocabulary or the precision";
+  }
+  TRY(cu.CtxSetCurrent(g->context));
+  TRY(cu.MemcpyHtoD(c->asks, asks, sizeof(int32_t) * ASK * count));
+  LAUNCH(code, count, 1, 512, 0, &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, (void *)&md->V, &precision, &decoding, &stride, &offset);
+  TRY(cu.MemcpyDtoH(answers, c->answers, sizeof(int32_t) * ANSWER * count));
   return NULL;
 }
 
@@ -340,19 +367,25 @@ static void *external(napi_env env, napi_value v) {
 
 static void keep(napi_env env, void *data, void *hint) { (void)env, (void)data, (void)hint; }
 
-/** cudaModel(model, source: string, gpu: number) → the native model on that GPU, kernels compiled from source. */
+/**
+ * cudaModel(model, source: string, gpu: number, stretch: Int16Array, squash: Int32Array) → the native model on that
+ * GPU, kernels compiled from source, with the mixer's tables.
+ */
 static napi_value js_cuda_model(napi_env env, napi_callback_info info) {
-  size_t argc = 3, length;
-  napi_value argv[3], out;
+  size_t argc = 5, length, stretches, squashes;
+  napi_value argv[5], out;
   int32_t ordinal;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const Model *md = argc == 3 ? external(env, argv[0]) : NULL;
-  if (!md || napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok || napi_get_value_int32(env, argv[2], &ordinal) != napi_ok) return fail(env, "cudaModel: a native model, the kernels' source and a GPU number");
+  const Model *md = argc == 5 ? external(env, argv[0]) : NULL;
+  const int16_t *stretch = md ? typed_array(env, argv[3], napi_int16_array, &stretches) : NULL;
+  const int32_t *squash = md ? typed_array(env, argv[4], napi_int32_array, &squashes) : NULL;
+  if (!md || !stretch || stretches != 4096 || !squash || squashes != 65 || napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok || napi_get_value_int32(env, argv[2], &ordinal) != napi_ok)
+    return fail(env, "cudaModel: a native model, the kernels' source, a GPU number and the mixer's two tables");
   char *source = malloc(length + 1);
   napi_get_value_string_utf8(env, argv[1], source, length + 1, &length);
   Gpu *g = calloc(1, sizeof(Gpu));
   pthread_mutex_lock(&calls);
-  const char *why = make_gpu(g, md, source, ordinal);
+  const char *why = make_gpu(g, md, source, ordinal, stretch, stretches, squash, squashes);
   pthread_mutex_unlock(&calls);
   free(source);
   if (why) return fail(env, why);
@@ -422,6 +455,9 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
   // never-written slots are read by no position, but zeros keep a stray read harmless
   if (status == 0) status = cu.MemsetD8(c->keys, 0, bytes);
   if (status == 0) status = cu.MemsetD8(c->values, 0, bytes);
+  if (status == 0) status = cu.MemAlloc(&c->frequencies, sizeof(int32_t) * rows * md->V);
+  if (status == 0) status = cu.MemAlloc(&c->asks, sizeof(int32_t) * rows * ASK);
+  if (status == 0) status = cu.MemAlloc(&c->answers, sizeof(int32_t) * rows * ANSWER);
   if (status != 0) why = driver_error(status, "allocating the cache"), release(c), free(c);
   pthread_mutex_unlock(&calls);
   if (why) return fail(env, why);
@@ -429,7 +465,10 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** cudaExtend(cache, ids: Int32Array, length, start, predict, logits: Float32Array, weights: Int32Array), as extend. */
+/**
+ * cudaExtend(cache, ids: Int32Array, length, start, predict, logits: Float32Array, weights: Int32Array), as extend;
+ * empty logits and weights keep the predictions on the GPU for cudaCode.
+ */
 static napi_value js_cuda_extend(napi_env env, napi_callback_info info) {
   size_t argc = 7, n, nl, nw;
   napi_value argv[7];
@@ -444,9 +483,33 @@ static napi_value js_cuda_extend(napi_env env, napi_callback_info info) {
   if (!ids || !logits || !weights || napi_get_value_int32(env, argv[2], &length) != napi_ok || napi_get_value_int32(env, argv[3], &start) != napi_ok || napi_get_value_int32(env, argv[4], &predict) != napi_ok)
     return fail(env, "CUDA engine: extend takes a cache, Int32Array ids, three numbers, Float32Array logits and Int32Array weights");
   size_t predicted = (size_t)c->rows * (predict > 0 ? predict : 0) * c->gpu->md->V;
-  if (n != (size_t)c->rows * (length > 0 ? length : 0) || nl < predicted || nw < predicted) return fail(env, "CUDA engine: extend's arrays have the wrong sizes");
+  bool keep = nl == 0 && nw == 0;  // the predictions stay on the GPU, for cudaCode
+  if (n != (size_t)c->rows * (length > 0 ? length : 0) || (!keep && (nl < predicted || nw < predicted))) return fail(env, "CUDA engine: extend's arrays have the wrong sizes");
   pthread_mutex_lock(&calls);
-  const char *why = extend(c, ids, length, start, predict, logits, weights);
+  const char *why = extend(c, ids, length, start, predict, keep ? NULL : logits, keep ? NULL : weights);
+  pthread_mutex_unlock(&calls);
+  return why ? fail(env, why) : NULL;
+}
+
+/**
+ * cudaCode(cache, asks: Int32Array, count, stride, offset, decoding, precision, answers: Int32Array): the exact coder
+ * (and the mixer's share) on predictions offset, offset + stride, … of the last extend, ASK numbers a question and
+ * ANSWER an answer (native/cuda.cu).
+ */
+static napi_value js_cuda_code(napi_env env, napi_callback_info info) {
+  size_t argc = 8, na, nr;
+  napi_value argv[8];
+  int32_t count, stride, offset, decoding, precision;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  GpuCache *c = argc == 8 ? external(env, argv[0]) : NULL;
+  if (!c) return NULL;
+  if (!c->keys) return fail(env, "CUDA engine: this cache was closed");
+  int32_t *asks = typed_array(env, argv[1], napi_int32_array, &na), *answers = typed_array(env, argv[7], napi_int32_array, &nr);
+  if (!asks || !answers || napi_get_value_int32(env, argv[2], &count) != napi_ok || napi_get_value_int32(env, argv[3], &stride) != napi_ok || napi_get_value_int32(env, argv[4], &offset) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &decoding) != napi_ok || napi_get_value_int32(env, argv[6], &precision) != napi_ok || count < 1 || na < (size_t)count * ASK || nr < (size_t)count * ANSWER)
+    return fail(env, "CUDA engine: code takes a cache, Int32Array questions, five numbers and Int32Array answers");
+  pthread_mutex_lock(&calls);
+  const char *why = code(c, asks, count, stride, offset, decoding, precision, answers);
   pthread_mutex_unlock(&calls);
   return why ? fail(env, why) : NULL;
 }
@@ -470,6 +533,7 @@ bool cuda_define(napi_env env, napi_value exports) {
       {"cudaName", NULL, js_cuda_name, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCache", NULL, js_cuda_cache, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCompile", NULL, js_cuda_compile, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaCode", NULL, js_cuda_code, NULL, NULL, NULL, napi_default, NULL},
       {"cudaExtend", NULL, js_cuda_extend, NULL, NULL, NULL, napi_default, NULL},
       {"cudaClose", NULL, js_cuda_close, NULL, NULL, NULL, napi_default, NULL},
   };

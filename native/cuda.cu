@@ -64,6 +64,23 @@ __device__ i64 block_reduce(i64 v, Op op) {
   return v;
 }
 
+/** Every thread's v summed over the threads before it in the block (all threads call it). */
+__device__ i64 block_exclusive_sum(i64 v) {
+  __shared__ i64 partial[32];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  i64 inclusive = v;
+  for (int offset = 1; offset < 32; offset <<= 1) {
+    i64 other = __shfl_up_sync(0xffffffffu, inclusive, offset);
+    if (lane >= offset) inclusive += other;
+  }
+  __syncthreads();
+  if (lane == 31) partial[warp] = inclusive;
+  __syncthreads();
+  i64 before = 0;
+  for (int w = 0; w < warp; w++) before += partial[w];
+  return before + inclusive - v;
+}
+
 // ---- the phases ----
 
 extern "C" __global__ void embed(const int *ids, const unsigned char *table, i64 *x, int M, int D, i64 zero, i64 mult, int shift) {
@@ -246,5 +263,111 @@ extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights
     i64 k = shr((top - row[j]) * scale, final_shift);
     weights[(i64)p * V + j] = (int)exp[k < last ? k : last];
     floats[(i64)p * V + j] = (float)row[j];
+  }
+}
+
+// ---- the exact coder (src/ranks.ts, native/ranks.c) and the mixer of version 3 (src/mixer.ts, docs/MIXER.md) ----
+
+#define ASK 12    // a prediction's question: [value or token, candidate (-1: none), x1, x2, weights if not first (4), if first (4)]
+#define ANSWER 7  // its answer: [token (-1: no interval holds the value), start, frequency, rank, x0, candidate is first, mixed]
+
+/** squash(d) of docs/MIXER.md: 2^16 / (1 + e^(-d/256)), interpolated between its 65 values. */
+__device__ __forceinline__ int squash(const int *table, i64 d) {
+  int x = (int)clamp64(d, -2047, 2047) + 2048, i = x >> 6, w = x & 63;
+  return (table[i] * (64 - w) + table[i + 1] * w) >> 6;
+}
+
+/**
+ * One block a prediction (the prediction `stride` · block + `offset` of the last extend): its weights become the
+ * exact coder's frequencies (1 + floor(w · (2^precision − V) / Σw) each, the rest to the first choice, in float64
+ * exactly as src/ranks.ts); a planned token gets its mixed probability and the others share the rest (the mixer's
+ * share); then the encoder's token gets its interval, or the decoder's value its token, and the token its rank.
+ */
+extern "C" __global__ void code(const int *weights, const int *logits, int *scratch, const int *asks, int *answers, const short *stretch, const int *squash_table, int V, int precision, int decoding, int stride, int offset) {
+  __shared__ i64 budget, above;
+  __shared__ int top, found, found_start;
+  int b = blockIdx.x;
+  i64 p = (i64)b * stride + offset, total = (i64)1 << precision;
+  const int *w = weights + p * V, *ask = asks + (i64)b * ASK;
+  int *f = scratch + (i64)b * V, *answer = answers + (i64)b * ANSWER;
+  i64 sum = 0, key = -1;
+  for (int j = threadIdx.x; j < V; j += blockDim.x) {
+    sum += w[j];
+    key = max(key, ((i64)w[j] << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
+  }
+  sum = block_reduce(sum, Sum());
+  key = block_reduce(key, Max());
+  double scale = (double)(total - V) / (double)sum;
+  i64 used = 0;
+  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)w[j] * scale);
+  used = block_reduce(used, Sum());
+  if (threadIdx.x == 0) {
+    top = 0xFFFFFF - (int)(key & 0xFFFFFF);
+    f[top] += (int)(total - used);
+    above = 0;
+  }
+  __syncthreads();
+  int candidate = ask[1], x0 = 0, mixed = 0;
+  if (candidate >= 0) {
+    int unit = precision - 16;
+    x0 = stretch[min((i64)f[candidate] >> unit, (i64)65535) >> 4];
+    const int *set = ask + 4 + (candidate == top ? 4 : 0);
+    mixed = squash(squash_table, floor_div((i64)set[0] * x0 + (i64)set[1] * ask[2] + (i64)set[2] * ask[3] + (i64)set[3] * 256, 65536));
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      i64 share = (i64)mixed << unit, others = V - 1;
+      budget = (total - share > others ? total - share : others) - others;
+      above = total - f[candidate] - others;
+    }
+    __syncthreads();
+    if (above > 0) {
+      i64 rest = 0;
+      for (int j = threadIdx.x; j < V; j += blockDim.x)
+        if (j != candidate) rest += f[j] = (int)(1 + ((i64)(f[j] - 1) * budget) / above);
+      rest = block_reduce(rest, Sum());
+      if (threadIdx.x == 0) f[candidate] = (int)(total - rest);
+    }
+    __syncthreads();
+  }
+  // the cumulative order: the first choice, then the others by id
+  int first = f[top], token, start;
+  if (!decoding) {
+    token = ask[0];
+    i64 before = 0;
+    for (int j = threadIdx.x; j < token; j += blockDim.x) before += f[j];
+    before = block_reduce(before, Sum());
+    start = token == top ? 0 : (int)(first + before - (token > top ? first : 0));
+  } else {
+    i64 value = ask[0];
+    int chunk = (V + blockDim.x - 1) / blockDim.x, lo = min(V, (int)threadIdx.x * chunk), hi = min(V, lo + chunk);
+    i64 mine = 0;
+    for (int j = lo; j < hi; j++) mine += j == top ? 0 : f[j];
+    i64 at = first + block_exclusive_sum(mine);
+    if (threadIdx.x == 0) found = value < first ? top : -1, found_start = 0;
+    __syncthreads();
+    if (value >= at && value < at + mine)
+      for (int j = lo; j < hi; j++) {
+        if (j == top) continue;
+        if (value < at + f[j]) {
+          found = j, found_start = (int)at;
+          break;
+        }
+        at += f[j];
+      }
+    __syncthreads();
+    token = found, start = found_start;
+  }
+  if (token < 0 || token >= V) {
+    if (threadIdx.x == 0) answer[0] = -1;
+    return;
+  }
+  const int *row = logits + p * V;
+  int mark = row[token];
+  i64 rank = 0;
+  for (int j = threadIdx.x; j < V; j += blockDim.x) rank += row[j] > mark || (row[j] == mark && j < token);
+  rank = block_reduce(rank, Sum());
+  if (threadIdx.x == 0) {
+    answer[0] = token, answer[1] = start, answer[2] = f[token], answer[3] = (int)rank;
+    answer[4] = x0, answer[5] = candidate >= 0 && candidate == top, answer[6] = mixed;
   }
 }

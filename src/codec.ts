@@ -3,9 +3,10 @@
 // and batched steps, feeding the model identical tensors, so they see identical logits.
 import { RansDecoder } from './ans.ts';
 import { printable, UserError } from './cli.ts';
-import type { Layout, RangedDoc, TokenTriple, TokensDoc } from './ir.ts';
+import { type Layout, lanesFor, lanesOf, type RangedDoc, type TokenTriple, type TokensDoc } from './ir.ts';
 import { CODED, DECODED, embeddedModel, embeddedModelWith, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
-import { Mixer } from './mixer.ts';
+import { type MixPlan, Mixer } from './mixer.ts';
+import { ANSWER, ASK, type NativeCache } from './native.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -53,10 +54,6 @@ export function laneOf(position: number, layout: Pick<Layout, 'segmentLength' | 
   return (layout.lanes ?? 1) > 1 ? Math.floor(position / layout.segmentLength) % layout.batch : 0;
 }
 
-/** The lanes a coder-graph encoding uses: one per row of the largest group. */
-export function lanesFor(count: number, layout: Pick<Layout, 'segmentLength' | 'batch'>): number {
-  return Math.max(1, ...schedule(count, layout.segmentLength, layout.batch).map((g) => g.starts.length));
-}
 
 /** A row's probability of `token`: its softmax, or its integer weight over the row's sum. */
 export function probabilityOf({ probs, weights }: Next, token: number): number {
@@ -147,6 +144,82 @@ export async function walk(
   }
 }
 
+/** The CUDA engine's predictions a call when the tokens are known: its coder reads them on the GPU. */
+const PREDICTIONS_ON_DEVICE = 16384;
+
+/**
+ * The CUDA engine's walk: the GPU computes each row's frequencies, the mixer's share and the interval itself
+ * (native/cuda.cu), and answers seven numbers a row (ANSWER) instead of its weights over the whole vocabulary.
+ * Every row of a step is asked at once, so the mixer must learn a step at a time (version 3), and a decoder must know
+ * every row's value before the step (a lane a row). `question(position)`: the encoder's token, or the decoder's value;
+ * `visit(answer, position, plan)` gets the GPU's answer and the mixer's plan, and returns the token.
+ */
+async function walkOnDevice(
+  model: LanguageModel,
+  count: number,
+  layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow' | 'precision'>,
+  mixer: Mixer | undefined,
+  question: (position: number) => number,
+  visit: (answer: Int32Array, position: number, plan?: MixPlan) => number,
+  progress?: Progress,
+  known?: ArrayLike<number>,
+): Promise<void> {
+  let done = 0;
+  for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
+    const rows = starts.length;
+    const stepper = new Stepper(model, rows, layout.contextwindow, undefined, known !== undefined);
+    const cache = stepper.cache as NativeCache;
+    const asks = new Int32Array(rows * ASK);
+    const plans: (MixPlan | undefined)[] = new Array(rows);
+    const steps = Math.max(...lengths);
+    // step j of every row at once, on the predictions offset, offset + stride, … of the last call; a row past its end
+    // asks for token 0 and is not visited
+    const codeStep = (j: number, stride: number, offset: number): number[] => {
+      asks.fill(0);
+      starts.forEach((s, r) => {
+        const ask = asks.subarray(r * ASK, (r + 1) * ASK);
+        ask[1] = -1;
+        if (j >= lengths[r]) return;
+        const plan = (plans[r] = mixer?.plan(s + j));
+        ask[0] = question(s + j);
+        if (plan && plan.candidate >= 0) {
+          ask.set([plan.candidate, plan.inputs[1], plan.inputs[2]], 1);
+          mixer!.weightsOf(plan, ask.subarray(4));
+        }
+      });
+      const answers = cache.code(asks, rows, stride, offset, !known, layout.precision);
+      const fed = starts.map((s, r) => (j < lengths[r] ? visit(answers.subarray(r * ANSWER, (r + 1) * ANSWER), s + j, plans[r]) : model.bos));
+      done += lengths.filter((length) => j < length).length;
+      return fed;
+    };
+    try {
+      if (known) {
+        const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : known[starts[r] + j - 1]);
+        for (let j = 0; j < steps; ) {
+          const n = Math.min(stepper.room(), steps - j, Math.max(1, Math.floor(PREDICTIONS_ON_DEVICE / rows)));
+          await stepper.feed(starts.map((_, r) => Array.from({ length: n }, (_, i) => fedAt(r, j + i))), undefined, true);
+          for (let i = 0; i < n; i++, j++) codeStep(j, n, i);
+          progress?.(done, count);
+        }
+      } else {
+        let fed = starts.map(() => model.bos);
+        for (let j = 0; j < steps; j++) {
+          await stepper.step(fed, undefined, true);
+          fed = codeStep(j, 1, 0);
+          progress?.(done, count);
+        }
+      }
+    } finally {
+      stepper.close();
+    }
+  }
+}
+
+/** The mixer's probability from the GPU's answer, held to the mixer's own: the learning needs it, and they must agree. */
+function settleOnDevice(mixer: Mixer, plan: MixPlan, answer: Int32Array, position: number): void {
+  if (plan.candidate >= 0 && mixer.settle(plan, answer[4], answer[5] === 1) !== answer[6]) throw new Error(`the GPU mixed position ${position} otherwise than the mixer: a broken GPU or engine`);
+}
+
 /** The last commit whose integer-model fingerprints covered the graph file (release 0.5.0). */
 const LAST_GRAPH_FINGERPRINT = '39c7df7';
 
@@ -196,13 +269,26 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
   const freqs = new Frequencies(model.vocabSize, layout.precision);
   // The coder graph computes its intervals itself, from the model alone.
   const mixing = intervals && !inGraph ? layout.mixer : undefined;
-  const mixer = mixing && new Mixer(tokens.length, layout.segmentLength, mixing);
+  const mixer = mixing && new Mixer(tokens.length, layout.segmentLength, mixing, layout.batch);
   let bits = 0;
   const watched: Progress | undefined = giveUp ? (done, total) => {
     progress?.(done, total);
     if (giveUp(bits, done, total)) throw new GaveUp();
   } : progress;
-  await walk(model, tokens.length, layout, (row, pos) => {
+  if (intervals && model.engine === 'cuda' && (!mixing || mixing.version >= 3)) {
+    await walkOnDevice(model, tokens.length, layout, mixer, (pos) => tokens[pos], (answer, pos, plan) => {
+      const [token, start, freq, rank] = answer;
+      if (token !== tokens[pos]) throw new Error(`the GPU coded token ${token} at ${pos}, not ${tokens[pos]}`);
+      if (plan) {
+        settleOnDevice(mixer!, plan, answer, pos);
+        mixer!.learn(pos, token, plan);
+      }
+      intervals[pos] = [start, freq];
+      tokenList[pos] = [token, rank, freq / 2 ** layout.precision];
+      if (giveUp) bits += layout.precision - Math.log2(freq);
+      return token;
+    }, watched, tokens);
+  } else await walk(model, tokens.length, layout, (row, pos) => {
     const { logits, probs, weights, coded } = row;
     const token = tokens[pos];
     if (coded) {
@@ -234,7 +320,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     dtype: model.dtype,
     graph: model.graphKind,
     arithmetic: model.arithmetic,
-    ...(inGraph ? { lanes: lanesFor(tokens.length, layout) } : {}),
+    ...(inGraph ? { lanes: lanesFor(tokens.length, layout) } : intervals && lanesOf(tokens.length, layout) > 1 ? { lanes: lanesOf(tokens.length, layout) } : {}),
     tokenList,
     ...(intervals ? { intervals } : {}),
   };
@@ -287,7 +373,7 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
       throw new UserError('this stream was coded for the CPU graph (one rANS lane): decode it on the CPU');
     }
     if (inGraph && doc.mixer) throw new UserError('this stream mixes a match model into the model (docs/MIXER.md), which the coder graph does not compute: decode it on the CPU');
-    const mixer = doc.mixer && new Mixer(doc.length, doc.segmentLength, doc.mixer);
+    const mixer = doc.mixer && new Mixer(doc.length, doc.segmentLength, doc.mixer, doc.batch);
     const words = Uint16Array.from(doc.compressed);
     const decoder = doc.sampling ? undefined : new RansDecoder(words, doc.precision, doc.lanes ?? 1);
     const uniform = new UniformReader(doc.compressed, doc.precision);
@@ -298,7 +384,20 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
       mixer?.mix(freqs, pos);
       return freqs.find(valueAt(pos));
     };
-    await walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
+    // the CUDA engine codes on the GPU where every row's value is known before its step (a lane a row)
+    if (decoder && model.engine === 'cuda' && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
+      await walkOnDevice(model, doc.length, doc, mixer, valueAt, (answer, pos, plan) => {
+        const [token, start, freq, rank] = answer;
+        if (token < 0) throw new Error(`cumulative value ${valueAt(pos)} is outside 2^precision`);
+        decoder.advance(start, freq, laneOf(pos, doc));
+        if (plan) {
+          settleOnDevice(mixer!, plan, answer, pos);
+          mixer!.learn(pos, token, plan);
+        }
+        tokenList[pos] = [token, rank, freq / 2 ** doc.precision];
+        return token;
+      }, progress);
+    } else await walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
       const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : fromModel(weights ?? probs!, pos);
       decoder?.advance(start, freq, laneOf(pos, doc));
       mixer?.learn(pos, token);

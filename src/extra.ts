@@ -3,6 +3,7 @@
 // value is checked against its bounds before anything uses it.
 import { UserError } from './cli.ts';
 import type { BinHeader } from './container.ts';
+import { lanesOf } from './ir.ts';
 import { type MixerSettings, mixerProblem } from './mixer.ts';
 
 export interface Extra {
@@ -24,8 +25,9 @@ export interface Extra {
 export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 65536, segmentLength: 1 << 24, text: 255 };
 
 /**
- * The layout a solo record implies (docs/FORMAT.md, "Solo records"): values of the format, fixed for version 6.
- * llmc's defaults agree with them; a frame of any other layout is written in full, with its end record.
+ * The layout a solo record implies (docs/FORMAT.md, "Solo records"): values of the format, fixed for version 6; from
+ * version 8 the mixer is version 3 and the lanes follow from the token count (lanesOf). llmc's defaults agree with
+ * them; a frame of any other layout is written in full, with its end record.
  */
 export const SOLO_LAYOUT = {
   scaleBits: 24, topN: 128, segmentLength: 2048, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8',
@@ -33,9 +35,12 @@ export const SOLO_LAYOUT = {
 } as const;
 /**
  * Bits of a solo model record's flags byte above bit 0 (solo): a mixer of SOLO_LAYOUT's settings, CR LF line ends,
- * escaped bytes follow, and the mixer's version is 2 (else 1).
+ * escaped bytes follow, and in versions 6 and 7 the mixer's version is 2 (else 1; from version 8 it is 3).
  */
 export const SOLO_HAS = { mixer: 2, crlf: 4, escaped: 8, mixer2: 16 };
+
+/** The format version from which solo records imply mixer version 3 and lanes by the token count. */
+export const LANES_SINCE = 8;
 
 /** The values of the one-byte fields, by their code. */
 const GRAPHS = [undefined, 'integer', 'stepper', 'coder', 'transformers'];
@@ -77,26 +82,27 @@ export function encodeExtra(extra: Extra): Uint8Array {
   ]);
 }
 
-/** A solo record's flags (SOLO_HAS) for a model frame of the layout solo records imply; undefined for any other. */
+/** A solo record's flags (SOLO_HAS) for a model frame of the layout that solo records of this version imply; undefined for any other. */
 export function soloFlagsOf(header: BinHeader, extra: Extra): number | undefined {
   const solo = SOLO_LAYOUT;
   const mixer = extra.mixer;
   const implied = header.mode === 'exact' && header.scaleBits === solo.scaleBits && header.topN === solo.topN && header.segmentLength === solo.segmentLength
-    && extra.batch === solo.batch && (extra.lanes ?? 1) === 1 && extra.graph === solo.graph && extra.arithmetic === solo.arithmetic && extra.dtype === solo.dtype
-    && extra.comment === null && !extra.runtime && (mixer === undefined || (Object.keys(solo.mixer) as (keyof typeof solo.mixer)[]).every((k) => mixer[k] === solo.mixer[k]));
+    && extra.batch === solo.batch && (extra.lanes ?? 1) === lanesOf(header.tokenCount, solo) && extra.graph === solo.graph && extra.arithmetic === solo.arithmetic && extra.dtype === solo.dtype
+    && extra.comment === null && !extra.runtime && (mixer === undefined || (mixer.version === 3 && (Object.keys(solo.mixer) as (keyof typeof solo.mixer)[]).every((k) => mixer[k] === solo.mixer[k])));
   if (!implied) return undefined;
-  return (mixer ? SOLO_HAS.mixer : 0) | (mixer?.version === 2 ? SOLO_HAS.mixer2 : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
+  return (mixer ? SOLO_HAS.mixer : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
 }
 
-/** What a solo model record implies: its header's layout values, and its extra field. */
-export function impliedBySolo(flags: number, vocabSize: number, escapedBytes: number): Pick<BinHeader, 'scaleBits' | 'topN' | 'segmentLength' | 'extra'> {
+/** What a solo model record of format `version` implies: its header's layout values, and its extra field. */
+export function impliedBySolo(version: number, flags: number, vocabSize: number, escapedBytes: number, tokenCount: number): Pick<BinHeader, 'scaleBits' | 'topN' | 'segmentLength' | 'extra'> {
   // the checks of decodeExtra come later; these keep the values within the extra field's 32 bits
   if (vocabSize > LAYOUT_BOUNDS.vocabSize) throw new UserError(`corrupt .bin header: vocabSize must be an integer in 2..${LAYOUT_BOUNDS.vocabSize}`);
   if (escapedBytes > 2 ** 32 - 1) throw new UserError('corrupt .bin header: escapedBytes must be an integer in 0..the original length');
   const solo = SOLO_LAYOUT;
   const extra: Extra = {
     vocabSize, batch: solo.batch, graph: solo.graph, arithmetic: solo.arithmetic, dtype: solo.dtype, comment: null, escapedBytes,
-    ...(flags & SOLO_HAS.mixer ? { mixer: { version: flags & SOLO_HAS.mixer2 ? 2 : 1, ...solo.mixer } } : {}),
+    ...(version >= LANES_SINCE ? { lanes: lanesOf(tokenCount, solo) } : {}),
+    ...(flags & SOLO_HAS.mixer ? { mixer: { version: version >= LANES_SINCE ? 3 : flags & SOLO_HAS.mixer2 ? 2 : 1, ...solo.mixer } } : {}),
     ...(flags & SOLO_HAS.crlf ? { crlf: true } : {}),
   };
   return { scaleBits: solo.scaleBits, topN: solo.topN, segmentLength: solo.segmentLength, extra: encodeExtra(extra) };

@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { DEFAULT_LAYOUT, decodeExact, GaveUp, type GiveUp, lanesFor, rankTokens, unrankTokens } from './codec.ts';
+import { DEFAULT_LAYOUT, decodeExact, GaveUp, type GiveUp, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
-import type { Layout, Mode, RangedDoc, TokensDoc } from './ir.ts';
+import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';

@@ -49,6 +49,20 @@ export interface Layout {
   mixer?: MixerSettings;
 }
 
+/** The rows of a step: segments of `segmentLength` tokens (0: one segment), `batch` of them at a time, at most. */
+export function lanesFor(count: number, { segmentLength, batch }: Pick<Layout, 'segmentLength' | 'batch'>): number {
+  return segmentLength > 0 ? Math.max(1, Math.min(batch, Math.ceil(count / segmentLength))) : 1;
+}
+
+/**
+ * The rANS lanes of an exact stream that llmc writes (format version 8): one a row once the stream fills a whole
+ * group of rows, so that a decoder knows every row's next value before it decodes any (what lets a GPU code all
+ * rows of a step at once); one below that, where a lane's 4 to 6 bytes would cost more than it speeds up.
+ */
+export function lanesOf(count: number, layout: Pick<Layout, 'segmentLength' | 'batch'>): number {
+  return layout.segmentLength > 0 && count >= layout.segmentLength * layout.batch ? lanesFor(count, layout) : 1;
+}
+
 export interface TokensDoc extends Provenance, Partial<Layout> {
   format: 'llmc-tokens';
   tokenList: TokenTriple[];

@@ -8,8 +8,11 @@ import type { Frequencies } from './ranks.ts';
 
 /** The mixer's settings, which a frame's header records: every one of them changes the intervals. */
 export interface MixerSettings {
-  /** The arithmetic and structure of this file's mixer: 1 the match model, 2 the match model and a context cache. */
-  version: 1 | 2;
+  /**
+   * The arithmetic and structure of this file's mixer: 1 the match model, 2 the match model and a context cache, 3 as 2
+   * with what a step learns applied after the step, so that every row of a step mixes from the same state.
+   */
+  version: 1 | 2 | 3;
   /** Tokens of context a match is found by. */
   minMatch: number;
   /** The mixer's learning rate: each step moves a weight by input × error / 2^learningShift. */
@@ -18,7 +21,7 @@ export interface MixerSettings {
   matchRate: number;
 }
 
-export const DEFAULT_MIXER: MixerSettings = { version: 2, minMatch: 3, learningShift: 13, matchRate: 4 };
+export const DEFAULT_MIXER: MixerSettings = { version: 3, minMatch: 3, learningShift: 13, matchRate: 4 };
 
 /** The mixers a user may name (`--mixer`): the match model with the default settings, or none (the model alone). */
 export const MIXERS = { match: DEFAULT_MIXER, none: undefined } as const;
@@ -30,7 +33,7 @@ const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1,
 export function mixerProblem(value: unknown, mode: unknown, precision: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the mixer settings are not a JSON object';
   const settings = value as Record<string, unknown>;
-  if (settings.version !== 1 && settings.version !== 2) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 and 2)`;
+  if (settings.version !== 1 && settings.version !== 2 && settings.version !== 3) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 to 3)`;
   const unknown = Object.keys(settings).find((key) => key !== 'version' && !(key in MIXER_BOUNDS));
   if (unknown !== undefined) return `unknown mixer setting ${JSON.stringify(unknown.slice(0, 40))}`;
   for (const [key, [lo, hi]] of Object.entries(MIXER_BOUNDS)) {
@@ -70,6 +73,9 @@ const STRETCH = (() => {
 
 /** stretch of a 16-bit probability. */
 export const stretch = (p16: number): number => STRETCH[p16 >> 4];
+
+/** The two tables, for a GPU that mixes (native/cuda.cu). */
+export const MIXER_TABLES = { squash: SQUASH, stretch: STRETCH };
 
 /** The most a match's length counts. */
 const MAX_MATCH = 15;
@@ -230,10 +236,26 @@ const WEIGHT_LIMIT = 1 << 22;
 const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
 const CACHE_SETS = 2 * (MAX_MATCH + 1);
 
+/** What mixing a position decided, which learning the token needs (see Mixer.plan). */
+export interface MixPlan {
+  /** The token given the mixed probability (-1: none), the match length and the cache entry behind it. */
+  candidate: number;
+  length: number;
+  slot: number;
+  cached?: { token: number; runs: number };
+  /** The weight sets it takes when the token is not and is the model's first choice, the one taken, the inputs and the mixed probability. */
+  sets: [number, number];
+  context: number;
+  inputs: Int32Array;
+  mixed: number;
+}
+
 /**
  * Mixes the match model (and, from version 2, the context cache) into each row's frequencies. `mix` comes before
  * the token is coded (or decoded) and `learn` after, position by position in the visit order; both sides make
- * the same calls.
+ * the same calls. Up to version 2 each position learns at once, so a row mixes from what the rows before it in the
+ * same step learned; from version 3 what a step learns is applied when the next step begins, so every row of a
+ * step mixes from the same state, and a device can mix all of them at once.
  */
 export class Mixer {
   private readonly match: MatchModel;
@@ -242,19 +264,17 @@ export class Mixer {
   private readonly hits = new Int32Array(MAX_MATCH + 1).fill(3 << 14);
   private readonly cacheHits = new Int32Array(MAX_MATCH + 1).fill(1 << 15);
   private readonly weights: Int32Array;
-  /** The pending prediction: its token, the match length and cache entry behind it, its weight set, inputs and mixed probability. */
-  private candidate = -1;
-  private lengthSeen = 0;
-  private slot = -1;
-  private cached?: { token: number; runs: number };
-  private context = 0;
-  private readonly inputs = new Int32Array(INPUTS);
-  private mixed = 0;
+  private pending?: MixPlan;
+  /** Version 3: the step's learned positions, waiting for the next step, and the step they belong to. */
+  private readonly waiting: { pending: MixPlan; position: number; token: number }[] = [];
+  private waitingStep = -1;
 
+  /** batch: the rows a step codes together (docs/IR.md), which version 3 needs to tell the steps apart. */
   constructor(
     count: number,
-    segmentLength: number,
+    private readonly segmentLength: number,
     private readonly settings: MixerSettings = DEFAULT_MIXER,
+    private readonly batch = 1,
   ) {
     this.match = new MatchModel(count, segmentLength, settings.minMatch);
     if (settings.version >= 2) this.cache = new ContextCache(count, this.match);
@@ -263,48 +283,93 @@ export class Mixer {
     for (let c = MATCH_SETS; c < MATCH_SETS + CACHE_SETS; c++) this.weights.set([ONE, 0, ONE >> 2, 0], c * INPUTS);
   }
 
-  /** Gives the predicted token, if any, its mixed probability in `freqs` (in place; the others share the rest). */
-  mix(freqs: Frequencies, position: number): void {
-    const prediction = this.match.predict(position);
-    this.slot = this.cache ? this.cache.slot(position) : -1;
-    this.cached = this.cache?.predict(this.slot);
-    this.candidate = -1;
-    const token = prediction?.token ?? this.cached?.token;
-    if (token === undefined) return;
-    const length = prediction?.length ?? 0;
-    const agrees = this.cached?.token === token;
-    const top = token === freqs.top ? 1 : 0;
-    const unit = 2 ** (freqs.precision - 16);
-    const x = this.inputs;
-    x[0] = stretch(Math.min(ONE - 1, Math.floor(freqs.freqs[token] / unit)));
-    x[1] = prediction ? stretch(this.hits[length]) : 0;
-    x[2] = agrees ? stretch(this.cacheHits[this.cached!.runs]) : 0;
-    x[3] = BIAS;
-    this.context = (prediction ? (length * 2 + top) * 2 + (agrees ? 1 : 0) : MATCH_SETS + this.cached!.runs * 2 + top) * INPUTS;
-    const w = this.weights;
-    let dot = 0;
-    for (let i = 0; i < INPUTS; i++) dot += w[this.context + i] * x[i];
-    this.mixed = squash(Math.floor(dot / ONE));
-    this.candidate = token;
-    this.lengthSeen = length;
-    freqs.share(token, this.mixed * unit);
+  /** The step that visits `position` (its group of segments and its place in its segment), in visit order. */
+  private stepOf(position: number): number {
+    if (this.segmentLength <= 0) return position;
+    const segment = Math.floor(position / this.segmentLength);
+    return Math.floor(segment / this.batch) * this.segmentLength + (position - segment * this.segmentLength);
   }
 
-  learn(position: number, token: number): void {
-    if (this.candidate >= 0) {
-      const right = token === this.candidate ? ONE : 0;
-      const err = right - this.mixed;
+  /** Gives the predicted token, if any, its mixed probability in `freqs` (in place; the others share the rest). */
+  mix(freqs: Frequencies, position: number): void {
+    const plan = this.plan(position);
+    if (plan.candidate < 0) return;
+    const unit = 2 ** (freqs.precision - 16);
+    const mixed = this.settle(plan, stretch(Math.min(ONE - 1, Math.floor(freqs.freqs[plan.candidate] / unit))), plan.candidate === freqs.top);
+    freqs.share(plan.candidate, mixed * unit);
+  }
+
+  /**
+   * What mixing `position` needs besides the model's row: the predicted token (candidate, -1: none), its inputs x1
+   * and x2 (inputs[1], inputs[2]) and its two weight sets (weightsOf). `settle` finishes it with the model's row, and
+   * `learn` takes it with the token; `mix` does all on the CPU, where a GPU mixes a whole step's rows at once.
+   */
+  plan(position: number): MixPlan {
+    if (this.waiting.length > 0 && this.stepOf(position) !== this.waitingStep) this.flush();
+    const prediction = this.match.predict(position);
+    const slot = this.cache ? this.cache.slot(position) : -1;
+    const cached = this.cache?.predict(slot);
+    const pending: MixPlan = { candidate: -1, length: 0, slot, cached, sets: [0, 0], context: 0, inputs: new Int32Array(INPUTS), mixed: 0 };
+    this.pending = pending;
+    const token = prediction?.token ?? cached?.token;
+    if (token === undefined) return pending;
+    const length = prediction?.length ?? 0;
+    const agrees = cached?.token === token;
+    const x = pending.inputs;
+    x[1] = prediction ? stretch(this.hits[length]) : 0;
+    x[2] = agrees ? stretch(this.cacheHits[cached!.runs]) : 0;
+    x[3] = BIAS;
+    const set = (top: number) => (prediction ? (length * 2 + top) * 2 + (agrees ? 1 : 0) : MATCH_SETS + cached!.runs * 2 + top) * INPUTS;
+    pending.candidate = token;
+    pending.length = length;
+    pending.sets = [set(0), set(1)];
+    return pending;
+  }
+
+  /** A plan's weight sets, for the token not the model's first choice (0..3) and for it the first (4..7). */
+  weightsOf(plan: MixPlan, into: Int32Array): void {
+    plan.sets.forEach((at, top) => into.set(this.weights.subarray(at, at + INPUTS), top * INPUTS));
+  }
+
+  /**
+   * The planned token's mixed probability (16 bits), given x0 (the stretch of the model's probability of it) and
+   * whether it is the model's first choice: the weight set's dot product with the inputs, squashed.
+   */
+  settle(pending: MixPlan, x0: number, top: boolean): number {
+    const x = pending.inputs;
+    x[0] = x0;
+    pending.context = pending.sets[top ? 1 : 0];
+    const w = this.weights;
+    let dot = 0;
+    for (let i = 0; i < INPUTS; i++) dot += w[pending.context + i] * x[i];
+    return (pending.mixed = squash(Math.floor(dot / ONE)));
+  }
+
+  /** Learns `token` at `position`, with what its plan decided (by default the last one made). */
+  learn(position: number, token: number, pending = this.pending!): void {
+    if (this.settings.version < 3) return this.apply(pending, position, token);
+    this.waiting.push({ pending, position, token });
+    this.waitingStep = this.stepOf(position);
+  }
+
+  /** Version 3: what the last step learned, in its visit order. */
+  private flush(): void {
+    for (const { pending, position, token } of this.waiting) this.apply(pending, position, token);
+    this.waiting.length = 0;
+  }
+
+  private apply({ candidate, length, slot, cached, context, inputs, mixed }: MixPlan, position: number, token: number): void {
+    if (candidate >= 0) {
+      const right = token === candidate ? ONE : 0;
+      const err = right - mixed;
       for (let i = 0; i < INPUTS; i++) {
-        const w = this.weights[this.context + i] + ((this.inputs[i] * err) >> this.settings.learningShift);
-        this.weights[this.context + i] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w));
+        const w = this.weights[context + i] + ((inputs[i] * err) >> this.settings.learningShift);
+        this.weights[context + i] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w));
       }
-      if (this.lengthSeen > 0) this.hits[this.lengthSeen] += (right - this.hits[this.lengthSeen]) >> this.settings.matchRate;
+      if (length > 0) this.hits[length] += (right - this.hits[length]) >> this.settings.matchRate;
     }
-    if (this.cached) {
-      const runs = this.cached.runs;
-      this.cacheHits[runs] += ((token === this.cached.token ? ONE : 0) - this.cacheHits[runs]) >> this.settings.matchRate;
-    }
-    this.cache?.learn(this.slot, token);
+    if (cached) this.cacheHits[cached.runs] += ((token === cached.token ? ONE : 0) - this.cacheHits[cached.runs]) >> this.settings.matchRate;
+    this.cache?.learn(slot, token);
     this.match.learn(position, token);
   }
 }

@@ -235,7 +235,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   const onGpu = native && engineAsked(options.engine) === 'cuda';
   if (onGpu) {
     const gpu = cudaModel(native, dir);
-    newCache = (rows, window) => new NativeCache({ extend: native.cudaExtend, close: native.cudaClose }, native.cudaCache(gpu, rows, window), rows, vocabSize);
+    newCache = (rows, window) => new NativeCache({ extend: native.cudaExtend, close: native.cudaClose, code: native.cudaCode }, native.cudaCache(gpu, rows, window), rows, vocabSize);
   } else if (native) {
     const model = nativeModel(native, dir);
     const threads = sessionsFor(options.threads);
@@ -363,8 +363,9 @@ export interface Cache {
    * codes: the coder graph's question per row (the token to code, or the decoder's value); other graphs ignore it.
    * predict: after how many of the last positions of each row to predict the next token (the integer graph only;
    * the others predict after the last): rows × predict predictions, row-major.
+   * keep: the CUDA engine keeps the predictions on the GPU for its coder (NativeCache.code), and returns none.
    */
-  extend(ids: BigInt64Array, length: number, start: number, ask?: { codes?: Int32Array; predict?: number }): Promise<Next>;
+  extend(ids: BigInt64Array, length: number, start: number, ask?: { codes?: Int32Array; predict?: number; keep?: boolean }): Promise<Next>;
   /** Lets go of what the cache holds elsewhere (a worker's share of the rows). */
   close?(): void;
 }
@@ -654,10 +655,12 @@ function softmaxRows(logits: Float32Array, vocab: number): Float32Array {
  * quarter rather than a half costs 1/3 of the restarts' time for 0.2% in size: BENCHMARKS.md.)
  */
 export class Stepper {
-  private readonly cache: Cache;
   private readonly history: number[][];
   private readonly severalAtOnce: boolean;
   private filled = 0;
+
+  /** The cache, for the CUDA engine's coder (NativeCache.code). */
+  readonly cache: Cache;
 
   constructor(
     model: LanguageModel,
@@ -683,9 +686,9 @@ export class Stepper {
     return this.filled >= this.window ? this.window - Math.floor(this.window / 4) : this.window - this.filled;
   }
 
-  /** Feeds one token per row (BOS to begin) and returns the prediction of the next (codes: see Cache). */
-  step(tokens: ArrayLike<number>, codes?: Int32Array): Promise<Next> {
-    return this.feed(Array.from({ length: this.rows }, (_, r) => [tokens[r]]), codes);
+  /** Feeds one token per row (BOS to begin) and returns the prediction of the next (codes, keep: see Cache). */
+  step(tokens: ArrayLike<number>, codes?: Int32Array, keep = false): Promise<Next> {
+    return this.feed(Array.from({ length: this.rows }, (_, r) => [tokens[r]]), codes, keep);
   }
 
   /**
@@ -693,7 +696,7 @@ export class Stepper {
    * graph predicts after more than one: its integers do not depend on how positions are grouped into calls, so an
    * encoder, which knows the tokens, feeds many at once while its decoder steps one at a time.
    */
-  async feed(tokens: number[][], codes?: Int32Array): Promise<Next> {
+  async feed(tokens: number[][], codes?: Int32Array, keep = false): Promise<Next> {
     const n = tokens[0].length;
     if (n > this.room() || (n > 1 && !this.severalAtOnce)) throw new Error(`Stepper.feed: ${n} tokens a row do not fit this graph and window`);
     for (let r = 0; r < this.rows; r++) this.history[r].push(...tokens[r]);
@@ -706,7 +709,7 @@ export class Stepper {
     const length = fed[0].length;
     const ids = new BigInt64Array(this.rows * length);
     fed.forEach((row, r) => row.forEach((t, i) => (ids[r * length + i] = BigInt(t))));
-    const next = await this.cache.extend(ids, length, this.filled, { codes, predict: n });
+    const next = await this.cache.extend(ids, length, this.filled, { codes, predict: n, keep });
     this.filled += length;
     if (this.history[0].length > this.window) for (const h of this.history) h.splice(0, h.length - this.window);
     return next;

@@ -11,11 +11,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IntegerSpec } from './integer.ts';
+import { MIXER_TABLES } from './mixer.ts';
 import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'model.h', 'ranks.h', 'cuda.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
+/** A question and an answer of the GPU's exact coder (native/cuda.cu): [value or token, candidate (-1: none), x1, x2,
+ * the candidate's weight sets when it is not and is the model's first choice (4 each)]; [token (-1: no interval holds
+ * the value), start, frequency, rank, x0, whether the candidate is the first choice, the mixed probability]. */
+export const ASK = 12;
+export const ANSWER = 7;
+
 /** The GPU's kernels, which the driver's compiler (NVRTC) compiles when a model first runs there. */
 const KERNELS = join(ROOT, 'native', 'cuda.cu');
 // No contraction of a · b + c into one rounding: the coder's float64 steps must round as JavaScript's do.
@@ -32,12 +39,15 @@ interface Addon {
   /** Frees a cache's memory now; it refuses calls after. */
   close(cache: Handle): void;
   /** The same on an NVIDIA GPU (native/cuda.c): the model copied there, its kernels compiled from source. */
-  cudaModel(model: Handle, source: string, gpu: number): Handle;
+  cudaModel(model: Handle, source: string, gpu: number, stretch: Int16Array, squash: Int32Array): Handle;
   cudaName(gpu: Handle): string;
   cudaCache(gpu: Handle, rows: number, window: number): Handle;
   /** The kernels compiled for compute capability `arch` (90: Hopper) by NVRTC, with no GPU: the cubin's bytes. */
   cudaCompile(source: string, arch: number): number;
+  /** As extend; empty logits and weights keep the predictions on the GPU, for cudaCode. */
   cudaExtend: Addon['extend'];
+  /** The exact coder on predictions offset, offset + stride, … of the last extend: ASK numbers a question, ANSWER an answer. */
+  cudaCode(cache: Handle, asks: Int32Array, count: number, stride: number, offset: number, decoding: number, precision: number, answers: Int32Array): void;
   cudaClose: Addon['close'];
   /** The exact coder's row arithmetic (native/ranks.c): the same numbers as src/ranks.ts and the mixer's share. */
   frequencies(weights: Int32Array, freqs: Int32Array, precision: number): number;
@@ -145,7 +155,7 @@ export function cudaModel(engine: Addon, dir: string): Handle {
   let gpu = gpus.get(dir);
   if (!gpu) {
     try {
-      gpu = engine.cudaModel(nativeModel(engine, dir), kernelsSource(), 0);
+      gpu = engine.cudaModel(nativeModel(engine, dir), kernelsSource(), 0, MIXER_TABLES.stretch, MIXER_TABLES.squash);
     } catch (err) {
       throw new UserError(`the CUDA engine cannot run: ${(err as Error).message}`);
     }
@@ -203,14 +213,20 @@ export class NativeCache implements Cache {
   private logits = new Float32Array(0);
   private weights = new Int32Array(0);
 
+  private answers = new Int32Array(0);
+
   constructor(
-    private readonly calls: Pick<Addon, 'extend' | 'close'>,
+    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode'] },
     private readonly cache: Handle,
     private readonly rows: number,
     private readonly vocab: number,
   ) {}
 
-  async extend(ids: BigInt64Array, length: number, start: number, { predict = 1 } = {}): Promise<Next> {
+  async extend(ids: BigInt64Array, length: number, start: number, { predict = 1, keep = false } = {}): Promise<Next> {
+    if (keep) {
+      this.calls.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, new Float32Array(0), new Int32Array(0));
+      return {};
+    }
     const size = this.rows * predict * this.vocab;
     if (this.logits.length < size) {
       this.logits = new Float32Array(size);
@@ -220,6 +236,17 @@ export class NativeCache implements Cache {
     const weights = this.weights.subarray(0, size);
     this.calls.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, logits, weights);
     return { logits, weights };
+  }
+
+  /**
+   * The CUDA engine: the exact coder, with the mixer's share, on `count` rows of the last extend's predictions that
+   * kept them (the row's prediction stride · r + offset), each with its question (ASK numbers): their answers (ANSWER).
+   */
+  code(asks: Int32Array, count: number, stride: number, offset: number, decoding: boolean, precision: number): Int32Array {
+    if (!this.calls.code) throw new Error('this engine keeps no predictions to code');
+    if (this.answers.length < count * ANSWER) this.answers = new Int32Array(count * ANSWER);
+    this.calls.code(this.cache, asks, count, stride, offset, decoding ? 1 : 0, precision, this.answers);
+    return this.answers;
   }
 
   close(): void {

@@ -65,7 +65,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [7, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [8, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -116,12 +116,12 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 8;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 8 \(this build reads versions 3, 4, 5, 6 and 7\)/);
-  for (const version of [3, 4, 5, 6]) {
+  future[4] = 9;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 9 \(this build reads versions 3, 4, 5, 6, 7 and 8\)/);
+  for (const version of [3, 4, 5, 6, 7]) {
     const earlier = bytes.slice();
     earlier[4] = version;
-    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 7 without its additions`);
+    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 8 without its additions`);
   }
   const before = bytes.slice();
   before[4] = 2;
@@ -235,7 +235,7 @@ function soloable(text: Uint8Array, overrides: Partial<BinHeader> = {}, extra: P
   const header = sampleHeader({
     mode: 'exact', scaleBits: 24, modelName: 'llmc-base-v2', streamId: hash.subarray(0, 8), originalLength: text.length, originalSha256Prefix: hash.subarray(0, 16),
     tokenCount: 5, contextWindow: 384, topN: 128, segmentLength: 2048,
-    extra: encodeExtra({ vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 0, mixer: { version: 2, ...SOLO_LAYOUT.mixer }, ...extra }),
+    extra: encodeExtra({ vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 0, mixer: { version: 3, ...SOLO_LAYOUT.mixer }, ...extra }),
     ...overrides,
   });
   return { header, table: encodeTable([], []), words: sampleWords };
@@ -245,10 +245,10 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
   const text = new TextEncoder().encode('Call me Ishmael.');
   const frame = soloable(text);
   const file = fileOfFrame(encodeBin(frame.header, frame.table, frame.words));
-  // magic, version 7, flags (solo | mixer | its version 2), mode exact, 4 bytes of fingerprint, original length, tokens, window (2
-  // bytes), vocabulary (3 bytes), 4 bytes of hash, word count, the words, the CRC
+  // magic, version 8, flags (solo | mixer), mode exact, 4 bytes of fingerprint, original length, tokens, window (2 bytes),
+  // vocabulary (3 bytes), 4 bytes of hash, word count, the words, the CRC
   assert.equal(file.length, 7 + 4 + 1 + 1 + 2 + 3 + 4 + 1 + 2 * sampleWords.length + 4);
-  assert.deepEqual([...file.subarray(4, 7)], [7, 1 | 2 | 16, 1]);
+  assert.deepEqual([...file.subarray(4, 7)], [8, 1 | 2, 1]);
   assert.deepEqual(file.subarray(7, 11), frame.header.modelFingerprint.subarray(0, 4));
   const { frame: record, contents } = frameOfFile(file);
   assert.deepEqual(record, file);
@@ -260,10 +260,24 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
 
   const crlf = fileOfFrame(encodeBin(...Object.values(soloable(text, {}, { crlf: true, escapedBytes: 3, mixer: undefined })) as [BinHeader, Uint8Array, Uint16Array]));
   assert.equal(crlf[5], 1 | 4 | 8, 'CR LF and escaped bytes, no mixer');
-  const first = soloable(text, {}, { mixer: { version: 1, ...SOLO_LAYOUT.mixer } });
-  const v1 = fileOfFrame(encodeBin(first.header, first.table, first.words));
-  assert.equal(v1[5], 1 | 2, 'the mixer of version 1');
-  assert.deepEqual(decodeExtra(decodeBin(v1).header.extra, decodeBin(v1).header).mixer, { version: 1, ...SOLO_LAYOUT.mixer });
+  // version 7 wrote the mixer's version 2 as flag 16, version 1 without it, and one lane
+  for (const [flags, version] of [[1 | 2 | 16, 2], [1 | 2, 1]]) {
+    const older = file.slice();
+    older[4] = 7;
+    older[5] = flags;
+    const { header: read } = decodeBin(withFixedCrc(older));
+    assert.deepEqual(decodeExtra(read.extra, read).mixer, { version, ...SOLO_LAYOUT.mixer }, `a version 7 solo record's mixer of version ${version}`);
+    assert.equal(decodeExtra(read.extra, read).lanes, undefined);
+  }
+  const flag16 = file.slice();
+  flag16[5] |= 16;
+  assertOneLineError(() => decodeBin(withFixedCrc(flag16)), /unknown flags 0x13/, 'version 8 has no flag 16');
+  // one lane a row of a step once a solo record's tokens fill a group of rows: implied, not written
+  const long = new Uint8Array(2048 * 64 + 5);
+  const laned = soloable(long, { tokenCount: 2048 * 64 + 1 }, { lanes: 64 });
+  const lanedFile = fileOfFrame(encodeBin(laned.header, laned.table, laned.words));
+  assert.equal(lanedFile[5], 1 | 2);
+  assert.equal(decodeExtra(decodeBin(lanedFile).header.extra, decodeBin(lanedFile).header).lanes, 64);
   assert.deepEqual(decodeExtra(decodeBin(crlf).header.extra, decodeBin(crlf).header), { vocabSize: 16384, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 3, crlf: true });
 
   for (const [what, other] of [
@@ -271,7 +285,10 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
     ['another segment length', soloable(text, { segmentLength: 512 })],
     ['another precision', soloable(text, { scaleBits: 20 })],
     ['another batch', soloable(text, {}, { batch: 8 })],
-    ['other mixer settings', soloable(text, {}, { mixer: { version: 2, ...SOLO_LAYOUT.mixer, minMatch: 4 } })],
+    ['other mixer settings', soloable(text, {}, { mixer: { version: 3, ...SOLO_LAYOUT.mixer, minMatch: 4 } })],
+    ['an older mixer', soloable(text, {}, { mixer: { version: 2, ...SOLO_LAYOUT.mixer } })],
+    ['lanes where the tokens fill no group of rows', soloable(text, {}, { lanes: 2 })],
+    ['one lane where they fill one', soloable(new Uint8Array(2048 * 64), { tokenCount: 2048 * 64 })],
     ['float arithmetic', soloable(text, {}, { arithmetic: 'float', graph: 'stepper' })],
     ['a comment', soloable(text, {}, { comment: 'hi' })],
   ] as const) {
@@ -301,7 +318,7 @@ test('a solo record refuses every flipped bit, every cut, bytes after it, crafte
   const solo = decodeBin(file).header;
   const patched = (at: number, values: number[], replaced = 1) => withFixedCrc(Uint8Array.from([...file.subarray(0, at), ...values, ...file.subarray(at + replaced)]));
   const lengthAt = 11; // after magic, version, flags, mode and the fingerprint
-  assertOneLineError(() => decodeBin(patched(5, [file[5] | 0x20])), /unknown flags 0x3b/);
+  assertOneLineError(() => decodeBin(patched(5, [file[5] | 0x20])), /unknown flags 0x2b/);
   assertOneLineError(() => decodeBin(patched(5, [(file[5] & ~2) | 0x10])), /unknown flags 0x19/);
   assertOneLineError(() => decodeBin(patched(6, [0])), /no solo record has coder mode 0/);
   assertOneLineError(() => decodeBin(patched(lengthAt, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])), /original length is not a varint of at most 8 bytes/);

@@ -72,7 +72,7 @@ test('a model frame\'s extra field: unknown codes and flags, bytes missing or le
     ['a byte left over', withExtra((x) => Uint8Array.from([...x, 0])), /1 byte\(s\) after the extra field's last value/],
     ['cut inside the mixer', withExtra((x) => x.subarray(0, x.length - 2)), /the extra field ends inside its mixer settings/],
     ['minMatch 200', withExtra(set(header.extra.length - 3, 200)), /mixer setting minMatch must be an integer in 1\.\.15/],
-    ['mixer version 7', withExtra(set(header.extra.length - 4, 7)), /mixer version 7 is unknown to this build \(it reads versions 1 and 2\)/],
+    ['mixer version 7', withExtra(set(header.extra.length - 4, 7)), /mixer version 7 is unknown to this build \(it reads versions 1 to 3\)/],
   ];
   for (const [what, bytes, pattern] of cases) refusedInOneLine(decode(t, bytes), pattern, what);
 });
