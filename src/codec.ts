@@ -152,7 +152,8 @@ const PREDICTIONS_ON_DEVICE = 16384;
  * (native/cuda.cu), and answers seven numbers a row (ANSWER) instead of its weights over the whole vocabulary.
  * Every row of a step is asked at once, so the mixer must learn a step at a time (version 3), and a decoder must know
  * every row's value before the step (a lane a row). `question(position)`: the encoder's token, or the decoder's value;
- * `visit(answer, position, plan)` gets the GPU's answer and the mixer's plan, and returns the token.
+ * `visit(answers, at, position, plan)` gets the GPU's answer (ANSWER numbers from `at`) and the mixer's plan, and
+ * returns the token.
  */
 async function walkOnDevice(
   model: LanguageModel,
@@ -160,7 +161,7 @@ async function walkOnDevice(
   layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow' | 'precision'>,
   mixer: Mixer | undefined,
   question: (position: number) => number,
-  visit: (answer: Int32Array, position: number, plan?: MixPlan) => number,
+  visit: (answers: Int32Array, at: number, position: number, plan?: MixPlan) => number,
   progress?: Progress,
   known?: ArrayLike<number>,
 ): Promise<void> {
@@ -172,24 +173,33 @@ async function walkOnDevice(
     const asks = new Int32Array(rows * ASK);
     const plans: (MixPlan | undefined)[] = new Array(rows);
     const steps = Math.max(...lengths);
+    const fed = new Array<number>(rows).fill(model.bos);
     // step j of every row at once, on the predictions offset, offset + stride, … of the last call; a row past its end
-    // asks for token 0 and is not visited
+    // asks for token 0 and is not visited (these loops make no closures and no arrays: they run a million times)
     const codeStep = (j: number, stride: number, offset: number): number[] => {
       asks.fill(0);
-      starts.forEach((s, r) => {
-        const ask = asks.subarray(r * ASK, (r + 1) * ASK);
-        ask[1] = -1;
-        if (j >= lengths[r]) return;
-        const plan = (plans[r] = mixer?.plan(s + j));
-        ask[0] = question(s + j);
+      for (let r = 0; r < rows; r++) {
+        const at = r * ASK;
+        asks[at + 1] = -1;
+        if (j >= lengths[r]) continue;
+        const position = starts[r] + j;
+        const plan = (plans[r] = mixer?.plan(position));
+        asks[at] = question(position);
         if (plan && plan.candidate >= 0) {
-          ask.set([plan.candidate, plan.inputs[1], plan.inputs[2]], 1);
-          mixer!.weightsOf(plan, ask.subarray(4));
+          asks[at + 1] = plan.candidate;
+          asks[at + 2] = plan.x1;
+          asks[at + 3] = plan.x2;
+          mixer!.weightsOf(plan, asks, at + 4);
         }
-      });
+      }
       const answers = cache.code(asks, rows, stride, offset, !known, layout.precision);
-      const fed = starts.map((s, r) => (j < lengths[r] ? visit(answers.subarray(r * ANSWER, (r + 1) * ANSWER), s + j, plans[r]) : model.bos));
-      done += lengths.filter((length) => j < length).length;
+      for (let r = 0; r < rows; r++) {
+        if (j >= lengths[r]) fed[r] = model.bos;
+        else {
+          fed[r] = visit(answers, r * ANSWER, starts[r] + j, plans[r]);
+          done++;
+        }
+      }
       return fed;
     };
     try {
@@ -202,10 +212,9 @@ async function walkOnDevice(
           progress?.(done, count);
         }
       } else {
-        let fed = starts.map(() => model.bos);
         for (let j = 0; j < steps; j++) {
           await stepper.step(fed, undefined, true);
-          fed = codeStep(j, 1, 0);
+          codeStep(j, 1, 0);
           progress?.(done, count);
         }
       }
@@ -215,9 +224,10 @@ async function walkOnDevice(
   }
 }
 
-/** The mixer's probability from the GPU's answer, held to the mixer's own: the learning needs it, and they must agree. */
-function settleOnDevice(mixer: Mixer, plan: MixPlan, answer: Int32Array, position: number): void {
-  if (plan.candidate >= 0 && mixer.settle(plan, answer[4], answer[5] === 1) !== answer[6]) throw new Error(`the GPU mixed position ${position} otherwise than the mixer: a broken GPU or engine`);
+/** The mixer learns a position from the GPU's answer (ANSWER numbers from `at`), whose mixed probability must be its own. */
+function learnOnDevice(mixer: Mixer, plan: MixPlan, answers: Int32Array, at: number, position: number): void {
+  if (plan.candidate >= 0 && mixer.settle(plan, answers[at + 4], answers[at + 5] === 1) !== answers[at + 6]) throw new Error(`the GPU mixed position ${position} otherwise than the mixer: a broken GPU or engine`);
+  mixer.learn(position, answers[at], plan);
 }
 
 /** The last commit whose integer-model fingerprints covered the graph file (release 0.5.0). */
@@ -276,13 +286,10 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     if (giveUp(bits, done, total)) throw new GaveUp();
   } : progress;
   if (intervals && model.engine === 'cuda' && (!mixing || mixing.version >= 3)) {
-    await walkOnDevice(model, tokens.length, layout, mixer, (pos) => tokens[pos], (answer, pos, plan) => {
-      const [token, start, freq, rank] = answer;
+    await walkOnDevice(model, tokens.length, layout, mixer, (pos) => tokens[pos], (answers, at, pos, plan) => {
+      const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
       if (token !== tokens[pos]) throw new Error(`the GPU coded token ${token} at ${pos}, not ${tokens[pos]}`);
-      if (plan) {
-        settleOnDevice(mixer!, plan, answer, pos);
-        mixer!.learn(pos, token, plan);
-      }
+      if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
       intervals[pos] = [start, freq];
       tokenList[pos] = [token, rank, freq / 2 ** layout.precision];
       if (giveUp) bits += layout.precision - Math.log2(freq);
@@ -386,14 +393,11 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
     };
     // the CUDA engine codes on the GPU where every row's value is known before its step (a lane a row)
     if (decoder && model.engine === 'cuda' && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
-      await walkOnDevice(model, doc.length, doc, mixer, valueAt, (answer, pos, plan) => {
-        const [token, start, freq, rank] = answer;
+      await walkOnDevice(model, doc.length, doc, mixer, valueAt, (answers, at, pos, plan) => {
+        const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
         if (token < 0) throw new Error(`cumulative value ${valueAt(pos)} is outside 2^precision`);
         decoder.advance(start, freq, laneOf(pos, doc));
-        if (plan) {
-          settleOnDevice(mixer!, plan, answer, pos);
-          mixer!.learn(pos, token, plan);
-        }
+        if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
         tokenList[pos] = [token, rank, freq / 2 ** doc.precision];
         return token;
       }, progress);

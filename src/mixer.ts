@@ -126,11 +126,15 @@ class MatchModel {
     return this.segmentOf(position) * this.segmentLength;
   }
 
-  /** The predicted token at `position` and the match's length, or undefined. */
-  predict(position: number): { token: number; length: number } | undefined {
+  /** The match's length at `position` where it predicts a token (its pointer's token is known), else 0. */
+  lengthAt(position: number): number {
     const s = this.segmentOf(position);
-    const length = this.length[s];
-    return length > 0 && this.known[this.pointer[s]] === 1 ? { token: this.tokens[this.pointer[s]], length } : undefined;
+    return this.length[s] > 0 && this.known[this.pointer[s]] === 1 ? this.length[s] : 0;
+  }
+
+  /** The token a match of lengthAt(position) > 0 predicts. */
+  tokenAt(position: number): number {
+    return this.tokens[this.pointer[this.segmentOf(position)]];
   }
 
   /** Hash of the minMatch tokens that end at `end` (inclusive). */
@@ -210,8 +214,13 @@ class ContextCache {
     return Math.imul(h, 0x85ebca6b) >>> this.shift;
   }
 
-  predict(slot: number): { token: number; runs: number } | undefined {
-    return slot >= 0 && this.token[slot] >= 0 ? { token: this.token[slot], runs: this.runs[slot] } : undefined;
+  /** The slot's token (-1: none, or no slot) and its run. */
+  tokenAt(slot: number): number {
+    return slot >= 0 ? this.token[slot] : -1;
+  }
+
+  runsAt(slot: number): number {
+    return this.runs[slot];
   }
 
   learn(slot: number, token: number): void {
@@ -237,17 +246,23 @@ const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
 const CACHE_SETS = 2 * (MAX_MATCH + 1);
 
 /** What mixing a position decided, which learning the token needs (see Mixer.plan). */
-export interface MixPlan {
-  /** The token given the mixed probability (-1: none), the match length and the cache entry behind it. */
-  candidate: number;
-  length: number;
-  slot: number;
-  cached?: { token: number; runs: number };
-  /** The weight sets it takes when the token is not and is the model's first choice, the one taken, the inputs and the mixed probability. */
-  sets: [number, number];
-  context: number;
-  inputs: Int32Array;
-  mixed: number;
+export class MixPlan {
+  /** The token given the mixed probability (-1: none), and the match length behind it (0: the cache's). */
+  candidate = -1;
+  length = 0;
+  /** The cache's slot of the position, the token it held (-1: none) and its run. */
+  slot = -1;
+  cachedToken = -1;
+  cachedRuns = 0;
+  /** The weight sets taken when the token is not and is the model's first choice, and the one taken. */
+  notFirst = 0;
+  first = 0;
+  context = 0;
+  /** The inputs (x3 is the bias) and the mixed probability. */
+  x0 = 0;
+  x1 = 0;
+  x2 = 0;
+  mixed = 0;
 }
 
 /**
@@ -301,48 +316,48 @@ export class Mixer {
 
   /**
    * What mixing `position` needs besides the model's row: the predicted token (candidate, -1: none), its inputs x1
-   * and x2 (inputs[1], inputs[2]) and its two weight sets (weightsOf). `settle` finishes it with the model's row, and
-   * `learn` takes it with the token; `mix` does all on the CPU, where a GPU mixes a whole step's rows at once.
+   * and x2 and its two weight sets (weightsOf). `settle` finishes it with the model's row, and `learn` takes it with
+   * the token; `mix` does all on the CPU, where a GPU mixes a whole step's rows at once.
    */
   plan(position: number): MixPlan {
     if (this.waiting.length > 0 && this.stepOf(position) !== this.waitingStep) this.flush();
-    const prediction = this.match.predict(position);
-    const slot = this.cache ? this.cache.slot(position) : -1;
-    const cached = this.cache?.predict(slot);
-    const pending: MixPlan = { candidate: -1, length: 0, slot, cached, sets: [0, 0], context: 0, inputs: new Int32Array(INPUTS), mixed: 0 };
-    this.pending = pending;
-    const token = prediction?.token ?? cached?.token;
-    if (token === undefined) return pending;
-    const length = prediction?.length ?? 0;
-    const agrees = cached?.token === token;
-    const x = pending.inputs;
-    x[1] = prediction ? stretch(this.hits[length]) : 0;
-    x[2] = agrees ? stretch(this.cacheHits[cached!.runs]) : 0;
-    x[3] = BIAS;
-    const set = (top: number) => (prediction ? (length * 2 + top) * 2 + (agrees ? 1 : 0) : MATCH_SETS + cached!.runs * 2 + top) * INPUTS;
-    pending.candidate = token;
-    pending.length = length;
-    pending.sets = [set(0), set(1)];
-    return pending;
+    const plan = new MixPlan();
+    this.pending = plan;
+    const length = this.match.lengthAt(position);
+    if (this.cache) {
+      plan.slot = this.cache.slot(position);
+      plan.cachedToken = this.cache.tokenAt(plan.slot);
+      if (plan.cachedToken >= 0) plan.cachedRuns = this.cache.runsAt(plan.slot);
+    }
+    const token = length > 0 ? this.match.tokenAt(position) : plan.cachedToken;
+    if (token < 0) return plan;
+    const agrees = plan.cachedToken === token;
+    plan.candidate = token;
+    plan.length = length;
+    plan.x1 = length > 0 ? stretch(this.hits[length]) : 0;
+    plan.x2 = agrees ? stretch(this.cacheHits[plan.cachedRuns]) : 0;
+    // with a match: by its length, the model's first choice and the cache's agreement; else by the cache's run
+    plan.notFirst = (length > 0 ? length * 4 + (agrees ? 1 : 0) : MATCH_SETS + plan.cachedRuns * 2) * INPUTS;
+    plan.first = plan.notFirst + (length > 0 ? 2 : 1) * INPUTS;
+    return plan;
   }
 
-  /** A plan's weight sets, for the token not the model's first choice (0..3) and for it the first (4..7). */
-  weightsOf(plan: MixPlan, into: Int32Array): void {
-    plan.sets.forEach((at, top) => into.set(this.weights.subarray(at, at + INPUTS), top * INPUTS));
+  /** A plan's weight sets into `into` from `at`: for the token not the model's first choice, then for it the first. */
+  weightsOf(plan: MixPlan, into: Int32Array, at: number): void {
+    into.set(this.weights.subarray(plan.notFirst, plan.notFirst + INPUTS), at);
+    into.set(this.weights.subarray(plan.first, plan.first + INPUTS), at + INPUTS);
   }
 
   /**
    * The planned token's mixed probability (16 bits), given x0 (the stretch of the model's probability of it) and
    * whether it is the model's first choice: the weight set's dot product with the inputs, squashed.
    */
-  settle(pending: MixPlan, x0: number, top: boolean): number {
-    const x = pending.inputs;
-    x[0] = x0;
-    pending.context = pending.sets[top ? 1 : 0];
+  settle(plan: MixPlan, x0: number, top: boolean): number {
+    plan.x0 = x0;
+    const c = (plan.context = top ? plan.first : plan.notFirst);
     const w = this.weights;
-    let dot = 0;
-    for (let i = 0; i < INPUTS; i++) dot += w[pending.context + i] * x[i];
-    return (pending.mixed = squash(Math.floor(dot / ONE)));
+    const dot = w[c] * x0 + w[c + 1] * plan.x1 + w[c + 2] * plan.x2 + w[c + 3] * BIAS;
+    return (plan.mixed = squash(Math.floor(dot / ONE)));
   }
 
   /** Learns `token` at `position`, with what its plan decided (by default the last one made). */
@@ -358,18 +373,21 @@ export class Mixer {
     this.waiting.length = 0;
   }
 
-  private apply({ candidate, length, slot, cached, context, inputs, mixed }: MixPlan, position: number, token: number): void {
-    if (candidate >= 0) {
-      const right = token === candidate ? ONE : 0;
-      const err = right - mixed;
-      for (let i = 0; i < INPUTS; i++) {
-        const w = this.weights[context + i] + ((inputs[i] * err) >> this.settings.learningShift);
-        this.weights[context + i] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w));
-      }
-      if (length > 0) this.hits[length] += (right - this.hits[length]) >> this.settings.matchRate;
+  private apply(plan: MixPlan, position: number, token: number): void {
+    const { learningShift, matchRate } = this.settings;
+    if (plan.candidate >= 0) {
+      const right = token === plan.candidate ? ONE : 0;
+      const err = right - plan.mixed;
+      const w = this.weights;
+      const c = plan.context;
+      w[c] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c] + ((plan.x0 * err) >> learningShift)));
+      w[c + 1] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c + 1] + ((plan.x1 * err) >> learningShift)));
+      w[c + 2] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c + 2] + ((plan.x2 * err) >> learningShift)));
+      w[c + 3] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c + 3] + ((BIAS * err) >> learningShift)));
+      if (plan.length > 0) this.hits[plan.length] += (right - this.hits[plan.length]) >> matchRate;
     }
-    if (cached) this.cacheHits[cached.runs] += ((token === cached.token ? ONE : 0) - this.cacheHits[cached.runs]) >> this.settings.matchRate;
-    this.cache?.learn(slot, token);
+    if (plan.cachedToken >= 0) this.cacheHits[plan.cachedRuns] += ((token === plan.cachedToken ? ONE : 0) - this.cacheHits[plan.cachedRuns]) >> matchRate;
+    this.cache?.learn(plan.slot, token);
     this.match.learn(position, token);
   }
 }
