@@ -285,7 +285,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     progress?.(done, total);
     if (giveUp(bits, done, total)) throw new GaveUp();
   } : progress;
-  if (intervals && model.engine === 'cuda' && (!mixing || mixing.version >= 3)) {
+  if (intervals && model.codesOnDevice && (!mixing || mixing.version >= 3)) {
     await walkOnDevice(model, tokens.length, layout, mixer, (pos) => tokens[pos], (answers, at, pos, plan) => {
       const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
       if (token !== tokens[pos]) throw new Error(`the GPU coded token ${token} at ${pos}, not ${tokens[pos]}`);
@@ -392,7 +392,7 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
       return freqs.find(valueAt(pos));
     };
     // the CUDA engine codes on the GPU where every row's value is known before its step (a lane a row)
-    if (decoder && model.engine === 'cuda' && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
+    if (decoder && model.codesOnDevice && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
       await walkOnDevice(model, doc.length, doc, mixer, valueAt, (answers, at, pos, plan) => {
         const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
         if (token < 0) throw new Error(`cumulative value ${valueAt(pos)} is outside 2^precision`);

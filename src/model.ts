@@ -61,6 +61,8 @@ export interface LanguageModel {
   graphKind: GraphKind;
   /** What computes it: onnxruntime, or for the integer graph the native engine, on the CPU or a GPU (src/native.ts). */
   engine: Engine;
+  /** Whether the exact coder runs where the model does (the CUDA engine), answering a few numbers a row (NativeCache.code). */
+  codesOnDevice: boolean;
   /** SHA-256 of the files that decide the probabilities: config, tokenizer, the graph (an integer graph: its
    * specification, integer.json) and its weights. */
   fingerprint: Uint8Array;
@@ -271,6 +273,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     graph,
     graphKind: chosen.kind,
     engine: onGpu ? 'cuda' : native ? 'native' : 'onnx',
+    codesOnDevice: Boolean(onGpu),
     fingerprint: remote ? new Uint8Array(createHash('sha256').update(dir + dtype).digest()) : fingerprintOf(dir, chosen.kind, graph, dtype),
     arithmetic: head?.arithmetic ?? 'float',
     maxWindow: head?.positions,

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IntegerSpec } from './integer.ts';
 import { MIXER_TABLES } from './mixer.ts';
+import { codeRows } from './ranks.ts';
 import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
@@ -214,6 +215,8 @@ export class NativeCache implements Cache {
   private weights = new Int32Array(0);
 
   private answers = new Int32Array(0);
+  /** The CPU's engine: the last extend's predictions, kept for code. */
+  private kept?: { logits: Float32Array; weights: Int32Array };
 
   constructor(
     private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode'] },
@@ -223,7 +226,7 @@ export class NativeCache implements Cache {
   ) {}
 
   async extend(ids: BigInt64Array, length: number, start: number, { predict = 1, keep = false } = {}): Promise<Next> {
-    if (keep) {
+    if (keep && this.calls.code) {
       this.calls.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, new Float32Array(0), new Int32Array(0));
       return {};
     }
@@ -235,17 +238,20 @@ export class NativeCache implements Cache {
     const logits = this.logits.subarray(0, size);
     const weights = this.weights.subarray(0, size);
     this.calls.extend(this.cache, Int32Array.from(ids, Number), length, start, predict, logits, weights);
-    return { logits, weights };
+    this.kept = keep ? { logits, weights } : undefined;
+    return keep ? {} : { logits, weights };
   }
 
   /**
-   * The CUDA engine: the exact coder, with the mixer's share, on `count` rows of the last extend's predictions that
-   * kept them (the row's prediction stride · r + offset), each with its question (ASK numbers): their answers (ANSWER).
+   * The exact coder, with the mixer's share, on `count` rows of the last extend's predictions, which it kept (the row's
+   * prediction stride · r + offset), each with its question (ASK numbers): their answers (ANSWER). The CUDA engine
+   * answers on the GPU; the CPU's engine through the twin of that kernel (codeRows).
    */
   code(asks: Int32Array, count: number, stride: number, offset: number, decoding: boolean, precision: number): Int32Array {
-    if (!this.calls.code) throw new Error('this engine keeps no predictions to code');
     if (this.answers.length < count * ANSWER) this.answers = new Int32Array(count * ANSWER);
-    this.calls.code(this.cache, asks, count, stride, offset, decoding ? 1 : 0, precision, this.answers);
+    if (this.calls.code) this.calls.code(this.cache, asks, count, stride, offset, decoding ? 1 : 0, precision, this.answers);
+    else if (this.kept) codeRows(this.kept.weights, this.kept.logits, this.vocab, asks, count, stride, offset, decoding, precision, this.answers);
+    else throw new Error('code: the last extend kept no predictions');
     return this.answers;
   }
 
