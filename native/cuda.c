@@ -105,15 +105,16 @@ static const char *open_nvrtc(void) {
   return outcome;
 }
 
-/** The kernels compiled for compute capability `arch` (e.g. 90) into *cubin (malloc'd); NULL, or why not. */
-static const char *compile(const char *source, int arch, char **cubin, size_t *size) {
+/** The kernels (and exact.h beside them) compiled for compute capability `arch` (e.g. 90) into *cubin (malloc'd); NULL, or why not. */
+static const char *compile(const char *source, const char *header, int arch, char **cubin, size_t *size) {
   const char *why = open_nvrtc();
   if (why) return why;
   char target[32];
   snprintf(target, sizeof target, "--gpu-architecture=sm_%d", arch);
   const char *options[] = {target, "--std=c++17", "--fmad=false"};
   nvrtcProgram program;
-  int status = rtc.CreateProgram(&program, source, "cuda.cu", 0, NULL, NULL);
+  const char *include = "exact.h";
+  int status = rtc.CreateProgram(&program, source, "cuda.cu", 1, &header, &include);
   if (status != 0) return snprintf(message, sizeof message, "NVRTC: %s", rtc.GetErrorString(status)), message;
   status = rtc.CompileProgram(program, 3, options);
   if (status != 0) {
@@ -195,7 +196,7 @@ static const char *upload_linear(GpuLinear *g, const Linear *lin) {
 }
 
 /** The model on GPU `ordinal`: its kernels compiled, its weights and tables copied. */
-static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ordinal, const int16_t *stretch, size_t stretches, const int32_t *squash, size_t squashes) {
+static const char *make_gpu(Gpu *g, const Model *md, const char *source, const char *header, int ordinal, const int16_t *stretch, size_t stretches, const int32_t *squash, size_t squashes) {
   const char *why = open_driver();
   if (why) return why;
   int count = 0, major = 0, minor = 0;
@@ -212,7 +213,7 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, int ord
   TRY(cu.CtxSetCurrent(g->context));
   char *cubin = NULL;
   size_t size = 0;
-  if ((why = compile(source, g->arch, &cubin, &size))) return why;
+  if ((why = compile(source, header, g->arch, &cubin, &size))) return why;
   CUmodule module;
   CUresult loaded = cu.ModuleLoadData(&module, cubin);
   free(cubin);
@@ -367,28 +368,39 @@ static void *external(napi_env env, napi_value v) {
 
 static void keep(napi_env env, void *data, void *hint) { (void)env, (void)data, (void)hint; }
 
+/** A string argument as a C string (malloc'd), or NULL. */
+static char *text(napi_env env, napi_value v) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &length) != napi_ok) return NULL;
+  char *out = malloc(length + 1);
+  napi_get_value_string_utf8(env, v, out, length + 1, &length);
+  return out;
+}
+
 /**
- * cudaModel(model, source: string, gpu: number, stretch: Int16Array, squash: Int32Array) → the native model on that
- * GPU, kernels compiled from source, with the mixer's tables.
+ * cudaModel(model, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array) → the native
+ * model on that GPU, the kernels compiled from native/cuda.cu's source and native/exact.h's, with the mixer's tables.
  */
 static napi_value js_cuda_model(napi_env env, napi_callback_info info) {
-  size_t argc = 5, length, stretches, squashes;
-  napi_value argv[5], out;
+  size_t argc = 6, stretches, squashes;
+  napi_value argv[6], out;
   int32_t ordinal;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const Model *md = argc == 5 ? external(env, argv[0]) : NULL;
-  const int16_t *stretch = md ? typed_array(env, argv[3], napi_int16_array, &stretches) : NULL;
-  const int32_t *squash = md ? typed_array(env, argv[4], napi_int32_array, &squashes) : NULL;
-  if (!md || !stretch || stretches != 4096 || !squash || squashes != 65 || napi_get_value_string_utf8(env, argv[1], NULL, 0, &length) != napi_ok || napi_get_value_int32(env, argv[2], &ordinal) != napi_ok)
-    return fail(env, "cudaModel: a native model, the kernels' source, a GPU number and the mixer's two tables");
-  char *source = malloc(length + 1);
-  napi_get_value_string_utf8(env, argv[1], source, length + 1, &length);
+  const Model *md = argc == 6 ? external(env, argv[0]) : NULL;
+  const int16_t *stretch = md ? typed_array(env, argv[4], napi_int16_array, &stretches) : NULL;
+  const int32_t *squash = md ? typed_array(env, argv[5], napi_int32_array, &squashes) : NULL;
+  char *source = md ? text(env, argv[1]) : NULL, *header = md ? text(env, argv[2]) : NULL;
+  const char *why = !md || !stretch || stretches != 4096 || !squash || squashes != 65 || !source || !header || napi_get_value_int32(env, argv[3], &ordinal) != napi_ok
+                        ? "cudaModel: a native model, the kernels' source and header, a GPU number and the mixer's two tables"
+                        : NULL;
   Gpu *g = calloc(1, sizeof(Gpu));
-  pthread_mutex_lock(&calls);
-  const char *why = make_gpu(g, md, source, ordinal, stretch, stretches, squash, squashes);
-  pthread_mutex_unlock(&calls);
-  free(source);
-  if (why) return fail(env, why);
+  if (!why) {
+    pthread_mutex_lock(&calls);
+    why = make_gpu(g, md, source, header, ordinal, stretch, stretches, squash, squashes);
+    pthread_mutex_unlock(&calls);
+  }
+  free(source), free(header);
+  if (why) return free(g), fail(env, why);
   napi_create_external(env, g, keep, NULL, &out);
   return out;
 }
@@ -406,20 +418,20 @@ static napi_value js_cuda_name(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** cudaCompile(source, arch) → the bytes of the cubin NVRTC makes for compute capability `arch`: no GPU needed. */
+/** cudaCompile(source, header, arch) → the bytes of the cubin NVRTC makes for compute capability `arch`: no GPU needed. */
 static napi_value js_cuda_compile(napi_env env, napi_callback_info info) {
-  size_t argc = 2, length;
-  napi_value argv[2], out;
+  size_t argc = 3, size = 0;
+  napi_value argv[3], out;
   int32_t arch;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok || napi_get_value_int32(env, argv[1], &arch) != napi_ok) return fail(env, "cudaCompile: the kernels' source and a compute capability");
-  char *source = malloc(length + 1), *cubin = NULL;
-  napi_get_value_string_utf8(env, argv[0], source, length + 1, &length);
-  size_t size = 0;
-  pthread_mutex_lock(&calls);
-  const char *why = compile(source, arch, &cubin, &size);
-  pthread_mutex_unlock(&calls);
-  free(source), free(cubin);
+  char *source = argc == 3 ? text(env, argv[0]) : NULL, *header = argc == 3 ? text(env, argv[1]) : NULL, *cubin = NULL;
+  const char *why = !source || !header || napi_get_value_int32(env, argv[2], &arch) != napi_ok ? "cudaCompile: the kernels' source and header, and a compute capability" : NULL;
+  if (!why) {
+    pthread_mutex_lock(&calls);
+    why = compile(source, header, arch, &cubin, &size);
+    pthread_mutex_unlock(&calls);
+  }
+  free(source), free(header), free(cubin);
   if (why) return fail(env, why);
   napi_create_int64(env, (int64_t)size, &out);
   return out;

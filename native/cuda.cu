@@ -1,28 +1,12 @@
 // The integer model of docs/INTEGER.md on an NVIDIA GPU: the phases of native/integer.c as kernels, each the same
 // exact integer arithmetic, so a GPU computes the integers a CPU does. native/cuda.c compiles this file with NVRTC
 // when the first model is made (no CUDA toolkit is needed, only the driver and NVRTC's library) and runs it.
+#include "exact.h"  // the constants and exact helpers the CPU's engine uses too
+
 typedef long long i64;
 
-#define GAIN_BITS 12
-#define TRIG_BITS 14
-#define RSQRT_BITS 24
-#define SIG_BITS 15
-#define PROB_BITS 12
-#define Q_LIMIT 511
-#define V_LIMIT 2047
+// ---- more exact helpers ----
 
-// ---- exact integer helpers (docs/INTEGER.md, "Notation"), as in native/integer.c ----
-
-__device__ __forceinline__ i64 floor_div(i64 n, i64 d) {
-  i64 q = n / d;
-  return (n % d != 0 && ((n < 0) != (d < 0))) ? q - 1 : q;
-}
-__device__ __forceinline__ i64 rdiv(i64 n, i64 d) { return floor_div(n + d / 2, d); }
-__device__ __forceinline__ i64 shr(i64 v, int s) {
-  if (s <= 0) return v * ((i64)1 << -s);
-  return (v + ((i64)1 << (s - 1)) - 1 + ((v >> s) & 1)) >> s;
-}
-__device__ __forceinline__ i64 clamp64(i64 v, i64 lo, i64 hi) { return v < lo ? lo : v > hi ? hi : v; }
 #define INT_MIN_64 (-9223372036854775807LL - 1)
 
 __device__ __forceinline__ i64 absolute(i64 v) { return v < 0 ? -v : v; }

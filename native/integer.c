@@ -21,20 +21,8 @@
 #define CLONES
 #endif
 
-// ---- exact integer helpers (docs/INTEGER.md, "Notation") ----
+// ---- exact integer helpers: native/exact.h, and these ----
 
-static inline int64_t floor_div(int64_t n, int64_t d) {
-  int64_t q = n / d;
-  return (n % d != 0 && ((n < 0) != (d < 0))) ? q - 1 : q;
-}
-static inline int64_t rdiv(int64_t n, int64_t d) { return floor_div(n + d / 2, d); }
-static inline int64_t shr(int64_t v, int s) {
-  if (s <= 0) return v * ((int64_t)1 << -s);
-  // v >> s is floor(v / 2^s) (an arithmetic shift); adding half - 1, and 1 more when that floor is odd, rounds half
-  // to even without a branch
-  return (v + ((int64_t)1 << (s - 1)) - 1 + ((v >> s) & 1)) >> s;
-}
-static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 /**
  * A row quantized: round(127 x / a), half up, for |x| <= a = maxabs(row), as the unsigned byte q + 128 that the
  * dot products take: floor((254 x + 257 a) / 2a), a quotient in [1, 255]. A 64-bit division an element would cost

@@ -2,13 +2,7 @@
 #pragma once
 #include <stdint.h>
 
-#define GAIN_BITS 12
-#define TRIG_BITS 14
-#define RSQRT_BITS 24
-#define SIG_BITS 15
-#define PROB_BITS 12
-#define Q_LIMIT 511
-#define V_LIMIT 2047
+#include "exact.h"
 
 typedef struct {
   int K, N, s1, s2;

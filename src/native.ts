@@ -17,15 +17,16 @@ import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'model.h', 'ranks.h', 'cuda.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
+const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'exact.h', 'model.h', 'ranks.h', 'cuda.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
 /** A question and an answer of the GPU's exact coder (native/cuda.cu): [value or token, candidate (-1: none), x1, x2,
  * the candidate's weight sets when it is not and is the model's first choice (4 each)]; [token (-1: no interval holds
  * the value), start, frequency, rank, x0, whether the candidate is the first choice, the mixed probability]. */
 export const ASK = 12;
 export const ANSWER = 7;
 
-/** The GPU's kernels, which the driver's compiler (NVRTC) compiles when a model first runs there. */
+/** The GPU's kernels and the header they share with the CPU's engine, which NVRTC compiles when a model first runs there. */
 const KERNELS = join(ROOT, 'native', 'cuda.cu');
+const EXACT = join(ROOT, 'native', 'exact.h');
 // No contraction of a · b + c into one rounding: the coder's float64 steps must round as JavaScript's do.
 const FLAGS = ['-O3', '-ffp-contract=off', '-shared', '-fPIC', '-pthread', '-ldl'];
 
@@ -40,11 +41,11 @@ interface Addon {
   /** Frees a cache's memory now; it refuses calls after. */
   close(cache: Handle): void;
   /** The same on an NVIDIA GPU (native/cuda.c): the model copied there, its kernels compiled from source. */
-  cudaModel(model: Handle, source: string, gpu: number, stretch: Int16Array, squash: Int32Array): Handle;
+  cudaModel(model: Handle, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array): Handle;
   cudaName(gpu: Handle): string;
   cudaCache(gpu: Handle, rows: number, window: number): Handle;
   /** The kernels compiled for compute capability `arch` (90: Hopper) by NVRTC, with no GPU: the cubin's bytes. */
-  cudaCompile(source: string, arch: number): number;
+  cudaCompile(source: string, header: string, arch: number): number;
   /** As extend; empty logits and weights keep the predictions on the GPU, for cudaCode. */
   cudaExtend: Addon['extend'];
   /** The exact coder on predictions offset, offset + stride, … of the last extend: ASK numbers a question, ANSWER an answer. */
@@ -146,8 +147,8 @@ export function nativeModel(engine: Addon, dir: string): Handle {
   return model;
 }
 
-/** The GPU kernels' source (native/cuda.cu). */
-export const kernelsSource = () => readFileSync(KERNELS, 'utf8');
+/** The GPU kernels' source (native/cuda.cu) and the header it includes (native/exact.h). */
+export const kernels = () => ({ source: readFileSync(KERNELS, 'utf8'), header: readFileSync(EXACT, 'utf8') });
 
 const gpus = new Map<string, Handle>();
 
@@ -156,7 +157,8 @@ export function cudaModel(engine: Addon, dir: string): Handle {
   let gpu = gpus.get(dir);
   if (!gpu) {
     try {
-      gpu = engine.cudaModel(nativeModel(engine, dir), kernelsSource(), 0, MIXER_TABLES.stretch, MIXER_TABLES.squash);
+      const { source, header } = kernels();
+      gpu = engine.cudaModel(nativeModel(engine, dir), source, header, 0, MIXER_TABLES.stretch, MIXER_TABLES.squash);
     } catch (err) {
       throw new UserError(`the CUDA engine cannot run: ${(err as Error).message}`);
     }

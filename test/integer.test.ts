@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IntegerReference, type ReferenceCache } from '../src/integer.ts';
 import { type LanguageModel, loadModel, Stepper } from '../src/model.ts';
-import { type Engine, kernelsSource, nativeEngine } from '../src/native.ts';
+import { type Engine, kernels, nativeEngine } from '../src/native.ts';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -153,17 +153,18 @@ test('where the CUDA engine cannot run, it says why in one line', { skip: gpu ==
 
 test('the GPU kernels compile for Hopper and for Turing, the oldest GPU that NVRTC 11 to 13 all take (where its library is)', async (t) => {
   const addon = nativeEngine('native')!;
-  const source = kernelsSource();
+  const { source, header } = kernels();
   let compiled: number;
   try {
-    compiled = addon.cudaCompile(source, 90);
+    compiled = addon.cudaCompile(source, header, 90);
   } catch (err) {
     if (/NVRTC was not found/.test((err as Error).message)) return t.skip((err as Error).message);
     throw err;
   }
   assert.ok(compiled > 10_000, `a cubin of ${compiled} bytes`);
-  assert.ok(addon.cudaCompile(source, 75) > 10_000);
-  assert.throws(() => addon.cudaCompile(source.replace('dp4a.s32.s32', 'dp4a.s33.s32'), 90), /NVRTC could not compile the kernels for sm_90/);
+  assert.ok(addon.cudaCompile(source, header, 75) > 10_000);
+  assert.throws(() => addon.cudaCompile(source.replace('dp4a.s32.s32', 'dp4a.s33.s32'), header, 90), /NVRTC could not compile the kernels for sm_90/);
+  assert.throws(() => addon.cudaCompile(source, '', 90), /NVRTC could not compile the kernels for sm_90/, 'without exact.h');
 });
 
 test('every dot-product kernel this CPU runs gives the same numbers: the native tests again under each other kernel', { skip: process.env.LLMC_NATIVE_KERNEL ? 'one kernel asked for' : false }, async (t) => {
