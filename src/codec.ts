@@ -54,7 +54,6 @@ export function laneOf(position: number, layout: Pick<Layout, 'segmentLength' | 
   return (layout.lanes ?? 1) > 1 ? Math.floor(position / layout.segmentLength) % layout.batch : 0;
 }
 
-
 /** A row's probability of `token`: its softmax, or its integer weight over the row's sum. */
 export function probabilityOf({ probs, weights }: Next, token: number): number {
   if (probs) return probs[token];
@@ -316,6 +315,8 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     return token;
   }, watched, [], inGraph ? (pos) => tokens[pos] : undefined, tokens);
   const { mixer: _, ...unmixed } = layout;
+  // the coder graph's stream always names its lanes; others have them once they fill a group of rows (format 8)
+  const lanes = inGraph ? lanesFor(tokens.length, layout) : intervals ? lanesOf(tokens.length, layout) : 1;
   return {
     ...doc,
     modelName: model.name,
@@ -327,7 +328,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: O
     dtype: model.dtype,
     graph: model.graphKind,
     arithmetic: model.arithmetic,
-    ...(inGraph ? { lanes: lanesFor(tokens.length, layout) } : intervals && lanesOf(tokens.length, layout) > 1 ? { lanes: lanesOf(tokens.length, layout) } : {}),
+    ...(inGraph || lanes > 1 ? { lanes } : {}),
     tokenList,
     ...(intervals ? { intervals } : {}),
   };

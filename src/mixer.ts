@@ -240,6 +240,16 @@ class ContextCache {
 const ONE = 1 << 16;
 const INPUTS = 4;
 const BIAS = 256;
+
+/** x0, the model's input: the stretch of its frequency of the token, taken to 16 bits (at most just under 1). */
+export function modelInput(frequency: number, precision: number): number {
+  return stretch(Math.min(ONE - 1, Math.floor(frequency / 2 ** (precision - 16))));
+}
+
+/** The mixed probability (16 bits): the weight set at w[at..at + 3] times x0, x1, x2 and the bias, squashed. */
+export function mixedOf(w: ArrayLike<number>, at: number, x0: number, x1: number, x2: number): number {
+  return squash(Math.floor((w[at] * x0 + w[at + 1] * x1 + w[at + 2] * x2 + w[at + 3] * BIAS) / ONE));
+}
 const WEIGHT_LIMIT = 1 << 22;
 /** Weight sets: by match length, whether the token is the model's first choice and whether the cache agrees; then, without a match, by the cache's run and the model's first choice. */
 const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
@@ -309,9 +319,8 @@ export class Mixer {
   mix(freqs: Frequencies, position: number): void {
     const plan = this.plan(position);
     if (plan.candidate < 0) return;
-    const unit = 2 ** (freqs.precision - 16);
-    const mixed = this.settle(plan, stretch(Math.min(ONE - 1, Math.floor(freqs.freqs[plan.candidate] / unit))), plan.candidate === freqs.top);
-    freqs.share(plan.candidate, mixed * unit);
+    const mixed = this.settle(plan, modelInput(freqs.freqs[plan.candidate], freqs.precision), plan.candidate === freqs.top);
+    freqs.share(plan.candidate, mixed * 2 ** (freqs.precision - 16));
   }
 
   /**
@@ -354,10 +363,8 @@ export class Mixer {
    */
   settle(plan: MixPlan, x0: number, top: boolean): number {
     plan.x0 = x0;
-    const c = (plan.context = top ? plan.first : plan.notFirst);
-    const w = this.weights;
-    const dot = w[c] * x0 + w[c + 1] * plan.x1 + w[c + 2] * plan.x2 + w[c + 3] * BIAS;
-    return (plan.mixed = squash(Math.floor(dot / ONE)));
+    plan.context = top ? plan.first : plan.notFirst;
+    return (plan.mixed = mixedOf(this.weights, plan.context, x0, plan.x1, plan.x2));
   }
 
   /** Learns `token` at `position`, with what its plan decided (by default the last one made). */

@@ -1,7 +1,7 @@
 // What the coders need from one row of the model's output: a token's rank among the logits (rank mode), and
 // the distribution as integer frequencies (exact mode). Where the native addon is (src/native.ts) its C twins
 // (native/ranks.c) do the passes over the vocabulary, with the same numbers; LLMC_ENGINE=onnx keeps them here.
-import { squash, stretch } from './mixer.ts';
+import { mixedOf, modelInput } from './mixer.ts';
 import { ANSWER, ASK, type NativeAddon, nativeEngine } from './native.ts';
 
 let rows: NativeAddon | undefined | null = null;
@@ -154,22 +154,19 @@ export class Frequencies {
  */
 export function codeRows(weights: Int32Array, logits: Float32Array, vocab: number, asks: Int32Array, count: number, stride: number, offset: number, decoding: boolean, precision: number, answers: Int32Array): void {
   const freqs = new Frequencies(vocab, precision);
-  const unit = 2 ** (precision - 16);
   for (let b = 0; b < count; b++) {
     const p = b * stride + offset, a = b * ASK, o = b * ANSWER;
-    freqs.load(weights.subarray(p * vocab, (p + 1) * vocab));
     const candidate = asks[a + 1];
-    let x0 = 0, first = 0, mixed = 0;
-    if (candidate >= 0) {
-      x0 = stretch(Math.min(65535, Math.floor(freqs.freqs[candidate] / unit)));
-      first = candidate === freqs.top ? 1 : 0;
-      const w = a + 4 + 4 * first;
-      // the weight set's dot product with x0, x1, x2 and the bias (256), in 16.16 fixed point (docs/MIXER.md)
-      mixed = squash(Math.floor((asks[w] * x0 + asks[w + 1] * asks[a + 2] + asks[w + 2] * asks[a + 3] + asks[w + 3] * 256) / 65536));
-      freqs.share(candidate, mixed * unit);
-    }
     let token = asks[a], start: number;
     if (token < 0 || token >= (decoding ? 2 ** precision : vocab) || candidate >= vocab) throw new Error('code: a question outside the vocabulary or the precision');
+    freqs.load(weights.subarray(p * vocab, (p + 1) * vocab));
+    let x0 = 0, first = 0, mixed = 0;
+    if (candidate >= 0) {
+      x0 = modelInput(freqs.freqs[candidate], precision);
+      first = candidate === freqs.top ? 1 : 0;
+      mixed = mixedOf(asks, a + 4 + 4 * first, x0, asks[a + 2], asks[a + 3]);
+      freqs.share(candidate, mixed * 2 ** (precision - 16));
+    }
     if (decoding) ({ token, start } = freqs.find(asks[a]));
     else [start] = freqs.interval(token);
     answers.set([token, start, freqs.freqs[token], rankOf(logits.subarray(p * vocab, (p + 1) * vocab), token, freqs.native), x0, first, mixed], o);
