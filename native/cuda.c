@@ -15,10 +15,11 @@
 
 typedef int CUresult;
 typedef int CUdevice;
-typedef void *CUcontext, *CUmodule, *CUfunction, *nvrtcProgram;
+typedef void *CUcontext, *CUmodule, *CUfunction, *CUstream, *nvrtcProgram;
 typedef unsigned long long CUdeviceptr;
 
 enum { COMPUTE_MAJOR = 75, COMPUTE_MINOR = 76 };  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*
+enum { STREAM_NON_BLOCKING = 1 };                  // CU_STREAM_NON_BLOCKING
 
 static struct {
   CUresult (*Init)(unsigned);
@@ -35,8 +36,14 @@ static struct {
   CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*MemcpyDtoH)(void *, CUdeviceptr, size_t);
   CUresult (*MemsetD8)(CUdeviceptr, unsigned char, size_t);
-  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
+  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **);
   CUresult (*GetErrorString)(CUresult, const char **);
+  CUresult (*CtxSynchronize)(void);
+  CUresult (*StreamCreate)(CUstream *, unsigned);
+  CUresult (*StreamDestroy)(CUstream);
+  CUresult (*StreamSynchronize)(CUstream);
+  CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
 } cu;
 
 static struct {
@@ -50,7 +57,8 @@ static struct {
   const char *(*GetErrorString)(int);
 } rtc;
 
-static char message[768];
+// Each thread's last error: caches of different threads (llmc's frame workers) run at once.
+static __thread char message[768];
 
 /** `what` failed with the driver's code: a message naming both. */
 static const char *driver_error(CUresult status, const char *what) {
@@ -78,7 +86,8 @@ static const char *open_driver(void) {
   static const char *outcome;
   if (tried) return outcome;
   tried = true;
-  static const char *names[] = {"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDeviceGetName", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemsetD8_v2", "cuLaunchKernel", "cuGetErrorString"};
+  static const char *names[] = {"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDeviceGetName", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpyDtoH_v2", "cuMemsetD8_v2", "cuLaunchKernel", "cuGetErrorString",
+                                "cuCtxSynchronize", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2"};
   void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   int count = 0;
   if (!library) outcome = "no NVIDIA driver here (libcuda.so.1 did not load)";
@@ -136,6 +145,21 @@ static const char *compile(const char *source, const char *header, int arch, cha
   return NULL;
 }
 
+/**
+ * The kernels for `arch`, compiled once a process (llmc's frame workers each load the model; they share this):
+ * the cubin, or NULL and *why. Callers hold `calls`.
+ */
+static const char *compiled(const char *source, const char *header, int arch, const char **why) {
+  static struct { int arch; char *source, *header, *cubin; } last;
+  if (last.cubin && last.arch == arch && !strcmp(last.source, source) && !strcmp(last.header, header)) return last.cubin;
+  char *cubin = NULL;
+  size_t size = 0;
+  if ((*why = compile(source, header, arch, &cubin, &size))) return NULL;
+  free(last.source), free(last.header), free(last.cubin);
+  last.arch = arch, last.source = strdup(source), last.header = strdup(header), last.cubin = cubin;
+  return cubin;
+}
+
 // ---- the model on the GPU ----
 
 typedef struct {
@@ -168,9 +192,10 @@ typedef struct {
 
 typedef struct {
   Gpu *gpu;
+  CUstream stream;  // a cache's own: the caches of other threads run beside it
   int rows, window, predicted;  // predicted: the last extend's predictions
   CUdeviceptr keys, values;  // [layer][row][kv head]: keys [dh][slot], values [slot][dh]
-  size_t room, predicted_room;
+  size_t room, predicted_room, floats_room;
   CUdeviceptr ids, x, q, phi, out, o;  // work, for `room` positions
   CUdeviceptr logits, weights, floats; // the head's, for `predicted_room` positions
   CUdeviceptr frequencies, asks, answers;  // the coder's, a row each
@@ -211,13 +236,10 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
   g->arch = 10 * major + minor;
   TRY(cu.DevicePrimaryCtxRetain(&g->context, device));
   TRY(cu.CtxSetCurrent(g->context));
-  char *cubin = NULL;
-  size_t size = 0;
-  if ((why = compile(source, header, g->arch, &cubin, &size))) return why;
+  const char *cubin = compiled(source, header, g->arch, &why);
+  if (!cubin) return why;
   CUmodule module;
-  CUresult loaded = cu.ModuleLoadData(&module, cubin);
-  free(cubin);
-  TRY(loaded);
+  TRY(cu.ModuleLoadData(&module, cubin));
 #define X(k) TRY(cu.ModuleGetFunction(&g->k, module, #k));
   KERNELS
 #undef X
@@ -244,15 +266,17 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
 static void release(GpuCache *c) {
   CUdeviceptr *buffers[] = {&c->keys, &c->values, &c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o, &c->logits, &c->weights, &c->floats, &c->frequencies, &c->asks, &c->answers};
   cu.CtxSetCurrent(c->gpu->context);
+  if (c->stream) cu.StreamSynchronize(c->stream), cu.StreamDestroy(c->stream);
+  c->stream = NULL;
   for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++) {
     if (*buffers[i]) cu.MemFree(*buffers[i]);
     *buffers[i] = 0;
   }
-  c->room = c->predicted_room = 0;
+  c->room = c->predicted_room = c->floats_room = 0;
 }
 
-/** Grows the work buffers to hold n positions, and the head's to hold p predictions. */
-static const char *make_room(GpuCache *c, size_t n, size_t p) {
+/** Grows the work buffers to hold n positions, and the head's to hold p predictions (as floats too, if asked). */
+static const char *make_room(GpuCache *c, size_t n, size_t p, bool floats) {
   const Model *md = c->gpu->md;
   if (n > c->room) {
     size_t wide = md->F > md->H * md->dh ? md->F : md->H * md->dh, most = 2 * md->F;
@@ -267,28 +291,34 @@ static const char *make_room(GpuCache *c, size_t n, size_t p) {
     c->room = n;
   }
   if (p > c->predicted_room) {
-    CUdeviceptr *buffers[] = {&c->logits, &c->weights, &c->floats};
-    for (int i = 0; i < 3; i++) {
+    CUdeviceptr *buffers[] = {&c->logits, &c->weights};
+    for (int i = 0; i < 2; i++) {
       if (*buffers[i]) cu.MemFree(*buffers[i]);
       *buffers[i] = 0;
       TRY(cu.MemAlloc(buffers[i], sizeof(int32_t) * p * md->V));
     }
     c->predicted_room = p;
   }
+  if (floats && p > c->floats_room) {
+    if (c->floats) cu.MemFree(c->floats);
+    c->floats = 0;
+    TRY(cu.MemAlloc(&c->floats, sizeof(float) * p * md->V));
+    c->floats_room = p;
+  }
   return NULL;
 }
 
-/** Launches kernel k on a grid of gx × gy blocks of `threads`, with `shared` bytes of dynamic shared memory. */
-#define LAUNCH(k, gx, gy, threads, shared, ...)                                                            \
-  do {                                                                                                     \
-    void *args_[] = {__VA_ARGS__};                                                                         \
-    TRY(cu.LaunchKernel(g->k, (unsigned)(gx), (unsigned)(gy), 1, (threads), 1, 1, (shared), NULL, args_, NULL)); \
+/** Launches kernel k on `stream`, a grid of gx × gy blocks of `threads`, with `shared` bytes of dynamic shared memory. */
+#define LAUNCH(k, gx, gy, threads, shared, ...)                                                              \
+  do {                                                                                                       \
+    void *args_[] = {__VA_ARGS__};                                                                           \
+    TRY(cu.LaunchKernel(g->k, (unsigned)(gx), (unsigned)(gy), 1, (threads), 1, 1, (shared), stream, args_, NULL)); \
   } while (0)
 
 static inline unsigned blocks(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
 /** The dot products of one linear layer for M positions. */
-static const char *run_linear(Gpu *g, const GpuLinear *lin, CUdeviceptr *q, CUdeviceptr *phi, CUdeviceptr *out, int *M) {
+static const char *run_linear(Gpu *g, CUstream stream, const GpuLinear *lin, CUdeviceptr *q, CUdeviceptr *phi, CUdeviceptr *out, int *M) {
   LAUNCH(linear, blocks(lin->N, 64), blocks(*M, 64), 256, 0, q, (void *)&lin->w, (void *)&lin->mult, phi, out, M, (void *)&lin->K, (void *)&lin->N, (void *)&lin->s1, (void *)&lin->s2);
   return NULL;
 }
@@ -306,10 +336,11 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
   for (int i = 0; i < M; i++)
     if (ids[i] < 0 || ids[i] >= md->V) return "a token id is outside the model's vocabulary";
   TRY(cu.CtxSetCurrent(g->context));
-  const char *why = make_room(c, (size_t)M, (size_t)P);
+  const char *why = make_room(c, (size_t)M, (size_t)P, floats != NULL);
   if (why) return why;
-  TRY(cu.MemcpyHtoD(c->ids, ids, sizeof(int32_t) * M));
-  CUdeviceptr null = 0;
+  CUstream stream = c->stream;
+  TRY(cu.MemcpyHtoDAsync(c->ids, ids, sizeof(int32_t) * M, stream));
+  CUdeviceptr null = 0, floats_out = floats ? c->floats : 0;
   LAUNCH(embed, blocks((size_t)M * md->D, 256), 1, 256, 0, &c->ids, &g->embedding, &c->x, &M, (void *)&md->D, (void *)&md->emb_zero, (void *)&md->emb_mult, (void *)&md->emb_shift);
   for (int l = 0; l < md->L; l++) {
     const Layer *ly = &md->layers[l];
@@ -317,25 +348,26 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
     int attn_bits = PROB_BITS + R - ly->sv, groups = md->H / md->Hk, HD = md->H * md->dh;
     unsigned shared = sizeof(int32_t) * groups * (md->dh + c->window);
     LAUNCH(normq, M, 1, 128, 0, &c->x, l ? &c->out : &null, &gl->gain1, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
-    if ((why = run_linear(g, &gl->qkv, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(g, stream, &gl->qkv, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(store, blocks((size_t)M * md->Hk * md->dh, 256), 1, 256, 0, &c->out, &c->keys, &c->values, &g->cos, &g->sin, &M, &length, &start, &l, &c->rows, &c->window, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sk, (void *)&ly->sv);
     LAUNCH(attend, M, md->Hk, 128, shared, &c->out, &c->keys, &c->values, &c->o, &g->cos, &g->sin, &g->attn_exp, (void *)&md->n_attn_exp, &length, &start, &l, &c->rows, &c->window, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sq, (void *)&ly->attn_shift);
     LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, &HD, &c->q, &c->phi, &Q, &attn_bits);
-    if ((why = run_linear(g, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(g, stream, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(normq, M, 1, 128, 0, &c->x, &c->out, &gl->gain2, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
-    if ((why = run_linear(g, &gl->gate_up, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(g, stream, &gl->gate_up, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(hidden, blocks((size_t)M * md->F, 256), 1, 256, 0, &c->out, &c->o, &g->sigmoid, (void *)&md->n_sigmoid, &M, (void *)&md->F, &R);
     LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, (void *)&md->F, &c->q, &c->phi, &Q, &R);
-    if ((why = run_linear(g, &gl->down, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(g, stream, &gl->down, &c->q, &c->phi, &c->out, &M))) return why;
   }
   LAUNCH(normq, P, 1, 128, 0, &c->x, &c->out, &g->gain_final, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &predict);
   const GpuLinear *hd = &g->head_linear;
   LAUNCH(head, blocks(hd->N, 64), blocks(P, 64), 256, 0, &c->q, (void *)&hd->w, (void *)&hd->mult, &c->logits, &P, (void *)&hd->K, (void *)&hd->N, (void *)&md->head.s1);
-  LAUNCH(weigh, P, 1, 256, 0, &c->logits, &c->phi, &c->weights, &c->floats, &g->head_exp, (void *)&md->n_head_exp, (void *)&md->V, (void *)&md->head_mult, (void *)&md->head_shift, (void *)&md->final_shift);
+  LAUNCH(weigh, P, 1, 256, 0, &c->logits, &c->phi, &c->weights, &floats_out, &g->head_exp, (void *)&md->n_head_exp, (void *)&md->V, (void *)&md->head_mult, (void *)&md->head_shift, (void *)&md->final_shift);
   c->predicted = P;
   if (!weights) return NULL;
-  TRY(cu.MemcpyDtoH(weights, c->weights, sizeof(int32_t) * P * md->V));
-  TRY(cu.MemcpyDtoH(floats, c->floats, sizeof(float) * P * md->V));
+  TRY(cu.MemcpyDtoHAsync(weights, c->weights, sizeof(int32_t) * P * md->V, stream));
+  TRY(cu.MemcpyDtoHAsync(floats, c->floats, sizeof(float) * P * md->V, stream));
+  TRY(cu.StreamSynchronize(stream));
   return NULL;
 }
 
@@ -350,14 +382,18 @@ static const char *code(GpuCache *c, const int32_t *asks, int count, int stride,
     if (ask[1] >= md->V || (!decoding && (ask[0] < 0 || ask[0] >= md->V)) || (decoding && (ask[0] < 0 || (int64_t)ask[0] >= (int64_t)1 << precision))) return "code: a question outside the vocabulary or the precision";
   }
   TRY(cu.CtxSetCurrent(g->context));
-  TRY(cu.MemcpyHtoD(c->asks, asks, sizeof(int32_t) * ASK * count));
+  CUstream stream = c->stream;
+  TRY(cu.MemcpyHtoDAsync(c->asks, asks, sizeof(int32_t) * ASK * count, stream));
   LAUNCH(code, count, 1, 512, 0, &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, (void *)&md->V, &precision, &decoding, &stride, &offset);
-  TRY(cu.MemcpyDtoH(answers, c->answers, sizeof(int32_t) * ANSWER * count));
+  TRY(cu.MemcpyDtoHAsync(answers, c->answers, sizeof(int32_t) * ANSWER * count, stream));
+  TRY(cu.StreamSynchronize(stream));
   return NULL;
 }
 
 // ---- Node-API ----
 
+// Held while a model or cache is made or freed (the driver's and NVRTC's loading, the compiled kernels). A cache's
+// own calls (extend, code) take no lock: each runs on its own stream, from the one thread that owns the cache.
 static pthread_mutex_t calls = PTHREAD_MUTEX_INITIALIZER;
 
 static void *external(napi_env env, napi_value v) {
@@ -402,6 +438,18 @@ static napi_value js_cuda_model(napi_env env, napi_callback_info info) {
   free(source), free(header);
   if (why) return free(g), fail(env, why);
   napi_create_external(env, g, keep, NULL, &out);
+  return out;
+}
+
+/** cudaCount() → the number of GPUs the driver sees: 0 where there is no driver or none. */
+static napi_value js_cuda_count(napi_env env, napi_callback_info info) {
+  napi_value out;
+  int count = 0;
+  (void)info;
+  pthread_mutex_lock(&calls);
+  if (!open_driver()) cu.DeviceGetCount(&count);
+  pthread_mutex_unlock(&calls);
+  napi_create_int32(env, count, &out);
   return out;
 }
 
@@ -462,11 +510,14 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&calls);
   const char *why = NULL;
   CUresult status = cu.CtxSetCurrent(g->context);
+  if (status == 0) status = cu.StreamCreate(&c->stream, STREAM_NON_BLOCKING);
   if (status == 0) status = cu.MemAlloc(&c->keys, bytes);
   if (status == 0) status = cu.MemAlloc(&c->values, bytes);
   // never-written slots are read by no position, but zeros keep a stray read harmless
   if (status == 0) status = cu.MemsetD8(c->keys, 0, bytes);
   if (status == 0) status = cu.MemsetD8(c->values, 0, bytes);
+  // the model's uploads and these sets went through the legacy stream, which the cache's own does not wait for
+  if (status == 0) status = cu.CtxSynchronize();
   if (status == 0) status = cu.MemAlloc(&c->frequencies, sizeof(int32_t) * rows * md->V);
   if (status == 0) status = cu.MemAlloc(&c->asks, sizeof(int32_t) * rows * ASK);
   if (status == 0) status = cu.MemAlloc(&c->answers, sizeof(int32_t) * rows * ANSWER);
@@ -497,9 +548,7 @@ static napi_value js_cuda_extend(napi_env env, napi_callback_info info) {
   size_t predicted = (size_t)c->rows * (predict > 0 ? predict : 0) * c->gpu->md->V;
   bool keep = nl == 0 && nw == 0;  // the predictions stay on the GPU, for cudaCode
   if (n != (size_t)c->rows * (length > 0 ? length : 0) || (!keep && (nl < predicted || nw < predicted))) return fail(env, "CUDA engine: extend's arrays have the wrong sizes");
-  pthread_mutex_lock(&calls);
   const char *why = extend(c, ids, length, start, predict, keep ? NULL : logits, keep ? NULL : weights);
-  pthread_mutex_unlock(&calls);
   return why ? fail(env, why) : NULL;
 }
 
@@ -520,9 +569,7 @@ static napi_value js_cuda_code(napi_env env, napi_callback_info info) {
   if (!asks || !answers || napi_get_value_int32(env, argv[2], &count) != napi_ok || napi_get_value_int32(env, argv[3], &stride) != napi_ok || napi_get_value_int32(env, argv[4], &offset) != napi_ok ||
       napi_get_value_int32(env, argv[5], &decoding) != napi_ok || napi_get_value_int32(env, argv[6], &precision) != napi_ok || count < 1 || na < (size_t)count * ASK || nr < (size_t)count * ANSWER)
     return fail(env, "CUDA engine: code takes a cache, Int32Array questions, five numbers and Int32Array answers");
-  pthread_mutex_lock(&calls);
   const char *why = code(c, asks, count, stride, offset, decoding, precision, answers);
-  pthread_mutex_unlock(&calls);
   return why ? fail(env, why) : NULL;
 }
 
@@ -543,6 +590,7 @@ bool cuda_define(napi_env env, napi_value exports) {
   napi_property_descriptor calls_[] = {
       {"cudaModel", NULL, js_cuda_model, NULL, NULL, NULL, napi_default, NULL},
       {"cudaName", NULL, js_cuda_name, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaCount", NULL, js_cuda_count, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCache", NULL, js_cuda_cache, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCompile", NULL, js_cuda_compile, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCode", NULL, js_cuda_code, NULL, NULL, NULL, napi_default, NULL},

@@ -235,7 +235,7 @@ extern "C" __global__ void hidden(const i64 *gate_up, i64 *h, const i64 *sigmoid
 }
 
 /** One block a predicted position: each token's weight, exp of its logit's distance below the row's largest; the
- * logits also as floats (what ranks are taken from). */
+ * logits also as floats (what ranks are taken from), unless `floats` is null (the predictions stay for `code`). */
 extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights, float *floats, const i64 *exp, int entries, int V, i64 head_mult, int head_shift, int final_shift) {
   int p = blockIdx.x, last = entries - 1;
   const int *row = logits + (i64)p * V;
@@ -246,7 +246,7 @@ extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights
   for (int j = threadIdx.x; j < V; j += blockDim.x) {
     i64 k = shr((top - row[j]) * scale, final_shift);
     weights[(i64)p * V + j] = (int)exp[k < last ? k : last];
-    floats[(i64)p * V + j] = (float)row[j];
+    if (floats) floats[(i64)p * V + j] = (float)row[j];
   }
 }
 

@@ -48,6 +48,8 @@ const argv = await yargs(hideBin(process.argv))
   .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'float graphs\' weights (fp32 picks a float graph)' })
   .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
   .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU)' })
+  .option('j', { alias: 'jobs', type: 'number', default: 0, coerce: count('-j', 0), describe: 'frames coded at once, each in a worker thread (0: 8 a GPU on the CUDA engine, else 1); the same bytes however many' })
+  .option('gpus', { type: 'number', default: 0, coerce: count('--gpus', 0), describe: 'GPUs the CUDA engine deals frames to, worker i to GPU i mod this (0: every GPU the driver sees)' })
   .option('engine', { choices: ENGINES, describe: 'what computes the integer model: native (the CPU, in C), cuda (an NVIDIA GPU, through its driver and NVRTC) or onnx (onnxruntime); the same bits every way (default: LLMC_ENGINE, else native where a C compiler builds it)' })
   .conflicts('d', ['t', 'l'])
   .conflicts('c', 'o')
@@ -77,6 +79,8 @@ try {
     modelOptions: { threads: argv.T, dtype: argv.dtype, device: argv.device, graph: argv.graph, engine: argv.engine },
     coding: { coder: argv.coder, window: argv.w, segment: argv.segment, batch: argv.batch, block: argv.block, mixer: MIXERS[argv.mixer] },
     limits,
+    jobs: argv.j,
+    gpus: argv.gpus,
   });
 } catch (err) {
   fail(err);

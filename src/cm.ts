@@ -5,6 +5,7 @@
 // match model, mixed in the logistic domain by two sets of weights learned while coding, refined by three adaptive
 // probability maps, and coded by a binary arithmetic coder. Every step is integer arithmetic in a fixed order, so
 // the decoder computes the same probabilities on any machine.
+import type { GiveUp } from './codec.ts';
 
 /** squash(d) = 4096 / (1 + e^(-d/256)), d in [-2047, 2047], by linear interpolation between these values at d = 128·k. */
 const SQUASH_KNOTS = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094];
@@ -342,13 +343,19 @@ class Predictor {
 /** Where [x1, x2] splits for a bit whose probability of being 1 is p/4096: a 1 keeps [x1, xmid], a 0 [xmid + 1, x2]. */
 const split = (x1: number, x2: number, p: number): number => x1 + Math.floor((x2 - x1) / 4096) * p + ((((x2 - x1) % 4096) * p) >> 12);
 
-/** Compresses `bytes` (the whole block) into a cm stream. */
-export function cmEncode(bytes: Uint8Array): Uint8Array {
+/**
+ * Compresses `bytes` (the whole block) into a cm stream; undefined if `giveUp` (asked every 4 KiB with the bits
+ * written so far, the bytes done and all of them) says to stop.
+ */
+export function cmEncode(bytes: Uint8Array): Uint8Array;
+export function cmEncode(bytes: Uint8Array, giveUp?: GiveUp): Uint8Array | undefined;
+export function cmEncode(bytes: Uint8Array, giveUp?: GiveUp): Uint8Array | undefined {
   const model = new Predictor(bytes);
   const out: number[] = [];
   let x1 = 0;
   let x2 = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) {
+    if (giveUp && (i & 4095) === 0 && i > 0 && giveUp(8 * out.length, i, bytes.length)) return undefined;
     const c = bytes[i];
     for (let j = 7; j >= 0; j--) {
       const bit = (c >> j) & 1;

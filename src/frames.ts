@@ -11,7 +11,7 @@ import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
-import { bytesOfModelFreeFrame, modelFreeFrames } from './stored.ts';
+import { bytesOfModelFreeFrame, classicalFrames, cmFrame } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
@@ -29,10 +29,11 @@ export interface CodingOptions {
 
 export const DEFAULT_BLOCK = 1 << 20;
 /**
- * How much larger than the best model-free frame the first quarter of the model's frame may project it to be before
- * the model is given up on that block: the margin leaves the model room to learn the rest of the block.
+ * How much larger than the best frame so far the first quarter of the model's frame (or cm's) may project it to be
+ * before that coder is given up on the block: the margin leaves it room to learn the rest of the block.
  */
 const GIVE_UP_RATIO = 1.5;
+const giveUpAbove = (best: number): GiveUp => (bits, done, total) => 4 * done >= total && (bits / 8) * (total / done) > GIVE_UP_RATIO * best;
 export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK, mixer: DEFAULT_MIXER };
 
 /** What became of one frame: its coder ('exact', 'rank', 'brotli', 'zstd', 'cm' or 'stored'), its sizes, and its tokens. */
@@ -75,12 +76,86 @@ export class Models {
   }
 }
 
+/** A block coded: its frame (or solo record), and what became of it. */
+export interface CodedBlock {
+  frame: Uint8Array;
+  report: FrameReport;
+  /** The frame is a solo record: the whole input in one record, with no end record after it. */
+  solo: boolean;
+}
+
 /**
- * Codes an input block by block into the frames of one stream, then its end record. Each block becomes the
- * smallest of its model frame (not tried when more than half of it is not UTF-8 text, given up when its first quarter
- * projects it far larger than the best other), its brotli, zstd and cm frames and its stored frame, so no frame is
- * larger than the best of those coders' or the block itself, plus a header.
- * An input of one block becomes a whole file in one record where its frame allows (a solo record, docs/FORMAT.md).
+ * What codes frames: in this thread (`FramesHere`), or in worker threads a frame each (src/frameWorkers.ts). Frames are
+ * independent, so either gives the same bytes.
+ */
+export interface FrameCoder {
+  /** The frame of a block at `place`; `only`: the block is the whole input. */
+  encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock>;
+  /** The bytes of a frame (a record that is not the end record), checked against its length and hash. */
+  decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array>;
+  /** Lets go of what it holds (worker threads). */
+  close(): Promise<void>;
+}
+
+/** Frames coded in this thread, with one model load for them all. */
+export class FramesHere implements FrameCoder {
+  constructor(private readonly models: Models, private readonly coding: CodingOptions, private readonly limits: Limits) {}
+
+  encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
+    return codeBlock(this.models, this.coding, block, place, only, progress);
+  }
+
+  decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
+    return decodeFrame(this.models, framed(record, this.limits), progress);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * A block's frame: the smallest of its stored, zstd and brotli frames, then its model frame (not tried when more than
+ * half of it is not UTF-8 text, given up when its first quarter projects it far larger than the best of those), then
+ * its cm frame (given up likewise against the best so far: on text the model codes well, after a quarter of its
+ * time), so no frame is larger than the best of those coders' or the block itself, plus a header. A block that is the
+ * whole input becomes a whole file in one record where its frame allows (a solo record, docs/FORMAT.md).
+ */
+async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
+  // A token is two bytes or more: fewer rows than this estimate are not split.
+  const rows = coding.segment > 0 ? Math.ceil(block.length / (2 * coding.segment)) : 1;
+  const model = await models.get(undefined, { rows: Math.min(rows, coding.batch), feeding: true });
+  const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
+  const escapedBytes = doc.escapedBytes ?? 0;
+  const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await classicalFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
+  const smallest = () => Math.min(...candidates.map((c) => c.frame.length));
+  let givenUp = false;
+  if (2 * escapedBytes <= block.length) {
+    const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
+    const tokens = doc.tokenList.length;
+    try {
+      const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? giveUpAbove(smallest()) : undefined);
+      candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
+    } catch (err) {
+      if (!(err instanceof GaveUp)) throw err;
+      givenUp = true;
+      progress?.(block.length);
+    }
+  }
+  const cm = cmFrame(block, place, giveUpAbove(smallest()));
+  // cm's place among the others settles a tie: see modelFreeFrames
+  if (cm) candidates.splice(1, 0, { coder: 'cm', frame: cm, tokens: 0 });
+  // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.
+  // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
+  const sized = candidates.map((c) => {
+    const solo = only ? soloOf(c.frame) : undefined;
+    return { ...c, frame: solo ?? c.frame, solo: solo !== undefined, size: solo?.length ?? c.frame.length + (only ? END_BYTES : 0) };
+  });
+  const best = sized.reduce((a, b) => (b.size <= a.size ? b : a));
+  return { frame: best.frame, solo: best.solo, report: { coder: best.coder, bytes: block.length, frameBytes: best.frame.length, tokens: best.tokens, escapedBytes, ...(givenUp ? { modelGivenUp: true } : {}) } };
+}
+
+/**
+ * Codes an input block by block into the frames of one stream, then its end record (codeBlock says how a block is
+ * coded). Frames may be asked for before the last is done: they are placed, counted and hashed in the order asked.
  */
 export class Compressor {
   private place?: Place;
@@ -88,7 +163,7 @@ export class Compressor {
   private solo = false;
   private readonly hash = createHash('sha256');
 
-  constructor(private readonly models: Models, private readonly coding: CodingOptions) {}
+  constructor(private readonly coder: FrameCoder) {}
 
   /** The frame of the next block; `last`: no block follows it. */
   async frame(block: Uint8Array, progress?: ByteProgress, last = false): Promise<{ frame: Uint8Array; report: FrameReport }> {
@@ -97,38 +172,9 @@ export class Compressor {
     this.place = place;
     this.length += block.length;
     this.hash.update(block);
-    // A token is two bytes or more: fewer rows than this estimate are not split.
-    const rows = this.coding.segment > 0 ? Math.ceil(block.length / (2 * this.coding.segment)) : 1;
-    const model = await this.models.get(undefined, { rows: Math.min(rows, this.coding.batch), feeding: true });
-    const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
-    const escapedBytes = doc.escapedBytes ?? 0;
-    const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await modelFreeFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
-    let givenUp = false;
-    if (2 * escapedBytes <= block.length) {
-      const { coding } = this;
-      const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
-      const tokens = doc.tokenList.length;
-      // The model's frame is given up once a quarter of it says it would be half again as large as the best other.
-      const floor = Math.min(...candidates.map((c) => c.frame.length));
-      const giveUp: GiveUp = (bits, done, total) => 4 * done >= total && (bits / 8) * (total / done) > GIVE_UP_RATIO * floor;
-      try {
-        const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? giveUp : undefined);
-        candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
-      } catch (err) {
-        if (!(err instanceof GaveUp)) throw err;
-        givenUp = true;
-        progress?.(block.length);
-      }
-    }
-    // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.
-    // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
-    const sized = candidates.map((c) => {
-      const solo = only ? soloOf(c.frame) : undefined;
-      return { ...c, frame: solo ?? c.frame, solo: solo !== undefined, size: solo?.length ?? c.frame.length + (only ? END_BYTES : 0) };
-    });
-    const best = sized.reduce((a, b) => (b.size <= a.size ? b : a));
-    this.solo = best.solo;
-    return { frame: best.frame, report: { coder: best.coder, bytes: block.length, frameBytes: best.frame.length, tokens: best.tokens, escapedBytes, ...(givenUp ? { modelGivenUp: true } : {}) } };
+    const coded = await this.coder.encode(block, place, only, progress);
+    if (only) this.solo = coded.solo;
+    return coded;
   }
 
   /** The end record, after the last frame (an empty input is one empty frame); nothing after a solo record. */
@@ -149,6 +195,14 @@ interface Inspected {
   doc?: RangedDoc;
 }
 
+/** A frame read and checked in itself (not in its place), without the model. */
+function framed(record: Uint8Array, limits: Limits): Inspected {
+  const contents = decodeBin(record, limits);
+  if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '', fingerprint: '' } };
+  const doc = rangeOfFrame(contents);
+  return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint } };
+}
+
 /** What a record is, checked in its place in the stream, without the model: a frame, or (undefined) the end. */
 function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): Inspected | undefined {
   return refusing(() => {
@@ -156,11 +210,9 @@ function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): Inspec
       check.end(decodeEnd(record));
       return undefined;
     }
-    const contents = decodeBin(record, limits);
-    check.frame(contents.header);
-    if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '', fingerprint: '' } };
-    const doc = rangeOfFrame(contents);
-    return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint } };
+    const frame = framed(record, limits);
+    check.frame(frame.contents.header);
+    return frame;
   }, isEnd(record) ? '' : `frame ${check.count + 1}: `);
 }
 
@@ -181,41 +233,53 @@ export function describeStream(records: Iterable<Uint8Array>, limits: Limits, on
   return { reports, end: refusing(() => check.finish()) };
 }
 
+/** A frame's bytes: a model-free frame's, or the model's decoding of its tokens. */
+async function decodeFrame(models: Models, { contents, doc }: Inspected, progress?: ByteProgress): Promise<Uint8Array> {
+  if (!doc) return bytesOfModelFreeFrame(contents);
+  const model = await models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
+  const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
+  const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
+  return tokensToStr(tokens, model.tokenizer, model.vocabulary);
+}
+
 /**
- * Decodes a stream record by record: each frame's bytes as it comes (checked against the frame's length and hash),
- * and at the end the whole against the end record's count, length and hash.
+ * Decodes a stream record by record: each frame's bytes (checked against the frame's length and hash), and at the end
+ * the whole against the end record's count, length and hash. Records are checked in their place as they are handed
+ * in; several may be decoding at once, and their bytes are hashed in the stream's order.
  */
 export class Decompressor {
   private readonly check = new StreamCheck();
   private readonly hash = createHash('sha256');
+  private hashed: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly models: Models, private readonly limits: Limits) {}
+  constructor(private readonly coder: FrameCoder, private readonly limits: Limits) {}
 
   /** A frame's bytes with its report, or undefined for the end record. */
-  async record(record: Uint8Array, progress?: ByteProgress): Promise<{ bytes: Uint8Array; report: FrameReport } | undefined> {
-    const frame = inspect(record, this.check, this.limits);
-    if (!frame) return undefined;
-    let bytes: Uint8Array;
+  record(record: Uint8Array, progress?: ByteProgress): Promise<{ bytes: Uint8Array; report: FrameReport } | undefined> {
+    let frame: Inspected | undefined;
     try {
-      bytes = await this.decode(frame, progress);
+      frame = inspect(record, this.check, this.limits);
     } catch (err) {
-      throw new UserError(`frame ${this.check.count}: ${(err as Error).message}`);
+      return Promise.reject(err);
     }
-    this.hash.update(bytes);
-    return { bytes, report: frame.report };
+    if (!frame) return Promise.resolve(undefined);
+    const { report } = frame, index = this.check.count;
+    const decoded = this.coder.decode(record, progress).catch((err) => {
+      throw new UserError(`frame ${index}: ${(err as Error).message}`);
+    });
+    decoded.catch(() => {});  // reported in its turn, after the frames before it
+    const done = this.hashed.then(() => decoded).then((bytes) => {
+      this.hash.update(bytes);
+      return { bytes, report };
+    });
+    this.hashed = done.catch(() => {});
+    return done;
   }
 
-  private async decode({ contents, doc }: Inspected, progress?: ByteProgress): Promise<Uint8Array> {
-    if (!doc) return bytesOfModelFreeFrame(contents);
-    const model = await this.models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
-    const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
-    const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
-    return tokensToStr(tokens, model.tokenizer, model.vocabulary);
-  }
-
-  /** Checks that the stream ended with its end record, and that the whole matches its hash. */
-  finish(): void {
+  /** Checks that the stream ended with its end record, and that the whole matches its hash (every frame decoded). */
+  async finish(): Promise<void> {
     const end = refusing(() => this.check.finish());
+    await this.hashed;
     if (!Buffer.from(this.hash.digest().subarray(0, end.sha256Prefix.length)).equals(end.sha256Prefix)) {
       throw new UserError('corrupt .bin file: the decoded whole does not match the end record\'s hash (frames from another file?)');
     }

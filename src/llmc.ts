@@ -1,11 +1,14 @@
 // The `llmc` program: files in and out with gzip's manners (suffix, never a partial output, never binary to a
 // terminal, exit 0 / 1 error / 2 warning), over the frames of src/frames.ts. It never looks inside a frame.
 import { closeSync, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { kb, Output, printable, progressBar, sameFile, UserError } from './cli.ts';
 import type { Limits } from './container.ts';
-import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameReport, FrameReader, Models } from './frames.ts';
+import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameCoder, type FrameReport, FrameReader, FramesHere, Models } from './frames.ts';
+import { FrameWorkers } from './frameWorkers.ts';
 import { embeddedModelWith, type ModelOptions } from './model.ts';
+import { engineAsked, nativeEngine } from './native.ts';
 
 export const SUFFIX = '.bin';
 
@@ -25,6 +28,10 @@ export interface LlmcOptions {
   coding: CodingOptions;
   /** What a frame may claim (from --memory). */
   limits: Limits;
+  /** Frames coded at once, each in a worker thread (0: as many as the GPUs keep busy on the CUDA engine, else 1). */
+  jobs: number;
+  /** GPUs the CUDA engine deals frames to, worker i to GPU i mod gpus (0: every GPU the driver sees). */
+  gpus: number;
 }
 
 /** Exit statuses, as gzip's. */
@@ -83,29 +90,66 @@ interface Done {
   binBytes: number;
 }
 
+/**
+ * Frames on their way, at most `jobs` at once: each result is handed to `take` in the order the frames were started,
+ * so memory holds `jobs` frames and the output is what one at a time would write.
+ */
+class InFlight<T> {
+  private readonly pending: Promise<T>[] = [];
+  constructor(private readonly jobs: number, private readonly take: (value: T) => void) {}
+
+  /** Starts one more; first waits for the oldest when `jobs` are under way. */
+  async add(started: Promise<T>): Promise<void> {
+    started.catch(() => {});  // its failure is reported when its turn comes
+    this.pending.push(started);
+    while (this.pending.length >= this.jobs) this.take(await this.pending.shift()!);
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.length > 0) this.take(await this.pending.shift()!);
+  }
+}
+
+/** A progress bar's count over frames under way at once: what each has done so far, summed. */
+function sharedProgress(update: (done: number) => void): () => (frameDone: number) => void {
+  let done = 0;
+  return () => {
+    let mine = 0;
+    return (frameDone) => {
+      done += frameDone - mine;
+      mine = frameDone;
+      update(done);
+    };
+  };
+}
+
 /** Compresses one input into frames and their end record (a solo record when it is one block). */
-async function compressOne(fd: number, size: number, out: Output, models: Models, options: LlmcOptions, label: string): Promise<Done> {
+async function compressOne(fd: number, size: number, out: Output, frames: FrameCoder, jobs: number, options: LlmcOptions, label: string): Promise<Done> {
   const reports: FrameReport[] = [];
-  const compressor = new Compressor(models, options.coding);
+  const compressor = new Compressor(frames);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, size);
-  let before = 0, binBytes = 0;
+  let read = 0, binBytes = 0;
   const write = (bytes: Uint8Array) => {
     out.write(bytes);
     binBytes += bytes.length;
   };
+  const progress = sharedProgress((done) => bar.update(done, Math.max(size, read)));
+  const inFlight = new InFlight<{ frame: Uint8Array; report: FrameReport }>(jobs, ({ frame, report }) => {
+    write(frame);
+    reports.push(report);
+  });
   try {
     // One block read ahead: the coder must know whether a block is the input's last.
     const blocks = blocksOf(fd, options.coding.block);
     for (let next = blocks.next(); !next.done; ) {
       const block = next.value;
       next = blocks.next();
-      const { frame, report } = await compressor.frame(block, (done) => bar.update(before + done, Math.max(size, before + block.length)), next.done);
-      write(frame);
-      reports.push(report);
-      before += block.length;
-      bar.update(before, Math.max(size, before));
+      read += block.length;
+      const frameProgress = progress();
+      await inFlight.add(compressor.frame(block, frameProgress, next.done).then((coded) => (frameProgress(block.length), coded)));
     }
+    await inFlight.drain();
     write(compressor.end());
   } finally {
     bar.stop();
@@ -118,7 +162,7 @@ async function compressOne(fd: number, size: number, out: Output, models: Models
  * (so that a damaged, reordered, foreign or missing frame is refused before any work, and the bar knows the
  * total), then decoded; the whole is checked against the end record before the output is kept.
  */
-async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, models: Models, options: LlmcOptions, label: string): Promise<Done> {
+async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, frames: FrameCoder, jobs: number, options: LlmcOptions, label: string): Promise<Done> {
   let total = 0;
   if (input.size > 0) {
     const fd = openSync(file, 'r');
@@ -130,20 +174,22 @@ async function decompressOne(input: { fd: number; size: number }, file: string, 
   }
   const reports: FrameReport[] = [];
   const reader = new FrameReader(input.fd, options.limits);
-  const decompressor = new Decompressor(models, options.limits);
+  const decompressor = new Decompressor(frames, options.limits);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, total);
-  let before = 0;
+  const progress = sharedProgress((done) => bar.update(done, Math.max(total, done)));
+  const inFlight = new InFlight<{ bytes: Uint8Array; report: FrameReport } | undefined>(jobs, (frame) => {
+    if (!frame) return;
+    out?.write(frame.bytes);
+    reports.push(frame.report);
+  });
   try {
     for (let record = reader.next(); record; record = reader.next()) {
-      const frame = await decompressor.record(record, (done) => bar.update(before + done, Math.max(total, before + done)));
-      if (!frame) continue;
-      out?.write(frame.bytes);
-      reports.push(frame.report);
-      before += frame.bytes.length;
-      bar.update(before, Math.max(total, before));
+      const frameProgress = progress();
+      await inFlight.add(decompressor.record(record, frameProgress).then((frame) => (frame && frameProgress(frame.bytes.length), frame)));
     }
-    decompressor.finish();
+    await inFlight.drain();
+    await decompressor.finish();
   } finally {
     bar.stop();
   }
@@ -180,43 +226,72 @@ function listOne(fd: number, file: string, limits: Limits): string {
 
 export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 'frames', 'coders', 'model', 'name'].join('\t');
 
+/** Frame workers a GPU keeps busy (bench/device.ts --jobs): a 64-row step leaves most of an H200 idle. */
+export const JOBS_PER_GPU = 8;
+
+/**
+ * What codes the frames: this thread, or `jobs` workers (on the CUDA engine, worker i on GPU i mod gpus). The CPU
+ * engines' threads are shared among the workers.
+ */
+function frameCoder(options: LlmcOptions): { frames: FrameCoder; jobs: number } {
+  const onGpu = options.action !== 'list' && engineAsked(options.modelOptions.engine) === 'cuda';
+  const seen = onGpu ? nativeEngine('cuda')!.cudaCount() : 0;
+  if (onGpu && options.gpus > seen) throw new UserError(`--gpus ${options.gpus}: this machine has ${seen} GPU${seen === 1 ? '' : 's'}`);
+  const gpus = options.gpus || Math.max(1, seen);
+  const jobs = options.jobs || (seen > 0 ? Math.min(gpus * JOBS_PER_GPU, availableParallelism()) : 1);
+  if (jobs <= 1) return { frames: new FramesHere(new Models(options.model, options.modelOptions), options.coding, options.limits), jobs: 1 };
+  const threads = options.modelOptions.threads || Math.max(1, Math.floor(availableParallelism() / jobs));
+  const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: i % gpus }, coding: options.coding, limits: options.limits });
+  return { frames: new FrameWorkers(jobs, setup), jobs };
+}
+
 /** Runs llmc over its operands, printing one line per problem; returns the exit status. */
 export async function llmc(options: LlmcOptions): Promise<number> {
   const files = options.files.length > 0 ? options.files : ['-'];
   if (options.output !== undefined && files.length > 1) throw new UserError('-o takes one input file');
-  const models = new Models(options.model, options.modelOptions);
+  const { frames, jobs } = frameCoder(options);
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
-  for (const file of files) {
-    const name = file === '-' ? 'stdin' : printable(file);
-    let out: Output | undefined;
-    let input: ReturnType<typeof openInput> | undefined;
-    try {
-      const path = outputPath(file, options);
-      checkOutput(path, file, options);
-      input = openInput(file, options.action);
-      if (options.action === 'list') {
-        process.stdout.write(`${listOne(input.fd, name, options.limits)}\n`);
-        continue;
-      }
-      const t0 = process.hrtime.bigint();
-      out = options.action === 'test' ? undefined : new Output(path);
-      const done = options.action === 'compress'
-        ? await compressOne(input.fd, input.size, out!, models, options, name)
-        : await decompressOne(input, file, out, models, options, name);
-      out?.commit();
-      out = undefined;
-      if (options.remove && file !== '-' && options.action !== 'test') rmSync(file);
-      if (options.verbose) process.stderr.write(`${summary(name, options.action, done, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
-    } catch (err) {
-      out?.discard();
-      const warning = err instanceof Warning;
-      const message = err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
-      process.stderr.write(`llmc: ${name}: ${message.split('\n')[0]}\n`);
-      status = warning && status !== ERROR ? WARNING : ERROR;
-    } finally {
-      input?.close();
+  try {
+    for (const file of files) status = await llmcOne(file, options, frames, jobs, status);
+  } finally {
+    await frames.close();
+  }
+  return status;
+}
+
+/** One operand, with the exit status so far; the status after it. */
+async function llmcOne(file: string, options: LlmcOptions, frames: FrameCoder, jobs: number, status: number): Promise<number> {
+  const name = file === '-' ? 'stdin' : printable(file);
+  let out: Output | undefined;
+  let input: ReturnType<typeof openInput> | undefined;
+  try {
+    const path = outputPath(file, options);
+    checkOutput(path, file, options);
+    input = openInput(file, options.action);
+    if (options.action === 'list') {
+      process.stdout.write(`${listOne(input.fd, name, options.limits)}\n`);
+      return status;
     }
+    const t0 = process.hrtime.bigint();
+    out = options.action === 'test' ? undefined : new Output(path);
+    const done = options.action === 'compress'
+      ? await compressOne(input.fd, input.size, out!, frames, jobs, options, name)
+      : await decompressOne(input, file, out, frames, jobs, options, name);
+    out?.commit();
+    out = undefined;
+    if (options.remove && file !== '-' && options.action !== 'test') rmSync(file);
+    if (options.verbose) process.stderr.write(`${summary(name, options.action, done, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
+  } catch (err) {
+    out?.discard();
+    // frames of this file still under way are dropped
+    await frames.close();
+    const warning = err instanceof Warning;
+    const message = err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
+    process.stderr.write(`llmc: ${name}: ${message.split('\n')[0]}\n`);
+    return warning && status !== ERROR ? WARNING : ERROR;
+  } finally {
+    input?.close();
   }
   return status;
 }

@@ -39,6 +39,8 @@ export interface ModelOptions {
   firstCache?: { rows: number; feeding: boolean };
   /** What computes the integer graph (default: LLMC_ENGINE, else the native engine on the CPU where it builds). */
   engine?: Engine;
+  /** The CUDA engine's GPU, by the driver's numbering (default 0). */
+  gpu?: number;
 }
 
 export interface Tokenizer {
@@ -236,7 +238,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   const native = chosen.kind === 'integer' && device === 'cpu' ? nativeEngine(options.engine) : undefined;
   const onGpu = native && engineAsked(options.engine) === 'cuda';
   if (onGpu) {
-    const gpu = cudaModel(native, dir);
+    const gpu = cudaModel(native, dir, options.gpu ?? 0);
     newCache = (rows, window) => new NativeCache({ extend: native.cudaExtend, close: native.cudaClose, code: native.cudaCode }, native.cudaCache(gpu, rows, window), rows, vocabSize);
   } else if (native) {
     const model = nativeModel(native, dir);

@@ -43,6 +43,8 @@ interface Addon {
   /** The same on an NVIDIA GPU (native/cuda.c): the model copied there, its kernels compiled from source. */
   cudaModel(model: Handle, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array): Handle;
   cudaName(gpu: Handle): string;
+  /** The GPUs the driver sees: 0 where there is no driver or none. */
+  cudaCount(): number;
   cudaCache(gpu: Handle, rows: number, window: number): Handle;
   /** The kernels compiled for compute capability `arch` (90: Hopper) by NVRTC, with no GPU: the cubin's bytes. */
   cudaCompile(source: string, header: string, arch: number): number;
@@ -152,17 +154,18 @@ export const kernels = () => ({ source: readFileSync(KERNELS, 'utf8'), header: r
 
 const gpus = new Map<string, Handle>();
 
-/** The model of a folder on GPU 0, made once a process; one line on why not (no driver, no GPU, no NVRTC). */
-export function cudaModel(engine: Addon, dir: string): Handle {
-  let gpu = gpus.get(dir);
+/** The model of a folder on GPU `ordinal`, made once a thread; one line on why not (no driver, no GPU, no NVRTC). */
+export function cudaModel(engine: Addon, dir: string, ordinal = 0): Handle {
+  const key = `${ordinal}:${dir}`;
+  let gpu = gpus.get(key);
   if (!gpu) {
     try {
       const { source, header } = kernels();
-      gpu = engine.cudaModel(nativeModel(engine, dir), source, header, 0, MIXER_TABLES.stretch, MIXER_TABLES.squash);
+      gpu = engine.cudaModel(nativeModel(engine, dir), source, header, ordinal, MIXER_TABLES.stretch, MIXER_TABLES.squash);
     } catch (err) {
       throw new UserError(`the CUDA engine cannot run: ${(err as Error).message}`);
     }
-    gpus.set(dir, gpu);
+    gpus.set(key, gpu);
   }
   return gpu;
 }

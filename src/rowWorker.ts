@@ -6,7 +6,7 @@ import { openRowGraph } from './model.ts';
 import type { RowGraph, RowRequest } from './rows.ts';
 
 const port = parentPort!;
-const graph = await openRowGraph(workerData as RowGraph);
+const graph = await openRowGraph(workerData.data as RowGraph);
 const caches = new Map<number, Cache>();
 port.on('message', async (request: RowRequest) => {
   try {

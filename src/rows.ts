@@ -3,8 +3,9 @@
 // --threads), while whole sessions side by side share the work (bench/sessions.ts). Rows are independent
 // streams, so how they are split changes no number (test/integer.test.ts).
 import { availableParallelism, totalmem } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Cache, Next } from './model.ts';
+import { startThread } from './threads.ts';
 
 /** What a worker opens: the graph file of a model folder, run by one thread. */
 export interface RowGraph {
@@ -41,7 +42,7 @@ export class RowWorkers {
   /** The workers, started once; each answers its requests in order. */
   start() {
     this.workers ??= Array.from({ length: this.count }, () => {
-      const worker = new Worker(new URL('./rowThread.mjs', import.meta.url), { workerData: this.graph });
+      const worker = startThread(new URL('./rowWorker.ts', import.meta.url), this.graph);
       worker.unref();
       const ready = new Promise<void>((resolve, reject) => {
         worker.once('message', () => resolve());

@@ -7,6 +7,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { refusing, UserError } from './cli.ts';
 import { cmDecode, cmEncode } from './cm.ts';
+import type { GiveUp } from './codec.ts';
 import { type BinContents, type BinHeader, type CoderMode, encodeBin, fileOfFrame, FINGERPRINT_BYTES, frameOfFile, isModelFree, type ModelFreeMode } from './container.ts';
 import { onlyFrame, type Place } from './range.ts';
 import { sha256Prefix } from './tokenize.ts';
@@ -113,8 +114,11 @@ export async function bytesOfZstdFrame({ header, table }: BinContents): Promise<
 }
 
 /** A cm frame: the context-mixing stream of the block (src/cm.ts) in the table field. */
-export function cmFrame(bytes: Uint8Array, place: Place): Uint8Array {
-  return modelFreeFrame('cm', bytes, place, cmEncode(bytes));
+export function cmFrame(bytes: Uint8Array, place: Place): Uint8Array;
+export function cmFrame(bytes: Uint8Array, place: Place, giveUp?: GiveUp): Uint8Array | undefined;
+export function cmFrame(bytes: Uint8Array, place: Place, giveUp?: GiveUp): Uint8Array | undefined {
+  const stream = cmEncode(bytes, giveUp);
+  return stream && modelFreeFrame('cm', bytes, place, stream);
 }
 
 /** The bytes of a cm frame: exactly the header's original length, or a refusal if the stream ends too early. */
@@ -166,15 +170,20 @@ export async function bytesOfModelFreeFrame(contents: BinContents): Promise<Uint
   }
 }
 
+/** The fast frames that need no model, in the order a tie is settled (the last listed wins): stored, zstd, brotli. */
+export async function classicalFrames(bytes: Uint8Array, place: Place): Promise<{ coder: ModelFreeMode; frame: Uint8Array }[]> {
+  return [
+    { coder: 'stored', frame: storedFrame(bytes, place) },
+    { coder: 'zstd', frame: await zstdFrame(bytes, place) },
+    { coder: 'brotli', frame: brotliFrame(bytes, place) },
+  ];
+}
+
 /**
  * A block's frames that need no model, each by one coder, in the order a tie is settled (the last listed wins): cm,
  * the slowest to decode, then zstd, then brotli, which needs nothing beyond Node to decode; the stored frame first of all.
  */
 export async function modelFreeFrames(bytes: Uint8Array, place: Place): Promise<{ coder: ModelFreeMode; frame: Uint8Array }[]> {
-  return [
-    { coder: 'stored', frame: storedFrame(bytes, place) },
-    { coder: 'cm', frame: cmFrame(bytes, place) },
-    { coder: 'zstd', frame: await zstdFrame(bytes, place) },
-    { coder: 'brotli', frame: brotliFrame(bytes, place) },
-  ];
+  const [stored, ...others] = await classicalFrames(bytes, place);
+  return [stored, { coder: 'cm', frame: cmFrame(bytes, place) }, ...others];
 }

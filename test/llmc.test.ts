@@ -77,6 +77,33 @@ test('llmc pipes: stdin to stdout both ways, -c, -o, and one model per direction
   assert.deepEqual(readFileSync(join(dir, 'out.txt')), text);
 });
 
+test('llmc -j codes frames side by side in worker threads: the bytes of one at a time, written in order, and errors in one line', (t) => {
+  const dir = tempDir(t);
+  const text = Buffer.concat([SCARLET.subarray(80_000, 90_000), readFileSync(join(ROOT, 'src', 'frameWorkers.ts')).subarray(0, 5_000)]);
+  writeFileSync(join(dir, 'a.txt'), text);
+  const one = llmc(dir, [...TINY, '-q', '-v', '-c', '-j', '1', '--block', '3000', 'a.txt']);
+  assert.equal(one.status, 0, one.stderr);
+  assert.match(one.stderr, /, [56] frames \(/);
+  const three = llmc(dir, [...TINY, '-q', '-c', '-j', '3', '--block', '3000', 'a.txt']);
+  assert.equal(three.status, 0, three.stderr);
+  assert.deepEqual(three.stdout, one.stdout, 'the same bytes, frame for frame');
+  writeFileSync(join(dir, 'a.bin'), three.stdout);
+  const back = llmc(dir, [...TINY, '-q', '-d', '-c', '-j', '2', 'a.bin']);
+  assert.equal(back.status, 0, back.stderr);
+  assert.deepEqual(back.stdout, text);
+  // a worker's error: the first frame's, in one line, and no output
+  const wrong = llmc(dir, ['-n', 'llmc-tiny-v2', '-q', '-d', '-j', '3', '-o', 'out.txt', 'a.bin']);
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /^llmc: a\.bin: frame 1: wrong model: the input was made for llmc-tiny .*\n$/);
+  assert.ok(!existsSync(join(dir, 'out.txt')), 'no partial output');
+  for (const [args, pattern] of [[['-j', '-1'], /^llmc: -j must be an integer of at least 0/], [['--gpus', '1', '--engine', 'cuda'], /^llmc: --gpus 1: this machine has \d+ GPUs?$|^$/]] as const) {
+    const r = llmc(dir, [...TINY, '-q', '-c', ...args, 'a.txt']);
+    if (r.status === 0) continue;  // a machine with a GPU takes --gpus 1
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr.trim(), pattern, args.join(' '));
+  }
+});
+
 test('llmc gives each block the smallest of the model, the classical coders and stored, and codes text and binary in one file', (t) => {
   const dir = tempDir(t);
   const binary = Buffer.from(Array.from({ length: 1800 }, (_, i) => (i * 7919 + (i >> 3) * 31) % 256));
