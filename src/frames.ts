@@ -1,7 +1,8 @@
 // A whole input as a sequence of .bin frames (docs/FORMAT.md): the input is cut into blocks at line ends, each
 // block is coded by the model, by brotli, zstd or cm, or stored as it is, whichever is smallest, and the frames follow
-// one another, then an end record. One model load serves every frame; `llmc` (and so run.sh) goes through here, the
-// stage scripts through the same calls.
+// one another, then an end record. Frames are independent: they are coded here, one model load serving them all, or
+// side by side in worker threads (src/frameWorkers.ts), with the same bytes. `llmc` (and so run.sh) goes through
+// here, the stage scripts through the same calls.
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
