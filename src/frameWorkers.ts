@@ -51,7 +51,14 @@ export class FrameWorkers implements FrameCoder {
     const workers = [...this.idle, ...this.running];
     this.idle.length = 0;
     this.running.clear();
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    // held open until they have ended: an idle worker is unref'd, and a process whose loop holds nothing else would
+    // exit with this wait unsettled
+    await Promise.all(
+      workers.map((worker) => {
+        worker.ref();
+        return worker.terminate();
+      }),
+    );
   }
 
   private run(job: FrameJob, progress?: ByteProgress): Promise<CodedBlock | Uint8Array> {
