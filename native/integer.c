@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm.h"
 #include "cuda.h"
 #include "model.h"
 #include "napi.h"
@@ -859,6 +860,6 @@ NAPI_MODULE_INIT() {
       {"kernel", NULL, js_kernel, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 5, calls) != napi_ok || !ranks_define(env, exports) || !cuda_define(env, exports)) return NULL;
+  if (napi_define_properties(env, exports, 5, calls) != napi_ok || !ranks_define(env, exports) || !cuda_define(env, exports) || !cm_define(env, exports)) return NULL;
   return exports;
 }

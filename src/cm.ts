@@ -4,8 +4,10 @@
 // field so far, what followed the last two bytes before, the shape of the text with numbers as one symbol, and a
 // match model, mixed in the logistic domain by two sets of weights learned while coding, refined by three adaptive
 // probability maps, and coded by a binary arithmetic coder. Every step is integer arithmetic in a fixed order, so
-// the decoder computes the same probabilities on any machine.
-import type { GiveUp } from './codec.ts';
+// the decoder computes the same probabilities on any machine. native/cm.c does the same in C, about ten times
+// faster; this file is its reference, and the coder where the addon does not build (or with LLMC_ENGINE=onnx).
+import { projectsAbove } from './codec.ts';
+import { nativeEngine } from './native.ts';
 
 /** squash(d) = 4096 / (1 + e^(-d/256)), d in [-2047, 2047], by linear interpolation between these values at d = 128·k. */
 const SQUASH_KNOTS = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901, 3975, 4024, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094];
@@ -344,18 +346,31 @@ class Predictor {
 const split = (x1: number, x2: number, p: number): number => x1 + Math.floor((x2 - x1) / 4096) * p + ((((x2 - x1) % 4096) * p) >> 12);
 
 /**
- * Compresses `bytes` (the whole block) into a cm stream; undefined if `giveUp` (asked every 4 KiB with the bits
- * written so far, the bytes done and all of them) says to stop.
+ * Compresses `bytes` (the whole block) into a cm stream; undefined once, a quarter of the way or more, it projects
+ * above `ceiling` bytes (asked every 4 KiB). In C where the addon runs.
  */
 export function cmEncode(bytes: Uint8Array): Uint8Array;
-export function cmEncode(bytes: Uint8Array, giveUp?: GiveUp): Uint8Array | undefined;
-export function cmEncode(bytes: Uint8Array, giveUp?: GiveUp): Uint8Array | undefined {
+export function cmEncode(bytes: Uint8Array, ceiling?: number): Uint8Array | undefined;
+export function cmEncode(bytes: Uint8Array, ceiling = Infinity): Uint8Array | undefined {
+  const native = nativeEngine();
+  return native ? (native.cmEncode(bytes, ceiling) ?? undefined) : cmEncodeReference(bytes, ceiling);
+}
+
+/** Decodes a cm stream into exactly `length` bytes, in C where the addon runs. */
+export function cmDecode(stream: Uint8Array, length: number): Uint8Array {
+  const native = nativeEngine();
+  return native ? native.cmDecode(stream, length) : cmDecodeReference(stream, length);
+}
+
+/** cmEncode in TypeScript: the reference. */
+export function cmEncodeReference(bytes: Uint8Array, ceiling = Infinity): Uint8Array | undefined {
+  const giveUp = projectsAbove(ceiling);
   const model = new Predictor(bytes);
   const out: number[] = [];
   let x1 = 0;
   let x2 = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) {
-    if (giveUp && (i & 4095) === 0 && i > 0 && giveUp(8 * out.length, i, bytes.length)) return undefined;
+    if ((i & 4095) === 0 && i > 0 && giveUp(8 * out.length, i, bytes.length)) return undefined;
     const c = bytes[i];
     for (let j = 7; j >= 0; j--) {
       const bit = (c >> j) & 1;
@@ -382,8 +397,8 @@ export function cmEncode(bytes: Uint8Array, giveUp?: GiveUp): Uint8Array | undef
   return Uint8Array.from(out);
 }
 
-/** Decodes a cm stream into exactly `length` bytes; a stream that ends early reads as zeros (the frame's hash catches it). */
-export function cmDecode(stream: Uint8Array, length: number): Uint8Array {
+/** cmDecode in TypeScript, the reference: a stream that ends early reads as zeros (the frame's hash catches it). */
+export function cmDecodeReference(stream: Uint8Array, length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   const model = new Predictor(bytes);
   let x1 = 0;

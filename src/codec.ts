@@ -43,6 +43,8 @@ export function visitOrder(count: number, segmentLength: number, batch: number):
 export type Progress = (done: number, total: number) => void;
 /** Whether an encoder should stop, from the bits its exact intervals took for the first `done` of `total` positions. */
 export type GiveUp = (bits: number, done: number, total: number) => boolean;
+/** Give up once a quarter is done and the bits so far, projected over the whole, are more than `ceiling` bytes. */
+export const projectsAbove = (ceiling: number): GiveUp => (bits, done, total) => 4 * done >= total && (bits / 8) * (total / done) > ceiling;
 /** What rankTokens throws when its GiveUp said to stop. */
 export class GaveUp extends Error {}
 

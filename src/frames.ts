@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { DEFAULT_LAYOUT, decodeExact, GaveUp, type GiveUp, rankTokens, unrankTokens } from './codec.ts';
+import { DEFAULT_LAYOUT, decodeExact, GaveUp, projectsAbove, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
@@ -34,7 +34,6 @@ export const DEFAULT_BLOCK = 1 << 20;
  * before that coder is given up on the block: the margin leaves it room to learn the rest of the block.
  */
 const GIVE_UP_RATIO = 1.5;
-const giveUpAbove = (best: number): GiveUp => (bits, done, total) => 4 * done >= total && (bits / 8) * (total / done) > GIVE_UP_RATIO * best;
 export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK, mixer: DEFAULT_MIXER };
 
 /** What became of one frame: its coder ('exact', 'rank', 'brotli', 'zstd', 'cm' or 'stored'), its sizes, and its tokens. */
@@ -133,7 +132,7 @@ async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Arra
     const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
     const tokens = doc.tokenList.length;
     try {
-      const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? giveUpAbove(smallest()) : undefined);
+      const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(GIVE_UP_RATIO * smallest()) : undefined);
       candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
     } catch (err) {
       if (!(err instanceof GaveUp)) throw err;
@@ -141,7 +140,7 @@ async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Arra
       progress?.(block.length);
     }
   }
-  const cm = cmFrame(block, place, giveUpAbove(smallest()));
+  const cm = cmFrame(block, place, GIVE_UP_RATIO * smallest());
   // cm's place among the others settles a tie: see modelFreeFrames
   if (cm) candidates.splice(1, 0, { coder: 'cm', frame: cm, tokens: 0 });
   // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.

@@ -17,7 +17,7 @@ import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'exact.h', 'model.h', 'ranks.h', 'cuda.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
+const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'cm.c', 'exact.h', 'model.h', 'ranks.h', 'cuda.h', 'cm.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
 /** A question and an answer of the GPU's exact coder (native/cuda.cu): [value or token, candidate (-1: none), x1, x2,
  * the candidate's weight sets when it is not and is the model's first choice (4 each)]; [token (-1: no interval holds
  * the value), start, frequency, rank, x0, whether the candidate is the first choice, the mixed probability]. */
@@ -59,6 +59,9 @@ interface Addon {
   start(freqs: Int32Array, top: number, token: number): number;
   find(freqs: Int32Array, top: number, cum: number, start: Float64Array): number;
   rank(logits: Float32Array, token: number): number;
+  /** The cm coder (native/cm.c): src/cm.ts's stream, or null when it projects above `ceiling` bytes (projectsAbove). */
+  cmEncode(bytes: Uint8Array, ceiling: number): Uint8Array | null;
+  cmDecode(stream: Uint8Array, length: number): Uint8Array;
 }
 
 /** What runs the integer model: the native engine on the CPU or on an NVIDIA GPU, or the graph through onnxruntime. */

@@ -7,7 +7,6 @@
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { refusing, UserError } from './cli.ts';
 import { cmDecode, cmEncode } from './cm.ts';
-import type { GiveUp } from './codec.ts';
 import { type BinContents, type BinHeader, type CoderMode, encodeBin, fileOfFrame, FINGERPRINT_BYTES, frameOfFile, isModelFree, type ModelFreeMode } from './container.ts';
 import { onlyFrame, type Place } from './range.ts';
 import { sha256Prefix } from './tokenize.ts';
@@ -115,9 +114,9 @@ export async function bytesOfZstdFrame({ header, table }: BinContents): Promise<
 
 /** A cm frame: the context-mixing stream of the block (src/cm.ts) in the table field. */
 export function cmFrame(bytes: Uint8Array, place: Place): Uint8Array;
-export function cmFrame(bytes: Uint8Array, place: Place, giveUp?: GiveUp): Uint8Array | undefined;
-export function cmFrame(bytes: Uint8Array, place: Place, giveUp?: GiveUp): Uint8Array | undefined {
-  const stream = cmEncode(bytes, giveUp);
+export function cmFrame(bytes: Uint8Array, place: Place, ceiling?: number): Uint8Array | undefined;
+export function cmFrame(bytes: Uint8Array, place: Place, ceiling = Infinity): Uint8Array | undefined {
+  const stream = cmEncode(bytes, ceiling);
   return stream && modelFreeFrame('cm', bytes, place, stream);
 }
 

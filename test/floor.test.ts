@@ -12,7 +12,8 @@ import * as zstd from '@bokuweb/zstd-wasm';
 import { type BinHeader, decodeBin, encodeBin, endOfOnly, fileOfFrame, soloOf } from '../src/container.ts';
 import { rng } from '../src/fuzz.ts';
 import { onlyFrame } from '../src/range.ts';
-import { cmDecode, cmEncode } from '../src/cm.ts';
+import { cmDecode, cmDecodeReference, cmEncode, cmEncodeReference } from '../src/cm.ts';
+import { nativeEngine } from '../src/native.ts';
 import { brotliFrame, bytesOfBin, bytesOfModelFreeFrame, cmFrame, modelFreeFrames, storedFrame, zstdFrame } from '../src/stored.ts';
 import { sha256Prefix } from '../src/tokenize.ts';
 import { ROOT, SCARLET, tempDir } from './helpers.ts';
@@ -143,6 +144,28 @@ test('cm frames round-trip on text, binary, empty and one-byte inputs, and refus
   // a flipped byte derails the decoder: it runs out of stream, or makes other bytes than the hash's
   await assert.rejects(bytesOfBin(craftedFile('cm', flipped, header)), { message: /^(corrupt cm frame: the stream ends early|cm bytes do not match the original's hash: corrupt \.bin)$/ });
   await assert.rejects(bytesOfBin(craftedFile('cm', stream, { ...header, originalLength: bytes.length - 1 })), { message: /^cm bytes do not match the original's hash: corrupt \.bin$/ });
+});
+
+test('cm in C (native/cm.c) writes the TypeScript reference\'s stream and reads it, gives up where it does, and refuses a cut stream', (t) => {
+  const native = nativeEngine();
+  if (!native) return t.skip('the native addon did not build');
+  const log = Buffer.from(Array.from({ length: 3000 }, (_, i) => `2026-12-0${1 + (i % 9)} 10:${String(i % 60).padStart(2, '0')}:07 status installed libfoo${i % 13}:amd64 1.${i % 7}\n`).join(''));
+  const inputs = [new Uint8Array(0), Uint8Array.of(0x41), SCARLET.subarray(0, 60000), TOKENIZER, randomBytes(5000), log, REPEATS];
+  for (const bytes of inputs) {
+    const reference = cmEncodeReference(bytes)!;
+    const fast: Uint8Array = native.cmEncode(bytes, Infinity)!;
+    assert.deepEqual(Buffer.from(fast), Buffer.from(reference), `${bytes.length} bytes: the same stream`);
+    assert.deepEqual(Buffer.from(native.cmDecode(reference, bytes.length)), Buffer.from(bytes));
+    assert.deepEqual(Buffer.from(cmDecodeReference(fast, bytes.length)), Buffer.from(bytes));
+    // giving up: a ceiling just under and just over the stream's size, a quarter of the way or more
+    for (const ceiling of [reference.length / 2, reference.length * 0.9, reference.length * 4]) {
+      assert.equal(native.cmEncode(bytes, ceiling) === null, cmEncodeReference(bytes, ceiling) === undefined, `${bytes.length} bytes, ceiling ${ceiling}`);
+    }
+  }
+  assert.equal(cmEncodeReference(log, 10), undefined, 'a small ceiling gives up');
+  const stream = native.cmEncode(SCARLET.subarray(0, 5000), Infinity)!;
+  assert.throws(() => native.cmDecode(stream.subarray(0, stream.length >> 1), 5000), { message: 'the stream ends early' });
+  assert.throws(() => cmDecodeReference(stream.subarray(0, stream.length >> 1), 5000), { message: 'the stream ends early' });
 });
 
 test('a frame whose coder id is changed is refused in one line, with no output', async (t) => {
