@@ -706,6 +706,12 @@ static void free_cache(napi_env env, void *data, void *hint) {
 }
 
 /**
+ * One call at a time into the pool, whichever JavaScript thread makes it. A cache of one thread never uses the pool
+ * (its work buffers are its own), so its calls run beside any other's: llmc -j's workers.
+ */
+static pthread_mutex_t calls = PTHREAD_MUTEX_INITIALIZER;
+
+/**
  * model(spec): the model that spec describes (src/native.ts builds it from integer.json and the weights). A model
  * lives as long as the process: it is made once per model folder.
  */
@@ -713,7 +719,10 @@ static napi_value js_model(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value spec, out;
   CHECK(napi_get_cb_info(env, info, &argc, &spec, NULL, NULL));
-  if (!dots && !(dots = dots_for_cpu(&packing, &kernel_name))) return fail(env, "integer model: LLMC_NATIVE_KERNEL asks for a kernel this CPU does not run (plain, avx2 or vnni)");
+  pthread_mutex_lock(&calls);  // worker threads may make their models at once
+  if (!dots) dots = dots_for_cpu(&packing, &kernel_name);
+  pthread_mutex_unlock(&calls);
+  if (!dots) return fail(env, "integer model: LLMC_NATIVE_KERNEL asks for a kernel this CPU does not run (plain, avx2 or vnni)");
   Model *md = calloc(1, sizeof(Model));
   size_t n;
   int64_t *dims = integers(env, field(env, spec, "dims"), &n);
@@ -778,8 +787,6 @@ static void *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-/** One call at a time, whichever JavaScript thread makes it: the pool and the work buffers are shared. */
-static pthread_mutex_t calls = PTHREAD_MUTEX_INITIALIZER;
 
 /** cache(model, rows, window, threads): the keys and values of `rows` streams of up to `window` positions, and how
  * many threads share its calls. */
@@ -825,9 +832,10 @@ static napi_value js_extend(napi_env env, napi_callback_info info) {
   if (!ids || !logits || !weights) return NULL;
   size_t predicted = (size_t)cache->rows * (predict > 0 ? predict : 0) * cache->model->V;
   if (n != (size_t)cache->rows * (length > 0 ? length : 0) || nl < predicted || nw < predicted) return fail(env, "integer model: extend's arrays have the wrong sizes");
-  pthread_mutex_lock(&calls);
+  bool pooled = cache->threads > 1;
+  if (pooled) pthread_mutex_lock(&calls);
   const char *error = extend(cache, ids, length, start, predict, logits, weights);
-  pthread_mutex_unlock(&calls);
+  if (pooled) pthread_mutex_unlock(&calls);
   return error ? fail(env, error) : NULL;
 }
 

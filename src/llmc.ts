@@ -1,7 +1,7 @@
 // The `llmc` program: files in and out with gzip's manners (suffix, never a partial output, never binary to a
 // terminal, exit 0 / 1 error / 2 warning), over the frames of src/frames.ts. It never looks inside a frame.
 import { closeSync, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { basename } from 'node:path';
 import { kb, Output, printable, progressBar, sameFile, UserError } from './cli.ts';
 import type { Limits } from './container.ts';
@@ -28,7 +28,7 @@ export interface LlmcOptions {
   coding: CodingOptions;
   /** What a frame may claim (from --memory). */
   limits: Limits;
-  /** Frames coded at once, each in a worker thread (0: as many as the GPUs keep busy on the CUDA engine, else 1). */
+  /** Frames coded at once, each in a worker thread (0: as many as the file has, up to one a core, or 8 a GPU on the CUDA engine). */
   jobs: number;
   /** GPUs the CUDA engine deals frames to, worker i to GPU i mod gpus (0: every GPU the driver sees). */
   gpus: number;
@@ -123,10 +123,14 @@ function sharedProgress(update: (done: number) => void): () => (frameDone: numbe
   };
 }
 
+/** What codes a file's frames, for the number of frames it has when that is known. */
+type CoderFor = (frames: number | undefined) => { coder: FrameCoder; jobs: number };
+
 /** Compresses one input into frames and their end record (a solo record when it is one block). */
-async function compressOne(fd: number, size: number, out: Output, frames: FrameCoder, jobs: number, options: LlmcOptions, label: string): Promise<Done> {
+async function compressOne(fd: number, size: number, out: Output, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
   const reports: FrameReport[] = [];
-  const compressor = new Compressor(frames);
+  const { coder, jobs } = coderFor(size > 0 ? Math.ceil(size / options.coding.block) : undefined);
+  const compressor = new Compressor(coder);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, size);
   let read = 0, binBytes = 0;
@@ -153,6 +157,8 @@ async function compressOne(fd: number, size: number, out: Output, frames: FrameC
     write(compressor.end());
   } finally {
     bar.stop();
+    // frames still under way after a failure are dropped
+    await coder.close();
   }
   return { reports, binBytes };
 }
@@ -162,19 +168,22 @@ async function compressOne(fd: number, size: number, out: Output, frames: FrameC
  * (so that a damaged, reordered, foreign or missing frame is refused before any work, and the bar knows the
  * total), then decoded; the whole is checked against the end record before the output is kept.
  */
-async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, frames: FrameCoder, jobs: number, options: LlmcOptions, label: string): Promise<Done> {
-  let total = 0;
+async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
+  let total = 0, frames: number | undefined;
   if (input.size > 0) {
     const fd = openSync(file, 'r');
     try {
-      total = describeStream(new FrameReader(fd, options.limits), options.limits).end.length;
+      const described = describeStream(new FrameReader(fd, options.limits), options.limits);
+      total = described.end.length;
+      frames = described.reports.length;
     } finally {
       closeSync(fd);
     }
   }
   const reports: FrameReport[] = [];
   const reader = new FrameReader(input.fd, options.limits);
-  const decompressor = new Decompressor(frames, options.limits);
+  const { coder, jobs } = coderFor(frames);
+  const decompressor = new Decompressor(coder, options.limits);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, total);
   const progress = sharedProgress((done) => bar.update(done, Math.max(total, done)));
@@ -192,6 +201,7 @@ async function decompressOne(input: { fd: number; size: number }, file: string, 
     await decompressor.finish();
   } finally {
     bar.stop();
+    await coder.close();
   }
   return { reports, binBytes: reader.bytesRead };
 }
@@ -226,42 +236,51 @@ function listOne(fd: number, file: string, limits: Limits): string {
 
 export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 'frames', 'coders', 'model', 'name'].join('\t');
 
-/** Frame workers a GPU keeps busy (bench/device.ts --jobs): a 64-row step leaves most of an H200 idle. */
+/** Frame workers a GPU keeps busy (bench/bigfile.sh -j): a 64-row step leaves most of an H200 idle. */
 export const JOBS_PER_GPU = 8;
+/** Memory a frame worker may take (its model, a frame, cm's tables): at most 400-550 MB measured (BENCHMARKS.md). */
+const WORKER_MEMORY = 2 ** 30;
+
+/** The GPUs the CUDA engine deals frames to (0: not the CUDA engine, or no GPU seen); more than the machine has is refused. */
+function gpusFor(options: LlmcOptions): number {
+  if (options.action === 'list' || engineAsked(options.modelOptions.engine) !== 'cuda') return 0;
+  const seen = nativeEngine('cuda')!.cudaCount();
+  if (options.gpus > seen) throw new UserError(`--gpus ${options.gpus}: this machine has ${seen} GPU${seen === 1 ? '' : 's'}`);
+  return options.gpus || seen;
+}
 
 /**
- * What codes the frames: this thread, or `jobs` workers (on the CUDA engine, worker i on GPU i mod gpus). The CPU
- * engines' threads are shared among the workers.
+ * What codes a file's frames: this thread, or workers, each a frame at a time. -j 0 takes as many as the file has
+ * frames (a pipe: one on the CPU), up to one a core on the CPU (each with its share of the cores as model threads: bench/bigfile.sh -j) or
+ * JOBS_PER_GPU a GPU on the CUDA engine (worker i on GPU i mod gpus), and as memory allows.
  */
-function frameCoder(options: LlmcOptions): { frames: FrameCoder; jobs: number } {
-  const onGpu = options.action !== 'list' && engineAsked(options.modelOptions.engine) === 'cuda';
-  const seen = onGpu ? nativeEngine('cuda')!.cudaCount() : 0;
-  if (onGpu && options.gpus > seen) throw new UserError(`--gpus ${options.gpus}: this machine has ${seen} GPU${seen === 1 ? '' : 's'}`);
-  const gpus = options.gpus || Math.max(1, seen);
-  const jobs = options.jobs || (seen > 0 ? Math.min(gpus * JOBS_PER_GPU, availableParallelism()) : 1);
-  if (jobs <= 1) return { frames: new FramesHere(new Models(options.model, options.modelOptions), options.coding, options.limits), jobs: 1 };
-  const threads = options.modelOptions.threads || Math.max(1, Math.floor(availableParallelism() / jobs));
-  const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: i % gpus }, coding: options.coding, limits: options.limits });
-  return { frames: new FrameWorkers(jobs, setup), jobs };
+function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined): { coder: FrameCoder; jobs: number } {
+  const cores = availableParallelism();
+  const most = Math.max(1, Math.min(gpus > 0 ? gpus * JOBS_PER_GPU : cores, cores, Math.floor(totalmem() / WORKER_MEMORY)));
+  // a pipe's frames are not known ahead: on the CPU it starts at once, with no worker (0.5 s less for a small input)
+  const jobs = options.jobs || Math.min(most, frames ?? (gpus > 0 ? most : 1));
+  if (jobs <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1 };
+  const threads = options.modelOptions.threads || Math.max(1, Math.floor(cores / jobs));
+  const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: gpus > 0 ? i % gpus : 0 }, coding: options.coding, limits: options.limits });
+  return { coder: new FrameWorkers(jobs, setup), jobs };
 }
 
 /** Runs llmc over its operands, printing one line per problem; returns the exit status. */
 export async function llmc(options: LlmcOptions): Promise<number> {
   const files = options.files.length > 0 ? options.files : ['-'];
   if (options.output !== undefined && files.length > 1) throw new UserError('-o takes one input file');
-  const { frames, jobs } = frameCoder(options);
+  const gpus = gpusFor(options);
+  // one model load for every file coded in this thread
+  const models = new Models(options.model, options.modelOptions);
+  const coderFor: CoderFor = (frames) => frameCoder(options, models, gpus, frames);
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
-  try {
-    for (const file of files) status = await llmcOne(file, options, frames, jobs, status);
-  } finally {
-    await frames.close();
-  }
+  for (const file of files) status = await llmcOne(file, options, coderFor, status);
   return status;
 }
 
 /** One operand, with the exit status so far; the status after it. */
-async function llmcOne(file: string, options: LlmcOptions, frames: FrameCoder, jobs: number, status: number): Promise<number> {
+async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor, status: number): Promise<number> {
   const name = file === '-' ? 'stdin' : printable(file);
   let out: Output | undefined;
   let input: ReturnType<typeof openInput> | undefined;
@@ -276,16 +295,14 @@ async function llmcOne(file: string, options: LlmcOptions, frames: FrameCoder, j
     const t0 = process.hrtime.bigint();
     out = options.action === 'test' ? undefined : new Output(path);
     const done = options.action === 'compress'
-      ? await compressOne(input.fd, input.size, out!, frames, jobs, options, name)
-      : await decompressOne(input, file, out, frames, jobs, options, name);
+      ? await compressOne(input.fd, input.size, out!, coderFor, options, name)
+      : await decompressOne(input, file, out, coderFor, options, name);
     out?.commit();
     out = undefined;
     if (options.remove && file !== '-' && options.action !== 'test') rmSync(file);
     if (options.verbose) process.stderr.write(`${summary(name, options.action, done, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
   } catch (err) {
     out?.discard();
-    // frames of this file still under way are dropped
-    await frames.close();
     const warning = err instanceof Warning;
     const message = err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
     process.stderr.write(`llmc: ${name}: ${message.split('\n')[0]}\n`);
