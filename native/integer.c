@@ -787,7 +787,6 @@ static void *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
-
 /** cache(model, rows, window, threads): the keys and values of `rows` streams of up to `window` positions, and how
  * many threads share its calls. */
 static napi_value js_cache(napi_env env, napi_callback_info info) {

@@ -4,8 +4,8 @@
 // field so far, what followed the last two bytes before, the shape of the text with numbers as one symbol, and a
 // match model, mixed in the logistic domain by two sets of weights learned while coding, refined by three adaptive
 // probability maps, and coded by a binary arithmetic coder. Every step is integer arithmetic in a fixed order, so
-// the decoder computes the same probabilities on any machine. native/cm.c does the same in C, about ten times
-// faster; this file is its reference, and the coder where the addon does not build (or with LLMC_ENGINE=onnx).
+// the decoder computes the same probabilities on any machine. native/cm.c does the same in C, 2–4 times faster
+// (bench/cm.ts); this file is its reference, and the coder where the addon does not build (or with LLMC_ENGINE=onnx).
 import { projectsAbove } from './codec.ts';
 import { nativeEngine } from './native.ts';
 

@@ -125,15 +125,16 @@ async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Arra
   const model = await models.get(undefined, { rows: Math.min(rows, coding.batch), feeding: true });
   const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const escapedBytes = doc.escapedBytes ?? 0;
-  const candidates: { coder: string; frame: Uint8Array; tokens: number }[] = (await classicalFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
-  const smallest = () => Math.min(...candidates.map((c) => c.frame.length));
+  const [stored, ...classical] = (await classicalFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
+  let modelFrame: { coder: string; frame: Uint8Array; tokens: number } | undefined;
+  const smallest = () => Math.min(...[stored, ...classical, ...(modelFrame ? [modelFrame] : [])].map((c) => c.frame.length));
   let givenUp = false;
   if (2 * escapedBytes <= block.length) {
     const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
     const tokens = doc.tokenList.length;
     try {
       const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(GIVE_UP_RATIO * smallest()) : undefined);
-      candidates.push({ coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens });
+      modelFrame = { coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens };
     } catch (err) {
       if (!(err instanceof GaveUp)) throw err;
       givenUp = true;
@@ -141,9 +142,9 @@ async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Arra
     }
   }
   const cm = cmFrame(block, place, GIVE_UP_RATIO * smallest());
-  // cm's place among the others settles a tie: see modelFreeFrames
-  if (cm) candidates.splice(1, 0, { coder: 'cm', frame: cm, tokens: 0 });
-  // The smallest; on a tie the one listed last (the model's, then brotli's), as it is no larger.
+  // In the order a tie is settled: stored, cm (the slowest to decode), zstd, brotli (which needs nothing beyond Node),
+  // the model's. The smallest wins; on a tie the one listed last, as it is no larger.
+  const candidates = [stored, ...(cm ? [{ coder: 'cm', frame: cm, tokens: 0 }] : []), ...classical, ...(modelFrame ? [modelFrame] : [])];
   // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
   const sized = candidates.map((c) => {
     const solo = only ? soloOf(c.frame) : undefined;

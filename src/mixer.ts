@@ -251,6 +251,8 @@ export function mixedOf(w: ArrayLike<number>, at: number, x0: number, x1: number
   return squash(Math.floor((w[at] * x0 + w[at + 1] * x1 + w[at + 2] * x2 + w[at + 3] * BIAS) / ONE));
 }
 const WEIGHT_LIMIT = 1 << 22;
+/** A weight moved along its input times the error, within the limit. */
+const nudged = (w: number, x: number, err: number, shift: number) => Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w + ((x * err) >> shift)));
 /** Weight sets: by match length, whether the token is the model's first choice and whether the cache agrees; then, without a match, by the cache's run and the model's first choice. */
 const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
 const CACHE_SETS = 2 * (MAX_MATCH + 1);
@@ -387,10 +389,10 @@ export class Mixer {
       const err = right - plan.mixed;
       const w = this.weights;
       const c = plan.context;
-      w[c] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c] + ((plan.x0 * err) >> learningShift)));
-      w[c + 1] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c + 1] + ((plan.x1 * err) >> learningShift)));
-      w[c + 2] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c + 2] + ((plan.x2 * err) >> learningShift)));
-      w[c + 3] = Math.min(WEIGHT_LIMIT, Math.max(-WEIGHT_LIMIT, w[c + 3] + ((BIAS * err) >> learningShift)));
+      w[c] = nudged(w[c], plan.x0, err, learningShift);
+      w[c + 1] = nudged(w[c + 1], plan.x1, err, learningShift);
+      w[c + 2] = nudged(w[c + 2], plan.x2, err, learningShift);
+      w[c + 3] = nudged(w[c + 3], BIAS, err, learningShift);
       if (plan.length > 0) this.hits[plan.length] += (right - this.hits[plan.length]) >> matchRate;
     }
     if (plan.cachedToken >= 0) this.cacheHits[plan.cachedRuns] += ((token === plan.cachedToken ? ONE : 0) - this.cacheHits[plan.cachedRuns]) >> matchRate;

@@ -169,20 +169,11 @@ export async function bytesOfModelFreeFrame(contents: BinContents): Promise<Uint
   }
 }
 
-/** The fast frames that need no model, in the order a tie is settled (the last listed wins): stored, zstd, brotli. */
+/** The fast frames that need no model: stored, zstd and brotli (src/frames.ts settles a tie among them and the rest). */
 export async function classicalFrames(bytes: Uint8Array, place: Place): Promise<{ coder: ModelFreeMode; frame: Uint8Array }[]> {
   return [
     { coder: 'stored', frame: storedFrame(bytes, place) },
     { coder: 'zstd', frame: await zstdFrame(bytes, place) },
     { coder: 'brotli', frame: brotliFrame(bytes, place) },
   ];
-}
-
-/**
- * A block's frames that need no model, each by one coder, in the order a tie is settled (the last listed wins): cm,
- * the slowest to decode, then zstd, then brotli, which needs nothing beyond Node to decode; the stored frame first of all.
- */
-export async function modelFreeFrames(bytes: Uint8Array, place: Place): Promise<{ coder: ModelFreeMode; frame: Uint8Array }[]> {
-  const [stored, ...others] = await classicalFrames(bytes, place);
-  return [stored, { coder: 'cm', frame: cmFrame(bytes, place) }, ...others];
 }
