@@ -15,7 +15,7 @@
 
 typedef int CUresult;
 typedef int CUdevice;
-typedef void *CUcontext, *CUmodule, *CUfunction, *CUstream, *nvrtcProgram;
+typedef void *CUcontext, *CUmodule, *CUfunction, *CUstream, *CUevent, *nvrtcProgram;
 typedef unsigned long long CUdeviceptr;
 
 enum { COMPUTE_MAJOR = 75, COMPUTE_MINOR = 76 };  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*
@@ -43,6 +43,10 @@ static struct {
   CUresult (*StreamSynchronize)(CUstream);
   CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*EventCreate)(CUevent *, unsigned);
+  CUresult (*EventRecord)(CUevent, CUstream);
+  CUresult (*EventElapsedTime)(float *, CUevent, CUevent);
+  CUresult (*EventDestroy)(CUevent);
 } cu;
 
 static struct {
@@ -86,7 +90,8 @@ static const char *open_driver(void) {
   if (tried) return outcome;
   tried = true;
   static const char *names[] = {"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDeviceGetName", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemsetD8_v2", "cuLaunchKernel", "cuGetErrorString",
-                                "cuCtxSynchronize", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2"};
+                                "cuCtxSynchronize", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
+                                "cuEventCreate", "cuEventRecord", "cuEventElapsedTime", "cuEventDestroy_v2"};
   void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   int count = 0;
   if (!library) outcome = "no NVIDIA driver here (libcuda.so.1 did not load)";
@@ -172,6 +177,17 @@ typedef struct {
 } GpuLayer;
 
 #define KERNELS X(embed) X(normq) X(quantize_rows) X(linear) X(head) X(store) X(attend) X(hidden) X(weigh) X(code)
+enum {
+#define X(k) KERNEL_##k,
+  KERNELS
+#undef X
+  KERNEL_COUNT
+};
+static const char *kernel_names[] = {
+#define X(k) #k,
+    KERNELS
+#undef X
+};
 #define ASK 12    // native/cuda.cu's question a prediction
 #define ANSWER 7  // and its answer
 
@@ -189,8 +205,21 @@ typedef struct {
   GpuLayer *layers;
 } Gpu;
 
+/**
+ * With LLMC_CUDA_PROFILE set, a cache times each kernel it launches on the GPU (an event before and after it), and
+ * sums those times by kernel once its stream has caught up: where a step's time goes (bench/gpusteps.ts --profile).
+ */
+typedef struct {
+  CUevent *before, *after;
+  int *kernel;  // which kernel each pair of marks timed
+  int marked, room;
+  double ms[KERNEL_COUNT];
+  long long launches[KERNEL_COUNT];
+} Profile;
+
 typedef struct {
   Gpu *gpu;
+  Profile *profile;  // NULL unless LLMC_CUDA_PROFILE is set
   CUstream stream;  // a cache's own: the caches of other threads run beside it
   int rows, window, predicted;  // predicted: the last extend's predictions
   CUdeviceptr keys, values;  // [layer][row][kv head]: keys [dh][slot], values [slot][dh]
@@ -272,6 +301,38 @@ static void release(GpuCache *c) {
     *buffers[i] = 0;
   }
   c->room = c->predicted_room = c->floats_room = 0;
+  Profile *p = c->profile;
+  if (p) {
+    for (int i = 0; i < p->room; i++) cu.EventDestroy(p->before[i]), cu.EventDestroy(p->after[i]);
+    free(p->before), free(p->after), free(p->kernel), free(p);
+  }
+  c->profile = NULL;
+}
+
+/** The event to record before kernel `k` (its pair after it is p->after[p->marked - 1] once this returns). */
+static const char *mark(Profile *p, int k, CUstream stream) {
+  if (p->marked == p->room) {
+    int room = p->room ? 2 * p->room : 128;
+    p->before = realloc(p->before, sizeof(CUevent) * room), p->after = realloc(p->after, sizeof(CUevent) * room), p->kernel = realloc(p->kernel, sizeof(int) * room);
+    for (; p->room < room; p->room++) {
+      TRY(cu.EventCreate(&p->before[p->room], 0));
+      TRY(cu.EventCreate(&p->after[p->room], 0));
+    }
+  }
+  p->kernel[p->marked] = k;
+  TRY(cu.EventRecord(p->before[p->marked++], stream));
+  return NULL;
+}
+
+/** The marked kernels' times added to their sums: the stream must have caught up with them. */
+static const char *settle(Profile *p) {
+  for (int i = 0; p && i < p->marked; i++) {
+    float ms = 0;
+    TRY(cu.EventElapsedTime(&ms, p->before[i], p->after[i]));
+    p->ms[p->kernel[i]] += ms, p->launches[p->kernel[i]]++;
+  }
+  if (p) p->marked = 0;
+  return NULL;
 }
 
 /** Grows the work buffers to hold n positions, and the head's to hold p predictions (as floats too, if asked). */
@@ -307,17 +368,22 @@ static const char *make_room(GpuCache *c, size_t n, size_t p, bool floats) {
   return NULL;
 }
 
-/** Launches kernel k on `stream`, a grid of gx × gy blocks of `threads`, with `shared` bytes of dynamic shared memory. */
+/** Launches kernel k on `stream`, a grid of gx × gy blocks of `threads`, with `shared` bytes of dynamic shared
+ * memory; timed between two events when the cache `c` in scope is profiled. */
 #define LAUNCH(k, gx, gy, threads, shared, ...)                                                              \
   do {                                                                                                       \
     void *args_[] = {__VA_ARGS__};                                                                           \
+    const char *marked_ = c->profile ? mark(c->profile, KERNEL_##k, stream) : NULL;                          \
+    if (marked_) return marked_;                                                                             \
     TRY(cu.LaunchKernel(g->k, (unsigned)(gx), (unsigned)(gy), 1, (threads), 1, 1, (shared), stream, args_, NULL)); \
+    if (c->profile) TRY(cu.EventRecord(c->profile->after[c->profile->marked - 1], stream));                 \
   } while (0)
 
 static inline unsigned blocks(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
 /** The dot products of one linear layer for M positions. */
-static const char *run_linear(Gpu *g, CUstream stream, const GpuLinear *lin, CUdeviceptr *q, CUdeviceptr *phi, CUdeviceptr *out, int *M) {
+static const char *run_linear(GpuCache *c, CUstream stream, const GpuLinear *lin, CUdeviceptr *q, CUdeviceptr *phi, CUdeviceptr *out, int *M) {
+  Gpu *g = c->gpu;
   LAUNCH(linear, blocks(lin->N, 64), blocks(*M, 64), 256, 0, q, (void *)&lin->w, (void *)&lin->mult, phi, out, M, (void *)&lin->K, (void *)&lin->N, (void *)&lin->s1, (void *)&lin->s2);
   return NULL;
 }
@@ -347,16 +413,16 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
     int attn_bits = PROB_BITS + R - ly->sv, groups = md->H / md->Hk, HD = md->H * md->dh;
     unsigned shared = sizeof(int32_t) * groups * (md->dh + c->window);
     LAUNCH(normq, M, 1, 128, 0, &c->x, l ? &c->out : &null, &gl->gain1, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
-    if ((why = run_linear(g, stream, &gl->qkv, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(c, stream, &gl->qkv, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(store, blocks((size_t)M * md->Hk * md->dh, 256), 1, 256, 0, &c->out, &c->keys, &c->values, &g->cos, &g->sin, &M, &length, &start, &l, &c->rows, &c->window, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sk, (void *)&ly->sv);
     LAUNCH(attend, M, md->Hk, 128, shared, &c->out, &c->keys, &c->values, &c->o, &g->cos, &g->sin, &g->attn_exp, (void *)&md->n_attn_exp, &length, &start, &l, &c->rows, &c->window, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sq, (void *)&ly->attn_shift);
     LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, &HD, &c->q, &c->phi, &Q, &attn_bits);
-    if ((why = run_linear(g, stream, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(c, stream, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(normq, M, 1, 128, 0, &c->x, &c->out, &gl->gain2, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
-    if ((why = run_linear(g, stream, &gl->gate_up, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(c, stream, &gl->gate_up, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(hidden, blocks((size_t)M * md->F, 256), 1, 256, 0, &c->out, &c->o, &g->sigmoid, (void *)&md->n_sigmoid, &M, (void *)&md->F, &R);
     LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, (void *)&md->F, &c->q, &c->phi, &Q, &R);
-    if ((why = run_linear(g, stream, &gl->down, &c->q, &c->phi, &c->out, &M))) return why;
+    if ((why = run_linear(c, stream, &gl->down, &c->q, &c->phi, &c->out, &M))) return why;
   }
   LAUNCH(normq, P, 1, 128, 0, &c->x, &c->out, &g->gain_final, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &predict);
   const GpuLinear *hd = &g->head_linear;
@@ -367,7 +433,7 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
   TRY(cu.MemcpyDtoHAsync(weights, c->weights, sizeof(int32_t) * P * md->V, stream));
   TRY(cu.MemcpyDtoHAsync(floats, c->floats, sizeof(float) * P * md->V, stream));
   TRY(cu.StreamSynchronize(stream));
-  return NULL;
+  return settle(c->profile);
 }
 
 /** The exact coder on `count` of the last extend's predictions (stride · i + offset), a question each: answers. */
@@ -386,7 +452,7 @@ static const char *code(GpuCache *c, const int32_t *asks, int count, int stride,
   LAUNCH(code, count, 1, 512, 0, &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, (void *)&md->V, &precision, &decoding, &stride, &offset);
   TRY(cu.MemcpyDtoHAsync(answers, c->answers, sizeof(int32_t) * ANSWER * count, stream));
   TRY(cu.StreamSynchronize(stream));
-  return NULL;
+  return settle(c->profile);
 }
 
 // ---- Node-API ----
@@ -505,6 +571,8 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
   const Model *md = g->md;
   GpuCache *c = calloc(1, sizeof(GpuCache));
   c->gpu = g, c->rows = rows, c->window = window;
+  const char *profiled = getenv("LLMC_CUDA_PROFILE");
+  if (profiled && *profiled) c->profile = calloc(1, sizeof(Profile));
   size_t bytes = sizeof(int16_t) * md->L * rows * md->Hk * window * md->dh;
   pthread_mutex_lock(&calls);
   const char *why = NULL;
@@ -572,6 +640,25 @@ static napi_value js_cuda_code(napi_env env, napi_callback_info info) {
   return why ? fail(env, why) : NULL;
 }
 
+/** cudaProfile(cache) → {kernel: [launches, ms]} of the kernels a profiled cache timed (LLMC_CUDA_PROFILE); null if not profiled. */
+static napi_value js_cuda_profile(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, out, pair, n;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  GpuCache *c = argc == 1 ? external(env, arg) : NULL;
+  if (!c) return NULL;
+  napi_get_null(env, &out);
+  if (!c->profile) return out;
+  napi_create_object(env, &out);
+  for (int k = 0; k < KERNEL_COUNT; k++) {
+    napi_create_array_with_length(env, 2, &pair);
+    napi_create_int64(env, c->profile->launches[k], &n), napi_set_element(env, pair, 0, n);
+    napi_create_double(env, c->profile->ms[k], &n), napi_set_element(env, pair, 1, n);
+    napi_set_named_property(env, out, kernel_names[k], pair);
+  }
+  return out;
+}
+
 /** cudaClose(cache): its GPU memory back now. */
 static napi_value js_cuda_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -595,6 +682,7 @@ bool cuda_define(napi_env env, napi_value exports) {
       {"cudaCode", NULL, js_cuda_code, NULL, NULL, NULL, napi_default, NULL},
       {"cudaExtend", NULL, js_cuda_extend, NULL, NULL, NULL, napi_default, NULL},
       {"cudaClose", NULL, js_cuda_close, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaProfile", NULL, js_cuda_profile, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof calls_ / sizeof *calls_, calls_) == napi_ok;
 }

@@ -53,6 +53,8 @@ interface Addon {
   /** The exact coder on predictions offset, offset + stride, … of the last extend: ASK numbers a question, ANSWER an answer. */
   cudaCode(cache: Handle, asks: Int32Array, count: number, stride: number, offset: number, decoding: number, precision: number, answers: Int32Array): void;
   cudaClose: Addon['close'];
+  /** What a cache made with LLMC_CUDA_PROFILE set timed: each kernel's launches and GPU milliseconds (else null). */
+  cudaProfile(cache: Handle): Record<string, [number, number]> | null;
   /** The exact coder's row arithmetic (native/ranks.c): the same numbers as src/ranks.ts and the mixer's share. */
   frequencies(weights: Int32Array, freqs: Int32Array, precision: number): number;
   share(freqs: Int32Array, token: number, share: number, total: number): void;
@@ -227,7 +229,7 @@ export class NativeCache implements Cache {
   private kept?: { logits: Float32Array; weights: Int32Array };
 
   constructor(
-    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode'] },
+    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode']; profile?: Addon['cudaProfile'] },
     private readonly cache: Handle,
     private readonly rows: number,
     private readonly vocab: number,
@@ -261,6 +263,11 @@ export class NativeCache implements Cache {
     else if (this.kept) codeRows(this.kept.weights, this.kept.logits, this.vocab, asks, count, stride, offset, decoding, precision, this.answers);
     else throw new Error('code: the last extend kept no predictions');
     return this.answers;
+  }
+
+  /** The CUDA engine's kernel times for this cache, when LLMC_CUDA_PROFILE was set as it was made (bench/gpusteps.ts). */
+  profile(): Record<string, [number, number]> | null {
+    return this.calls.profile?.(this.cache) ?? null;
   }
 
   close(): void {
