@@ -3,7 +3,7 @@
 // and batched steps, feeding the model identical tensors, so they see identical logits.
 import { RansDecoder } from './ans.ts';
 import { printable, UserError } from './cli.ts';
-import { type Layout, lanesFor, lanesOf, type RangedDoc, type TokenTriple, type TokensDoc } from './ir.ts';
+import { batchOf, type Layout, lanesFor, lanesOf, type RangedDoc, type TokenTriple, type TokensDoc } from './ir.ts';
 import { CODED, DECODED, embeddedModel, embeddedModelWith, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
 import { type MixPlan, Mixer } from './mixer.ts';
 import { ANSWER, ASK, type NativeCache } from './native.ts';
@@ -270,8 +270,9 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
  * the distribution, which is turned into intervals here; the coder graph computes the interval itself, and its
  * stream then interleaves one rANS lane per row.
  */
-export async function rankTokens(doc: TokensDoc, model: LanguageModel, layout: Omit<Layout, 'dtype' | 'lanes'>, progress?: Progress, giveUp?: GiveUp): Promise<TokensDoc> {
+export async function rankTokens(doc: TokensDoc, model: LanguageModel, asked: Omit<Layout, 'dtype' | 'lanes'>, progress?: Progress, giveUp?: GiveUp): Promise<TokensDoc> {
   checkModel({ ...doc, modelFingerprint: '' }, model);
+  const layout = { ...asked, batch: batchOf(doc.tokenList.length, asked) };
   const inGraph = model.graphKind === 'coder';
   if (inGraph && layout.mode === 'rank') throw new UserError('rank mode decodes from the logits, which the coder graph does not give: use --coder exact, or the CPU');
   const tokens = doc.tokenList.map((t) => t[0]);
@@ -421,4 +422,4 @@ export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress
 }
 
 /** Defaults of the coding layout (BENCHMARKS.md shows how they were chosen). */
-export const DEFAULT_LAYOUT = { topN: 128, precision: 24, segmentLength: 2048, batch: 64 };
+export const DEFAULT_LAYOUT = { topN: 128, precision: 24, segmentLength: 2048, batch: 256 };

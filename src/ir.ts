@@ -54,13 +54,26 @@ export function lanesFor(count: number, { segmentLength, batch }: Pick<Layout, '
   return segmentLength > 0 ? Math.max(1, Math.min(batch, Math.ceil(count / segmentLength))) : 1;
 }
 
+/** The segments a stream needs before its rows get a rANS lane each (lanesOf), and the batch solo records imply. */
+export const LANES_FROM = 64;
+
 /**
- * The rANS lanes of an exact stream that llmc writes (format version 8): one a row once the stream fills a whole
- * group of rows, so that a decoder knows every row's next value before it decodes any (what lets a GPU code all
- * rows of a step at once); one below that, where a lane's 4 to 6 bytes would cost more than it speeds up.
+ * The rANS lanes of an exact stream that llmc writes (format version 8): one a row of its largest group once the
+ * stream has LANES_FROM segments (or fills its group, when the batch is smaller), so that a decoder knows every
+ * row's next value before it decodes any (what lets a GPU code all rows of a step at once); one below that, where a
+ * lane's 4 to 6 bytes would cost more than it speeds up.
  */
 export function lanesOf(count: number, layout: Pick<Layout, 'segmentLength' | 'batch'>): number {
-  return layout.segmentLength > 0 && count >= layout.segmentLength * layout.batch ? lanesFor(count, layout) : 1;
+  return layout.segmentLength > 0 && count >= layout.segmentLength * Math.min(layout.batch, LANES_FROM) ? lanesFor(count, layout) : 1;
+}
+
+/**
+ * The batch a stream is written with: `batch`, but LANES_FROM for a stream of at most LANES_FROM segments under a
+ * larger batch: it is one group either way (the same steps, lanes and mixing), and LANES_FROM is the batch a solo
+ * record implies, so a small input keeps its solo record.
+ */
+export function batchOf(count: number, layout: Pick<Layout, 'segmentLength' | 'batch'>): number {
+  return layout.batch > LANES_FROM && lanesFor(count, layout) <= LANES_FROM ? LANES_FROM : layout.batch;
 }
 
 export interface TokensDoc extends Provenance, Partial<Layout> {

@@ -28,7 +28,7 @@ export interface LlmcOptions {
   coding: CodingOptions;
   /** What a frame may claim (from --memory). */
   limits: Limits;
-  /** Frames coded at once, each in a worker thread (0: as many as the file has, up to one a core, or 8 a GPU on the CUDA engine). */
+  /** Frames coded at once, each in a worker thread (0: as many as the file has, up to one a core, or 16 a GPU on the CUDA engine, as cores allow). */
   jobs: number;
   /** GPUs the CUDA engine deals frames to, worker i to GPU i mod gpus (0: every GPU the driver sees). */
   gpus: number;
@@ -236,10 +236,13 @@ function listOne(fd: number, file: string, limits: Limits): string {
 
 export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 'frames', 'coders', 'model', 'name'].join('\t');
 
-/** Frame workers a GPU keeps busy (bench/bigfile.sh -j): a 64-row step leaves most of an H200 idle. */
-export const JOBS_PER_GPU = 8;
-/** Memory a frame worker may take (its model, a frame, cm's tables): at most 400-550 MB measured (BENCHMARKS.md). */
-const WORKER_MEMORY = 2 ** 30;
+/**
+ * Frame workers a GPU keeps busy, as cores allow (bench/bigfile.sh -j, 50 MiB on one H200 and 16 cores): decoding
+ * fills the GPU at 8, compressing gains to 16, its classical coders and cm running on the CPU beside it.
+ */
+export const JOBS_PER_GPU = 16;
+/** Memory a frame worker may take (its model, a frame's cache of up to 256 rows, cm's tables): a whole llmc process of one frame peaked at 1.1 GB (BENCHMARKS.md). */
+const WORKER_MEMORY = 1.5 * 2 ** 30;
 
 /** The GPUs the CUDA engine deals frames to (0: not the CUDA engine, or no GPU seen); more than the machine has is refused. */
 function gpusFor(options: LlmcOptions): number {

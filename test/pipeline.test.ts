@@ -109,6 +109,20 @@ test('the coder graph (a GPU\'s, here on the CPU) round-trips with one rANS lane
   assert.match(rank.stderr, /^modelToInx: rank mode decodes from the logits, which the coder graph does not give/);
 });
 
+test('under a batch above 64, more than 64 segments get a rANS lane a row and decode; 64 or fewer are coded as under batch 64', () => {
+  const layout = ['--coder', 'exact', '--segment', '12'];
+  const many = SCARLET.subarray(120_000, 124_000);
+  const wide = compress(many, TINY, [...layout, '--batch', '256']);
+  const header = JSON.parse(ok('binToRange', [], wide).toString());
+  const segments = Math.ceil(header.length / 12);
+  assert.ok(segments > 64 && segments < 256, `${segments} segments`);
+  assert.deepEqual([header.batch, header.lanes], [256, segments]);
+  assert.deepEqual(decompress(wide, TINY), many);
+  // one group under either batch: the same steps, lanes and mixing, so the same bytes (a solo record's layout)
+  const few = SCARLET.subarray(130_000, 131_500);
+  assert.deepEqual(compress(few, TINY, [...layout, '--batch', '256']), compress(few, TINY, [...layout, '--batch', '64']));
+});
+
 test('the .bin is deterministic across runs and thread counts', () => {
   const text = SCARLET.subarray(5_000, 8_000);
   const a = compress(text, TINY, ['--coder', 'exact', '-l', '1']);
