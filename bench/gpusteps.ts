@@ -14,10 +14,11 @@ import { ASK, type Engine, type NativeCache } from '../src/native.ts';
 
 interface Job { model: string; engine: Engine; rows: number; seconds: number; gpu: number; threads: number }
 
-/** One worker: steps its cache for `seconds` after a warm-up pass; the steps it made and their seconds. */
+/** Each kernel's launches and GPU milliseconds (LLMC_CUDA_PROFILE). */
 type Kernels = Record<string, [number, number]>;
 interface Done { steps: number; seconds: number; kernels: Kernels | null }
 
+/** One worker: steps its cache for `seconds` after a warm-up pass; the steps it made, their seconds and kernels. */
 async function stepFor({ model: name, engine, rows, seconds, gpu, threads }: Job): Promise<Done> {
   const model = await loadModel(name, { engine, gpu, threads });
   const window = model.defaultWindow, kept = window / 4;
@@ -62,7 +63,7 @@ else {
     .parse();
   if (argv.profile) process.env.LLMC_CUDA_PROFILE = '1';
   const profiles: string[] = [];
-  console.log(`${argv.model}, ${argv.engine} engine: decoder steps (extend kept on the GPU, then code), W workers at once for ${argv.seconds} s each\n`);
+  console.log(`${argv.model}, ${argv.engine} engine: decoder steps (extend, its predictions kept, then code), W workers at once for ${argv.seconds} s each\n`);
   console.log('| workers | rows a step | ms a step (each worker) | steps/s (all) | tokens/s (all) |\n|---:|---:|---:|---:|---:|');
   for (const workers of argv.workers.split(',').map(Number)) {
     for (const rows of argv.rows.split(',').map(Number)) {

@@ -3,6 +3,7 @@
 // and batched steps, feeding the model identical tensors, so they see identical logits.
 import { RansDecoder } from './ans.ts';
 import { printable, UserError } from './cli.ts';
+import { DEFAULT_MEMORY } from './container.ts';
 import { batchOf, type Layout, lanesFor, lanesOf, type RangedDoc, type TokenTriple, type TokensDoc } from './ir.ts';
 import { CODED, DECODED, embeddedModel, embeddedModelWith, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
 import { type MixPlan, Mixer } from './mixer.ts';
@@ -266,6 +267,15 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
 }
 
 /**
+ * Refuses a document to decode whose layout would have the model's cache take more than `memory` bytes (llmc --memory):
+ * its rows (the segments stepped together) times its window, which a crafted file could make gigabytes for a few tokens.
+ */
+function checkCache(count: number, layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow'>, model: LanguageModel, memory: number): void {
+  const rows = lanesFor(count, layout), bytes = model.cacheBytes(rows, layout.contextwindow);
+  if (bytes > memory) throw new UserError(`refused: this layout (${rows} rows of ${layout.contextwindow} positions) needs ${bytes} bytes of model cache, more than the ${memory} allowed (raise --memory if the file is trusted)`);
+}
+
+/**
  * modelToInx: ranks every token (rank mode) or gives it its exact interval (exact mode). The stepper graph gives
  * the distribution, which is turned into intervals here; the coder graph computes the interval itself, and its
  * stream then interleaves one rANS lane per row.
@@ -338,8 +348,9 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, asked: Om
 }
 
 /** modelOfInx: puts back the token at each rank (misses carry their token). Also runs generation. */
-export async function unrankTokens(doc: TokensDoc & Layout, model: LanguageModel, progress?: Progress): Promise<TokensDoc> {
+export async function unrankTokens(doc: TokensDoc & Layout, model: LanguageModel, progress?: Progress, memory = DEFAULT_MEMORY): Promise<TokensDoc> {
   checkModel(doc, model);
+  checkCache(doc.tokenList.length, doc, model, memory);
   if (doc.mode !== 'rank') throw new UserError('modelOfInx decodes rank-mode documents; exact-mode streams are decoded by tokensOfRange');
   if (model.graphKind === 'coder') throw new UserError('rank mode decodes from the logits, which the coder graph does not give: decode on the CPU');
   const tokenList = doc.tokenList.map((t) => [...t] as TokenTriple);
@@ -373,8 +384,9 @@ class UniformReader {
 }
 
 /** tokensOfRange: decodes an exact-mode stream, running the model and the rANS decoder together. */
-export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress?: Progress): Promise<TokensDoc> {
+export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress?: Progress, memory = DEFAULT_MEMORY): Promise<TokensDoc> {
   checkModel(doc, model);
+  checkCache(doc.length, doc, model, memory);
   if (doc.mode !== 'exact') throw new UserError('tokensOfRange decodes exact-mode streams; rank-mode streams go through rangeDecode and modelOfInx');
   const tokenList: TokenTriple[] = new Array(doc.length);
   const prompt = doc.prompt ?? [];

@@ -39,17 +39,19 @@ const CM_SINCE = 7;
 const END_MARK = 0xff;
 
 /**
- * What a reader accepts before it allocates: a frame's original at most `maxOriginal` bytes (llmc --memory), and
- * a frame at most twice its original plus 64 KiB (an encoder stores a block rather than code it larger).
+ * What a reader accepts before it allocates: a frame's original at most `maxOriginal` bytes (llmc --memory), a
+ * frame at most twice its original plus 64 KiB (an encoder stores a block rather than code it larger), and a model
+ * cache for the frame's rows and window of at most `memory` bytes (src/frames.ts).
  */
 export interface Limits {
   maxOriginal: number;
+  memory: number;
 }
 export const FRAME_SLACK = 1 << 16;
 /** Memory a decoder may need per byte of a frame's original (its tokens and their bookkeeping), an upper bound. */
 export const MEMORY_PER_BYTE = 512;
 export const DEFAULT_MEMORY = 2 ** 31;
-export const limitsFor = (memory: number): Limits => ({ maxOriginal: Math.floor(memory / MEMORY_PER_BYTE) });
+export const limitsFor = (memory: number): Limits => ({ maxOriginal: Math.floor(memory / MEMORY_PER_BYTE), memory });
 export const DEFAULT_LIMITS = limitsFor(DEFAULT_MEMORY);
 /** The most bytes of free-form extra JSON a frame may carry. */
 export const MAX_EXTRA = 4096;

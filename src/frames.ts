@@ -106,7 +106,7 @@ export class FramesHere implements FrameCoder {
   }
 
   decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
-    return decodeFrame(this.models, framed(record, this.limits), progress);
+    return decodeFrame(this.models, framed(record, this.limits), this.limits, progress);
   }
 
   async close(): Promise<void> {}
@@ -234,12 +234,12 @@ export function describeStream(records: Iterable<Uint8Array>, limits: Limits, on
   return { reports, end: refusing(() => check.finish()) };
 }
 
-/** A frame's bytes: a model-free frame's, or the model's decoding of its tokens. */
-async function decodeFrame(models: Models, { contents, doc }: Inspected, progress?: ByteProgress): Promise<Uint8Array> {
+/** A frame's bytes: a model-free frame's, or the model's decoding of its tokens (its cache within --memory). */
+async function decodeFrame(models: Models, { contents, doc }: Inspected, limits: Limits, progress?: ByteProgress): Promise<Uint8Array> {
   if (!doc) return bytesOfModelFreeFrame(contents);
   const model = await models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
   const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
-  const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress);
+  const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress, limits.memory) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress, limits.memory);
   return tokensToStr(tokens, model.tokenizer, model.vocabulary);
 }
 

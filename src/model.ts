@@ -80,6 +80,8 @@ export interface LanguageModel {
    * the coder's precision; `feeding`: the caller feeds many positions a call (an encoder).
    */
   newCache(rows: number, window: number, precision?: number, feeding?: boolean): Cache;
+  /** The bytes of the keys and values such a cache holds when full (what a decoder checks against --memory). */
+  cacheBytes(rows: number, window: number): number;
 }
 
 /** Whether `name` (from an untrusted file: a plain name, never a path) is one of the models shipped under models/. */
@@ -282,6 +284,8 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
     tokenizer,
     vocabulary,
     newCache,
+    // the native engines keep 16-bit keys and values, the graphs 32-bit floats
+    cacheBytes: (rows, window) => rows * window * shape.layers * shape.kvHeads * shape.headDim * 2 * (native ? 2 : 4),
   };
 }
 

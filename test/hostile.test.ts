@@ -48,9 +48,12 @@ test('bombs: headers that claim billions of tokens, huge originals or huge layou
     ['batch 2^31', crafted(exact, (_, x) => (x.batch = 2 ** 31)), /batch must be an integer in 1\.\.4096/],
     ['lanes 2^31', crafted(exact, (_, x) => (x.lanes = 2 ** 31)), /lanes must be an integer in 1\.\.batch/],
     ['16 MiB of one-symbol tokens, with --memory 64MiB', crafted(rank, (h) => ((h.tokenCount = 1 << 24), (h.originalLength = 1 << 24))), /more than the 131072 allowed/],
+    // a row a token: hundreds of rows, each with a whole window of cache (base-v2's 4096 rows would ask 6 GiB)
+    ['segments of one token in a batch of 4096, with --memory 8MiB', crafted(exact, (h, x) => ((h.segmentLength = 1), (x.batch = 4096))), /^llmc: x\.bin: frame 1: refused: this layout \(\d+ rows of 256 positions\) needs \d+ bytes of model cache, more than the 8388608 allowed \(raise --memory/],
   ];
   for (const [what, bytes, pattern] of bombs) {
-    const r = decode(t, bytes, what.includes('--memory') ? ['--memory', '64MiB'] : []);
+    const memory = /--memory (\S+)/.exec(what);
+    const r = decode(t, bytes, memory ? ['--memory', memory[1]] : []);
     refusedInOneLine(r, pattern, what);
     assert.ok(r.peakMB < 400, `${what}: peak ${r.peakMB} MB`);
   }
