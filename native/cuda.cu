@@ -112,15 +112,32 @@ extern "C" __global__ void quantize_rows(const i64 *src, int width, signed char 
   if (threadIdx.x == 0) phi[m] = rdiv(a << Q, 127 * ((i64)1 << shift));
 }
 
-// The dot products: a tile of 64 positions by 64 columns a block of 256 threads, four of each a thread, the inputs
-// staged in shared memory 64 bytes of K at a time and multiplied four bytes at once (dp4a: exact int32 sums).
+#if __CUDA_ARCH__ >= 800
+/** c += a · b for a warp's tile of 16 positions by 8 columns and 32 bytes of K (PTX mma on the tensor cores: int8
+ * inputs, exact int32 sums, the same integers as dp4a's). */
+__device__ __forceinline__ void mma16x8x32(int (&c)[4], const int (&a)[4], const int (&b)[2]) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+// The dot products: a tile of 64 positions by 64 columns a block of 256 threads, the inputs staged in shared memory
+// 64 bytes of K at a time, as 32-bit words of four bytes. From sm_80 the tensor cores multiply them (each warp a
+// 16 × 32 part of the tile, four mma tiles of 16 × 8); before, each thread 4 × 4 of the tile, four bytes at once (dp4a).
 #define TILE 64
 #define STEP 16  // 32-bit words of K a stage
 
 template <bool HEAD>
 __device__ void dots(const signed char *q, const signed char *w, const i64 *mult, const i64 *phi, i64 *out, int *logits, int M, int K, int N, int s1, int s2) {
   __shared__ int A[TILE][STEP + 1], B[TILE][STEP + 1];
-  int tx = threadIdx.x % 16, ty = threadIdx.x / 16, m0 = blockIdx.y * TILE, n0 = blockIdx.x * TILE, words = K / 4;
+  int m0 = blockIdx.y * TILE, n0 = blockIdx.x * TILE, words = K / 4;
+#if __CUDA_ARCH__ >= 800
+  // mma's fragments: lane l holds rows l / 4 (and + 8) and words l % 4 (and + 4) of each 32-byte slice of K
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4, wm = (warp % 4) * 16, wn = (warp / 4) * 32;
+#else
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#endif
   int acc[4][4] = {};
   for (int k0 = 0; k0 < words; k0 += STEP) {
     for (int i = threadIdx.x; i < TILE * STEP; i += blockDim.x) {
@@ -129,17 +146,32 @@ __device__ void dots(const signed char *q, const signed char *w, const i64 *mult
       B[row][k] = n < N && k0 + k < words ? ((const int *)(w + (i64)n * K))[k0 + k] : 0;
     }
     __syncthreads();
+#if __CUDA_ARCH__ >= 800
+    for (int k = 0; k < STEP; k += 8) {
+      int a[4] = {A[wm + g][k + t], A[wm + g + 8][k + t], A[wm + g][k + 4 + t], A[wm + g + 8][k + 4 + t]};
+      for (int j = 0; j < 4; j++) {
+        int b[2] = {B[wn + 8 * j + g][k + t], B[wn + 8 * j + g][k + 4 + t]};
+        mma16x8x32(acc[j], a, b);
+      }
+    }
+#else
     for (int k = 0; k < STEP; k++) {
       int a[4], b[4];
       for (int i = 0; i < 4; i++) a[i] = A[ty + 16 * i][k], b[i] = B[tx + 16 * i][k];
       for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) acc[i][j] = dot4(a[i], b[j], acc[i][j]);
     }
+#endif
     __syncthreads();
   }
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 4; j++) {
+#if __CUDA_ARCH__ >= 800
+      // acc[i]: mma tile i; its register j is row g (+ 8 for j >= 2), column 2t + j % 2
+      int m = m0 + wm + g + (j >= 2 ? 8 : 0), n = n0 + wn + 8 * i + 2 * t + (j & 1);
+#else
       int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+#endif
       if (m >= M || n >= N) continue;
       if (HEAD) logits[(i64)m * N + n] = (int)shr((i64)acc[i][j] * mult[n], s1);
       else out[(i64)m * N + n] = shr(shr((i64)acc[i][j] * mult[n], s1) * phi[m], s2);
