@@ -163,7 +163,9 @@ test('the GPU kernels compile for Hopper and for Turing, the oldest GPU that NVR
   }
   assert.ok(compiled > 10_000, `a cubin of ${compiled} bytes`);
   assert.ok(addon.cudaCompile(source, header, 75) > 10_000);
-  assert.throws(() => addon.cudaCompile(source.replace('dp4a.s32.s32', 'dp4a.s33.s32'), header, 90), /NVRTC could not compile the kernels for sm_90/);
+  // each architecture's own dot product is compiled: the tensor cores' from sm_80, dp4a before
+  assert.throws(() => addon.cudaCompile(source.replace('m16n8k32.row.col', 'm16n8k33.row.col'), header, 90), /NVRTC could not compile the kernels for sm_90/);
+  assert.throws(() => addon.cudaCompile(source.replace('dp4a.s32.s32', 'dp4a.s33.s32'), header, 75), /NVRTC could not compile the kernels for sm_75/);
   assert.throws(() => addon.cudaCompile(source, '', 90), /NVRTC could not compile the kernels for sm_90/, 'without exact.h');
 });
 
