@@ -102,7 +102,7 @@ export class FramesHere implements FrameCoder {
   constructor(private readonly models: Models, private readonly coding: CodingOptions, private readonly limits: Limits) {}
 
   encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
-    return codeBlock(this.models, this.coding, block, place, only, progress);
+    return codeBlock(this.models, this.coding, this.limits, block, place, only, progress);
   }
 
   decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
@@ -119,7 +119,7 @@ export class FramesHere implements FrameCoder {
  * time), so no frame is larger than the best of those coders' or the block itself, plus a header. A block that is the
  * whole input becomes a whole file in one record where its frame allows (a solo record, docs/FORMAT.md).
  */
-async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
+async function codeBlock(models: Models, coding: CodingOptions, limits: Limits, block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
   // A token is two bytes or more: fewer rows than this estimate are not split.
   const rows = coding.segment > 0 ? Math.ceil(block.length / (2 * coding.segment)) : 1;
   const model = await models.get(undefined, { rows: Math.min(rows, coding.batch), feeding: true });
@@ -132,6 +132,9 @@ async function codeBlock(models: Models, coding: CodingOptions, block: Uint8Arra
   if (2 * escapedBytes <= block.length) {
     const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
     const tokens = doc.tokenList.length;
+    // what the decoder will check (src/codec.ts): a frame this llmc's --memory could not decode is not written
+    const cache = model.cacheBytes(lanesFor(tokens, layout), layout.contextwindow);
+    if (cache > limits.memory) throw new UserError(`--batch ${coding.batch} with --segment ${coding.segment}: a frame of this input would need ${cache} bytes of model cache to decode, more than --memory allows (raise --memory, lower --batch or raise --segment)`);
     try {
       const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(GIVE_UP_RATIO * smallest()) : undefined);
       modelFrame = { coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens };

@@ -152,6 +152,8 @@ test('llmc refuses bad options, bad operands and damaged files in one line, befo
     [['-d', 'a.txt'], 2, /^llmc: a\.txt: unknown suffix, expected \.bin: ignored$/],
     [['-d', '.'], 2, /unknown suffix/],
     [['-o', 'x.bin', 'a.txt', 'a.txt'], 1, /^llmc: -o takes one input file$/],
+    // a layout whose cache this --memory could not decode (a row a token, each of 256 positions: over 64 KiB)
+    [['--segment', '1', '--batch', '4096', '--memory', '64KiB', '--block', '64', 'a.txt'], 1, /^llmc: a\.txt: --batch 4096 with --segment 1: a frame of this input would need \d+ bytes of model cache to decode, more than --memory allows/],
   ] as const) {
     const r = llmc(dir, [...TINY, '-q', ...args]);
     assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
