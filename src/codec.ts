@@ -267,12 +267,16 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
 }
 
 /**
- * Refuses a document to decode whose layout would have the model's cache take more than `memory` bytes (llmc --memory):
- * its rows (the segments stepped together) times its window, which a crafted file could make gigabytes for a few tokens.
+ * The bytes of model cache that coding `count` tokens of this layout takes: its rows (the segments stepped together)
+ * times its window, which a crafted file could make gigabytes for a few tokens. A decoder checks it against --memory,
+ * and llmc writes no frame its own --memory could not decode.
  */
+export const cacheOfLayout = (count: number, layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow'>, model: LanguageModel): number => model.cacheBytes(lanesFor(count, layout), layout.contextwindow);
+
+/** Refuses a document to decode whose layout would have the model's cache take more than `memory` bytes (llmc --memory). */
 function checkCache(count: number, layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow'>, model: LanguageModel, memory: number): void {
-  const rows = lanesFor(count, layout), bytes = model.cacheBytes(rows, layout.contextwindow);
-  if (bytes > memory) throw new UserError(`refused: this layout (${rows} rows of ${layout.contextwindow} positions) needs ${bytes} bytes of model cache, more than the ${memory} allowed (raise --memory if the file is trusted)`);
+  const bytes = cacheOfLayout(count, layout, model);
+  if (bytes > memory) throw new UserError(`refused: this layout (${lanesFor(count, layout)} rows of ${layout.contextwindow} positions) needs ${bytes} bytes of model cache, more than the ${memory} allowed (raise --memory if the file is trusted)`);
 }
 
 /**

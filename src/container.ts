@@ -41,7 +41,7 @@ const END_MARK = 0xff;
 /**
  * What a reader accepts before it allocates: a frame's original at most `maxOriginal` bytes (llmc --memory), a
  * frame at most twice its original plus 64 KiB (an encoder stores a block rather than code it larger), and a model
- * cache for the frame's rows and window of at most `memory` bytes (src/frames.ts).
+ * cache for the frame's rows and window of at most `memory` bytes (src/codec.ts, cacheOfLayout).
  */
 export interface Limits {
   maxOriginal: number;

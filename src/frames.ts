@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { DEFAULT_LAYOUT, decodeExact, GaveUp, projectsAbove, rankTokens, unrankTokens } from './codec.ts';
+import { cacheOfLayout, DEFAULT_LAYOUT, decodeExact, GaveUp, projectsAbove, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
@@ -132,8 +132,7 @@ async function codeBlock(models: Models, coding: CodingOptions, limits: Limits, 
   if (2 * escapedBytes <= block.length) {
     const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
     const tokens = doc.tokenList.length;
-    // what the decoder will check (src/codec.ts): a frame this llmc's --memory could not decode is not written
-    const cache = model.cacheBytes(lanesFor(tokens, layout), layout.contextwindow);
+    const cache = cacheOfLayout(tokens, layout, model);
     if (cache > limits.memory) throw new UserError(`--batch ${coding.batch} with --segment ${coding.segment}: a frame of this input would need ${cache} bytes of model cache to decode, more than --memory allows (raise --memory, lower --batch or raise --segment)`);
     try {
       const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(GIVE_UP_RATIO * smallest()) : undefined);
