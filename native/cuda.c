@@ -239,6 +239,7 @@ static const char *upload(CUdeviceptr *to, const void *from, size_t bytes) {
 /** A linear layer's weights column by column (undoing the CPU kernels' panels) and multipliers, on the GPU. */
 static const char *upload_linear(GpuLinear *g, const Linear *lin) {
   int K = lin->K, N = lin->N, P = lin->packed;
+  if (K % 16) return "the CUDA engine needs each layer's input width to be a multiple of 16 (its dot products read 16 bytes at once)";
   int8_t *columns = malloc((size_t)K * N);
   for (int j = 0; j < N; j++)
     for (int k = 0; k < K; k++) columns[(size_t)j * K + k] = P ? lin->w[(size_t)(j / P) * P * K + (size_t)(k / 4) * P * 4 + (j % P) * 4 + k % 4] : lin->w[(size_t)j * K + k];

@@ -123,14 +123,28 @@ __device__ __forceinline__ void mma16x8x32(int (&c)[4], const int (&a)[4], const
 #endif
 
 // The dot products: a tile of 64 positions by 64 columns a block of 256 threads, the inputs staged in shared memory
-// 64 bytes of K at a time, as 32-bit words of four bytes. From sm_80 the tensor cores multiply them (each warp a
-// 16 × 32 part of the tile, four mma tiles of 16 × 8); before, each thread 4 × 4 of the tile, four bytes at once (dp4a).
+// 128 bytes of K at a time, as 32-bit words of four bytes. Each thread fetches its 16-byte pieces of the next stage
+// while the block multiplies the current one, so the loads' latency hides behind the multiplies (K is a multiple of
+// 16: native/cuda.c checks it). From sm_80 the tensor cores multiply (each warp a 16 × 32 part of the tile, four mma
+// tiles of 16 × 8); before, each thread 4 × 4 of the tile, four bytes at once (dp4a).
 #define TILE 64
-#define STEP 16  // 32-bit words of K a stage
+#define STEP 32           // 32-bit words of K a stage
+#define PITCH (STEP + 4)  // words a staged row takes: 16-byte rows, and mma's reads of a warp fall in 32 banks
+#define PIECES (TILE * STEP / 4 / 256)  // 16-byte pieces of each input a thread stages
+
+/** A thread's pieces of both inputs' stage from word k0: piece p is row i / 8 of the tile and words 4 (i % 8) on of
+ * the stage, for i = thread + 256 p; zeros past the ends. */
+__device__ __forceinline__ void fetch(int4 (&a)[PIECES], int4 (&b)[PIECES], const signed char *q, const signed char *w, int m0, int n0, int M, int K, int N, int k0) {
+  for (int p = 0; p < PIECES; p++) {
+    int i = threadIdx.x + p * 256, row = i / (STEP / 4), k = k0 + (i % (STEP / 4)) * 4, m = m0 + row, n = n0 + row;
+    a[p] = m < M && k < K / 4 ? *(const int4 *)(q + (i64)m * K + 4 * k) : make_int4(0, 0, 0, 0);
+    b[p] = n < N && k < K / 4 ? *(const int4 *)(w + (i64)n * K + 4 * k) : make_int4(0, 0, 0, 0);
+  }
+}
 
 template <bool HEAD>
 __device__ void dots(const signed char *q, const signed char *w, const i64 *mult, const i64 *phi, i64 *out, int *logits, int M, int K, int N, int s1, int s2) {
-  __shared__ int A[TILE][STEP + 1], B[TILE][STEP + 1];
+  __shared__ __align__(16) int A[TILE][PITCH], B[TILE][PITCH];
   int m0 = blockIdx.y * TILE, n0 = blockIdx.x * TILE, words = K / 4;
 #if __CUDA_ARCH__ >= 800
   // mma's fragments: lane l holds rows l / 4 (and + 8) and words l % 4 (and + 4) of each 32-byte slice of K
@@ -139,13 +153,17 @@ __device__ void dots(const signed char *q, const signed char *w, const i64 *mult
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #endif
   int acc[4][4] = {};
+  int4 a_next[PIECES], b_next[PIECES];
+  fetch(a_next, b_next, q, w, m0, n0, M, K, N, 0);
   for (int k0 = 0; k0 < words; k0 += STEP) {
-    for (int i = threadIdx.x; i < TILE * STEP; i += blockDim.x) {
-      int row = i / STEP, k = i % STEP, m = m0 + row, n = n0 + row;
-      A[row][k] = m < M && k0 + k < words ? ((const int *)(q + (i64)m * K))[k0 + k] : 0;
-      B[row][k] = n < N && k0 + k < words ? ((const int *)(w + (i64)n * K))[k0 + k] : 0;
+    for (int p = 0; p < PIECES; p++) {
+      int i = threadIdx.x + p * 256, row = i / (STEP / 4), k = (i % (STEP / 4)) * 4;
+      *(int4 *)&A[row][k] = a_next[p];
+      *(int4 *)&B[row][k] = b_next[p];
     }
     __syncthreads();
+    // the next stage on its way while this one is multiplied
+    if (k0 + STEP < words) fetch(a_next, b_next, q, w, m0, n0, M, K, N, k0 + STEP);
 #if __CUDA_ARCH__ >= 800
     for (int k = 0; k < STEP; k += 8) {
       int a[4] = {A[wm + g][k + t], A[wm + g + 8][k + t], A[wm + g][k + 4 + t], A[wm + g + 8][k + 4 + t]};

@@ -149,41 +149,59 @@ export async function walk(
 /** The CUDA engine's predictions a call when the tokens are known: its coder reads them on the GPU. */
 const PREDICTIONS_ON_DEVICE = 16384;
 
+/** One stream of tokens in walkOnDevice: its layout, its mixer, and what it asks and is told at each position. */
+export interface DeviceStream {
+  count: number;
+  layout: Pick<Layout, 'segmentLength' | 'batch'>;
+  mixer?: Mixer;
+  /** The encoder's token, or the decoder's value. */
+  question(position: number): number;
+  /** Reads the GPU's answer (ANSWER numbers from `at`) with the mixer's plan; returns the token. */
+  visit(answers: Int32Array, at: number, position: number, plan?: MixPlan): number;
+  progress?: Progress;
+  /** The encoder's tokens: then the GPU predicts many positions a call. */
+  known?: ArrayLike<number>;
+  /** What a visit or its progress threw: the stream's rows then step on unvisited, and the other streams finish. */
+  failed?: Error;
+}
+
 /**
  * The CUDA engine's walk: the GPU computes each row's frequencies, the mixer's share and the interval itself
  * (native/cuda.cu), and answers seven numbers a row (ANSWER) instead of its weights over the whole vocabulary.
  * Every row of a step is asked at once, so the mixer must learn a step at a time (version 3), and a decoder must know
- * every row's value before the step (a lane a row). `question(position)`: the encoder's token, or the decoder's value;
- * `visit(answers, at, position, plan)` gets the GPU's answer (ANSWER numbers from `at`) and the mixer's plan, and
- * returns the token.
+ * every row's value before the step (a lane a row). Several streams (llmc's frames) may walk together, group g of each
+ * in one cache, so a step has their rows: a GPU's step costs about the same up to hundreds of rows. Each stream's
+ * rows keep their positions and their own mixer, so its integers, and so its bytes, are those it has alone.
  */
-async function walkOnDevice(
-  model: LanguageModel,
-  count: number,
-  layout: Pick<Layout, 'segmentLength' | 'batch' | 'contextwindow' | 'precision'>,
-  mixer: Mixer | undefined,
-  question: (position: number) => number,
-  visit: (answers: Int32Array, at: number, position: number, plan?: MixPlan) => number,
-  progress?: Progress,
-  known?: ArrayLike<number>,
-): Promise<void> {
-  let done = 0;
-  for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
+async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { contextwindow, precision }: Pick<Layout, 'contextwindow' | 'precision'>): Promise<void> {
+  const known = streams[0].known !== undefined;
+  const groups = streams.map(({ count, layout }) => schedule(count, layout.segmentLength, layout.batch));
+  const done = streams.map(() => 0);
+  const fail = (s: number, err: unknown) => (streams[s].failed ??= err instanceof Error ? err : new Error(String(err)));
+  for (let g = 0; g < Math.max(...groups.map((group) => group.length)); g++) {
+    // the rows of this round: each its stream, first position and length
+    const stream: number[] = [], starts: number[] = [], lengths: number[] = [];
+    groups.forEach((group, s) => group[g]?.starts.forEach((start, i) => (stream.push(s), starts.push(start), lengths.push(group[g].lengths[i]))));
+    const here = [...new Set(stream)];
     const rows = starts.length;
-    const stepper = new Stepper(model, rows, layout.contextwindow, undefined, known !== undefined);
+    if (rows === 0 || here.every((s) => streams[s].failed)) continue;
+    const stepper = new Stepper(model, rows, contextwindow, undefined, known);
     const cache = stepper.cache as NativeCache;
     const asks = new Int32Array(rows * ASK);
     const plans: (MixPlan | undefined)[] = new Array(rows);
     const steps = Math.max(...lengths);
     const fed = new Array<number>(rows).fill(model.bos);
+    const live = (r: number, j: number) => j < lengths[r] && !streams[stream[r]].failed;
     // step j of every row at once, on the predictions offset, offset + stride, … of the last call; a row past its end
-    // asks for token 0 and is not visited (these loops make no closures and no arrays: they run a million times)
-    const codeStep = (j: number, stride: number, offset: number): number[] => {
+    // (or of a failed stream) asks for token 0 and is not visited (these loops make no closures and no arrays: they
+    // run a million times)
+    const codeStep = (j: number, stride: number, offset: number): void => {
       asks.fill(0);
       for (let r = 0; r < rows; r++) {
         const at = r * ASK;
         asks[at + 1] = -1;
-        if (j >= lengths[r]) continue;
+        if (!live(r, j)) continue;
+        const { mixer, question } = streams[stream[r]];
         const position = starts[r] + j;
         const plan = (plans[r] = mixer?.plan(position));
         asks[at] = question(position);
@@ -194,30 +212,42 @@ async function walkOnDevice(
           mixer!.weightsOf(plan, asks, at + 4);
         }
       }
-      const answers = cache.code(asks, rows, stride, offset, !known, layout.precision);
+      const answers = cache.code(asks, rows, stride, offset, !known, precision);
       for (let r = 0; r < rows; r++) {
-        if (j >= lengths[r]) fed[r] = model.bos;
-        else {
-          fed[r] = visit(answers, r * ANSWER, starts[r] + j, plans[r]);
-          done++;
+        fed[r] = model.bos;
+        if (!live(r, j)) continue;
+        try {
+          fed[r] = streams[stream[r]].visit(answers, r * ANSWER, starts[r] + j, plans[r]);
+          done[stream[r]]++;
+        } catch (err) {
+          fail(stream[r], err);
         }
       }
-      return fed;
+    };
+    const report = () => {
+      for (const s of here) {
+        try {
+          if (!streams[s].failed) streams[s].progress?.(done[s], streams[s].count);
+        } catch (err) {
+          fail(s, err);
+        }
+      }
+      return here.some((s) => !streams[s].failed);
     };
     try {
       if (known) {
-        const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : known[starts[r] + j - 1]);
+        const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : streams[stream[r]].known![starts[r] + j - 1]);
         for (let j = 0; j < steps; ) {
           const n = Math.min(stepper.room(), steps - j, Math.max(1, Math.floor(PREDICTIONS_ON_DEVICE / rows)));
           await stepper.feed(starts.map((_, r) => Array.from({ length: n }, (_, i) => fedAt(r, j + i))), undefined, true);
           for (let i = 0; i < n; i++, j++) codeStep(j, n, i);
-          progress?.(done, count);
+          if (!report()) break;
         }
       } else {
         for (let j = 0; j < steps; j++) {
           await stepper.step(fed, undefined, true);
           codeStep(j, 1, 0);
-          progress?.(done, count);
+          if (!report()) break;
         }
       }
     } finally {
@@ -302,15 +332,25 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, asked: Om
     if (giveUp(bits, done, total)) throw new GaveUp();
   } : progress;
   if (intervals && model.codesOnDevice && (!mixing || mixing.version >= 3)) {
-    await walkOnDevice(model, tokens.length, layout, mixer, (pos) => tokens[pos], (answers, at, pos, plan) => {
-      const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
-      if (token !== tokens[pos]) throw new Error(`the GPU coded token ${token} at ${pos}, not ${tokens[pos]}`);
-      if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
-      intervals[pos] = [start, freq];
-      tokenList[pos] = [token, rank, freq / 2 ** layout.precision];
-      if (giveUp) bits += layout.precision - Math.log2(freq);
-      return token;
-    }, watched, tokens);
+    const stream: DeviceStream = {
+      count: tokens.length,
+      layout,
+      mixer,
+      question: (pos) => tokens[pos],
+      visit: (answers, at, pos, plan) => {
+        const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
+        if (token !== tokens[pos]) throw new Error(`the GPU coded token ${token} at ${pos}, not ${tokens[pos]}`);
+        if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
+        intervals[pos] = [start, freq];
+        tokenList[pos] = [token, rank, freq / 2 ** layout.precision];
+        if (giveUp) bits += layout.precision - Math.log2(freq);
+        return token;
+      },
+      progress: watched,
+      known: tokens,
+    };
+    await walkOnDevice(model, [stream], layout);
+    if (stream.failed) throw stream.failed;
   } else await walk(model, tokens.length, layout, (row, pos) => {
     const { logits, probs, weights, coded } = row;
     const token = tokens[pos];
@@ -387,54 +427,121 @@ class UniformReader {
   }
 }
 
-/** tokensOfRange: decodes an exact-mode stream, running the model and the rANS decoder together. */
-export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress?: Progress, memory = DEFAULT_MEMORY): Promise<TokensDoc> {
+/** An exact-mode stream set up to decode: on the device (`stream`, walked with others) or alone (`walk`), then `finish`. */
+interface Decoding {
+  stream?: DeviceStream;
+  walk?: () => Promise<void>;
+  finish(): TokensDoc;
+}
+
+/** Checks a stream against the model and --memory, and sets up its decoder, its mixer and its tokens. */
+function startDecoding(doc: RangedDoc, model: LanguageModel, progress: Progress | undefined, memory: number): Decoding {
   checkModel(doc, model);
   checkCache(doc.length, doc, model, memory);
   if (doc.mode !== 'exact') throw new UserError('tokensOfRange decodes exact-mode streams; rank-mode streams go through rangeDecode and modelOfInx');
   const tokenList: TokenTriple[] = new Array(doc.length);
   const prompt = doc.prompt ?? [];
-  try {
-    const inGraph = model.graphKind === 'coder';
-    if (inGraph && !doc.sampling && (doc.lanes ?? 1) < lanesFor(doc.length, doc)) {
-      throw new UserError('this stream was coded for the CPU graph (one rANS lane): decode it on the CPU');
-    }
-    if (inGraph && doc.mixer) throw new UserError('this stream mixes a match model into the model (docs/MIXER.md), which the coder graph does not compute: decode it on the CPU');
-    const mixer = doc.mixer && new Mixer(doc.length, doc.segmentLength, doc.mixer, doc.batch);
-    const words = Uint16Array.from(doc.compressed);
-    const decoder = doc.sampling ? undefined : new RansDecoder(words, doc.precision, doc.lanes ?? 1);
-    const uniform = new UniformReader(doc.compressed, doc.precision);
-    const freqs = new Frequencies(model.vocabSize, doc.precision);
-    const valueAt = (pos: number) => (decoder ? decoder.peek(laneOf(pos, doc)) : uniform.next());
-    const fromModel = (row: ArrayLike<number>, pos: number) => {
-      freqs.load(row);
-      mixer?.mix(freqs, pos);
-      return freqs.find(valueAt(pos));
-    };
-    // the CUDA engine codes on the GPU where every row's value is known before its step (a lane a row)
-    if (decoder && model.codesOnDevice && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
-      await walkOnDevice(model, doc.length, doc, mixer, valueAt, (answers, at, pos, plan) => {
+  const inGraph = model.graphKind === 'coder';
+  if (inGraph && !doc.sampling && (doc.lanes ?? 1) < lanesFor(doc.length, doc)) {
+    throw new UserError('this stream was coded for the CPU graph (one rANS lane): decode it on the CPU');
+  }
+  if (inGraph && doc.mixer) throw new UserError('this stream mixes a match model into the model (docs/MIXER.md), which the coder graph does not compute: decode it on the CPU');
+  const mixer = doc.mixer && new Mixer(doc.length, doc.segmentLength, doc.mixer, doc.batch);
+  const decoder = doc.sampling ? undefined : new RansDecoder(Uint16Array.from(doc.compressed), doc.precision, doc.lanes ?? 1);
+  const uniform = new UniformReader(doc.compressed, doc.precision);
+  const freqs = new Frequencies(model.vocabSize, doc.precision);
+  const valueAt = (pos: number) => (decoder ? decoder.peek(laneOf(pos, doc)) : uniform.next());
+  const finish = (): TokensDoc => {
+    decoder?.finish();
+    const { inxToSym, counts, compressed, length, sampling, prompt: _, ...rest } = doc;
+    return { ...rest, format: 'llmc-tokens', tokenList: [...prompt.map((t): TokenTriple => [t, -1, 0]), ...tokenList] };
+  };
+  // the CUDA engine codes on the GPU where every row's value is known before its step (a lane a row)
+  if (decoder && model.codesOnDevice && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
+    const stream: DeviceStream = {
+      count: doc.length,
+      layout: doc,
+      mixer,
+      question: valueAt,
+      visit: (answers, at, pos, plan) => {
         const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
         if (token < 0) throw new Error(`cumulative value ${valueAt(pos)} is outside 2^precision`);
         decoder.advance(start, freq, laneOf(pos, doc));
         if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
         tokenList[pos] = [token, rank, freq / 2 ** doc.precision];
         return token;
-      }, progress);
-    } else await walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
-      const { token, start, freq } = decoded ? { token: decoded[0], start: decoded[1], freq: decoded[2] } : fromModel(weights ?? probs!, pos);
-      decoder?.advance(start, freq, laneOf(pos, doc));
-      mixer?.learn(pos, token);
-      tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), freq / 2 ** doc.precision];
-      return token;
-    }, progress, prompt, inGraph ? valueAt : undefined);
-    decoder?.finish();
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    throw new UserError((err as Error).message);
+      },
+      progress,
+    };
+    return { stream, finish };
   }
-  const { inxToSym, counts, compressed, length, sampling, prompt: _, ...rest } = doc;
-  return { ...rest, format: 'llmc-tokens', tokenList: [...prompt.map((t): TokenTriple => [t, -1, 0]), ...tokenList] };
+  const walkAlone = () => walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
+    let token: number, start: number, freq: number;
+    if (decoded) [token, start, freq] = decoded;
+    else {
+      freqs.load(weights ?? probs!);
+      mixer?.mix(freqs, pos);
+      ({ token, start, freq } = freqs.find(valueAt(pos)));
+    }
+    decoder?.advance(start, freq, laneOf(pos, doc));
+    mixer?.learn(pos, token);
+    tokenList[pos] = decoded ? [token, decoded[3], decoded[4]] : [token, rankOf(logits!, token), freq / 2 ** doc.precision];
+    return token;
+  }, progress, prompt, inGraph ? valueAt : undefined);
+  return { walk: walkAlone, finish };
+}
+
+/**
+ * tokensOfRange for several exact-mode streams (llmc's frames) with one model: each stream's tokens, or why it could
+ * not be decoded. Streams the GPU codes, of one window and precision, walk together as --memory allows (their caches'
+ * bytes summed), so each step holds all their rows; the others walk one after another. A stream that fails does not
+ * stop the others.
+ */
+export async function decodeExactMany(docs: RangedDoc[], model: LanguageModel, memory = DEFAULT_MEMORY, progress: (Progress | undefined)[] = []): Promise<(TokensDoc | UserError)[]> {
+  const results: (TokensDoc | UserError | undefined)[] = new Array(docs.length);
+  const settle = (i: number, err: unknown) => (results[i] = err instanceof UserError ? err : new UserError((err as Error).message));
+  const decodings = docs.map((doc, i) => {
+    try {
+      return startDecoding(doc, model, progress[i], memory);
+    } catch (err) {
+      settle(i, err);
+      return undefined;
+    }
+  });
+  // the device's streams in walks of one window and precision, each within --memory
+  const walks: { key: string; bytes: number; members: number[] }[] = [];
+  decodings.forEach((decoding, i) => {
+    if (!decoding?.stream) return;
+    const key = `${docs[i].contextwindow}:${docs[i].precision}`, bytes = cacheOfLayout(docs[i].length, docs[i], model);
+    const open = walks.find((w) => w.key === key && w.bytes + bytes <= memory);
+    if (open) open.bytes += bytes, open.members.push(i);
+    else walks.push({ key, bytes, members: [i] });
+  });
+  for (const { members } of walks) {
+    try {
+      await walkOnDevice(model, members.map((i) => decodings[i]!.stream!), docs[members[0]]);
+    } catch (err) {
+      for (const i of members) settle(i, err);
+    }
+  }
+  for (const [i, decoding] of decodings.entries()) {
+    if (!decoding || results[i]) continue;
+    try {
+      await decoding.walk?.();
+      if (decoding.stream?.failed) throw decoding.stream.failed;
+      results[i] = decoding.finish();
+    } catch (err) {
+      settle(i, err);
+    }
+  }
+  return results as (TokensDoc | UserError)[];
+}
+
+/** tokensOfRange: decodes an exact-mode stream, running the model and the rANS decoder together. */
+export async function decodeExact(doc: RangedDoc, model: LanguageModel, progress?: Progress, memory = DEFAULT_MEMORY): Promise<TokensDoc> {
+  const [tokens] = await decodeExactMany([doc], model, memory, [progress]);
+  if (tokens instanceof UserError) throw tokens;
+  return tokens;
 }
 
 /** Defaults of the coding layout (BENCHMARKS.md shows how they were chosen). */

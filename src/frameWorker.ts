@@ -1,26 +1,30 @@
-// A worker thread of src/frameWorkers.ts: the model loaded once, then one frame at a time, coded in this thread.
+// A worker thread of src/frameWorkers.ts: the model loaded once, then one job at a time, coded in this thread: a
+// block to encode, or frames to decode together.
 import { parentPort, workerData } from 'node:worker_threads';
-import { UserError } from './cli.ts';
 import { FramesHere, Models } from './frames.ts';
-import type { FrameJob, FrameReply, FrameSetup } from './frameWorkers.ts';
+import { failureOf, type FrameJob, type FrameReply, type FrameSetup } from './frameWorkers.ts';
 
 const { model, modelOptions, coding, limits } = workerData.data as FrameSetup;
 const frames = new FramesHere(new Models(model, modelOptions), coding, limits);
 const port = parentPort!;
 const send = (reply: FrameReply) => port.postMessage(reply);
 
-port.on('message', async (job: FrameJob) => {
-  // progress at most every 50 ms: a frame has thousands of steps
+/** A frame's progress, sent at most every 50 ms: a frame has thousands of steps. */
+function progressOf(index: number): (done: number) => void {
   let shown = 0;
-  const progress = (done: number) => {
+  return (done) => {
     const now = Date.now();
     if (now - shown < 50) return;
     shown = now;
-    send({ progress: done });
+    send({ progress: done, index });
   };
+}
+
+port.on('message', async (job: FrameJob) => {
   try {
-    send({ result: job.type === 'encode' ? await frames.encode(job.block, job.place, job.only, progress) : await frames.decode(job.record, progress) });
+    if (job.type === 'encode') send({ result: await frames.encode(job.block, job.place, job.only, progressOf(0)) });
+    else send({ results: (await frames.decodeMany(job.records, job.records.map((_, i) => progressOf(i)))).map((bytes) => (bytes instanceof Error ? failureOf(bytes) : bytes)) });
   } catch (err) {
-    send({ error: (err as Error).message, name: (err as Error).name, user: err instanceof UserError });
+    send(failureOf(err as Error));
   }
 });

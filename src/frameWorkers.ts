@@ -1,6 +1,7 @@
 // Frames coded side by side, one a worker thread: each worker loads the model (on a GPU, its own stream of the
 // kernels) and codes a whole frame at a time, the mixer and the floor coders (brotli, zstd, cm) included, so
-// frames use the cores and the GPU together. Frames are independent: the bytes are those of one thread.
+// frames use the cores and the GPU together. On a GPU a worker may decode several frames at once, their rows in one
+// step (decodeExactMany). Frames are independent: the bytes are those of one thread.
 import type { Worker } from 'node:worker_threads';
 import { UserError } from './cli.ts';
 import type { Limits } from './container.ts';
@@ -17,25 +18,41 @@ export interface FrameSetup {
   limits: Limits;
 }
 
-/** A worker's one job at a time, and its messages back: progress (bytes of the frame), then a result or an error. */
-export type FrameJob = { type: 'encode'; block: Uint8Array; place: Place; only: boolean } | { type: 'decode'; record: Uint8Array };
-export type FrameReply = { progress: number } | { result: CodedBlock | Uint8Array } | { error: string; name: string; user: boolean };
+/** A worker's one job at a time: a block to encode, or frames to decode together. */
+export type FrameJob = { type: 'encode'; block: Uint8Array; place: Place; only: boolean } | { type: 'decode'; records: Uint8Array[] };
+/** An error as it crosses threads. */
+export interface Failure { error: string; name: string; user: boolean }
+/** A worker's messages back: progress (bytes of the job's `index`-th frame), then a result, each frame's, or an error. */
+export type FrameReply = { progress: number; index: number } | { result: CodedBlock } | { results: (Uint8Array | Failure)[] } | Failure;
+
+export const failureOf = (err: Error): Failure => ({ error: err.message, name: err.name, user: err instanceof UserError });
+
+function errorOf(failure: Failure): Error {
+  const err = failure.user ? new UserError(failure.error) : new Error(failure.error);
+  if (!failure.user) err.name = failure.name;
+  return err;
+}
 
 interface Task {
-  job: FrameJob;
+  job: { type: 'encode'; block: Uint8Array; place: Place; only: boolean } | { type: 'decode'; record: Uint8Array };
   progress?: ByteProgress;
   resolve(value: CodedBlock | Uint8Array): void;
   reject(err: Error): void;
 }
 
-/** Up to `count` workers, started as jobs come (worker i with `setup(i)`); jobs wait in order for the first free one. */
+/**
+ * Up to `count` workers, started as jobs come (worker i with `setup(i)`); jobs wait in order for the first free one,
+ * which takes up to `together` frames to decode at once. Jobs asked for in one turn of the event loop are dealt out
+ * together, so that they can be grouped.
+ */
 export class FrameWorkers implements FrameCoder {
   private readonly idle: Worker[] = [];
   private readonly running = new Set<Worker>();
   private readonly queue: Task[] = [];
   private started = 0;
+  private dealing = false;
 
-  constructor(private readonly count: number, private readonly setup: (index: number) => FrameSetup) {}
+  constructor(private readonly count: number, private readonly setup: (index: number) => FrameSetup, private readonly together = 1) {}
 
   encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
     return this.run({ type: 'encode', block, place, only }, progress) as Promise<CodedBlock>;
@@ -61,23 +78,35 @@ export class FrameWorkers implements FrameCoder {
     );
   }
 
-  private run(job: FrameJob, progress?: ByteProgress): Promise<CodedBlock | Uint8Array> {
+  private run(job: Task['job'], progress?: ByteProgress): Promise<CodedBlock | Uint8Array> {
     return new Promise((resolve, reject) => {
       this.queue.push({ job, progress, resolve, reject });
       this.dispatch();
     });
   }
 
+  /** Deals the queue out once this turn's jobs are in it. */
   private dispatch(): void {
+    if (this.dealing) return;
+    this.dealing = true;
+    setImmediate(() => {
+      this.dealing = false;
+      this.deal();
+    });
+  }
+
+  private deal(): void {
     while (this.queue.length > 0) {
       const worker = this.idle.pop() ?? (this.running.size < this.count ? startThread(new URL('./frameWorker.ts', import.meta.url), this.setup(this.started++)) : undefined);
       if (!worker) return;
-      this.give(worker, this.queue.shift()!);
+      const tasks = [this.queue.shift()!];
+      if (tasks[0].job.type === 'decode') while (tasks.length < this.together && this.queue[0]?.job.type === 'decode') tasks.push(this.queue.shift()!);
+      this.give(worker, tasks);
     }
   }
 
-  /** Runs a task on a worker; an idle worker does not hold the process open. */
-  private give(worker: Worker, task: Task): void {
+  /** Runs tasks on a worker (one to encode, or frames to decode together); an idle worker does not hold the process open. */
+  private give(worker: Worker, tasks: Task[]): void {
     this.running.add(worker);
     worker.ref();
     const settle = (alive: boolean) => {
@@ -90,19 +119,21 @@ export class FrameWorkers implements FrameCoder {
       this.dispatch();
     };
     const reply = (message: FrameReply) => {
-      if ('progress' in message) return task.progress?.(message.progress);
+      if ('progress' in message) return tasks[message.index].progress?.(message.progress);
       settle(true);
-      if ('result' in message) return task.resolve(message.result);
-      const err = message.user ? new UserError(message.error) : new Error(message.error);
-      if (!message.user) err.name = message.name;
-      task.reject(err);
+      if ('result' in message) return tasks[0].resolve(message.result);
+      if ('results' in message) {
+        return message.results.forEach((result, i) => (result instanceof Uint8Array ? tasks[i].resolve(result) : tasks[i].reject(errorOf(result))));
+      }
+      for (const task of tasks) task.reject(errorOf(message));
     };
     const fail = (err: Error) => {
       settle(false);
-      task.reject(err);
+      for (const task of tasks) task.reject(err);
     };
     const exited = (code: number) => fail(new Error(`a frame's worker thread stopped (exit status ${code})`));
     worker.on('message', reply).once('error', fail).once('exit', exited);
-    worker.postMessage(task.job);
+    const first = tasks[0].job;
+    worker.postMessage(first.type === 'encode' ? first : { type: 'decode', records: tasks.map((task) => (task.job as { record: Uint8Array }).record) } satisfies FrameJob);
   }
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { cacheOfLayout, DEFAULT_LAYOUT, decodeExact, GaveUp, projectsAbove, rankTokens, unrankTokens } from './codec.ts';
+import { cacheOfLayout, DEFAULT_LAYOUT, decodeExactMany, GaveUp, projectsAbove, rankTokens, unrankTokens } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
@@ -105,8 +105,22 @@ export class FramesHere implements FrameCoder {
     return codeBlock(this.models, this.coding, this.limits, block, place, only, progress);
   }
 
-  decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
-    return decodeFrame(this.models, framed(record, this.limits), this.limits, progress);
+  async decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
+    const [bytes] = await this.decodeMany([record], [progress]);
+    if (bytes instanceof Error) throw bytes;
+    return bytes;
+  }
+
+  /** Several frames' bytes, or why each could not be had: on a GPU their rows step together (decodeExactMany). */
+  async decodeMany(records: Uint8Array[], progress: (ByteProgress | undefined)[]): Promise<(Uint8Array | Error)[]> {
+    const frames = records.map((record) => {
+      try {
+        return framed(record, this.limits);
+      } catch (err) {
+        return err as Error;
+      }
+    });
+    return decodeFrames(this.models, frames, this.limits, progress);
   }
 
   async close(): Promise<void> {}
@@ -236,13 +250,40 @@ export function describeStream(records: Iterable<Uint8Array>, limits: Limits, on
   return { reports, end: refusing(() => check.finish()) };
 }
 
-/** A frame's bytes: a model-free frame's, or the model's decoding of its tokens (its cache within --memory). */
-async function decodeFrame(models: Models, { contents, doc }: Inspected, limits: Limits, progress?: ByteProgress): Promise<Uint8Array> {
-  if (!doc) return bytesOfModelFreeFrame(contents);
-  const model = await models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
-  const tokenProgress = progress && ((done: number) => progress((doc.byteLength * done) / Math.max(1, doc.length)));
-  const tokens = doc.mode === 'exact' ? await decodeExact(doc, model, tokenProgress, limits.memory) : await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress, limits.memory);
-  return tokensToStr(tokens, model.tokenizer, model.vocabulary);
+/**
+ * Frames' bytes, or why each could not be had: a model-free frame's, or the model's decoding of its tokens (its cache
+ * within --memory). The exact-mode frames of one model are decoded together (decodeExactMany).
+ */
+async function decodeFrames(models: Models, frames: (Inspected | Error)[], limits: Limits, progress: (ByteProgress | undefined)[]): Promise<(Uint8Array | Error)[]> {
+  const results: (Uint8Array | Error)[] = new Array(frames.length);
+  const exact = new Map<LanguageModel, number[]>();
+  const tokenProgress = (i: number, doc: RangedDoc) => progress[i] && ((done: number) => progress[i]!((doc.byteLength * done) / Math.max(1, doc.length)));
+  for (const [i, frame] of frames.entries()) {
+    try {
+      if (frame instanceof Error) throw frame;
+      const { contents, doc } = frame;
+      if (!doc) results[i] = await bytesOfModelFreeFrame(contents);
+      else {
+        const model = await models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
+        if (doc.mode === 'exact') exact.set(model, [...(exact.get(model) ?? []), i]);
+        else results[i] = tokensToStr(await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress(i, doc), limits.memory), model.tokenizer, model.vocabulary);
+      }
+    } catch (err) {
+      results[i] = err as Error;
+    }
+  }
+  for (const [model, members] of exact) {
+    const docs = members.map((i) => (frames[i] as Inspected).doc!);
+    const tokens = await decodeExactMany(docs, model, limits.memory, members.map((i, k) => tokenProgress(i, docs[k])));
+    tokens.forEach((decoded, k) => {
+      try {
+        results[members[k]] = decoded instanceof Error ? decoded : tokensToStr(decoded, model.tokenizer, model.vocabulary);
+      } catch (err) {
+        results[members[k]] = err as Error;
+      }
+    });
+  }
+  return results;
 }
 
 /**

@@ -123,8 +123,8 @@ function sharedProgress(update: (done: number) => void): () => (frameDone: numbe
   };
 }
 
-/** What codes a file's frames, for the number of frames it has when that is known. */
-type CoderFor = (frames: number | undefined) => { coder: FrameCoder; jobs: number };
+/** What codes a file's frames, for the number of frames it has and the bytes of its largest, when they are known. */
+type CoderFor = (frames: number | undefined, largest?: number) => { coder: FrameCoder; jobs: number; together: number };
 
 /** Compresses one input into frames and their end record (a solo record when it is one block). */
 async function compressOne(fd: number, size: number, out: Output, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
@@ -169,25 +169,26 @@ async function compressOne(fd: number, size: number, out: Output, coderFor: Code
  * total), then decoded; the whole is checked against the end record before the output is kept.
  */
 async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
-  let total = 0, frames: number | undefined;
+  let total = 0, frames: number | undefined, largest = 0;
   if (input.size > 0) {
     const fd = openSync(file, 'r');
     try {
       const described = describeStream(new FrameReader(fd, options.limits), options.limits);
       total = described.end.length;
       frames = described.reports.length;
+      largest = Math.max(0, ...described.reports.map((r) => r.bytes));
     } finally {
       closeSync(fd);
     }
   }
   const reports: FrameReport[] = [];
   const reader = new FrameReader(input.fd, options.limits);
-  const { coder, jobs } = coderFor(frames);
+  const { coder, jobs, together } = coderFor(frames, largest);
   const decompressor = new Decompressor(coder, options.limits);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, total);
   const progress = sharedProgress((done) => bar.update(done, Math.max(total, done)));
-  const inFlight = new InFlight<{ bytes: Uint8Array; report: FrameReport } | undefined>(jobs, (frame) => {
+  const inFlight = new InFlight<{ bytes: Uint8Array; report: FrameReport } | undefined>(jobs * together, (frame) => {
     if (!frame) return;
     out?.write(frame.bytes);
     reports.push(frame.report);
@@ -241,6 +242,12 @@ export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 
  * fills the GPU at 8, compressing gains to 16, its classical coders and cm running on the CPU beside it.
  */
 export const JOBS_PER_GPU = 16;
+/**
+ * Bytes of frames a GPU's worker decodes at once, their rows in one step: a step costs about the same up to 256 rows
+ * (bench/gpusteps.ts), and a frame of text has a row for about 7 KB (2,048 tokens of about 3.4 bytes). So 1 MiB
+ * frames are decoded in pairs.
+ */
+const GPU_STEP_BYTES = 2 * 2 ** 20;
 /** Memory a frame worker may take (its model, a frame's cache of up to 256 rows, cm's tables): a whole llmc process of one frame peaked at 1.1 GB (BENCHMARKS.md). */
 const WORKER_MEMORY = 1.5 * 2 ** 30;
 
@@ -257,15 +264,16 @@ function gpusFor(options: LlmcOptions): number {
  * frames (a pipe: one on the CPU), up to one a core on the CPU (each with its share of the cores as model threads:
  * bench/bigfile.sh -j) or JOBS_PER_GPU a GPU on the CUDA engine (worker i on GPU i mod gpus), and as memory allows.
  */
-function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined): { coder: FrameCoder; jobs: number } {
+function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined, largest = 0): ReturnType<CoderFor> {
   const cores = availableParallelism();
   const most = Math.max(1, Math.min(gpus > 0 ? gpus * JOBS_PER_GPU : cores, cores, Math.floor(totalmem() / WORKER_MEMORY)));
   // a pipe's frames are not known ahead: on the CPU it starts at once, with no worker (0.5 s less for a small input)
   const jobs = options.jobs || Math.min(most, frames ?? (gpus > 0 ? most : 1));
-  if (jobs <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1 };
+  const together = gpus > 0 && frames && largest > 0 ? Math.max(1, Math.min(64, frames, Math.floor(GPU_STEP_BYTES / largest))) : 1;
+  if (jobs <= 1 && together <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1, together };
   const threads = options.modelOptions.threads || Math.max(1, Math.floor(cores / jobs));
   const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: gpus > 0 ? i % gpus : 0 }, coding: options.coding, limits: options.limits });
-  return { coder: new FrameWorkers(jobs, setup), jobs };
+  return { coder: new FrameWorkers(jobs, setup, together), jobs, together };
 }
 
 /** Runs llmc over its operands, printing one line per problem; returns the exit status. */
@@ -275,7 +283,7 @@ export async function llmc(options: LlmcOptions): Promise<number> {
   const gpus = gpusFor(options);
   // one model load for every file coded in this thread
   const models = new Models(options.model, options.modelOptions);
-  const coderFor: CoderFor = (frames) => frameCoder(options, models, gpus, frames);
+  const coderFor: CoderFor = (frames, largest) => frameCoder(options, models, gpus, frames, largest);
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
   for (const file of files) status = await llmcOne(file, options, coderFor, status);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_LAYOUT, decodeExact, rankTokens } from '../src/codec.ts';
+import { cacheOfLayout, DEFAULT_LAYOUT, decodeExact, decodeExactMany, rankTokens, schedule } from '../src/codec.ts';
 import { DEFAULT_MIXER } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeEncode } from '../src/range.ts';
@@ -41,4 +41,34 @@ test('the GPU\'s walk gives the intervals, ranks and stream of the CPU\'s, and d
   const ranged = rangeEncode(await rankTokens(doc, model, { ...base, mixer: DEFAULT_MIXER }));
   const damaged = { ...ranged, compressed: ranged.compressed.map((w, i) => (i === 40 ? w ^ 0x1000 : w)) };
   await assert.rejects(decodeExact(damaged, onDevice), /rANS|interval|precision|state/);
+});
+
+test('streams decoded together on the GPU\'s walk: one step holds all their rows, each gives its own tokens, and a damaged one fails alone', async () => {
+  const model = await loadModel('llmc-tiny-v2', { engine: 'native' });
+  const rowsOfCaches: number[] = [];
+  const onDevice = { ...model, codesOnDevice: true, newCache: (...args: Parameters<typeof model.newCache>) => (rowsOfCaches.push(args[0]), model.newCache(...args)) };
+  const layout = { ...DEFAULT_LAYOUT, mode: 'exact' as const, mixer: DEFAULT_MIXER, contextwindow: 64, segmentLength: 64, batch: 8 };
+  const texts = [TEXT.subarray(0, 5000), TEXT.subarray(1000, 7000), Buffer.from(readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 6000))];
+  const streams = await Promise.all(texts.map(async (text) => rangeEncode(await rankTokens(tokensOfStr(text, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize, comment: null }), model, layout))));
+  const damaged = { ...streams[1], compressed: streams[1].compressed.map((w, i) => (i === 40 ? w ^ 0x1000 : w)) };
+  const rowsOf = (doc: (typeof streams)[number]) => schedule(doc.length, doc.segmentLength, doc.batch).map((g) => g.starts.length);
+  // each with a lane a row, and groups of rows that end at different rounds
+  assert.ok(streams.every((doc) => rowsOf(doc).length >= 2 && doc.lanes === 8) && new Set(streams.map((doc) => rowsOf(doc).length)).size > 1, String(streams.map(rowsOf)));
+  const together = await decodeExactMany([streams[0], damaged, streams[2]], onDevice);
+  // group g of every stream that has one in one cache, their rows summed
+  const rounds = Math.max(...streams.map((doc) => rowsOf(doc).length));
+  assert.deepEqual(rowsOfCaches, Array.from({ length: rounds }, (_, g) => streams.reduce((sum, doc) => sum + (rowsOf(doc)[g] ?? 0), 0)));
+  // it fails within the walk (not at its end), whose other rows go on
+  assert.match(String(together[1]), /ended early|does not contain|outside 2\^precision/);
+  for (const k of [0, 2]) {
+    const decoded = together[k];
+    assert.ok(!(decoded instanceof Error), String(decoded));
+    assert.deepEqual(Buffer.from(tokensToStr(decoded, model.tokenizer, model.vocabulary)), texts[k]);
+    assert.deepEqual(decoded, await decodeExact(streams[k], model), `stream ${k}: the tokens, ranks and probabilities it has alone`);
+  }
+  // --memory for one stream's cache: each walks alone
+  rowsOfCaches.length = 0;
+  const alone = await decodeExactMany([streams[0], streams[2]], onDevice, cacheOfLayout(streams[0].length, streams[0], model));
+  assert.deepEqual(rowsOfCaches, [...rowsOf(streams[0]), ...rowsOf(streams[2])]);
+  assert.deepEqual(alone, [together[0], together[2]]);
 });

@@ -1,10 +1,13 @@
 // llmc, the one command: gzip's manners over the library's frames, with the real tiny model, real files.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
 import { test } from 'node:test';
+import { DEFAULT_LIMITS } from '../src/container.ts';
+import { DEFAULT_CODING, FrameReader } from '../src/frames.ts';
+import { FrameWorkers } from '../src/frameWorkers.ts';
 import { rng } from '../src/fuzz.ts';
 import { ROOT, SCARLET, tempDir } from './helpers.ts';
 
@@ -104,6 +107,25 @@ test('llmc -j codes frames side by side in worker threads: the bytes of one at a
   }
 });
 
+test('frame workers that take frames to decode together give each its own bytes or its own error, in order', async (t) => {
+  const dir = tempDir(t);
+  const text = Buffer.concat([SCARLET.subarray(60_000, 66_000), readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 6_000)]);
+  writeFileSync(join(dir, 'a.txt'), text);
+  assert.equal(llmc(dir, [...TINY, '-q', '--block', '2000', 'a.txt']).status, 0);
+  const fd = openSync(join(dir, 'a.txt.bin'), 'r');
+  const records = [...new FrameReader(fd, DEFAULT_LIMITS)].slice(0, -1);  // the frames, not the end record
+  closeSync(fd);
+  assert.ok(records.length >= 6, `${records.length} frames`);
+  const damaged = records.map((r, i) => (i === 2 ? Uint8Array.from(r, (b, k) => (k === r.length - 9 ? b ^ 1 : b)) : r));
+  const workers = new FrameWorkers(2, () => ({ model: 'llmc-tiny', modelOptions: { engine: 'native', threads: 1 }, coding: DEFAULT_CODING, limits: DEFAULT_LIMITS }), 3);
+  t.after(() => workers.close());
+  const decoded = await Promise.allSettled(damaged.map((record) => workers.decode(record)));
+  assert.match(String((decoded[2] as PromiseRejectedResult).reason), /corrupt/);
+  // every other frame its own bytes, in its place: with the damaged one given again whole, the text
+  const again = await workers.decode(records[2]);
+  assert.deepEqual(Buffer.concat(decoded.map((d, i) => (i === 2 ? again : (d as PromiseFulfilledResult<Uint8Array>).value))), text);
+});
+
 test('llmc gives each block the smallest of the model, the classical coders and stored, and codes text and binary in one file', (t) => {
   const dir = tempDir(t);
   const binary = Buffer.from(Array.from({ length: 1800 }, (_, i) => (i * 7919 + (i >> 3) * 31) % 256));
@@ -195,18 +217,21 @@ test('the native engine and onnxruntime write the same .bin and read each other\
   assert.equal(bad.stdout.length, 0);
 });
 
-test('the CUDA engine writes the native engine\'s .bin and reads it; where it cannot run, llmc says why in one line and writes nothing', (t) => {
+test('the CUDA engine writes the native engine\'s .bin and reads it, frames decoded together; where it cannot run, llmc says why in one line and writes nothing', (t) => {
   const dir = tempDir(t);
-  const text = SCARLET.subarray(30_000, 34_000);
+  // frames of about 150 segments of 32 tokens, so each has a lane a row and the GPU decodes all three in one walk
+  const text = SCARLET.subarray(30_000, 70_000);
+  const layout = ['--block', '16384', '--segment', '32'];
   writeFileSync(join(dir, 'a.txt'), text);
-  const native = llmc(dir, [...TINY, '-q', '-c', 'a.txt'], '', { LLMC_ENGINE: 'native' });
-  const cuda = llmc(dir, [...TINY, '-q', '--engine', 'cuda', 'a.txt']);
+  const cuda = llmc(dir, [...TINY, '-q', '-v', '--engine', 'cuda', ...layout, 'a.txt']);
   if (cuda.status !== 0) {
     assert.equal(cuda.status, 1);
     assert.match(cuda.stderr, /^llmc: a\.txt: the CUDA engine cannot run: [^\n]+\n$/);
     assert.deepEqual(readdirSync(dir), ['a.txt'], 'no output where the engine cannot run');
     return t.diagnostic(cuda.stderr.trim());
   }
+  assert.match(cuda.stderr, /, 3 frames \(exact 3\)/);
+  const native = llmc(dir, [...TINY, '-q', '-c', ...layout, 'a.txt'], '', { LLMC_ENGINE: 'native' });
   assert.deepEqual(readFileSync(join(dir, 'a.txt.bin')), native.stdout, 'the same bytes from both engines');
   assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], native.stdout).stdout, text);
 });
