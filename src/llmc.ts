@@ -260,9 +260,10 @@ function gpusFor(options: LlmcOptions): number {
 }
 
 /**
- * What codes a file's frames: this thread, or workers, each a frame at a time. -j 0 takes as many as the file has
- * frames (a pipe: one on the CPU), up to one a core on the CPU (each with its share of the cores as model threads:
- * bench/bigfile.sh -j) or JOBS_PER_GPU a GPU on the CUDA engine (worker i on GPU i mod gpus), and as memory allows.
+ * What codes a file's frames: this thread, or workers, each a frame at a time (on a GPU, a decoder's frames up to
+ * GPU_STEP_BYTES together). -j 0 takes as many as the file has frames (a pipe: one on the CPU), up to one a core on
+ * the CPU (each with its share of the cores as model threads: bench/bigfile.sh -j) or JOBS_PER_GPU a GPU on the CUDA
+ * engine (worker i on GPU i mod gpus), and as memory allows.
  */
 function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined, largest = 0): ReturnType<CoderFor> {
   const cores = availableParallelism();
