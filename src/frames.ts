@@ -202,8 +202,11 @@ export class Compressor {
   }
 }
 
-/** A frame's report with the model it names, and the hex fingerprint (or the prefix a solo record keeps) of the one that coded it. */
-export type ListedFrame = FrameReport & { modelName: string; fingerprint: string };
+/**
+ * A frame's report with the model it names, the hex fingerprint (or the prefix a solo record keeps) of the one that
+ * coded it, and the rows its decoder steps at once (0 without the model).
+ */
+export type ListedFrame = FrameReport & { modelName: string; fingerprint: string; rows: number };
 
 /** A frame checked in its place: its contents, its report, and for a model's frame its ranged document. */
 interface Inspected {
@@ -215,9 +218,9 @@ interface Inspected {
 /** A frame read and checked in itself (not in its place), without the model. */
 function framed(record: Uint8Array, limits: Limits): Inspected {
   const contents = decodeBin(record, limits);
-  if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '', fingerprint: '' } };
+  if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '', fingerprint: '', rows: 0 } };
   const doc = rangeOfFrame(contents);
-  return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint } };
+  return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint, rows: lanesFor(doc.length, doc) } };
 }
 
 /** What a record is, checked in its place in the stream, without the model: a frame, or (undefined) the end. */

@@ -123,8 +123,8 @@ function sharedProgress(update: (done: number) => void): () => (frameDone: numbe
   };
 }
 
-/** What codes a file's frames, for the number of frames it has and the bytes of its largest, when they are known. */
-type CoderFor = (frames: number | undefined, largest?: number) => { coder: FrameCoder; jobs: number; together: number };
+/** What codes a file's frames, for the number of frames it has and the most rows a frame's decoder steps, when known. */
+type CoderFor = (frames: number | undefined, rows?: number) => { coder: FrameCoder; jobs: number; together: number };
 
 /** Compresses one input into frames and their end record (a solo record when it is one block). */
 async function compressOne(fd: number, size: number, out: Output, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
@@ -169,21 +169,21 @@ async function compressOne(fd: number, size: number, out: Output, coderFor: Code
  * total), then decoded; the whole is checked against the end record before the output is kept.
  */
 async function decompressOne(input: { fd: number; size: number }, file: string, out: Output | undefined, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
-  let total = 0, frames: number | undefined, largest = 0;
+  let total = 0, frames: number | undefined, rows = 0;
   if (input.size > 0) {
     const fd = openSync(file, 'r');
     try {
       const described = describeStream(new FrameReader(fd, options.limits), options.limits);
       total = described.end.length;
       frames = described.reports.length;
-      largest = Math.max(0, ...described.reports.map((r) => r.bytes));
+      rows = Math.max(0, ...described.reports.map((r) => r.rows));
     } finally {
       closeSync(fd);
     }
   }
   const reports: FrameReport[] = [];
   const reader = new FrameReader(input.fd, options.limits);
-  const { coder, jobs, together } = coderFor(frames, largest);
+  const { coder, jobs, together } = coderFor(frames, rows);
   const decompressor = new Decompressor(coder, options.limits);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, total);
@@ -243,11 +243,11 @@ export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 
  */
 export const JOBS_PER_GPU = 16;
 /**
- * Bytes of frames a GPU's worker decodes at once, their rows in one step: a step costs about the same up to 256 rows
- * (bench/gpusteps.ts), and a frame of text has a row for about 7 KB (2,048 tokens of about 3.4 bytes). So 1 MiB
- * frames are decoded in pairs.
+ * The rows a GPU's worker steps at once when it decodes frames together: a step of 256 rows gives far more tokens than
+ * one of 128 (bench/gpusteps.ts), and a 1 MiB frame of text has 130 to 170 (segments of 2,048 tokens), so those go in
+ * pairs (BENCHMARKS.md, "Frames decoded together").
  */
-const GPU_STEP_BYTES = 2 * 2 ** 20;
+const GPU_STEP_ROWS = 300;
 /** Memory a frame worker may take (its model, a frame's cache of up to 256 rows, cm's tables): a whole llmc process of one frame peaked at 1.1 GB (BENCHMARKS.md). */
 const WORKER_MEMORY = 1.5 * 2 ** 30;
 
@@ -260,17 +260,17 @@ function gpusFor(options: LlmcOptions): number {
 }
 
 /**
- * What codes a file's frames: this thread, or workers, each a frame at a time (on a GPU, a decoder's frames up to
- * GPU_STEP_BYTES together). -j 0 takes as many as the file has frames (a pipe: one on the CPU), up to one a core on
+ * What codes a file's frames: this thread, or workers, each a frame at a time (on a GPU, a decoder's frames of about
+ * GPU_STEP_ROWS rows together). -j 0 takes as many as the file has frames (a pipe: one on the CPU), up to one a core on
  * the CPU (each with its share of the cores as model threads: bench/bigfile.sh -j) or JOBS_PER_GPU a GPU on the CUDA
  * engine (worker i on GPU i mod gpus), and as memory allows.
  */
-function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined, largest = 0): ReturnType<CoderFor> {
+function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined, rows = 0): ReturnType<CoderFor> {
   const cores = availableParallelism();
   const most = Math.max(1, Math.min(gpus > 0 ? gpus * JOBS_PER_GPU : cores, cores, Math.floor(totalmem() / WORKER_MEMORY)));
   // a pipe's frames are not known ahead: on the CPU it starts at once, with no worker (0.5 s less for a small input)
   const jobs = options.jobs || Math.min(most, frames ?? (gpus > 0 ? most : 1));
-  const together = gpus > 0 && frames && largest > 0 ? Math.max(1, Math.min(64, frames, Math.floor(GPU_STEP_BYTES / largest))) : 1;
+  const together = gpus > 0 && frames && rows > 0 ? Math.max(1, Math.min(64, frames, Math.round(GPU_STEP_ROWS / rows))) : 1;
   if (jobs <= 1 && together <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1, together };
   const threads = options.modelOptions.threads || Math.max(1, Math.floor(cores / jobs));
   const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: gpus > 0 ? i % gpus : 0 }, coding: options.coding, limits: options.limits });
@@ -284,7 +284,7 @@ export async function llmc(options: LlmcOptions): Promise<number> {
   const gpus = gpusFor(options);
   // one model load for every file coded in this thread
   const models = new Models(options.model, options.modelOptions);
-  const coderFor: CoderFor = (frames, largest) => frameCoder(options, models, gpus, frames, largest);
+  const coderFor: CoderFor = (frames, rows) => frameCoder(options, models, gpus, frames, rows);
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
   for (const file of files) status = await llmcOne(file, options, coderFor, status);
