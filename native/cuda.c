@@ -421,8 +421,7 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
     if ((why = run_linear(c, stream, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(normq, M, 1, 128, 0, &c->x, &c->out, &gl->gain2, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
     if ((why = run_linear(c, stream, &gl->gate_up, &c->q, &c->phi, &c->out, &M))) return why;
-    LAUNCH(hidden, blocks((size_t)M * md->F, 256), 1, 256, 0, &c->out, &c->o, &g->sigmoid, (void *)&md->n_sigmoid, &M, (void *)&md->F, &R);
-    LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, (void *)&md->F, &c->q, &c->phi, &Q, &R);
+    LAUNCH(hidden, M, 1, 256, 0, &c->out, &c->o, &c->q, &c->phi, &g->sigmoid, (void *)&md->n_sigmoid, (void *)&md->F, &R, &Q);
     if ((why = run_linear(c, stream, &gl->down, &c->q, &c->phi, &c->out, &M))) return why;
   }
   LAUNCH(normq, P, 1, 128, 0, &c->x, &c->out, &g->gain_final, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &predict);

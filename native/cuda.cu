@@ -100,16 +100,22 @@ extern "C" __global__ void normq(i64 *x, const i64 *add, const i64 *gain, signed
   }
 }
 
-/** One block a row: the row's maxabs, the row quantized into q, and phi = rdiv(a · 2^Q, 127 · 2^shift). */
-extern "C" __global__ void quantize_rows(const i64 *src, int width, signed char *q, i64 *phi, int Q, int shift) {
-  int m = blockIdx.x;
-  const i64 *row = src + (i64)m * width;
+/** The block's row of `width` values quantized into q by its maxabs a, and phi = rdiv(a · 2^Q, 127 · 2^shift). Each
+ * thread reads the values it wrote (the same stride), or the block has synced since they were written. */
+template <typename T>
+__device__ void quantize_row(const T *row, int width, signed char *q, i64 *phi, int Q, int shift) {
   i64 a = 1;
-  for (int i = threadIdx.x; i < width; i += blockDim.x) a = max(a, absolute(row[i]));
+  for (int i = threadIdx.x; i < width; i += blockDim.x) a = max(a, absolute((i64)row[i]));
   a = block_reduce(a, Max());
   double inverse = 1.0 / (double)(2 * a);
-  for (int i = threadIdx.x; i < width; i += blockDim.x) q[(i64)m * width + i] = quantize(row[i], a, inverse);
-  if (threadIdx.x == 0) phi[m] = rdiv(a << Q, 127 * ((i64)1 << shift));
+  for (int i = threadIdx.x; i < width; i += blockDim.x) q[i] = quantize((i64)row[i], a, inverse);
+  if (threadIdx.x == 0) *phi = rdiv(a << Q, 127 * ((i64)1 << shift));
+}
+
+/** One block a row: the row quantized (quantize_row). */
+extern "C" __global__ void quantize_rows(const i64 *src, int width, signed char *q, i64 *phi, int Q, int shift) {
+  int m = blockIdx.x;
+  quantize_row(src + (i64)m * width, width, q + (i64)m * width, phi + m, Q, shift);
 }
 
 #if __CUDA_ARCH__ >= 800
@@ -274,14 +280,16 @@ extern "C" __global__ void attend(const i64 *qkv, const short *keys, const short
   }
 }
 
-/** silu(gate) · up (docs/INTEGER.md, MLP), unquantized: quantize_rows follows. A thread an element. */
-extern "C" __global__ void hidden(const i64 *gate_up, i64 *h, const i64 *sigmoid, int entries, int M, int F, int R) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= M * F) return;
-  const i64 *gu = gate_up + (i64)(i / F) * 2 * F;
-  int j = i % F;
-  i64 index = clamp64(shr(gu[j], R - 8) + entries / 2, 0, entries - 1);
-  h[i] = shr(shr(gu[j] * sigmoid[index], SIG_BITS) * gu[F + j], R);
+/** One block a position: silu(gate) · up (docs/INTEGER.md, MLP) into h, then quantized into q and phi. */
+extern "C" __global__ void hidden(const i64 *gate_up, i64 *h, signed char *q, i64 *phi, const i64 *sigmoid, int entries, int F, int R, int Q) {
+  int m = blockIdx.x;
+  const i64 *gu = gate_up + (i64)m * 2 * F;
+  i64 *hm = h + (i64)m * F;
+  for (int j = threadIdx.x; j < F; j += blockDim.x) {
+    i64 index = clamp64(shr(gu[j], R - 8) + entries / 2, 0, entries - 1);
+    hm[j] = shr(shr(gu[j] * sigmoid[index], SIG_BITS) * gu[F + j], R);
+  }
+  quantize_row(hm, F, q + (i64)m * F, phi + m, Q, R);
 }
 
 /** One block a predicted position: each token's weight, exp of its logit's distance below the row's largest; the

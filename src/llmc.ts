@@ -243,11 +243,11 @@ export const LIST_HEADER = ['compressed', 'uncompressed', 'ratio', 'bits/byte', 
  */
 export const JOBS_PER_GPU = 16;
 /**
- * The rows a GPU's worker steps at once when it decodes frames together: a step of 256 rows gives far more tokens than
- * one of 128 (bench/gpusteps.ts), and a 1 MiB frame of text has 130 to 170 (segments of 2,048 tokens), so those go in
- * pairs (BENCHMARKS.md, "Frames decoded together").
+ * The rows a GPU's worker steps at once when it decodes frames together: the more rows a step, the more tokens a second
+ * (bench/gpusteps.ts: 8 workers of 512 rows give 10% more than of 256, 256 a third more than 128), and a 1 MiB frame of
+ * text has 130 to 170 (segments of 2,048 tokens), so those go in fours (BENCHMARKS.md, "Frames decoded together").
  */
-const GPU_STEP_ROWS = 300;
+const GPU_STEP_ROWS = 600;
 /** Memory a frame worker may take (its model, a frame's cache of up to 256 rows, cm's tables): a whole llmc process of one frame peaked at 1.1 GB (BENCHMARKS.md). */
 const WORKER_MEMORY = 1.5 * 2 ** 30;
 

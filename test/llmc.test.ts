@@ -219,7 +219,7 @@ test('the native engine and onnxruntime write the same .bin and read each other\
 
 test('the CUDA engine writes the native engine\'s .bin and reads it, frames decoded together; where it cannot run, llmc says why in one line and writes nothing', (t) => {
   const dir = tempDir(t);
-  // frames of about 150 segments of 32 tokens, so each has a lane a row and the GPU decodes them in pairs
+  // frames of about 150 segments of 32 tokens, so each has a lane a row and the GPU decodes all three in one walk
   const text = SCARLET.subarray(30_000, 70_000);
   const layout = ['--block', '16384', '--segment', '32'];
   writeFileSync(join(dir, 'a.txt'), text);
