@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { threadId } from 'node:worker_threads';
 import type { IntegerSpec } from './integer.ts';
 import { MIXER_TABLES } from './mixer.ts';
 import { codeRows } from './ranks.ts';
@@ -96,16 +97,20 @@ function buildFolder(): string {
 /** The C compiler: $CC, else cc. */
 const compiler = () => process.env.CC || 'cc';
 
-/** Compiles the addon if these sources, compiler and platform have no build yet; its path. */
-function build(): string {
+/**
+ * Compiles the addon into `folder` if these sources, compiler and platform have no build there yet; its path. Each
+ * thread compiles to a file of its own and renames it into place, so threads and processes that build at once (llmc's
+ * frame workers on a machine's first run) each find a whole file.
+ */
+export function buildAddon(folder = buildFolder()): string {
   const cc = compiler();
   const hash = createHash('sha256');
   for (const file of SOURCES) hash.update(readFileSync(file));
   const key = hash.update(`${process.platform} ${process.arch} ${cc} ${FLAGS.join(' ')}`).digest('hex').slice(0, 16);
-  const file = join(buildFolder(), `integer-${key}.node`);
+  const file = join(folder, `integer-${key}.node`);
   if (existsSync(file)) return file;
   const headers = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
-  const temporary = `${file}.${process.pid}`;
+  const temporary = `${file}.${process.pid}.${threadId}`;
   try {
     execFileSync(cc, [...FLAGS, '-I', headers, '-o', temporary, ...SOURCES.filter((file) => file.endsWith('.c'))], { stdio: ['ignore', 'ignore', 'pipe'] });
     renameSync(temporary, file);
@@ -131,7 +136,7 @@ export function nativeEngine(option?: Engine): Addon | undefined {
   if (asked === 'onnx') return undefined;
   if (!addon) {
     try {
-      addon = createRequire(import.meta.url)(build()) as Addon;
+      addon = createRequire(import.meta.url)(buildAddon()) as Addon;
     } catch (err) {
       addon = new Error(whyNot(err as Error & { code?: string; status?: number; stderr?: Buffer }));
     }

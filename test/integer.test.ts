@@ -9,8 +9,11 @@ import { IntegerReference, type ReferenceCache } from '../src/integer.ts';
 import { type LanguageModel, loadModel, Stepper } from '../src/model.ts';
 import { type Engine, kernels, nativeEngine } from '../src/native.ts';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startThread } from '../src/threads.ts';
 import { SCARLET } from './helpers.ts';
 
 const text = SCARLET.subarray(100_000, 120_000).toString();
@@ -145,6 +148,15 @@ test('the native engine is what runs by default where a C compiler is, and it re
   cache.close!();
   await assert.rejects(cache.extend(BigInt64Array.of(1n, 2n), 1, 0), /this cache was closed/);
   await assert.rejects(loadModel('llmc-tiny', { engine: 'gpu' as Engine }), /LLMC_ENGINE must be native, cuda or onnx, got 'gpu'/);
+});
+
+test('threads that build the native addon at once (llmc\'s frame workers on a first run) each load a whole one', async (t) => {
+  const folder = mkdtempSync(join(tmpdir(), 'llmc-build-'));
+  t.after(() => rmSync(folder, { recursive: true, force: true }));
+  const built = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => new Promise((done) => startThread(new URL('./fixtures/buildAddon.ts', import.meta.url), folder).once('message', done))));
+  assert.equal(new Set(built).size, 1, String(built));
+  assert.match(String(built[0]), /integer-[0-9a-f]{16}\.node$/);
+  assert.deepEqual(readdirSync(folder), [basename(String(built[0]))], 'no file left half-written');
 });
 
 test('where the CUDA engine cannot run, it says why in one line', { skip: gpu === true ? 'a GPU is here: the cuda tests above ran' : false }, () => {
