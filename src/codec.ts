@@ -150,7 +150,7 @@ export async function walk(
 const PREDICTIONS_ON_DEVICE = 16384;
 
 /** One stream of tokens in walkOnDevice: its layout, its mixer, and what it asks and is told at each position. */
-export interface DeviceStream {
+interface DeviceStream {
   count: number;
   layout: Pick<Layout, 'segmentLength' | 'batch'>;
   mixer?: Mixer;

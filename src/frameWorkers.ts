@@ -18,8 +18,9 @@ export interface FrameSetup {
   limits: Limits;
 }
 
+type EncodeJob = { type: 'encode'; block: Uint8Array; place: Place; only: boolean };
 /** A worker's one job at a time: a block to encode, or frames to decode together. */
-export type FrameJob = { type: 'encode'; block: Uint8Array; place: Place; only: boolean } | { type: 'decode'; records: Uint8Array[] };
+export type FrameJob = EncodeJob | { type: 'decode'; records: Uint8Array[] };
 /** An error as it crosses threads. */
 export interface Failure { error: string; name: string; user: boolean }
 /** A worker's messages back: progress (bytes of the job's `index`-th frame), then a result, each frame's, or an error. */
@@ -34,7 +35,7 @@ function errorOf(failure: Failure): Error {
 }
 
 interface Task {
-  job: { type: 'encode'; block: Uint8Array; place: Place; only: boolean } | { type: 'decode'; record: Uint8Array };
+  job: EncodeJob | { type: 'decode'; record: Uint8Array };
   progress?: ByteProgress;
   resolve(value: CodedBlock | Uint8Array): void;
   reject(err: Error): void;

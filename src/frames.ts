@@ -264,10 +264,10 @@ async function decodeFrames(models: Models, frames: (Inspected | Error)[], limit
   for (const [i, frame] of frames.entries()) {
     try {
       if (frame instanceof Error) throw frame;
-      const { contents, doc } = frame;
+      const { contents, doc, report } = frame;
       if (!doc) results[i] = await bytesOfModelFreeFrame(contents);
       else {
-        const model = await models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
+        const model = await models.get(doc, { rows: report.rows, feeding: false });
         if (doc.mode === 'exact') exact.set(model, [...(exact.get(model) ?? []), i]);
         else results[i] = tokensToStr(await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress(i, doc), limits.memory), model.tokenizer, model.vocabulary);
       }
