@@ -427,6 +427,13 @@ class UniformReader {
   }
 }
 
+/**
+ * Whether a GPU decodes this stream in its own walk (walkOnDevice), beside other such streams: an exact-mode stream
+ * with a lane a row, no prompt and no mixer before version 3 (the others walk one at a time).
+ */
+export const walksOnDevice = (doc: RangedDoc): boolean =>
+  doc.mode === 'exact' && !doc.sampling && (doc.prompt ?? []).length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3);
+
 /** An exact-mode stream set up to decode: on the device (`stream`, walked with others) or alone (`walk`), then `finish`. */
 interface Decoding {
   stream?: DeviceStream;
@@ -457,7 +464,7 @@ function startDecoding(doc: RangedDoc, model: LanguageModel, progress: Progress 
     return { ...rest, format: 'llmc-tokens', tokenList: [...prompt.map((t): TokenTriple => [t, -1, 0]), ...tokenList] };
   };
   // the CUDA engine codes on the GPU where every row's value is known before its step (a lane a row)
-  if (decoder && model.codesOnDevice && prompt.length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3)) {
+  if (decoder && model.codesOnDevice && walksOnDevice(doc)) {
     const stream: DeviceStream = {
       count: doc.length,
       layout: doc,

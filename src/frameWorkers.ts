@@ -34,8 +34,11 @@ function errorOf(failure: Failure): Error {
   return err;
 }
 
+/** The rows a task's frame steps at once: 0 for a block to encode, a frame without the model, or no task. */
+const rowsOf = (task?: Task) => (task?.job.type === 'decode' ? task.job.rows : 0);
+
 interface Task {
-  job: EncodeJob | { type: 'decode'; record: Uint8Array };
+  job: EncodeJob | { type: 'decode'; record: Uint8Array; rows: number };
   progress?: ByteProgress;
   resolve(value: CodedBlock | Uint8Array): void;
   reject(err: Error): void;
@@ -43,8 +46,8 @@ interface Task {
 
 /**
  * Up to `count` workers, started as jobs come (worker i with `setup(i)`); jobs wait in order for the first free one,
- * which takes up to `together` frames to decode at once. Jobs asked for in one turn of the event loop are dealt out
- * together, so that they can be grouped.
+ * which takes frames to decode together while their rows add up to at most `rowsAtOnce` (0: one at a time). Jobs
+ * asked for in one turn of the event loop are dealt out together, so that they can be grouped.
  */
 export class FrameWorkers implements FrameCoder {
   private readonly idle: Worker[] = [];
@@ -53,14 +56,14 @@ export class FrameWorkers implements FrameCoder {
   private started = 0;
   private dealing = false;
 
-  constructor(private readonly count: number, private readonly setup: (index: number) => FrameSetup, private readonly together = 1) {}
+  constructor(private readonly count: number, private readonly setup: (index: number) => FrameSetup, private readonly rowsAtOnce = 0) {}
 
   encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
     return this.run({ type: 'encode', block, place, only }, progress) as Promise<CodedBlock>;
   }
 
-  decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
-    return this.run({ type: 'decode', record }, progress) as Promise<Uint8Array>;
+  decode(record: Uint8Array, progress?: ByteProgress, rows = 0): Promise<Uint8Array> {
+    return this.run({ type: 'decode', record, rows }, progress) as Promise<Uint8Array>;
   }
 
   /** Ends every worker; jobs not yet done are refused. Later jobs start new workers. */
@@ -101,7 +104,13 @@ export class FrameWorkers implements FrameCoder {
       const worker = this.idle.pop() ?? (this.running.size < this.count ? startThread(new URL('./frameWorker.ts', import.meta.url), this.setup(this.started++)) : undefined);
       if (!worker) return;
       const tasks = [this.queue.shift()!];
-      if (tasks[0].job.type === 'decode') while (tasks.length < this.together && this.queue[0]?.job.type === 'decode') tasks.push(this.queue.shift()!);
+      // a model's frames (rows > 0) go together while at least half of the next one's rows fit (so frames of r rows
+      // go round(rowsAtOnce / r) at a time)
+      let rows = rowsOf(tasks[0]);
+      while (rows > 0 && rowsOf(this.queue[0]) > 0 && 2 * (rows + rowsOf(this.queue[0])) <= 2 * this.rowsAtOnce + rowsOf(this.queue[0])) {
+        tasks.push(this.queue.shift()!);
+        rows += rowsOf(tasks[tasks.length - 1]);
+      }
       this.give(worker, tasks);
     }
   }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
-import { cacheOfLayout, DEFAULT_LAYOUT, decodeExactMany, GaveUp, projectsAbove, rankTokens, unrankTokens } from './codec.ts';
+import { cacheOfLayout, DEFAULT_LAYOUT, decodeExactMany, GaveUp, projectsAbove, rankTokens, unrankTokens, walksOnDevice } from './codec.ts';
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
 import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
@@ -91,8 +91,11 @@ export interface CodedBlock {
 export interface FrameCoder {
   /** The frame of a block at `place`; `only`: the block is the whole input. */
   encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock>;
-  /** The bytes of a frame (a record that is not the end record), checked against its length and hash. */
-  decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array>;
+  /**
+   * The bytes of a frame (a record that is not the end record), checked against its length and hash; `rows`: the rows
+   * its decoder steps at once (ListedFrame), by which workers on a GPU group frames.
+   */
+  decode(record: Uint8Array, progress?: ByteProgress, rows?: number): Promise<Uint8Array>;
   /** Lets go of what it holds (worker threads). */
   close(): Promise<void>;
 }
@@ -204,7 +207,7 @@ export class Compressor {
 
 /**
  * A frame's report with the model it names, the hex fingerprint (or the prefix a solo record keeps) of the one that
- * coded it, and the rows its decoder steps at once (0 without the model).
+ * coded it, and the rows a GPU steps for it beside other frames' (0: it is decoded alone, or without the model).
  */
 export type ListedFrame = FrameReport & { modelName: string; fingerprint: string; rows: number };
 
@@ -220,7 +223,7 @@ function framed(record: Uint8Array, limits: Limits): Inspected {
   const contents = decodeBin(record, limits);
   if (isModelFree(contents.header.mode)) return { contents, report: { coder: contents.header.mode, bytes: contents.header.originalLength, frameBytes: record.length, tokens: 0, escapedBytes: 0, modelName: '', fingerprint: '', rows: 0 } };
   const doc = rangeOfFrame(contents);
-  return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint, rows: lanesFor(doc.length, doc) } };
+  return { contents, doc, report: { coder: doc.mode, bytes: doc.byteLength, frameBytes: record.length, tokens: doc.length, escapedBytes: doc.escapedBytes ?? 0, modelName: doc.modelName, fingerprint: doc.modelFingerprint, rows: walksOnDevice(doc) ? lanesFor(doc.length, doc) : 0 } };
 }
 
 /** What a record is, checked in its place in the stream, without the model: a frame, or (undefined) the end. */
@@ -264,10 +267,10 @@ async function decodeFrames(models: Models, frames: (Inspected | Error)[], limit
   for (const [i, frame] of frames.entries()) {
     try {
       if (frame instanceof Error) throw frame;
-      const { contents, doc, report } = frame;
+      const { contents, doc } = frame;
       if (!doc) results[i] = await bytesOfModelFreeFrame(contents);
       else {
-        const model = await models.get(doc, { rows: report.rows, feeding: false });
+        const model = await models.get(doc, { rows: lanesFor(doc.length, doc), feeding: false });
         if (doc.mode === 'exact') exact.set(model, [...(exact.get(model) ?? []), i]);
         else results[i] = tokensToStr(await unrankTokens(rangeDecode(doc) as TokensDoc & Layout, model, tokenProgress(i, doc), limits.memory), model.tokenizer, model.vocabulary);
       }
@@ -311,7 +314,7 @@ export class Decompressor {
     }
     if (!frame) return Promise.resolve(undefined);
     const { report } = frame, index = this.check.count;
-    const decoded = this.coder.decode(record, progress).catch((err) => {
+    const decoded = this.coder.decode(record, progress, report.rows).catch((err) => {
       throw new UserError(`frame ${index}: ${(err as Error).message}`);
     });
     decoded.catch(() => {});  // reported in its turn, after the frames before it

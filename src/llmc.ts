@@ -270,11 +270,45 @@ function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: 
   const most = Math.max(1, Math.min(gpus > 0 ? gpus * JOBS_PER_GPU : cores, cores, Math.floor(totalmem() / WORKER_MEMORY)));
   // a pipe's frames are not known ahead: on the CPU it starts at once, with no worker (0.5 s less for a small input)
   const jobs = options.jobs || Math.min(most, frames ?? (gpus > 0 ? most : 1));
-  const together = gpus > 0 && frames && rows > 0 ? Math.max(1, Math.min(64, frames, Math.round(GPU_STEP_ROWS / rows))) : 1;
+  const together = togetherFor(gpus, frames, rows);
   if (jobs <= 1 && together <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1, together };
   const threads = options.modelOptions.threads || Math.max(1, Math.floor(cores / jobs));
   const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: gpus > 0 ? i % gpus : 0 }, coding: options.coding, limits: options.limits });
-  return { coder: new FrameWorkers(jobs, setup, together), jobs, together };
+  return { coder: new FrameWorkers(jobs, setup, gpus > 0 ? GPU_STEP_ROWS : 0), jobs, together };
+}
+
+/** The frames a worker on a GPU decodes at once, for a file's frames of at most `rows` rows each (1 elsewhere). */
+const togetherFor = (gpus: number, frames: number | undefined, rows: number) => (gpus > 0 && frames && rows > 0 ? Math.max(1, Math.min(64, frames, Math.round(GPU_STEP_ROWS / rows))) : 1);
+
+/** Files a GPU decodes at once when several are given. */
+const FILES_AT_ONCE = 64;
+
+/** The exit status of two outcomes together: an error over a warning over success. */
+const worse = (a: number, b: number) => (a === ERROR || b === ERROR ? ERROR : a === WARNING || b === WARNING ? WARNING : OK);
+
+/**
+ * Several files decoded on a GPU into files of their own (standard output keeps the operands' order, so it takes them
+ * one by one): up to FILES_AT_ONCE at once through one set of workers, so that the frames of small files fill a step
+ * together. One progress bar a file would fight over the terminal, so there are none.
+ */
+async function decodeFilesOnGpu(files: string[], options: LlmcOptions, models: Models, gpus: number): Promise<number> {
+  const { coder, jobs } = frameCoder(options, models, gpus, undefined);
+  const shared: FrameCoder = { encode: coder.encode.bind(coder), decode: coder.decode.bind(coder), close: async () => {} };
+  const coderFor: CoderFor = (frames, rows) => ({ coder: shared, jobs, together: togetherFor(gpus, frames, rows ?? 0) });
+  const quiet = { ...options, quiet: true };
+  let status = OK, next = 0;
+  const lane = async () => {
+    while (next < files.length) {
+      const done = await llmcOne(files[next++], quiet, coderFor, OK);
+      status = worse(status, done);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, files.length) }, lane));
+  } finally {
+    await coder.close();
+  }
+  return status;
 }
 
 /** Runs llmc over its operands, printing one line per problem; returns the exit status. */
@@ -285,6 +319,9 @@ export async function llmc(options: LlmcOptions): Promise<number> {
   // one model load for every file coded in this thread
   const models = new Models(options.model, options.modelOptions);
   const coderFor: CoderFor = (frames, rows) => frameCoder(options, models, gpus, frames, rows);
+  if (gpus > 0 && files.length > 1 && (options.action === 'decompress' || options.action === 'test') && options.output === undefined && !options.stdout && !files.includes('-')) {
+    return decodeFilesOnGpu(files, options, models, gpus);
+  }
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
   for (const file of files) status = await llmcOne(file, options, coderFor, status);

@@ -117,9 +117,10 @@ test('frame workers that take frames to decode together give each its own bytes 
   closeSync(fd);
   assert.ok(records.length >= 6, `${records.length} frames`);
   const damaged = records.map((r, i) => (i === 2 ? Uint8Array.from(r, (b, k) => (k === r.length - 9 ? b ^ 1 : b)) : r));
+  // a row each, three rows at once: the workers take the frames three by three
   const workers = new FrameWorkers(2, () => ({ model: 'llmc-tiny', modelOptions: { engine: 'native', threads: 1 }, coding: DEFAULT_CODING, limits: DEFAULT_LIMITS }), 3);
   t.after(() => workers.close());
-  const decoded = await Promise.allSettled(damaged.map((record) => workers.decode(record)));
+  const decoded = await Promise.allSettled(damaged.map((record) => workers.decode(record, undefined, 1)));
   assert.match(String((decoded[2] as PromiseRejectedResult).reason), /corrupt/);
   // every other frame its own bytes, in its place: with the damaged one given again whole, the text
   const again = await workers.decode(records[2]);
@@ -234,6 +235,19 @@ test('the CUDA engine writes the native engine\'s .bin and reads it, frames deco
   const native = llmc(dir, [...TINY, '-q', '-c', ...layout, 'a.txt'], '', { LLMC_ENGINE: 'native' });
   assert.deepEqual(readFileSync(join(dir, 'a.txt.bin')), native.stdout, 'the same bytes from both engines');
   assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], native.stdout).stdout, text);
+  // several files at once through the same workers, their frames in the same steps; a damaged one fails alone
+  const texts = { 'b.txt': SCARLET.subarray(80_000, 100_000), 'c.txt': readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 20_000), 'd.txt': SCARLET.subarray(110_000, 126_000) };
+  for (const [name, bytes] of Object.entries(texts)) writeFileSync(join(dir, name), bytes);
+  assert.equal(llmc(dir, [...TINY, '-q', ...layout, ...Object.keys(texts)], '', { LLMC_ENGINE: 'native' }).status, 0);
+  const d = readFileSync(join(dir, 'd.txt.bin'));
+  writeFileSync(join(dir, 'd.txt.bin'), Uint8Array.from(d, (b, i) => (i === d.length >> 1 ? b ^ 1 : b)));
+  for (const name of Object.keys(texts)) unlinkSync(join(dir, name));
+  const many = llmc(dir, [...TINY, '-d', '-f', '--engine', 'cuda', 'a.txt.bin', 'b.txt.bin', 'c.txt.bin', 'd.txt.bin']);
+  assert.equal(many.status, 1);
+  assert.match(many.stderr, /^llmc: d\.txt\.bin: frame \d: corrupt[^\n]*\n$/);
+  assert.deepEqual(readFileSync(join(dir, 'a.txt')), text);
+  for (const name of ['b.txt', 'c.txt']) assert.deepEqual(readFileSync(join(dir, name)), texts[name as keyof typeof texts]);
+  assert.ok(!existsSync(join(dir, 'd.txt')), 'no partial output');
 });
 
 test('llmc decodes with the model the user names (default llmc-base-v2), never the one the file names', (t) => {

