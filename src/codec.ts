@@ -456,7 +456,6 @@ function startDecoding(doc: RangedDoc, model: LanguageModel, progress: Progress 
   const mixer = doc.mixer && new Mixer(doc.length, doc.segmentLength, doc.mixer, doc.batch);
   const decoder = doc.sampling ? undefined : new RansDecoder(Uint16Array.from(doc.compressed), doc.precision, doc.lanes ?? 1);
   const uniform = new UniformReader(doc.compressed, doc.precision);
-  const freqs = new Frequencies(model.vocabSize, doc.precision);
   const valueAt = (pos: number) => (decoder ? decoder.peek(laneOf(pos, doc)) : uniform.next());
   const finish = (): TokensDoc => {
     decoder?.finish();
@@ -482,6 +481,8 @@ function startDecoding(doc: RangedDoc, model: LanguageModel, progress: Progress 
     };
     return { stream, finish };
   }
+  // the frequencies of a row, where the GPU does not compute them
+  const freqs = new Frequencies(model.vocabSize, doc.precision);
   const walkAlone = () => walk(model, doc.length, doc, ({ logits, probs, weights, decoded }, pos) => {
     let token: number, start: number, freq: number;
     if (decoded) [token, start, freq] = decoded;
