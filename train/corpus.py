@@ -12,7 +12,8 @@ of the same shape as ../shared/corpus ({"source", "title", "text"}, plus "kind")
     python3 train/corpus.py fetch        # only download and unpack
     python3 train/corpus.py build        # scan, filter, dedupe, hold out, write shards and manifest
     python3 train/corpus.py verify       # re-read the written shards and the prose drop list; exit 1 on any leak
-    python3 train/corpus.py export [N]   # the new shards and N prose shards (minus drops) as JSONL on stdout
+    python3 train/corpus.py export [N|all] [prose|rest]   # the new shards and N prose shards (minus drops) as
+                                         # JSONL on stdout; prose or rest: only the books and articles, or all but them
     python3 train/corpus.py local OUT DIR...   # the same rules over local folders (on the GPU machine)
 
 train/README.md ("Corpus v2") gives the rules, the held-out list and the plan for the GPU machine.
@@ -1497,23 +1498,28 @@ def stage_verify():
     say('verify: no held-out file, title, package or content in the corpus or the prose it reads')
 
 
-def stage_export(n_prose=None):
+def stage_export(n_prose=None, part='all'):
     """The training documents as one JSONL stream on stdout: the corpus v2 shards, then the first n_prose prose
-    shards of ../shared/corpus (all by default) without the documents the manifest drops; for the trip to the GPU
-    machine (train/README.md, "Moving the data")."""
+    shards of ../shared/corpus (all by default; 'all' too) without the documents the manifest drops; for the trip to
+    the GPU machine (train/README.md, "Moving the data"). part 'prose' keeps only the books and encyclopedia articles,
+    'rest' everything else (the new shards and the prose shards' code), so that a mix can weigh them apart."""
+    if part not in ('all', 'prose', 'rest'):
+        raise SystemExit(f'corpus: unknown part {part} (all, prose, rest)')
     m = json.loads(MANIFEST.read_text())
     dropped = {(d['shard'], d['line']) for d in m['prose']['dropped']}
     out = sys.stdout.buffer
-    for sh in m['shards']:
+    for sh in m['shards'] if part != 'prose' else []:
         p = subprocess.Popen(['zstd', '-dc', '--long=27', str(DATA / 'shards' / sh['file'])], stdout=subprocess.PIPE)
         shutil.copyfileobj(p.stdout, out)
         if p.wait() != 0:
             raise SystemExit(f'corpus: cannot read {sh["file"]}')
-    for shard in PROSE_SHARDS[:None if n_prose is None else int(n_prose)]:
+    for shard in PROSE_SHARDS[:None if n_prose in (None, 'all') else int(n_prose)]:
         p = subprocess.Popen(['zstd', '-dc', '--long=27', str(SHARED / 'corpus' / shard)], stdout=subprocess.PIPE)
         for i, line in enumerate(p.stdout):
             if (shard, i) not in dropped:
                 d = json.loads(line)
+                if part != 'all' and (d['source'] in ('gutenberg', 'wikipedia')) != (part == 'prose'):
+                    continue
                 out.write((json.dumps({'source': d['source'], 'title': d['title'], 'kind': 'prose-' + d['source'],
                                        'text': d['text']}, ensure_ascii=False) + '\n').encode('utf-8'))
         p.wait()
@@ -1522,7 +1528,7 @@ def stage_export(n_prose=None):
 
 def main():
     if sys.argv[1:2] == ['export']:
-        return stage_export(*sys.argv[2:3])
+        return stage_export(*sys.argv[2:4])
     if sys.argv[1:2] == ['local']:
         if len(sys.argv) < 4:
             raise SystemExit('usage: corpus.py local OUT_DIR ROOT...')

@@ -160,6 +160,48 @@ EOF
     weights2)  # the v2 checkpoint's weights in fp16 (the optimizer's state stays there)
       python -c "import torch;c=torch.load('../work/out2/ckpt.pt',map_location='cpu');torch.save({'model':{k:v.half() for k,v in c['model'].items()},'config':c['config'],'settings':c['settings'],'iter':c['iter'],'val_loss':c['val_loss'],'val_bpb':c['val_bpb']},'../work/weights2.pt')"
       split -b 15M ../work/weights2.pt "$OUT/weights2.pt.part-" ;;
+    init3)  # model v3 starts from v2's weights, as its int8 graph holds them (v2's training checkpoint was not kept); V2 is
+      # v2's folder, or a copy of its config, tokenizer and int8 graph carried while models/ is set aside for the transfers
+      python ckpt_of_onnx.py --model_dir=${V2:-../models/llmc-base-v2} --out_dir=../work/v2ckpt ;;
+    data3)  # v3's data: v2's documents (after `unpack`), books and encyclopedia prose apart from the rest (code, data,
+      # trees and this machine's code), tokenized with v2's tokenizer; mix A is v2's mix, mix B has the prose twice
+      mkdir -p ../work/v3
+      for part in prose rest; do
+        CORPUS_DATA=/root/cdata CORPUS_SHARED=/root/cdata/shared python3 corpus.py export all $part > ../work/v3/$part.jsonl
+      done
+      site=$(python3 -c 'import site; print(site.getsitepackages()[0])')
+      [ -d ../work/v2/local ] || CORPUS_DATA=/root/cdata CORPUS_JOBS=16 python3 corpus.py local ../work/v2/local /usr/include "$site" /usr/lib/python3.12
+      tok=${V2:-../models/llmc-base-v2}/tokenizer.json
+      python prepare.py --shards=../work/v3/prose.jsonl --tokenizer=$tok --out_dir=../work/v3/prose 2>&1 | tee "$OUT/data3-prose.log"
+      python prepare.py --shards="../work/v3/rest.jsonl ../work/v2/local/local-*.jsonl=${LOCAL_MB:-300}" --tokenizer=$tok \
+        --out_dir=../work/v3/rest 2>&1 | tee "$OUT/data3-rest.log"
+      for mix in A:1 B:2; do IFS=: read -r name times <<< "$mix"; d=../work/v3/$name; mkdir -p $d; cp $tok $d/
+        cat ../work/v3/rest/train.bin $(for i in $(seq $times); do echo ../work/v3/prose/train.bin; done) > $d/train.bin
+        cat ../work/v3/rest/val.bin ../work/v3/prose/val.bin > $d/val.bin
+        python -c "import json,os;a,b=(json.load(open(f'../work/v3/{k}/meta.json')) for k in ('rest','prose'));t=a['val_tokens']+b['val_tokens'];n=a['val_bytes']+b['val_bytes'];json.dump(dict(vocab_size=a['vocab_size'],train_tokens=os.path.getsize('$d/train.bin')//2,val_tokens=t,val_bytes=n,val_bytes_per_token=n/t,prose_times=$times),open('$d/meta.json','w'),indent=1)"
+        cat $d/meta.json
+      done ;;
+    train3)  # v3: the M shape from v2's weights on mixes A and B side by side in the background, a cosine over SECONDS3
+      for mix in A B; do
+        setsid nohup python train.py $(sizes M) --data_dir=../work/v3/$mix --out_dir=../work/out3$mix \
+          --init_from=../work/v2ckpt/ckpt.pt --learning_rate=${LR3:-7.5e-4} --min_lr=3e-5 --warmup_iters=300 \
+          --max_iters=1000000 --schedule_seconds=${SECONDS3:-900} --max_seconds=${SECONDS3:-900} --eval_interval=2000 \
+          > ../work/train3$mix.log 2>&1 < /dev/null &
+      done
+      sleep 90; tail -n 2 ../work/train3?.log ;;
+    wait3)  # until both v3 runs end or WAIT seconds pass
+      end=$(( $(date +%s) + ${WAIT:-540} ))
+      while pgrep -f 'train.py.*out3' > /dev/null && [ $(date +%s) -lt $end ]; do sleep 10; done
+      for mix in A B; do grep ': val' ../work/train3$mix.log | tail -2; tail -1 ../work/train3$mix.log; cp ../work/train3$mix.log "$OUT/"; done ;;
+    eval3)  # each kind's validation bits/byte, v2 against both v3 runs
+      python evaluate.py --checkpoints='../work/v2ckpt/ckpt.pt ../work/out3A/ckpt.pt ../work/out3B/ckpt.pt' \
+        --data_dirs='../work/v3/prose ../work/v3/rest' | tee "$OUT/eval3.md" ;;
+    export3)  # the v3 run of mix MIX as a model folder, int8 only, in 15 MB parts for the trip back
+      python export.py --out_dir=../work/out3$MIX --data_dir=../work/v3/$MIX --model_dir=../work/v3$MIX/llmc-base-v3 \
+        --name=llmc-base-v3 --window=384
+      cp ../work/out3$MIX/reference.json ../work/v3$MIX/llmc-base-v3/
+      (cd ../work/v3$MIX && tar cf - --exclude='llmc-base-v3/onnx/model.onnx*' --exclude=llmc-base-v3/onnx/stepper.onnx \
+        --exclude=llmc-base-v3/onnx/coder.onnx llmc-base-v3) | split -b 15M - "$OUT/v3$MIX.tar.part-" ;;
     *) echo "unknown step $step"; exit 1 ;;
   esac
 done

@@ -32,7 +32,10 @@ grad_clip = 1.0
 eval_interval = 1000
 eval_iters = 40
 max_seconds = 0  # stop (with a checkpoint) after this long; 0 = no limit
+schedule_seconds = 0  # when set, the cosine runs over this many seconds instead of max_iters (runs sharing a GPU,
+                      # whose speed is not known beforehand); set max_seconds to the same
 resume = 0
+init_from = ''  # a ckpt.pt whose weights start this run (continued training: new data, a fresh optimizer and schedule)
 seed = 1337
 compile = 1
 override(globals())
@@ -59,10 +62,13 @@ def get_batch(split, rng=batch_rng):
     return rows[:, :-1], rows[:, 1:]
 
 
-def lr_at(it):
+def lr_at(it, elapsed):
     if it < warmup_iters:
         return learning_rate * (it + 1) / warmup_iters
-    progress = min(1.0, (it - warmup_iters) / max(1, max_iters - warmup_iters))
+    if schedule_seconds:
+        progress = min(1.0, elapsed / schedule_seconds)
+    else:
+        progress = min(1.0, (it - warmup_iters) / max(1, max_iters - warmup_iters))
     return min_lr + 0.5 * (learning_rate - min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -93,6 +99,8 @@ if resume and os.path.exists(ckpt_path):
     optimizer.load_state_dict(ckpt['optimizer'])
     it = ckpt['iter']
     batch_rng = np.random.default_rng([seed, it])  # a fresh, reproducible stream for the continued run
+elif init_from:
+    model.load_state_dict({k: v.float() for k, v in torch.load(init_from, map_location=device)['model'].items()})
 print(f'{model.num_params() / 1e6:.2f}M parameters, starting at iter {it}', flush=True)
 step = torch.compile(model) if compile else model
 
@@ -108,7 +116,7 @@ tokens_per_iter = batch_size * block_size
 x, y = get_batch('train')
 while it < max_iters:
     for group in optimizer.param_groups:
-        group['lr'] = lr_at(it)
+        group['lr'] = lr_at(it, time.time() - t0)
     with torch.autocast('cuda', dtype=torch.bfloat16):
         loss = step(x, y)
     x, y = get_batch('train')  # fetch the next batch while the GPU works
@@ -119,7 +127,7 @@ while it < max_iters:
     it += 1
     elapsed = time.time() - t0
     if it % 100 == 0:
-        print(f'iter {it} loss {loss.item():.4f} lr {lr_at(it):.2e} {(it - start_iter) * tokens_per_iter / elapsed / 1e6:.2f}M tok/s {elapsed:.0f}s', flush=True)
+        print(f'iter {it} loss {loss.item():.4f} lr {optimizer.param_groups[0]["lr"]:.2e} {(it - start_iter) * tokens_per_iter / elapsed / 1e6:.2f}M tok/s {elapsed:.0f}s', flush=True)
     out_of_time = max_seconds and elapsed > max_seconds
     if it % eval_interval == 0 or it == max_iters or out_of_time:
         val_loss, val_bpb = evaluate(model)
