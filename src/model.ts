@@ -15,7 +15,7 @@ import { type RowGraph, RowWorkers, sessionsFor } from './rows.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
-export const DEFAULT_MODEL = 'llmc-base-v2';
+export const DEFAULT_MODEL = 'llmc-base-v3';
 
 export type Dtype = 'fp32' | 'q8';
 export type Device = 'cpu' | 'webgpu' | 'cuda';

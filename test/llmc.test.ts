@@ -250,7 +250,7 @@ test('the CUDA engine writes the native engine\'s .bin and reads it, frames deco
   assert.ok(!existsSync(join(dir, 'd.txt')), 'no partial output');
 });
 
-test('llmc decodes with the model the user names (default llmc-base-v2), never the one the file names', (t) => {
+test('llmc decodes with the model the user names (default llmc-base-v3), never the one the file names', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 3000));
   assert.equal(llmc(dir, [...TINY, '-q', 'a.txt']).status, 0);
@@ -258,8 +258,18 @@ test('llmc decodes with the model the user names (default llmc-base-v2), never t
   assert.equal(r.status, 1);
   assert.ok(oneLine(r.stderr), r.stderr);
   // a solo record names no model: the shipped one with its fingerprint is found
-  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for a model \(vocabulary 2048\), this is llmc-base-v2 .*; decode it with -n llmc-tiny\n$/);
+  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for a model \(vocabulary 2048\), this is llmc-base-v3 .*; decode it with -n llmc-tiny\n$/);
   assert.equal(llmc(dir, [...TINY, '-t', '-q', 'a.txt.bin']).status, 0, 'and the model it names decodes it');
+});
+
+test('files of the previous default model (llmc-base-v2, package 0.14) decode with -n llmc-base-v2, and the default says so', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 400));
+  assert.equal(llmc(dir, ['-n', 'llmc-base-v2', '-q', 'a.txt']).status, 0);
+  const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: .*this is llmc-base-v3 .*; decode it with -n llmc-base-v2\n$/);
+  assert.equal(llmc(dir, ['-n', 'llmc-base-v2', '-t', '-q', 'a.txt.bin']).status, 0);
 });
 
 test('llmc at a terminal: never writes compressed data to it, and shows one progress bar', (t) => {

@@ -49,7 +49,7 @@ test('our BPE tokenizer gives the ids and text of transformers.js, on real files
     `${' '.repeat(20_000)}x${'a'.repeat(5000)}`,
     "I'm ok; they'll've 12345 ٣٤ 𝔘𝔫𝔦 x\r\n\r\n\ty  ",
   ];
-  for (const name of ['llmc-tiny', 'llmc-base-v2']) {
+  for (const name of ['llmc-tiny', 'llmc-base-v3']) {
     const dir = join(MODELS_DIR, name);
     const reference = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
     const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
