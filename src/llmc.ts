@@ -299,7 +299,7 @@ async function decodeFilesOnGpu(files: string[], options: LlmcOptions, models: M
   let status = OK, next = 0;
   const lane = async () => {
     while (next < files.length) {
-      const done = await llmcOne(files[next++], quiet, coderFor, OK);
+      const done = await llmcOne(files[next++], quiet, coderFor);
       status = worse(status, done);
     }
   };
@@ -324,12 +324,12 @@ export async function llmc(options: LlmcOptions): Promise<number> {
   }
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
-  for (const file of files) status = await llmcOne(file, options, coderFor, status);
+  for (const file of files) status = worse(status, await llmcOne(file, options, coderFor));
   return status;
 }
 
-/** One operand, with the exit status so far; the status after it. */
-async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor, status: number): Promise<number> {
+/** One operand; its exit status (OK, WARNING or ERROR), which callers combine with `worse`. */
+async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor): Promise<number> {
   const name = file === '-' ? 'stdin' : printable(file);
   let out: Output | undefined;
   let input: ReturnType<typeof openInput> | undefined;
@@ -339,7 +339,7 @@ async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor, s
     input = openInput(file, options.action);
     if (options.action === 'list') {
       process.stdout.write(`${listOne(input.fd, name, options.limits)}\n`);
-      return status;
+      return OK;
     }
     const t0 = process.hrtime.bigint();
     out = options.action === 'test' ? undefined : new Output(path);
@@ -355,9 +355,9 @@ async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor, s
     const warning = err instanceof Warning;
     const message = err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
     process.stderr.write(`llmc: ${name}: ${message.split('\n')[0]}\n`);
-    return warning && status !== ERROR ? WARNING : ERROR;
+    return warning ? WARNING : ERROR;
   } finally {
     input?.close();
   }
-  return status;
+  return OK;
 }
