@@ -37,6 +37,12 @@ function errorOf(failure: Failure): Error {
 /** The rows a task's frame steps at once: 0 for a block to encode, a frame without the model, or no task. */
 const rowsOf = (task?: Task) => (task?.job.type === 'decode' ? task.job.rows : 0);
 
+/** Whether a frame of `next` rows joins frames of `rows` rows in one walk: while at least half of its rows fit. */
+const joins = (rows: number, next: number, rowsAtOnce: number) => rows > 0 && next > 0 && rows + next / 2 <= rowsAtOnce;
+
+/** The frames of `rows` rows each that a worker takes at once by that rule: k while (k - 1)·rows + rows / 2 fits. */
+export const framesAtOnce = (rows: number, rowsAtOnce: number) => Math.max(1, Math.round(rowsAtOnce / rows));
+
 interface Task {
   job: EncodeJob | { type: 'decode'; record: Uint8Array; rows: number };
   progress?: ByteProgress;
@@ -104,10 +110,9 @@ export class FrameWorkers implements FrameCoder {
       const worker = this.idle.pop() ?? (this.running.size < this.count ? startThread(new URL('./frameWorker.ts', import.meta.url), this.setup(this.started++)) : undefined);
       if (!worker) return;
       const tasks = [this.queue.shift()!];
-      // a model's frames (rows > 0) go together while at least half of the next one's rows fit (so frames of r rows
-      // go round(rowsAtOnce / r) at a time)
+      // a model's frames go together (framesAtOnce of them, where their rows are alike)
       let rows = rowsOf(tasks[0]);
-      while (rows > 0 && rowsOf(this.queue[0]) > 0 && 2 * (rows + rowsOf(this.queue[0])) <= 2 * this.rowsAtOnce + rowsOf(this.queue[0])) {
+      while (joins(rows, rowsOf(this.queue[0]), this.rowsAtOnce)) {
         tasks.push(this.queue.shift()!);
         rows += rowsOf(tasks[tasks.length - 1]);
       }

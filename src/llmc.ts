@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { kb, Output, printable, progressBar, sameFile, UserError } from './cli.ts';
 import type { Limits } from './container.ts';
 import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameCoder, type FrameReport, FrameReader, FramesHere, Models } from './frames.ts';
-import { FrameWorkers } from './frameWorkers.ts';
+import { FrameWorkers, framesAtOnce } from './frameWorkers.ts';
 import { embeddedModelWith, type ModelOptions } from './model.ts';
 import { engineAsked, nativeEngine } from './native.ts';
 
@@ -278,7 +278,7 @@ function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: 
 }
 
 /** The frames a worker on a GPU decodes at once, for a file's frames of at most `rows` rows each (1 elsewhere). */
-const togetherFor = (gpus: number, frames: number | undefined, rows: number) => (gpus > 0 && frames && rows > 0 ? Math.max(1, Math.min(64, frames, Math.round(GPU_STEP_ROWS / rows))) : 1);
+const togetherFor = (gpus: number, frames: number | undefined, rows: number) => (gpus > 0 && frames && rows > 0 ? Math.min(64, frames, framesAtOnce(rows, GPU_STEP_ROWS)) : 1);
 
 /** Files a GPU decodes at once when several are given. */
 const FILES_AT_ONCE = 64;
