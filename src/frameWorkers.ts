@@ -126,8 +126,8 @@ export class FrameWorkers implements FrameCoder {
     worker.ref();
     const settle = (alive: boolean) => {
       worker.off('message', reply).off('error', fail).off('exit', exited);
-      this.running.delete(worker);
-      if (alive) {
+      // a worker that close() took is ending: were it unref'd, close()'s wait on it would hold nothing open
+      if (this.running.delete(worker) && alive) {
         worker.unref();
         this.idle.push(worker);
       }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { brotliCompressSync } from 'node:zlib';
 import { test } from 'node:test';
 import { DEFAULT_LIMITS } from '../src/container.ts';
@@ -127,6 +128,32 @@ test('frame workers that take frames to decode together give each its own bytes 
   assert.deepEqual(Buffer.concat(decoded.map((d, i) => (i === 2 ? again : (d as PromiseFulfilledResult<Uint8Array>).value))), text);
 });
 
+test('frame workers closed while their failures are on the way end with the process: none is kept idle, unref\'d, while close() waits for it', (t) => {
+  const dir = tempDir(t);
+  const src = (name: string) => JSON.stringify(pathToFileURL(join(ROOT, 'src', name)).href);
+  // four workers fail while this thread is busy; close() runs on the first failure, before the others' are read.
+  // Before the fix, a late failure unref'd its worker and the process left close() unsettled (exit 13) in about
+  // half the rounds, so three rounds.
+  const script = `import { DEFAULT_LIMITS } from ${src('container.ts')};
+import { DEFAULT_CODING } from ${src('frames.ts')};
+import { FrameWorkers } from ${src('frameWorkers.ts')};
+for (let round = 0; round < 3; round++) {
+  const workers = new FrameWorkers(4, () => ({ model: 'no-such-model', modelOptions: { engine: 'native', threads: 1 }, coding: DEFAULT_CODING, limits: DEFAULT_LIMITS }));
+  const jobs = [0, 1, 2, 3].map((frameIndex) => workers.encode(new Uint8Array(5), { streamId: new Uint8Array(8), frameIndex }, false));
+  jobs.forEach((job) => job.catch(() => {}));
+  await new Promise((resolve) => setImmediate(resolve));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+  await Promise.race(jobs).catch(() => {});
+  await workers.close();
+}
+console.log('closed');
+`;
+  writeFileSync(join(dir, 'close.mts'), script);
+  const r = spawnSync(process.execPath, ['--import', TSX, join(dir, 'close.mts')], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'closed\n');
+});
+
 test('llmc gives each block the smallest of the model, the classical coders and stored, and codes text and binary in one file', (t) => {
   const dir = tempDir(t);
   const binary = Buffer.from(Array.from({ length: 1800 }, (_, i) => (i * 7919 + (i >> 3) * 31) % 256));
@@ -226,7 +253,7 @@ test('the CUDA engine writes the native engine\'s .bin and reads it, frames deco
   writeFileSync(join(dir, 'a.txt'), text);
   const cuda = llmc(dir, [...TINY, '-q', '-v', '--engine', 'cuda', ...layout, 'a.txt']);
   if (cuda.status !== 0) {
-    assert.equal(cuda.status, 1);
+    assert.equal(cuda.status, 1, cuda.stderr);
     assert.match(cuda.stderr, /^llmc: a\.txt: the CUDA engine cannot run: [^\n]+\n$/);
     assert.deepEqual(readdirSync(dir), ['a.txt'], 'no output where the engine cannot run');
     return t.diagnostic(cuda.stderr.trim());
