@@ -280,18 +280,20 @@ function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: 
 /** The frames a worker on a GPU decodes at once, for a file's frames of at most `rows` rows each (1 elsewhere). */
 const togetherFor = (gpus: number, frames: number | undefined, rows: number) => (gpus > 0 && frames && rows > 0 ? Math.min(64, frames, framesAtOnce(rows, GPU_STEP_ROWS)) : 1);
 
-/** Files a GPU decodes at once when several are given. */
+/** Files a GPU codes at once when several are given. */
 const FILES_AT_ONCE = 64;
 
 /** The exit status of two outcomes together: an error over a warning over success. */
 const worse = (a: number, b: number) => (a === ERROR || b === ERROR ? ERROR : a === WARNING || b === WARNING ? WARNING : OK);
 
 /**
- * Several files decoded on a GPU into files of their own (standard output keeps the operands' order, so it takes them
- * one by one): up to FILES_AT_ONCE at once through one set of workers, so that the frames of small files fill a step
- * together. One progress bar a file would fight over the terminal, so there are none.
+ * Several files coded on a GPU into files of their own (standard output keeps the operands' order, so it takes them
+ * one by one): up to FILES_AT_ONCE at once through one set of workers, so that small files keep the workers busy and
+ * their frames fill a decoding step together. One progress bar a file would fight over the terminal, so there are
+ * none. The CPU takes files one by one: a file's rows already spread over the cores, and workers of their own cost
+ * more than they gained on two cores (BENCHMARKS.md, "Several files at once").
  */
-async function decodeFilesOnGpu(files: string[], options: LlmcOptions, models: Models, gpus: number): Promise<number> {
+async function codeFilesOnGpu(files: string[], options: LlmcOptions, models: Models, gpus: number): Promise<number> {
   const { coder, jobs } = frameCoder(options, models, gpus, undefined);
   const shared: FrameCoder = { encode: coder.encode.bind(coder), decode: coder.decode.bind(coder), close: async () => {} };
   const coderFor: CoderFor = (frames, rows) => ({ coder: shared, jobs, together: togetherFor(gpus, frames, rows ?? 0) });
@@ -319,8 +321,8 @@ export async function llmc(options: LlmcOptions): Promise<number> {
   // one model load for every file coded in this thread
   const models = new Models(options.model, options.modelOptions);
   const coderFor: CoderFor = (frames, rows) => frameCoder(options, models, gpus, frames, rows);
-  if (gpus > 0 && files.length > 1 && (options.action === 'decompress' || options.action === 'test') && options.output === undefined && !options.stdout && !files.includes('-')) {
-    return decodeFilesOnGpu(files, options, models, gpus);
+  if (gpus > 0 && files.length > 1 && options.action !== 'list' && options.output === undefined && !options.stdout && !files.includes('-')) {
+    return codeFilesOnGpu(files, options, models, gpus);
   }
   let status = OK;
   if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);

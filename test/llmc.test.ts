@@ -108,6 +108,31 @@ test('llmc -j codes frames side by side in worker threads: the bytes of one at a
   }
 });
 
+test('llmc codes several files into files of their own: each the bytes it gets alone; an existing output or a damaged file fails alone', (t) => {
+  const dir = tempDir(t);
+  const texts: Record<string, Buffer> = { 'a.txt': SCARLET.subarray(20_000, 24_000), 'b.txt': readFileSync(join(ROOT, 'src', 'llmc.ts')).subarray(0, 3_000), 'c.txt': Buffer.alloc(0), 'd.txt': SCARLET.subarray(40_000, 47_000) };
+  for (const [name, bytes] of Object.entries(texts)) writeFileSync(join(dir, name), bytes);
+  writeFileSync(join(dir, 'e.txt'), 'kept');
+  writeFileSync(join(dir, 'e.txt.bin'), 'not overwritten');
+  const packed = llmc(dir, [...TINY, '-q', '--block', '3000', ...Object.keys(texts), 'e.txt']);
+  assert.equal(packed.status, 2, packed.stderr);
+  assert.equal(packed.stderr, 'llmc: e.txt: e.txt.bin already exists: not overwritten (use -f)\n');
+  for (const name of Object.keys(texts)) {
+    const alone = llmc(dir, [...TINY, '-q', '-c', '-j', '1', '--block', '3000', name]);
+    assert.deepEqual(readFileSync(join(dir, `${name}.bin`)), alone.stdout, name);
+  }
+  const tested = llmc(dir, [...TINY, '-t', ...Object.keys(texts).map((name) => `${name}.bin`)]);
+  assert.equal(tested.status, 0, tested.stderr);
+  const d = readFileSync(join(dir, 'd.txt.bin'));
+  writeFileSync(join(dir, 'd.txt.bin'), Uint8Array.from(d, (b, i) => (i === d.length >> 1 ? b ^ 1 : b)));
+  for (const name of Object.keys(texts)) unlinkSync(join(dir, name));
+  const back = llmc(dir, [...TINY, '-d', '-q', ...Object.keys(texts).map((name) => `${name}.bin`)]);
+  assert.equal(back.status, 1);
+  assert.match(back.stderr, /^llmc: d\.txt\.bin: frame \d: corrupt[^\n]*\n$/);
+  for (const name of ['a.txt', 'b.txt', 'c.txt']) assert.deepEqual(readFileSync(join(dir, name)), texts[name], name);
+  assert.ok(!existsSync(join(dir, 'd.txt')), 'no partial output');
+});
+
 test('frame workers that take frames to decode together give each its own bytes or its own error, in order', async (t) => {
   const dir = tempDir(t);
   const text = Buffer.concat([SCARLET.subarray(60_000, 66_000), readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 6_000)]);
@@ -262,10 +287,11 @@ test('the CUDA engine writes the native engine\'s .bin and reads it, frames deco
   const native = llmc(dir, [...TINY, '-q', '-c', ...layout, 'a.txt'], '', { LLMC_ENGINE: 'native' });
   assert.deepEqual(readFileSync(join(dir, 'a.txt.bin')), native.stdout, 'the same bytes from both engines');
   assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], native.stdout).stdout, text);
-  // several files at once through the same workers, their frames in the same steps; a damaged one fails alone
+  // several files at once through the same workers (decoding: their frames in the same steps); a damaged one fails alone
   const texts = { 'b.txt': SCARLET.subarray(80_000, 100_000), 'c.txt': readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 20_000), 'd.txt': SCARLET.subarray(110_000, 126_000) };
   for (const [name, bytes] of Object.entries(texts)) writeFileSync(join(dir, name), bytes);
-  assert.equal(llmc(dir, [...TINY, '-q', ...layout, ...Object.keys(texts)], '', { LLMC_ENGINE: 'native' }).status, 0);
+  assert.equal(llmc(dir, [...TINY, '-q', '--engine', 'cuda', ...layout, ...Object.keys(texts)]).status, 0);
+  for (const name of Object.keys(texts)) assert.deepEqual(readFileSync(join(dir, `${name}.bin`)), llmc(dir, [...TINY, '-q', '-c', ...layout, name], '', { LLMC_ENGINE: 'native' }).stdout, name);
   const d = readFileSync(join(dir, 'd.txt.bin'));
   writeFileSync(join(dir, 'd.txt.bin'), Uint8Array.from(d, (b, i) => (i === d.length >> 1 ? b ^ 1 : b)));
   for (const name of Object.keys(texts)) unlinkSync(join(dir, name));
