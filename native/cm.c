@@ -330,13 +330,21 @@ static napi_value js_cm_encode(napi_env env, napi_callback_info info) {
   size_t room = length / 2 + 64, used = 0;
   uint8_t *stream = malloc(room);
   if (!m || !stream) return free(stream), m ? predictor_free(m) : (void)0, fail(env, "cm: out of memory");
+  // the stream's bytes at every 4096th input byte, for the give-up's rate of the latter half
+  size_t *used_at = calloc((length >> 12) + 1, sizeof *used_at);
+  if (!used_at) return free(stream), predictor_free(m), fail(env, "cm: out of memory");
   uint32_t x1 = 0, x2 = 0xffffffffu;
   bool given_up = false;
   for (size_t i = 0; i < length && !given_up; i++) {
-    // the rule of src/codec.ts projectsAbove, in the same float64 steps
-    if ((i & 4095) == 0 && i > 0 && 4.0 * (double)i >= (double)length && ((double)(8 * used) / 8) * ((double)length / (double)i) > ceiling) {
-      given_up = true;
-      break;
+    if ((i & 4095) == 0 && i > 0) {
+      used_at[i >> 12] = used;
+      // the rule of src/codec.ts projectsAbove, in the same float64 steps, from the last check at or before i / 2
+      size_t half = i >> 13;
+      double bits = (double)(8 * used), from_bits = (double)(8 * used_at[half]), from_done = (double)(half << 12);
+      if (4.0 * (double)i >= (double)length && (bits + ((bits - from_bits) * ((double)length - (double)i)) / ((double)i - from_done)) / 8 > ceiling) {
+        given_up = true;
+        break;
+      }
     }
     int c = bytes[i];
     for (int j = 7; j >= 0; j--) {
@@ -348,7 +356,7 @@ static napi_value js_cm_encode(napi_env env, napi_callback_info info) {
       while (((x1 ^ x2) & 0xff000000u) == 0) {
         if (used + 8 > room) {
           uint8_t *grown = realloc(stream, room *= 2);
-          if (!grown) return free(stream), predictor_free(m), fail(env, "cm: out of memory");
+          if (!grown) return free(stream), free(used_at), predictor_free(m), fail(env, "cm: out of memory");
           stream = grown;
         }
         stream[used++] = (uint8_t)(x2 >> 24);
@@ -358,6 +366,7 @@ static napi_value js_cm_encode(napi_env env, napi_callback_info info) {
     }
   }
   predictor_free(m);
+  free(used_at);
   if (given_up) return free(stream), napi_get_null(env, &out), out;
   // the fewest bytes that, followed by the zeros a decoder reads past the end, lie in [x1, x2]
   for (int k = 1; k <= 4; k++) {

@@ -13,6 +13,7 @@ import { type BinHeader, decodeBin, encodeBin, endOfOnly, fileOfFrame, soloOf } 
 import { rng } from '../src/fuzz.ts';
 import { onlyFrame } from '../src/range.ts';
 import { cmDecode, cmDecodeReference, cmEncode, cmEncodeReference } from '../src/cm.ts';
+import { projectsAbove } from '../src/codec.ts';
 import { nativeEngine } from '../src/native.ts';
 import { brotliFrame, bytesOfBin, bytesOfModelFreeFrame, classicalFrames, cmFrame, storedFrame, zstdFrame } from '../src/stored.ts';
 import { sha256Prefix } from '../src/tokenize.ts';
@@ -159,7 +160,7 @@ test('cm in C (native/cm.c) writes the TypeScript reference\'s stream and reads 
     assert.deepEqual(Buffer.from(native.cmDecode(reference, bytes.length)), Buffer.from(bytes));
     assert.deepEqual(Buffer.from(cmDecodeReference(fast, bytes.length)), Buffer.from(bytes));
     // giving up: a ceiling just under and just over the stream's size, a quarter of the way or more
-    for (const ceiling of [reference.length / 2, reference.length * 0.9, reference.length * 4]) {
+    for (const ceiling of [reference.length / 2, reference.length * 0.9, reference.length * 1.1, reference.length * 4]) {
       assert.equal(native.cmEncode(bytes, ceiling) === null, cmEncodeReference(bytes, ceiling) === undefined, `${bytes.length} bytes, ceiling ${ceiling}`);
     }
   }
@@ -167,6 +168,24 @@ test('cm in C (native/cm.c) writes the TypeScript reference\'s stream and reads 
   const stream = native.cmEncode(SCARLET.subarray(0, 5000), Infinity)!;
   assert.throws(() => native.cmDecode(stream.subarray(0, stream.length >> 1), 5000), { message: 'the stream ends early' });
   assert.throws(() => cmDecodeReference(stream.subarray(0, stream.length >> 1), 5000), { message: 'the stream ends early' });
+});
+
+test('a coder is given up on its bits so far and the rest at the rate of the latter half of what it has done', () => {
+  // the first position of `giveUp`'s that stops a coder spending bitsAt(done) bits on 10,000 positions, checked every 500
+  const stopsAt = (bitsAt: (done: number) => number, ceiling: number) => {
+    const giveUp = projectsAbove(ceiling);
+    for (let done = 500; done <= 10_000; done += 500) if (giveUp(bitsAt(done), done, 10_000)) return done;
+    return undefined;
+  };
+  // 8 bits a position throughout: 10,000 bytes, which its first quarter foretells
+  const steady = (done: number) => 8 * done;
+  assert.equal(stopsAt(steady, 9_999), 2_500);
+  assert.equal(stopsAt(steady, 10_000), undefined);
+  // a coder that learns: 8 bits a position for the first 1,000, then 1 (2,125 bytes in all). At a quarter the start's
+  // rate projects 4,750 bytes; the latter half's (1,250..2,500) projects the whole exactly.
+  const learning = (done: number) => 8 * Math.min(done, 1_000) + Math.max(0, done - 1_000);
+  assert.equal(stopsAt(learning, 2_125), undefined);
+  assert.equal(stopsAt(learning, 2_124), 2_500);
 });
 
 test('a frame whose coder id is changed is refused in one line, with no output', async (t) => {
