@@ -24,18 +24,10 @@ override(globals())
 device = 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
-@torch.no_grad()
 def bits_per_byte(model, data_dir):
     tokens = np.memmap(os.path.join(data_dir, 'val.bin'), dtype=np.uint16, mode='r')
     meta = json.load(open(os.path.join(data_dir, 'meta.json')))
-    rng = np.random.default_rng(0)
-    losses = []
-    for _ in range(batches):
-        starts = rng.integers(0, len(tokens) - block_size - 1, batch_size)
-        rows = torch.from_numpy(np.stack([tokens[s:s + block_size + 1] for s in starts]).astype(np.int64)).to(device)
-        with torch.autocast(device, dtype=torch.bfloat16):
-            losses.append(model(rows[:, :-1], rows[:, 1:]).item())
-    return float(np.mean(losses)) / math.log(2) / meta['val_bytes_per_token']
+    return model.mean_loss(tokens, block_size, batch_size, batches) / math.log(2) / meta['val_bytes_per_token']
 
 
 print('| checkpoint | ' + ' | '.join(data_dirs.split()) + ' |')

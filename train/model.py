@@ -8,6 +8,7 @@ computes what was trained.
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -179,6 +180,20 @@ class GPT(nn.Module):
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+    @torch.no_grad()
+    def mean_loss(self, tokens, block_size, batch_size, batches):
+        """Mean cross-entropy in nats over `batches` batches of windows of `tokens` (uint16), drawn from a fixed seed,
+        so that every call and every checkpoint sees the same windows."""
+        device = self.embed_tokens.weight.device
+        rng = np.random.default_rng(0)
+        losses = []
+        for _ in range(batches):
+            starts = rng.integers(0, len(tokens) - block_size - 1, batch_size)
+            rows = torch.from_numpy(np.stack([tokens[s:s + block_size + 1] for s in starts]).astype(np.int64)).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                losses.append(self(rows[:, :-1], rows[:, 1:]).item())
+        return float(np.mean(losses))
 
     def forward_cached(self, input_ids, attention_mask, position_ids, past):
         """Inference forward with a key/value cache: past is a list of (key, value) per layer,

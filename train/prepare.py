@@ -26,7 +26,6 @@ tokenizer_sample_mb = 200  # training text the BPE merges are learnt from
 max_train_mb = 0  # 0 = all training text
 val_bucket = 128  # one document in this many (by title hash) goes to validation
 tokenizer = ''  # an existing tokenizer.json to reuse instead of training one (to add shards to a data set)
-override(globals())
 
 EOT = '<|endoftext|>'
 
@@ -130,4 +129,5 @@ def main():
 
 
 if __name__ == '__main__':
+    override(globals())  # here, so that vocab_bytes.py can import is_validation with the defaults
     main()

@@ -54,9 +54,9 @@ splits = {s: np.memmap(os.path.join(data_dir, f'{s}.bin'), dtype=np.uint16, mode
 batch_rng = np.random.default_rng(seed)
 
 
-def get_batch(split, rng=batch_rng):
-    data = splits[split]
-    starts = rng.integers(0, len(data) - block_size - 1, batch_size)
+def get_batch():
+    data = splits['train']
+    starts = batch_rng.integers(0, len(data) - block_size - 1, batch_size)
     rows = np.stack([data[s:s + block_size + 1] for s in starts]).astype(np.int64)
     rows = torch.from_numpy(rows).pin_memory().to(device, non_blocking=True)
     return rows[:, :-1], rows[:, 1:]
@@ -72,17 +72,10 @@ def lr_at(it, elapsed):
     return min_lr + 0.5 * (learning_rate - min_lr) * (1 + math.cos(math.pi * progress))
 
 
-@torch.no_grad()
 def evaluate(model):
     model.eval()
-    rng = np.random.default_rng(0)  # the same validation windows every time
-    losses = []
-    for _ in range(eval_iters):
-        x, y = get_batch('val', rng)
-        with torch.autocast('cuda', dtype=torch.bfloat16):
-            losses.append(model(x, y).item())
+    loss = model.mean_loss(splits['val'], block_size, batch_size, eval_iters)  # the same validation windows every time
     model.train()
-    loss = float(np.mean(losses))
     return loss, loss / math.log(2) / meta['val_bytes_per_token']
 
 
@@ -113,13 +106,13 @@ def save(val_loss, val_bpb):
 t0 = time.time()
 start_iter = it
 tokens_per_iter = batch_size * block_size
-x, y = get_batch('train')
+x, y = get_batch()
 while it < max_iters:
     for group in optimizer.param_groups:
         group['lr'] = lr_at(it, time.time() - t0)
     with torch.autocast('cuda', dtype=torch.bfloat16):
         loss = step(x, y)
-    x, y = get_batch('train')  # fetch the next batch while the GPU works
+    x, y = get_batch()  # fetch the next batch while the GPU works
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()

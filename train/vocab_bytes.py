@@ -4,21 +4,20 @@ does to bits per byte needs a model trained with it, on the GPU machine: README.
 
     python vocab_bytes.py --sample=mix.jsonl --tokenizers='a/tokenizer.json b/tokenizer.json' --files='x.txt y.js'
 
-The validation documents are prepare.py's (one in 128 by title); prose is Gutenberg and Wikipedia, the rest everything else.
+The validation documents are prepare.py's (is_validation: one in 128 by title); prose is Gutenberg and Wikipedia, the rest everything else.
 """
 import json
 import os
-import zlib
 
 from tokenizers import Tokenizer
 
 from configure import override
+from prepare import is_validation
 
 sample = ''  # JSONL documents ({"title", "text", "kind"}), e.g. every 8th line of `corpus.py export`
 tokenizers = ''  # tokenizer.json files, separated by spaces
 files = ''  # files, separated by spaces
 override(globals())
-val_bucket = 128  # prepare.py's validation documents: the CRC-32 of the title in bucket 0 of 128
 
 
 def parts():
@@ -27,7 +26,7 @@ def parts():
     with open(sample, 'rb') as f:
         for line in f:
             doc = json.loads(line)
-            if zlib.crc32(doc['title'].encode()) % val_bucket == 0:
+            if is_validation(doc['title']):
                 found['prose' if doc.get('kind') in ('prose-gutenberg', 'prose-wikipedia') else 'rest'].append(doc['text'])
     for path in files.split():
         found[os.path.basename(path)] = [open(path, encoding='utf-8', newline='').read()]
