@@ -78,9 +78,9 @@ export class OutputClosed extends UserError {
   }
 }
 
-/** Unfinished output files, removed if the process is interrupted. */
+/** Unfinished output files, removed however the process ends before they are committed. */
 const pendingOutputs = new Set<string>();
-let removeOnSignal = false;
+let removeOnExit = false;
 
 /**
  * An output written in parts: standard output (no path), or a temporary file beside `path` that `commit` syncs
@@ -95,14 +95,13 @@ export class Output {
       this.fd = 1;
       return;
     }
-    if (!removeOnSignal) {
-      removeOnSignal = true;
-      for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
-        process.on(signal, () => {
-          for (const temp of pendingOutputs) rmSync(temp, { force: true });
-          process.exit(128 + number);
-        });
-      }
+    if (!removeOnExit) {
+      removeOnExit = true;
+      // also on an exit no one planned (a wait the event loop could not finish ends the process with status 13)
+      process.on('exit', () => {
+        for (const temp of pendingOutputs) rmSync(temp, { force: true });
+      });
+      for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) process.on(signal, () => process.exit(128 + number));
     }
     this.temp = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.tmp`);
     try {

@@ -1,7 +1,7 @@
 // llmc, the one command: gzip's manners over the library's frames, with the real tiny model, real files.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { brotliCompressSync } from 'node:zlib';
@@ -177,6 +177,25 @@ console.log('closed');
   const r = spawnSync(process.execPath, ['--import', TSX, join(dir, 'close.mts')], { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'closed\n');
+});
+
+test('an output not yet committed is removed however the process ends: an exit, a signal, a wait left unsettled', (t) => {
+  const dir = tempDir(t);
+  const script = `import { Output } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src', 'cli.ts')).href)};
+const out = new Output(${JSON.stringify(join(dir, 'out', 'x.bin'))});
+out.write(new Uint8Array(1000));
+const how = process.argv[2];
+if (how === 'exit') process.exit(3);
+if (how === 'signal') setInterval(() => process.kill(process.pid, 'SIGTERM'), 100);
+await new Promise(() => {});
+`;
+  writeFileSync(join(dir, 'end.mts'), script);
+  mkdirSync(join(dir, 'out'));
+  for (const [how, status] of [['exit', 3], ['signal', 143], ['wait', 13]] as const) {
+    const r = spawnSync(process.execPath, ['--import', TSX, join(dir, 'end.mts'), how], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, status, `${how}: ${r.stderr}`);
+    assert.deepEqual(readdirSync(join(dir, 'out')), [], `${how}: no partial output`);
+  }
 });
 
 test('llmc gives each block the smallest of the model, the classical coders and stored, and codes text and binary in one file', (t) => {
