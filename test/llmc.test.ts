@@ -223,10 +223,11 @@ test('llmc gives each block the smallest of the model, the classical coders and 
 
   // Text that repeats far beyond the model's window: long matches beat the model, so the frame is one that needs no
   // model (cm's, whose match model and mixing beat brotli's here), and the file is never larger than brotli's stream
-  // plus a header.
+  // plus a header. The model's frame is coded to the end, not given up: its mixer learns the repeats, and the rate of
+  // the latter half of what it has done keeps its projection within 1.5× of the best classical frame.
   const repeated = Buffer.from(Array.from({ length: 400 }, (_, i) => `{"id": ${i % 7}, "name": "entry", "tags": ["a", "b"]}\n`).join(''));
   const b = llmc(dir, [...TINY, '-q', '-v', '-c'], repeated);
-  assert.match(b.stderr, /1 frame \(cm 1; the model given up on 1\)/);
+  assert.match(b.stderr, /1 frame \(cm 1\)/);
   assert.ok(b.stdout.length <= brotliCompressSync(repeated).length + 51 + 47, `${b.stdout.length} bytes`);
   assert.deepEqual(llmc(dir, [...TINY, '-d', '-q'], b.stdout).stdout, repeated);
 });
