@@ -163,20 +163,33 @@ export function stageArgs(usage: string): Argv<{ i?: string; o?: string }> {
     .fail((msg, err) => fail(err ?? new UserError(msg)));
 }
 
+/** The running command's name, for its messages. */
+const commandName = () => basename(process.argv[1] ?? 'llmc').replace(/\.[cm]?[jt]s$/, '');
+
 /** Prints one line naming the program and the problem, then exits 1. */
 export function fail(err: unknown): never {
-  const name = basename(process.argv[1] ?? 'llmc').replace(/\.[cm]?[jt]s$/, '');
   const message = err instanceof Error ? err.message : String(err);
   const detail = err instanceof UserError || !(err instanceof Error) ? message : `${err.name}: ${message}`;
-  process.stderr.write(`${name}: ${detail.split('\n')[0]}\n`);
+  process.stderr.write(`${commandName()}: ${detail.split('\n')[0]}\n`);
   process.exit(1);
 }
 
-/** Runs a CLI's main function, turning any error into one line on stderr and exit code 1. */
+/**
+ * Runs a CLI's main function, turning any error into one line on stderr and exit code 1; so too a process whose event
+ * loop empties while main still waits (a wait that nothing can settle, a bug), which would otherwise end with 0.
+ */
 export function runCli(main: () => Promise<void> | void): void {
+  let finished = false;
+  process.on('exit', (code) => {
+    if (finished || code !== 0) return;
+    process.stderr.write(`${commandName()}: stopped with its work unfinished (an internal error)\n`);
+    process.exitCode = 1;
+  });
   Promise.resolve()
     .then(main)
-    .catch(fail);
+    .then(() => {
+      finished = true;
+    }, fail);
 }
 
 /** A name from a file or the command line, safe to print: control characters shown as escapes, at most 80 characters. */

@@ -179,21 +179,24 @@ console.log('closed');
   assert.equal(r.stdout, 'closed\n');
 });
 
-test('an output not yet committed is removed however the process ends: an exit, a signal, a wait left unsettled', (t) => {
+test('an output not yet committed is removed however a command ends: an exit, a signal, a wait left unsettled (one line, status 1)', (t) => {
   const dir = tempDir(t);
-  const script = `import { Output } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src', 'cli.ts')).href)};
-const out = new Output(${JSON.stringify(join(dir, 'out', 'x.bin'))});
-out.write(new Uint8Array(1000));
-const how = process.argv[2];
-if (how === 'exit') process.exit(3);
-if (how === 'signal') setInterval(() => process.kill(process.pid, 'SIGTERM'), 100);
-await new Promise(() => {});
+  const script = `import { Output, runCli } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src', 'cli.ts')).href)};
+runCli(async () => {
+  const out = new Output(${JSON.stringify(join(dir, 'out', 'x.bin'))});
+  out.write(new Uint8Array(1000));
+  const how = process.argv[2];
+  if (how === 'exit') process.exit(3);
+  if (how === 'signal') setInterval(() => process.kill(process.pid, 'SIGTERM'), 100);
+  await new Promise(() => {});
+});
 `;
   writeFileSync(join(dir, 'end.mts'), script);
   mkdirSync(join(dir, 'out'));
-  for (const [how, status] of [['exit', 3], ['signal', 143], ['wait', 13]] as const) {
+  for (const [how, status, stderr] of [['exit', 3, ''], ['signal', 143, ''], ['wait', 1, 'end: stopped with its work unfinished (an internal error)\n']] as const) {
     const r = spawnSync(process.execPath, ['--import', TSX, join(dir, 'end.mts'), how], { cwd: dir, encoding: 'utf8' });
     assert.equal(r.status, status, `${how}: ${r.stderr}`);
+    assert.equal(r.stderr, stderr, how);
     assert.deepEqual(readdirSync(join(dir, 'out')), [], `${how}: no partial output`);
   }
 });
