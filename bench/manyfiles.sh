@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Many files at once: builds COUNT files of SIZE bytes of English and code (held out of training), compresses them,
-# then decodes them in one llmc process two ways: to standard output, which takes the operands one by one, and into
-# files of their own, which on a GPU decodes them at once (their frames in the same steps). Checks every file and
-# reports the wall times.
+# Many files at once: builds COUNT files of SIZE bytes of English and code (held out of training), compresses them
+# into files of their own in one llmc process (on a GPU at once since 0.15.1), then decodes them in one process two
+# ways: to standard output, which takes the operands one by one, and into files of their own, which on a GPU decodes
+# them at once (their frames in the same steps). Checks every file and reports the wall times.
 # usage: bench/manyfiles.sh [COUNT (24)] [SIZE (480000)] [llmc options, e.g. -n llmc-tiny-v2 --engine cuda]
 set -euo pipefail
 cd "$(dirname "$0")/.."
