@@ -63,7 +63,7 @@ runCli(async () => {
 
   const action = argv.l ? 'list' : argv.t ? 'test' : argv.d ? 'decompress' : 'compress';
   const limits = limitsFor(argv.memory ?? DEFAULT_MEMORY);
-  if (action === 'compress' && argv.block > limits.maxOriginal) fail(new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`));
+  if (action === 'compress' && argv.block > limits.maxOriginal) throw new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`);
   // LLMC_ENGINE is checked, and the native engine built, before any work: a failure is one line, not a frame's
   if (action !== 'list') nativeEngine(argv.engine);
   process.exitCode = await llmc({

@@ -31,6 +31,16 @@ function llmcAtTerminal(cwd: string, args: string[]) {
   return { status: r.status, output: r.stdout };
 }
 
+/** The file URL of a module of src/, for a script written by a test to import. */
+const srcUrl = (name: string) => JSON.stringify(pathToFileURL(join(ROOT, 'src', name)).href);
+
+/** Writes `source` as an ES module into `dir` and runs it with `args`, as llmc runs (tsx from the repository). */
+function runModule(dir: string, source: string, args: string[] = []) {
+  const path = join(dir, `${args[0] ?? 'main'}-script.mts`);
+  writeFileSync(path, source);
+  return spawnSync(process.execPath, ['--import', TSX, path, ...args], { cwd: dir, encoding: 'utf8' });
+}
+
 const oneLine = (stderr: string) => stderr.trim().split('\n').length === 1;
 
 test('llmc FILE keeps FILE and writes FILE.bin; -d gives it back; -t checks; -l lists; --rm removes', (t) => {
@@ -121,12 +131,13 @@ test('llmc codes several files into files of their own: each the bytes it gets a
     const alone = llmc(dir, [...TINY, '-q', '-c', '-j', '1', '--block', '3000', name]);
     assert.deepEqual(readFileSync(join(dir, `${name}.bin`)), alone.stdout, name);
   }
-  const tested = llmc(dir, [...TINY, '-t', ...Object.keys(texts).map((name) => `${name}.bin`)]);
+  const bins = Object.keys(texts).map((name) => `${name}.bin`);
+  const tested = llmc(dir, [...TINY, '-t', ...bins]);
   assert.equal(tested.status, 0, tested.stderr);
   const d = readFileSync(join(dir, 'd.txt.bin'));
   writeFileSync(join(dir, 'd.txt.bin'), Uint8Array.from(d, (b, i) => (i === d.length >> 1 ? b ^ 1 : b)));
   for (const name of Object.keys(texts)) unlinkSync(join(dir, name));
-  const back = llmc(dir, [...TINY, '-d', '-q', ...Object.keys(texts).map((name) => `${name}.bin`)]);
+  const back = llmc(dir, [...TINY, '-d', '-q', ...bins]);
   assert.equal(back.status, 1);
   assert.match(back.stderr, /^llmc: d\.txt\.bin: frame \d: corrupt[^\n]*\n$/);
   for (const name of ['a.txt', 'b.txt', 'c.txt']) assert.deepEqual(readFileSync(join(dir, name)), texts[name], name);
@@ -155,13 +166,12 @@ test('frame workers that take frames to decode together give each its own bytes 
 
 test('frame workers closed while their failures are on the way end with the process: none is kept idle, unref\'d, while close() waits for it', (t) => {
   const dir = tempDir(t);
-  const src = (name: string) => JSON.stringify(pathToFileURL(join(ROOT, 'src', name)).href);
   // four workers fail while this thread is busy; close() runs on the first failure, before the others' are read.
   // Before the fix, a late failure unref'd its worker and the process left close() unsettled (exit 13) in about
   // half the rounds, so three rounds.
-  const script = `import { DEFAULT_LIMITS } from ${src('container.ts')};
-import { DEFAULT_CODING } from ${src('frames.ts')};
-import { FrameWorkers } from ${src('frameWorkers.ts')};
+  const script = `import { DEFAULT_LIMITS } from ${srcUrl('container.ts')};
+import { DEFAULT_CODING } from ${srcUrl('frames.ts')};
+import { FrameWorkers } from ${srcUrl('frameWorkers.ts')};
 for (let round = 0; round < 3; round++) {
   const workers = new FrameWorkers(4, () => ({ model: 'no-such-model', modelOptions: { engine: 'native', threads: 1 }, coding: DEFAULT_CODING, limits: DEFAULT_LIMITS }));
   const jobs = [0, 1, 2, 3].map((frameIndex) => workers.encode(new Uint8Array(5), { streamId: new Uint8Array(8), frameIndex }, false));
@@ -173,15 +183,14 @@ for (let round = 0; round < 3; round++) {
 }
 console.log('closed');
 `;
-  writeFileSync(join(dir, 'close.mts'), script);
-  const r = spawnSync(process.execPath, ['--import', TSX, join(dir, 'close.mts')], { cwd: dir, encoding: 'utf8' });
+  const r = runModule(dir, script);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'closed\n');
 });
 
 test('an output not yet committed is removed however a command ends: an exit, a signal, a wait left unsettled (one line, status 1)', (t) => {
   const dir = tempDir(t);
-  const script = `import { Output, runCli } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src', 'cli.ts')).href)};
+  const script = `import { Output, runCli } from ${srcUrl('cli.ts')};
 runCli(async () => {
   const out = new Output(${JSON.stringify(join(dir, 'out', 'x.bin'))});
   out.write(new Uint8Array(1000));
@@ -191,10 +200,9 @@ runCli(async () => {
   await new Promise(() => {});
 });
 `;
-  writeFileSync(join(dir, 'end.mts'), script);
   mkdirSync(join(dir, 'out'));
-  for (const [how, status, stderr] of [['exit', 3, ''], ['signal', 143, ''], ['wait', 1, 'end: stopped with its work unfinished (an internal error)\n']] as const) {
-    const r = spawnSync(process.execPath, ['--import', TSX, join(dir, 'end.mts'), how], { cwd: dir, encoding: 'utf8' });
+  for (const [how, status, stderr] of [['exit', 3, ''], ['signal', 143, ''], ['wait', 1, 'wait-script: stopped with its work unfinished (an internal error)\n']] as const) {
+    const r = runModule(dir, script, [how]);
     assert.equal(r.status, status, `${how}: ${r.stderr}`);
     assert.equal(r.stderr, stderr, how);
     assert.deepEqual(readdirSync(join(dir, 'out')), [], `${how}: no partial output`);
