@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Many files at once: builds COUNT files of SIZE bytes of English and code (held out of training), compresses them
-# into files of their own in one llmc process (on a GPU at once since 0.15.1), then decodes them in one process two
-# ways: to standard output, which takes the operands one by one, and into files of their own, which on a GPU decodes
-# them at once (their frames in the same steps). Checks every file and reports the wall times.
+# Many files at once: builds COUNT files of SIZE bytes of English and code (held out of training), compresses them in
+# one llmc process two ways: to standard output, which takes the operands one by one, and into files of their own
+# (on a GPU at once since 0.15.1), which must give the same bytes; then decodes them in one process the same two ways,
+# into files of their own decoded at once on a GPU (their frames in the same steps). Checks every file and reports the
+# wall times.
 # usage: bench/manyfiles.sh [COUNT (24)] [SIZE (480000)] [llmc options, e.g. -n llmc-tiny-v2 --engine cuda]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +20,16 @@ for i in $(seq -w 1 "$count"); do
 done
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'; }
 echo "$count files of $size bytes; options: $*"
+c1=$(seconds sh -c '"$@" > "$0"' "$tmp/all.bin" "${llmc[@]}" -q -c "$@" "$tmp"/in/*.txt)
 c=$(seconds "${llmc[@]}" -q "$@" "$tmp"/in/*.txt)
 rm "$tmp"/in/*.txt
+cat "$tmp"/in/*.bin | cmp -s - "$tmp/all.bin" || { echo "COMPRESSED AT ONCE: NOT THE BYTES OF ONE BY ONE" >&2; exit 1; }
 one=$(seconds sh -c '"$@" > "$0"' "$tmp/all.out" "${llmc[@]}" -q -d -c "$@" "$tmp"/in/*.bin)
 cat "$tmp"/orig/*.txt | cmp -s - "$tmp/all.out" || { echo "ONE BY ONE: OUTPUT DIFFERS" >&2; exit 1; }
 all=$(seconds "${llmc[@]}" -q -d "$@" "$tmp"/in/*.bin)
 for f in "$tmp"/orig/*.txt; do cmp -s "$f" "$tmp/in/$(basename "$f")" || { echo "AT ONCE: $(basename "$f") DIFFERS" >&2; exit 1; }; done
 total=$((count * size))
-printf '| compress s | decode one by one (-c) s | KB/s | decode at once s | KB/s |\n|---:|---:|---:|---:|---:|\n'
-awk -v c="$c" -v o="$one" -v a="$all" -v t="$total" 'BEGIN { printf "| %s | %s | %.1f | %s | %.1f |\n", c, o, t / 1000 / o, a, t / 1000 / a }'
+printf '| compress one by one (-c) s | KB/s | compress into files s | KB/s | decode one by one (-c) s | KB/s | decode at once s | KB/s |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+awk -v c1="$c1" -v c="$c" -v o="$one" -v a="$all" -v t="$total" 'BEGIN { k = t / 1000
+  printf "| %s | %.1f | %s | %.1f | %s | %.1f | %s | %.1f |\n", c1, k / c1, c, k / c, o, k / o, a, k / a }'
