@@ -16,6 +16,18 @@ sizes() {
     M) echo "$common --n_layer=8 --n_embd=384 --n_head=6 --n_kv_head=2 --ffn=1024 --learning_rate=1.5e-3 --max_iters=10000" ;;
   esac
 }
+# follow PATTERN LOG...: wait until no process naming train.py and then PATTERN is left or WAIT seconds pass, then show and keep the logs
+follow() {
+  local pattern=$1 end=$(( $(date +%s) + ${WAIT:-540} )); shift
+  while pgrep -f "train.py.*$pattern" > /dev/null && [ $(date +%s) -lt $end ]; do sleep 10; done
+  for log in "$@"; do { grep ': val' $log || true; } | tail -2; tail -1 $log; cp $log "$OUT/"; done
+}
+# pack DIR NAME: the model folder work/DIR/NAME, int8 graphs only, in 15 MB parts for the trip back
+pack() {
+  local dir=$1 name=$2
+  (cd ../work/$dir && tar cf - --exclude="$name/onnx/model.onnx*" --exclude=$name/onnx/stepper.onnx \
+    --exclude=$name/onnx/coder.onnx $name) | split -b 15M - "$OUT/$dir.tar.part-"
+}
 for step in "$@"; do
   echo "== $step $(date +%T)"
   case $step in
@@ -190,9 +202,7 @@ EOF
       done
       sleep 90; tail -n 2 ../work/train3?.log ;;
     wait3)  # until both v3 runs end or WAIT seconds pass
-      end=$(( $(date +%s) + ${WAIT:-540} ))
-      while pgrep -f 'train.py.*out3' > /dev/null && [ $(date +%s) -lt $end ]; do sleep 10; done
-      for mix in A B; do grep ': val' ../work/train3$mix.log | tail -2; tail -1 ../work/train3$mix.log; cp ../work/train3$mix.log "$OUT/"; done ;;
+      follow out3 ../work/train3A.log ../work/train3B.log ;;
     eval3)  # each kind's validation bits/byte, v2 against both v3 runs
       python evaluate.py --checkpoints='../work/v2ckpt/ckpt.pt ../work/out3A/ckpt.pt ../work/out3B/ckpt.pt' \
         --data_dirs='../work/v3/prose ../work/v3/rest' | tee "$OUT/eval3.md" ;;
@@ -200,8 +210,27 @@ EOF
       python export.py --out_dir=../work/out3$MIX --data_dir=../work/v3/$MIX --model_dir=../work/v3$MIX/llmc-base-v3 \
         --name=llmc-base-v3 --window=384
       cp ../work/out3$MIX/reference.json ../work/v3$MIX/llmc-base-v3/
-      (cd ../work/v3$MIX && tar cf - --exclude='llmc-base-v3/onnx/model.onnx*' --exclude=llmc-base-v3/onnx/stepper.onnx \
-        --exclude=llmc-base-v3/onnx/coder.onnx llmc-base-v3) | split -b 15M - "$OUT/v3$MIX.tar.part-" ;;
+      pack v3$MIX llmc-base-v3 ;;
+    init4)  # model v4 starts from v3's weights (its int8 graph; V3 is its folder or a carried copy), each layer followed
+      # by a copy that adds nothing until trained (deepen.py): 16 layers computing what v3's 8 compute
+      python ckpt_of_onnx.py --model_dir=${V3:-../models/llmc-base-v3} --out_dir=../work/v3ckpt
+      python deepen.py --init_from=../work/v3ckpt/ckpt.pt --out_dir=../work/v4init ;;
+    train4)  # v4: the deepened model on v3's mix B (prose twice; `data3` makes it), a cosine over SECONDS4, then its
+      # evaluation by kind and its export, all in the background (`wait4` follows it): the model folder is on disk as
+      # soon as the run ends, and only the packing is left to a later call
+      setsid nohup bash -c "python train.py $(sizes M) --n_layer=16 --data_dir=../work/v3/B --out_dir=../work/out4 \
+        --init_from=../work/v4init/ckpt.pt --learning_rate=${LR4:-7.5e-4} --min_lr=3e-5 --warmup_iters=300 \
+        --max_iters=1000000 --schedule_seconds=${SECONDS4:-900} --max_seconds=${SECONDS4:-900} --eval_interval=2000 \
+        && python evaluate.py --checkpoints='../work/v3ckpt/ckpt.pt ../work/out4/ckpt.pt' \
+             --data_dirs='../work/v3/prose ../work/v3/rest' > ../work/eval4.md \
+        && python export.py --out_dir=../work/out4 --data_dir=../work/v3/B --model_dir=../work/v4/llmc-base-v4 \
+             --name=llmc-base-v4 --window=384" > ../work/train4.log 2>&1 < /dev/null &
+      sleep 90; tail -n 3 ../work/train4.log ;;
+    wait4)  # until the v4 run, its evaluation and its export end, or WAIT seconds pass
+      follow out4 ../work/train4.log ;;  # the run's shell names train.py and out4 until its export ends
+    pack4)  # v4's folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
+      cp ../work/out4/reference.json ../work/v4/llmc-base-v4/ && cp ../work/eval4.md "$OUT/"
+      pack v4 llmc-base-v4 ;;
     *) echo "unknown step $step"; exit 1 ;;
   esac
 done
