@@ -55,6 +55,10 @@ export function projectsAbove(ceiling: number): GiveUp {
   return (bits, done, total) => {
     seen.push({ done, bits });
     while (half + 2 < seen.length && 2 * seen[half + 1].done <= done) half++;
+    if (half >= 64) {  // what lies before the half is never read again
+      seen.splice(0, half);
+      half = 0;
+    }
     const from = seen[half];
     return 4 * done >= total && (bits + ((bits - from.bits) * (total - done)) / (done - from.done)) / 8 > ceiling;
   };

@@ -186,6 +186,23 @@ test('a coder is given up on its bits so far and the rest at the rate of the lat
   const learning = (done: number) => 8 * Math.min(done, 1_000) + Math.max(0, done - 1_000);
   assert.equal(stopsAt(learning, 2_125), undefined);
   assert.equal(stopsAt(learning, 2_124), 2_500);
+  // over a thousand checks (it forgets what lies before the half), each answer is the rule's from every check: a
+  // ceiling just below the projection gives up at that check, one just above does not
+  const total = 400_000, checks = Array.from({ length: 1_000 }, (_, i) => (i + 1) * 200);
+  const bitsAt = (done: number) => 3 * done + 40_000 * Math.sin(done / 37_000) ** 2;
+  const projection = (i: number) => {
+    const done = checks[i], bits = bitsAt(done);
+    const from = [0, ...checks.slice(0, i)].filter((d) => 2 * d <= done).at(-1)!;  // the last check at or before the half
+    return (bits + ((bits - bitsAt(from)) * (total - done)) / (done - from)) / 8;
+  };
+  const answerAt = (i: number, ceiling: number) => {
+    const giveUp = projectsAbove(ceiling);
+    return checks.slice(0, i + 1).map((done) => giveUp(bitsAt(done), done, total)).at(-1);
+  };
+  for (let i = 499; i < checks.length; i++) {
+    assert.equal(answerAt(i, projection(i) * (1 - 1e-9)), true, `check ${i}`);
+    assert.equal(answerAt(i, projection(i) * (1 + 1e-9)), false, `check ${i}`);
+  }
 });
 
 test('a frame whose coder id is changed is refused in one line, with no output', async (t) => {
