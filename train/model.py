@@ -169,8 +169,9 @@ class GPT(nn.Module):
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx, targets=None):
-        """Training forward: logits (or the mean cross-entropy in nats when targets are given)."""
+    def forward(self, idx, targets=None, teacher_logits=None, distill=0.0):
+        """Training forward: logits; with targets, the mean cross-entropy in nats; with a teacher's logits as well,
+        (1 - distill) times that plus distill times the mean KL divergence of this model from the teacher (in nats)."""
         pos = torch.arange(idx.shape[1], device=idx.device)[None]
         cos, sin = rotary(pos, self.c.head_dim, self.c.rope_theta)
         x = self.embed_tokens(idx)
@@ -179,7 +180,13 @@ class GPT(nn.Module):
         logits = F.linear(self.norm(x), self.embed_tokens.weight)
         if targets is None:
             return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+        flat = logits.float().view(-1, logits.shape[-1])
+        loss = F.cross_entropy(flat, targets.reshape(-1))
+        if teacher_logits is None:
+            return loss
+        teacher = F.log_softmax(teacher_logits.float().view_as(flat), dim=-1)
+        kl = F.kl_div(F.log_softmax(flat, dim=-1), teacher, log_target=True, reduction='batchmean')
+        return (1 - distill) * loss + distill * kl
 
     @torch.no_grad()
     def mean_loss(self, tokens, block_size, batch_size, batches):

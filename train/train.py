@@ -36,6 +36,8 @@ schedule_seconds = 0  # when set, the cosine runs over this many seconds instead
                       # whose speed is not known beforehand); set max_seconds to the same
 resume = 0
 init_from = ''  # a ckpt.pt whose weights start this run (continued training: new data, a fresh optimizer and schedule)
+teacher = ''  # a ckpt.pt of a model with the same vocabulary to learn from as well as from the data (distillation)
+distill = 0.5  # with a teacher, the loss's share that is the KL divergence from the teacher's next-token distribution
 seed = 1337
 compile = 1
 override(globals())
@@ -96,6 +98,14 @@ elif init_from:
     model.load_state_dict({k: v.float() for k, v in torch.load(init_from, map_location=device)['model'].items()})
 print(f'{model.num_params() / 1e6:.2f}M parameters, starting at iter {it}', flush=True)
 step = torch.compile(model) if compile else model
+teacher_step = None
+if teacher:
+    t = torch.load(teacher, map_location=device)
+    assert t['config']['vocab_size'] == config.vocab_size, 'the teacher must share the vocabulary'
+    teacher_model = GPT(Config(**t['config'])).to(device).eval().requires_grad_(False)
+    teacher_model.load_state_dict({k: v.float() for k, v in t['model'].items()})
+    teacher_step = torch.compile(teacher_model) if compile else teacher_model
+    print(f'distilling from {teacher} ({teacher_model.num_params() / 1e6:.2f}M parameters), share {distill}', flush=True)
 
 
 def save(val_loss, val_bpb):
@@ -111,7 +121,12 @@ while it < max_iters:
     for group in optimizer.param_groups:
         group['lr'] = lr_at(it, time.time() - t0)
     with torch.autocast('cuda', dtype=torch.bfloat16):
-        loss = step(x, y)
+        if teacher_step is None:
+            loss = step(x, y)
+        else:
+            with torch.no_grad():
+                teacher_logits = teacher_step(x)
+            loss = step(x, y, teacher_logits, distill)
     x, y = get_batch()  # fetch the next batch while the GPU works
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
