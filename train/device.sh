@@ -28,6 +28,11 @@ pack() {
   (cd ../work/$dir && tar cf - --exclude="$name/onnx/model.onnx*" --exclude=$name/onnx/stepper.onnx \
     --exclude=$name/onnx/coder.onnx $name) | split -b 15M - "$OUT/$dir.tar.part-"
 }
+# keep_weights RUN NAME: work/RUN's checkpoint without its optimizer, in fp16, as $OUT/NAME.pt.part-* (15 MB each)
+keep_weights() {
+  python -c "import torch;c=torch.load('../work/$1/ckpt.pt',map_location='cpu');c.pop('optimizer',None);c['model']={k:v.half() for k,v in c['model'].items()};torch.save(c,'../work/$2.pt')"
+  split -b 15M ../work/$2.pt "$OUT/$2.pt.part-"
+}
 for step in "$@"; do
   echo "== $step $(date +%T)"
   case $step in
@@ -65,8 +70,7 @@ for step in "$@"; do
       python export.py --out_dir=../work/out-$size --data_dir=../work/data16k --model_dir=../work/model-$size \
         --name=llmc-$size --window=512
       tar cf - -C ../work --exclude=model.onnx model-$size | split -b 15M - "$OUT/model-$size-int8.tar.part-"
-      python -c "import torch;c=torch.load('../work/out-$size/ckpt.pt',map_location='cpu');torch.save({'model':{k:v.half() for k,v in c['model'].items()},'config':c['config'],'settings':c['settings'],'iter':c['iter'],'val_loss':c['val_loss'],'val_bpb':c['val_bpb']},'../work/weights-$size.pt')"
-      split -b 15M ../work/weights-$size.pt "$OUT/weights-$size.pt.part-" ;;
+      keep_weights out-$size weights-$size ;;
     fetchfp32S|fetchfp32M)  # the fp32 graph, in parts small enough to come back from the GPU machine
       size=${step#fetchfp32}
       split -b 15M ../work/model-$size/onnx/model.onnx "$OUT/model-$size.onnx.part-" ;;
@@ -170,8 +174,7 @@ EOF
       (cd ../work && tar cf - --exclude='llmc-base-v2/onnx/model.onnx*' --exclude=llmc-base-v2/onnx/stepper.onnx \
         --exclude=llmc-base-v2/onnx/coder.onnx llmc-*-v2) | split -b 15M - "$OUT/models-v2.tar.part-" ;;
     weights2)  # the v2 checkpoint's weights in fp16 (the optimizer's state stays there)
-      python -c "import torch;c=torch.load('../work/out2/ckpt.pt',map_location='cpu');torch.save({'model':{k:v.half() for k,v in c['model'].items()},'config':c['config'],'settings':c['settings'],'iter':c['iter'],'val_loss':c['val_loss'],'val_bpb':c['val_bpb']},'../work/weights2.pt')"
-      split -b 15M ../work/weights2.pt "$OUT/weights2.pt.part-" ;;
+      keep_weights out2 weights2 ;;
     init3)  # model v3 starts from v2's weights, as its int8 graph holds them (v2's training checkpoint was not kept); V2 is
       # v2's folder, or a copy of its config, tokenizer and int8 graph carried while models/ is set aside for the transfers
       python ckpt_of_onnx.py --model_dir=${V2:-../models/llmc-base-v2} --out_dir=../work/v2ckpt ;;
@@ -226,8 +229,10 @@ EOF
         && python export.py --out_dir=../work/out4 --data_dir=../work/v3/B --model_dir=../work/v4/llmc-base-v4 \
              --name=llmc-base-v4 --window=384" > ../work/train4.log 2>&1 < /dev/null &
       sleep 90; tail -n 3 ../work/train4.log ;;
-    wait4)  # until the v4 run, its evaluation and its export end, or WAIT seconds pass
-      follow out4 ../work/train4.log ;;  # the run's shell names train.py and out4 until its export ends
+    wait4)  # until the v4 run, its evaluation and its export end, or WAIT seconds pass; then its last checkpoint's weights
+      # come back too, so that a machine lost between calls loses only what came after (a new run can start from them)
+      follow out4 ../work/train4.log  # the run's shell names train.py and out4 until its export ends
+      [ ! -f ../work/out4/ckpt.pt ] || keep_weights out4 weights4 ;;
     pack4)  # v4's folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
       cp ../work/out4/reference.json ../work/v4/llmc-base-v4/ && cp ../work/eval4.md "$OUT/"
       pack v4 llmc-base-v4 ;;

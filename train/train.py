@@ -108,9 +108,10 @@ if teacher:
     print(f'distilling from {teacher} ({teacher_model.num_params() / 1e6:.2f}M parameters), share {distill}', flush=True)
 
 
-def save(val_loss, val_bpb):
+def save(val_loss, val_bpb):  # written whole, then renamed: a reader beside the run never sees half a checkpoint
     torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'iter': it,
-                'config': config.__dict__, 'settings': settings, 'val_loss': val_loss, 'val_bpb': val_bpb}, ckpt_path)
+                'config': config.__dict__, 'settings': settings, 'val_loss': val_loss, 'val_bpb': val_bpb}, ckpt_path + '.part')
+    os.replace(ckpt_path + '.part', ckpt_path)
 
 
 t0 = time.time()
