@@ -22,11 +22,12 @@ follow() {
   while pgrep -f "train.py.*$pattern" > /dev/null && [ $(date +%s) -lt $end ]; do sleep 10; done
   for log in "$@"; do { grep ': val' $log || true; } | tail -2; tail -1 $log; cp $log "$OUT/"; done
 }
-# pack DIR NAME: the model folder work/DIR/NAME, int8 graphs only, in 15 MB parts for the trip back
+# pack DIR NAME: the model folder work/DIR/NAME, int8 graphs only, in 15 MB parts for the trip back; without
+# integer.7bit, which integer.py derives from the weights here (v4's would take $OUT past its 64 MiB)
 pack() {
   local dir=$1 name=$2
   (cd ../work/$dir && tar cf - --exclude="$name/onnx/model.onnx*" --exclude=$name/onnx/stepper.onnx \
-    --exclude=$name/onnx/coder.onnx $name) | split -b 15M - "$OUT/$dir.tar.part-"
+    --exclude=$name/onnx/coder.onnx --exclude=$name/onnx/integer.7bit $name) | split -b 15M - "$OUT/$dir.tar.part-"
 }
 # keep_weights RUN NAME: work/RUN's checkpoint without its optimizer, in fp16, as $OUT/NAME.pt.part-* (15 MB each)
 keep_weights() {
@@ -227,12 +228,13 @@ EOF
         && python evaluate.py --checkpoints='../work/v3ckpt/ckpt.pt ../work/out4/ckpt.pt' \
              --data_dirs='../work/v3/prose ../work/v3/rest' > ../work/eval4.md \
         && python export.py --out_dir=../work/out4 --data_dir=../work/v3/B --model_dir=../work/v4/llmc-base-v4 \
-             --name=llmc-base-v4 --window=384" > ../work/train4.log 2>&1 < /dev/null &
+             --name=llmc-base-v4 --window=384 && touch ../work/v4/exported" > ../work/train4.log 2>&1 < /dev/null &
       sleep 90; tail -n 3 ../work/train4.log ;;
-    wait4)  # until the v4 run, its evaluation and its export end, or WAIT seconds pass; then its last checkpoint's weights
-      # come back too, so that a machine lost between calls loses only what came after (a new run can start from them)
+    wait4)  # until the v4 run, its evaluation and its export end, or WAIT seconds pass; unless the export is done (then
+      # pack4 brings the folder, and both would not fit $OUT), the last checkpoint's weights come back too, so that a
+      # machine lost between calls loses only what came after (a new run can start from them)
       follow out4 ../work/train4.log  # the run's shell names train.py and out4 until its export ends
-      [ ! -f ../work/out4/ckpt.pt ] || keep_weights out4 weights4 ;;
+      [ -f ../work/v4/exported ] || [ ! -f ../work/out4/ckpt.pt ] || keep_weights out4 weights4 ;;
     pack4)  # v4's folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
       cp ../work/out4/reference.json ../work/v4/llmc-base-v4/ && cp ../work/eval4.md "$OUT/"
       pack v4 llmc-base-v4 ;;
