@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A large input through ./run.sh with bounded memory: builds SIZE bytes of text, compresses and decompresses it,
 # checks the round trip, and reports wall time, KB/s, the largest process's peak RSS (GNU time) and the peak RSS of
-# the whole process tree (sampled every second), and apart from those the start-up: the same options on an empty file.
+# the whole process tree (sampled every second), where nvidia-smi runs the peak GPU memory used above what was in
+# use before (every GPU together, sampled as often), and apart from those the start-up: the same options on an empty file.
 # TEXT=english (the default): Moby-Dick and A Study in Scarlet, repeated. TEXT=mix: English and code held out of
 # training (those two books, then yargs 18's JavaScript and this repository's TypeScript, src/ and test/), 2.2 MB
 # repeated, so no 1 MiB frame meets a repeat of itself.
@@ -20,8 +21,12 @@ while [ "$(stat -c %s "$tmp/unit")" -lt "$size" ]; do cat "$tmp/unit" "$tmp/unit
 head -c "$size" "$tmp/unit" > "$tmp/big.txt"; rm "$tmp/unit"
 cp "$tmp/big.txt" "$tmp/orig"
 
-# Runs a command in its own process group; prints "wall_s largest_process_kb tree_peak_kb".
+# The MiB in use on every GPU together (0 without nvidia-smi).
+gpu_used() { { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2> /dev/null || echo 0; } | awk '{ s += $1 } END { print s + 0 }'; }
+
+# Runs a command in its own process group; prints "wall_s largest_process_kb tree_peak_kb gpu_peak_mib".
 measured() {
+  local before=$(gpu_used) gpu_peak=0 used
   set -m
   /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" &
   local pid=$! peak=0 rss
@@ -29,25 +34,27 @@ measured() {
   while kill -0 "$pid" 2> /dev/null; do
     rss=$(ps -eo pgid=,rss= | awk -v g="$pid" '$1 == g { s += $2 } END { print s + 0 }')
     if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
+    used=$(( $(gpu_used) - before ))
+    if [ "$used" -gt "$gpu_peak" ]; then gpu_peak=$used; fi
     sleep 1
   done
   wait "$pid"
-  echo "$(cat "$tmp/time") $peak"
+  echo "$(cat "$tmp/time") $peak $gpu_peak"
 }
 
 echo "input: ${TEXT:-english}, $size bytes, md5 $(md5sum < "$tmp/orig" | cut -c1-32); options: $*"
 : > "$tmp/empty"
 read -r st _ _ < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/empty")
 echo "start-up (the same options on an empty file): $st s"
-read -r ct cm cp < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
+read -r ct cm cp cg < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
 bytes=$(stat -c %s "$tmp/big.txt.bin")
 frames=$(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/llmc.ts" -l "$tmp/big.txt.bin" | tail -1 | cut -f5)
 rm -f "$tmp/big.txt"
-read -r dt dm dp < <(measured "$here/run.sh" decompress -q -f "$@" "$tmp/big.txt.bin")
+read -r dt dm dp dg < <(measured "$here/run.sh" decompress -q -f "$@" "$tmp/big.txt.bin")
 cmp -s "$tmp/orig" "$tmp/big.txt" || { echo "ROUND TRIP FAILED" >&2; exit 1; }
 echo "round trip: byte-identical; $bytes bytes in $frames frames = $(awk -v b="$bytes" -v s="$size" 'BEGIN { printf "%.3f", 8 * b / s }') bits/byte"
-printf '| direction | wall s | KB/s | largest process peak RSS MB | process tree peak RSS MB |\n|---|---:|---:|---:|---:|\n'
-for d in "compress $ct $cm $cp" "decompress $dt $dm $dp"; do
-  read -r name t m p <<< "$d"
-  awk -v n="$name" -v t="$t" -v m="$m" -v p="$p" -v s="$size" 'BEGIN { printf "| %s | %.0f | %.1f | %.0f | %.0f |\n", n, t, s / 1000 / t, m / 1024, p / 1024 }'
+printf '| direction | wall s | KB/s | largest process peak RSS MB | process tree peak RSS MB | GPU peak MiB |\n|---|---:|---:|---:|---:|---:|\n'
+for d in "compress $ct $cm $cp $cg" "decompress $dt $dm $dp $dg"; do
+  read -r name t m p g <<< "$d"
+  awk -v n="$name" -v t="$t" -v m="$m" -v p="$p" -v g="$g" -v s="$size" 'BEGIN { printf "| %s | %.0f | %.1f | %.0f | %.0f | %d |\n", n, t, s / 1000 / t, m / 1024, p / 1024, g }'
 done

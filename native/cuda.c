@@ -47,6 +47,7 @@ static struct {
   CUresult (*EventRecord)(CUevent, CUstream);
   CUresult (*EventElapsedTime)(float *, CUevent, CUevent);
   CUresult (*EventDestroy)(CUevent);
+  CUresult (*MemGetInfo)(size_t *, size_t *);
 } cu;
 
 static struct {
@@ -91,7 +92,7 @@ static const char *open_driver(void) {
   tried = true;
   static const char *names[] = {"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDeviceGetName", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemsetD8_v2", "cuLaunchKernel", "cuGetErrorString",
                                 "cuCtxSynchronize", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
-                                "cuEventCreate", "cuEventRecord", "cuEventElapsedTime", "cuEventDestroy_v2"};
+                                "cuEventCreate", "cuEventRecord", "cuEventElapsedTime", "cuEventDestroy_v2", "cuMemGetInfo_v2"};
   void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   int count = 0;
   if (!library) outcome = "no NVIDIA driver here (libcuda.so.1 did not load)";
@@ -518,6 +519,30 @@ static napi_value js_cuda_count(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/**
+ * cudaFree(ordinal) → the bytes free on GPU `ordinal` (-1 where there is no such GPU). It reads them in the GPU's
+ * primary context, the one this process's models share, so asking creates nothing they would not.
+ */
+static napi_value js_cuda_free(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, out;
+  int32_t ordinal = -1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc == 1) napi_get_value_int32(env, arg, &ordinal);
+  size_t free_bytes = 0, total = 0;
+  int count = 0;
+  CUdevice device;
+  CUcontext context;
+  double answer = -1;
+  pthread_mutex_lock(&calls);
+  if (!open_driver() && !cu.DeviceGetCount(&count) && ordinal >= 0 && ordinal < count && !cu.DeviceGet(&device, ordinal) &&
+      !cu.DevicePrimaryCtxRetain(&context, device) && !cu.CtxSetCurrent(context) && !cu.MemGetInfo(&free_bytes, &total))
+    answer = (double)free_bytes;
+  pthread_mutex_unlock(&calls);
+  napi_create_double(env, answer, &out);
+  return out;
+}
+
 /** cudaName(gpu model) → the GPU's name and architecture. */
 static napi_value js_cuda_name(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -677,6 +702,7 @@ bool cuda_define(napi_env env, napi_value exports) {
       {"cudaModel", NULL, js_cuda_model, NULL, NULL, NULL, napi_default, NULL},
       {"cudaName", NULL, js_cuda_name, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCount", NULL, js_cuda_count, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaFree", NULL, js_cuda_free, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCache", NULL, js_cuda_cache, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCompile", NULL, js_cuda_compile, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCode", NULL, js_cuda_code, NULL, NULL, NULL, napi_default, NULL},

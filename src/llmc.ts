@@ -250,6 +250,21 @@ export const JOBS_PER_GPU = 16;
 const GPU_STEP_ROWS = 600;
 /** Memory a frame worker may take (its model, a frame's cache of up to 256 rows, cm's tables): a whole llmc process of one frame peaked at 1.1 GB (BENCHMARKS.md). */
 const WORKER_MEMORY = 1.5 * 2 ** 30;
+/**
+ * GPU memory a frame worker may take: with llmc-base-v3 on one H200 (bench/bigfile.sh, BENCHMARKS.md "GPU memory"), a
+ * compressing worker took 3.1 GiB (16,384 predictions a call: their logits and work buffers), a decoding worker 2.6
+ * (frames in fours, about GPU_STEP_ROWS rows); the process's context adds about 0.5 once.
+ */
+export const GPU_WORKER_MEMORY = 3.5 * 2 ** 30;
+
+/**
+ * The most frame workers to start: one a core, or JOBS_PER_GPU a GPU, as the host's memory and each GPU's free memory
+ * allow (workers are dealt to GPUs in turn, so the GPU with the least free memory bounds them all); at least one.
+ */
+export function mostWorkers(cores: number, memory: number, gpuFree: number[]): number {
+  const perGpu = Math.min(JOBS_PER_GPU, ...gpuFree.map((free) => Math.floor(free / GPU_WORKER_MEMORY)));
+  return Math.max(1, Math.min(gpuFree.length > 0 ? gpuFree.length * perGpu : cores, cores, Math.floor(memory / WORKER_MEMORY)));
+}
 
 /** The GPUs the CUDA engine deals frames to (0: not the CUDA engine, or no GPU seen); more than the machine has is refused. */
 function gpusFor(options: LlmcOptions): number {
@@ -261,15 +276,15 @@ function gpusFor(options: LlmcOptions): number {
 
 /**
  * What codes a file's frames: this thread, or workers, each a frame at a time (on a GPU, a decoder's frames of about
- * GPU_STEP_ROWS rows together). -j 0 takes as many as the file has frames (a pipe: one on the CPU), up to one a core on
- * the CPU (each with its share of the cores as model threads: bench/bigfile.sh -j) or JOBS_PER_GPU a GPU on the CUDA
- * engine (worker i on GPU i mod gpus), and as memory allows.
+ * GPU_STEP_ROWS rows together). -j 0 takes as many as the file has frames (a pipe: one on the CPU), up to mostWorkers
+ * (on the CPU each with its share of the cores as model threads: bench/bigfile.sh -j; on the CUDA engine worker i on
+ * GPU i mod gpus).
  */
 function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: number | undefined, rows = 0): ReturnType<CoderFor> {
   const cores = availableParallelism();
-  const most = Math.max(1, Math.min(gpus > 0 ? gpus * JOBS_PER_GPU : cores, cores, Math.floor(totalmem() / WORKER_MEMORY)));
+  const most = () => mostWorkers(cores, totalmem(), Array.from({ length: gpus }, (_, gpu) => nativeEngine('cuda')!.cudaFree(gpu)));
   // a pipe's frames are not known ahead: on the CPU it starts at once, with no worker (0.5 s less for a small input)
-  const jobs = options.jobs || Math.min(most, frames ?? (gpus > 0 ? most : 1));
+  const jobs = options.jobs || Math.min(most(), frames ?? (gpus > 0 ? Infinity : 1));
   const together = togetherFor(gpus, frames, rows);
   if (jobs <= 1 && together <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1, together };
   const threads = options.modelOptions.threads || Math.max(1, Math.floor(cores / jobs));

@@ -46,6 +46,8 @@ interface Addon {
   cudaName(gpu: Handle): string;
   /** The GPUs the driver sees: 0 where there is no driver or none. */
   cudaCount(): number;
+  /** The bytes free on GPU `gpu` now (-1 where there is no such GPU). */
+  cudaFree(gpu: number): number;
   cudaCache(gpu: Handle, rows: number, window: number): Handle;
   /** The kernels compiled for compute capability `arch` (90: Hopper) by NVRTC, with no GPU: the cubin's bytes. */
   cudaCompile(source: string, header: string, arch: number): number;

@@ -163,6 +163,14 @@ test('where the CUDA engine cannot run, it says why in one line', { skip: gpu ==
   assert.match(gpu as string, /^the CUDA engine cannot run: (no NVIDIA driver here \(libcuda\.so\.1 did not load\)|no NVIDIA GPU here|NVRTC was not found .*)$/);
 });
 
+test('cudaFree reads a GPU\'s free memory, and -1 for a GPU that is not there', () => {
+  const addon = nativeEngine('native')!;
+  const count = addon.cudaCount();
+  assert.equal(addon.cudaFree(count), -1);
+  assert.equal(addon.cudaFree(-1), -1);
+  for (let i = 0; i < count; i++) assert.ok(addon.cudaFree(i) > 2 ** 20, `GPU ${i}: ${addon.cudaFree(i)} bytes free`);
+});
+
 test('the GPU kernels compile for Hopper and for Turing, the oldest GPU that NVRTC 11 to 13 all take (where its library is)', async (t) => {
   const addon = nativeEngine('native')!;
   const { source, header } = kernels();

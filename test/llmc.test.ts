@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS } from '../src/container.ts';
 import { DEFAULT_CODING, FrameReader } from '../src/frames.ts';
 import { FrameWorkers } from '../src/frameWorkers.ts';
 import { rng } from '../src/fuzz.ts';
+import { GPU_WORKER_MEMORY, JOBS_PER_GPU, mostWorkers } from '../src/llmc.ts';
 import { ROOT, SCARLET, tempDir } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
@@ -89,6 +90,19 @@ test('llmc pipes: stdin to stdout both ways, -c, -o, and one model per direction
   const named = llmc(dir, [...TINY, '-d', '-o', 'out.txt', 'in.bin']);
   assert.equal(named.status, 0, named.stderr);
   assert.deepEqual(readFileSync(join(dir, 'out.txt')), text);
+});
+
+test('-j 0 starts a worker a core, or JOBS_PER_GPU a GPU, as host memory and the fullest GPU\'s free memory allow', () => {
+  const GiB = 2 ** 30;
+  assert.equal(mostWorkers(16, 128 * GiB, []), 16);
+  assert.equal(mostWorkers(16, 6 * GiB, []), 4, 'host memory: 1.5 GiB a worker');
+  assert.equal(mostWorkers(2, 128 * GiB, [139 * GiB]), 2, 'cores');
+  assert.equal(mostWorkers(64, 512 * GiB, [139 * GiB]), JOBS_PER_GPU);
+  assert.equal(mostWorkers(64, 512 * GiB, [139 * GiB, 139 * GiB]), 2 * JOBS_PER_GPU);
+  const fits = 5;
+  assert.equal(mostWorkers(64, 512 * GiB, [139 * GiB, fits * GPU_WORKER_MEMORY + 1]), 2 * fits, 'dealt in turn: the fuller GPU bounds both');
+  assert.equal(mostWorkers(64, 512 * GiB, [GPU_WORKER_MEMORY - 1]), 1, 'always one');
+  assert.equal(mostWorkers(64, 512 * GiB, [-1]), 1, 'a GPU whose memory could not be read');
 });
 
 test('llmc -j codes frames side by side in worker threads: the bytes of one at a time, written in order, and errors in one line', (t) => {
