@@ -5,7 +5,8 @@
 // without its header: an estimate of the real mix (the rows are approximate), good for comparing settings.
 //
 // usage: node --import tsx bench/mixer.ts BYTES FILE... [minMatch=3,learningShift=13,matchRate=4 ...]
-// (the first BYTES bytes of each FILE; each name=value list is one setting, over the defaults)
+// (the first BYTES bytes of each FILE; each name=value list is one setting, over the defaults). bias=η in a setting
+// adds, after the mixer, a per-token bias learned online (bench/adapt.ts): p ∝ f·e^b, then b += η(onehot − p).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DEFAULT_LAYOUT, visitOrder, walk } from '../src/codec.ts';
@@ -23,7 +24,8 @@ const CACHE = 'bench/results/mixer-cache';
 
 const [bytesArg, ...rest] = process.argv.slice(2);
 const files = rest.filter((a) => !a.includes('='));
-const settings = rest.filter((a) => a.includes('=')).map((a): MixerSettings => ({ ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) }));
+type Setting = MixerSettings & { bias?: number };
+const settings = rest.filter((a) => a.includes('=')).map((a): Setting => ({ ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) }));
 if (!Number(bytesArg) || files.length === 0) throw new Error('usage: bench/mixer.ts BYTES FILE... [name=value,... ...]');
 
 /** The model's rows over the file, made once (the default layout), as an Int32Array of STRIDE a position. */
@@ -47,11 +49,13 @@ async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<Lang
   return rows;
 }
 
-/** Bits of the true tokens over the rows, with the mixer of `setting` or the model alone. */
-function bitsOf(rows: Int32Array, vocab: number, setting?: MixerSettings): number {
+/** Bits of the true tokens over the rows, with the mixer of `setting` (and its bias) or the model alone. */
+function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
   const count = rows.length / STRIDE;
-  const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, setting, DEFAULT_LAYOUT.batch);
+  const { bias: eta, ...mixerSettings } = setting ?? {};
+  const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, mixerSettings as MixerSettings, DEFAULT_LAYOUT.batch);
   const row = new Frequencies(vocab, PRECISION);
+  const bias = new Float64Array(vocab), biased = new Float64Array(vocab);
   let bits = 0;
   for (const pos of visitOrder(count, DEFAULT_LAYOUT.segmentLength, DEFAULT_LAYOUT.batch)) {
     const o = pos * STRIDE;
@@ -67,7 +71,13 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: MixerSettings): numbe
     f[top] += TOTAL - f.reduce((a, b) => a + b, 0);
     row.top = top;
     mixer?.mix(row, pos);
-    bits -= Math.log2(f[token] / TOTAL);
+    if (eta) {
+      let z = 0;
+      for (let v = 0; v < vocab; v++) z += biased[v] = f[v] * Math.exp(bias[v]);
+      bits -= Math.log2(biased[token] / z);
+      for (let v = 0; v < vocab; v++) bias[v] -= (eta * biased[v]) / z;
+      bias[token] += eta;
+    } else bits -= Math.log2(f[token] / TOTAL);
     mixer?.learn(pos, token);
   }
   return bits;
@@ -75,7 +85,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: MixerSettings): numbe
 
 let loaded: Promise<LanguageModel> | undefined;
 const model = () => (loaded ??= loadModel());
-console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}`).join(' | ')} |`);
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.bias ? `, bias η ${s.bias}` : ''}`).join(' | ')} |`);
 console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
 for (const file of files) {
   const bytes = readFileSync(file).subarray(0, Number(bytesArg));
