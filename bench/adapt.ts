@@ -1,14 +1,14 @@
 // What adapting the model's distribution to the file as it is coded would give, before building it into the coder:
-// a temperature (p ∝ w^(1/τ)), and a per-token bias learned online (p ∝ w·e^b, after each token b += η(onehot − p),
-// the gradient of its log-loss: a unigram cache over the whole distribution, where the mixer's caches predict one
-// token). w is the integer graph's weights, what the exact coder's frequencies come from; bits/byte here is the
-// float cross-entropy of those distributions (no coder, no mixer), so only the differences between columns count.
+// a temperature (p ∝ w^(1/τ)), and a per-token bias learned online (bench/onlineBias.ts). w is the integer graph's
+// weights, what the exact coder's frequencies come from; bits/byte here is the float cross-entropy of those
+// distributions (no coder, no mixer), so only the differences between columns count.
 // usage: node --import tsx bench/adapt.ts [--model llmc-base-v3] [--etas 0.03,0.1,0.2] [--taus 0.95,1.05] FILE...
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LAYOUT, walk } from '../src/codec.ts';
 import { loadModel } from '../src/model.ts';
+import { OnlineBias } from './onlineBias.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .option('model', { type: 'string', default: 'llmc-base-v3' })
@@ -20,21 +20,16 @@ const etas = numbers(argv.etas), taus = numbers(argv.taus);
 const model = await loadModel(argv.model, { graph: 'integer' });
 const V = model.vocabSize;
 
-/** An online adaptation: its nats so far, and what it learns from each token. */
-interface Adaptation { name: string; nats: number; see(logw: Float64Array, token: number): void }
+/** An online adaptation: its nats so far, and what it learns from each token (w: the row's weights). */
+interface Adaptation { name: string; nats: number; see(w: Int32Array, logw: Float64Array, token: number): void }
 
 function biased(eta: number): Adaptation {
-  const bias = new Float64Array(V), p = new Float64Array(V);
+  const bias = new OnlineBias(V, eta);
   return {
     name: `bias η ${eta}`,
     nats: 0,
-    see(logw, token) {
-      let top = -Infinity, z = 0;
-      for (let v = 0; v < V; v++) top = Math.max(top, logw[v] + bias[v]);
-      for (let v = 0; v < V; v++) z += p[v] = Math.exp(logw[v] + bias[v] - top);
-      this.nats += Math.log(z) - (logw[token] + bias[token] - top);
-      for (let v = 0; v < V; v++) bias[v] -= (eta * p[v]) / z;
-      bias[token] += eta;
+    see(w, _logw, token) {
+      this.nats += bias.cost(w, token);
     },
   };
 }
@@ -43,7 +38,7 @@ function tempered(tau: number): Adaptation {
   return {
     name: tau === 1 ? 'the model' : `τ ${tau}`,
     nats: 0,
-    see(logw, token) {
+    see(_w, logw, token) {
       let top = -Infinity, z = 0;
       for (let v = 0; v < V; v++) top = Math.max(top, logw[v] / tau);
       for (let v = 0; v < V; v++) z += Math.exp(logw[v] / tau - top);
@@ -63,7 +58,7 @@ for (const file of files) {
   const logw = new Float64Array(V);
   await walk(model, tokens.length, { ...DEFAULT_LAYOUT, contextwindow: model.defaultWindow }, ({ weights }, pos) => {
     for (let v = 0; v < V; v++) logw[v] = Math.log(Math.max(weights![v], 1e-30));
-    for (const a of adaptations) a.see(logw, tokens[pos]);
+    for (const a of adaptations) a.see(weights!, logw, tokens[pos]);
     return tokens[pos];
   });
   const bytes = Buffer.byteLength(text);

@@ -6,7 +6,7 @@
 //
 // usage: node --import tsx bench/mixer.ts BYTES FILE... [minMatch=3,learningShift=13,matchRate=4 ...]
 // (the first BYTES bytes of each FILE; each name=value list is one setting, over the defaults). bias=η in a setting
-// adds, after the mixer, a per-token bias learned online (bench/adapt.ts): p ∝ f·e^b, then b += η(onehot − p).
+// adds, after the mixer, a per-token bias learned online (bench/onlineBias.ts).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DEFAULT_LAYOUT, visitOrder, walk } from '../src/codec.ts';
@@ -14,6 +14,7 @@ import { DEFAULT_MIXER, Mixer, type MixerSettings } from '../src/mixer.ts';
 import { type LanguageModel, loadModel } from '../src/model.ts';
 import { Frequencies } from '../src/ranks.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
+import { OnlineBias } from './onlineBias.ts';
 
 const KEPT = 128;
 const PRECISION = DEFAULT_LAYOUT.precision;
@@ -55,7 +56,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
   const { bias: eta, ...mixerSettings } = setting ?? {};
   const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, mixerSettings as MixerSettings, DEFAULT_LAYOUT.batch);
   const row = new Frequencies(vocab, PRECISION);
-  const bias = new Float64Array(vocab), biased = new Float64Array(vocab);
+  const bias = eta ? new OnlineBias(vocab, eta) : undefined;
   let bits = 0;
   for (const pos of visitOrder(count, DEFAULT_LAYOUT.segmentLength, DEFAULT_LAYOUT.batch)) {
     const o = pos * STRIDE;
@@ -71,13 +72,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
     f[top] += TOTAL - f.reduce((a, b) => a + b, 0);
     row.top = top;
     mixer?.mix(row, pos);
-    if (eta) {
-      let z = 0;
-      for (let v = 0; v < vocab; v++) z += biased[v] = f[v] * Math.exp(bias[v]);
-      bits -= Math.log2(biased[token] / z);
-      for (let v = 0; v < vocab; v++) bias[v] -= (eta * biased[v]) / z;
-      bias[token] += eta;
-    } else bits -= Math.log2(f[token] / TOTAL);
+    bits += bias ? bias.cost(f, token) / Math.LN2 : -Math.log2(f[token] / TOTAL);
     mixer?.learn(pos, token);
   }
   return bits;
