@@ -6,7 +6,8 @@
 //
 // usage: node --import tsx bench/mixer.ts BYTES FILE... [minMatch=3,learningShift=13,matchRate=4 ...]
 // (the first BYTES bytes of each FILE; each name=value list is one setting, over the defaults). bias=η in a setting
-// adds, after the mixer, a per-token bias learned online (bench/onlineBias.ts).
+// adds, after the mixer, a per-token bias learned online in float64 (bench/onlineBias.ts); version=4,biasRate=R is
+// the coder's own token bias, in integers (src/bias.ts).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DEFAULT_LAYOUT, visitOrder, walk } from '../src/codec.ts';
@@ -71,6 +72,8 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
     f[token] = tokenFreq;
     f[top] += TOTAL - f.reduce((a, b) => a + b, 0);
     row.top = top;
+    // version 4 biases the row as weights, and the frequencies are made from them as the coder makes them
+    if (mixer && setting.version >= 4) row.load(mixer.weigh(f, pos));
     mixer?.mix(row, pos);
     bits += bias ? bias.cost(f, token) / Math.LN2 : -Math.log2(f[token] / TOTAL);
     mixer?.learn(pos, token);
@@ -80,7 +83,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
 
 let loaded: Promise<LanguageModel> | undefined;
 const model = () => (loaded ??= loadModel());
-console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.bias ? `, bias η ${s.bias}` : ''}`).join(' | ')} |`);
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}`).join(' | ')} |`);
 console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
 for (const file of files) {
   const bytes = readFileSync(file).subarray(0, Number(bytesArg));

@@ -43,6 +43,7 @@ static struct {
   CUresult (*StreamSynchronize)(CUstream);
   CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*MemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
   CUresult (*EventCreate)(CUevent *, unsigned);
   CUresult (*EventRecord)(CUevent, CUstream);
   CUresult (*EventElapsedTime)(float *, CUevent, CUevent);
@@ -91,7 +92,7 @@ static const char *open_driver(void) {
   if (tried) return outcome;
   tried = true;
   static const char *names[] = {"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetAttribute", "cuDeviceGetName", "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuModuleLoadData", "cuModuleGetFunction", "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemsetD8_v2", "cuLaunchKernel", "cuGetErrorString",
-                                "cuCtxSynchronize", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
+                                "cuCtxSynchronize", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2",
                                 "cuEventCreate", "cuEventRecord", "cuEventElapsedTime", "cuEventDestroy_v2", "cuMemGetInfo_v2"};
   void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   int count = 0;
@@ -177,7 +178,7 @@ typedef struct {
   GpuLinear qkv, o, gate_up, down;
 } GpuLayer;
 
-#define KERNELS X(embed) X(normq) X(quantize_rows) X(linear) X(head) X(store) X(attend) X(hidden) X(weigh) X(code)
+#define KERNELS X(embed) X(normq) X(quantize_rows) X(linear) X(head) X(store) X(attend) X(hidden) X(weigh) X(code) X(bias_learn)
 enum {
 #define X(k) KERNEL_##k,
   KERNELS
@@ -189,7 +190,7 @@ static const char *kernel_names[] = {
     KERNELS
 #undef X
 };
-#define ASK 12    // native/cuda.cu's question a prediction
+#define ASK 13    // native/cuda.cu's question a prediction
 #define ANSWER 7  // and its answer
 
 typedef struct {
@@ -201,7 +202,7 @@ typedef struct {
   KERNELS
 #undef X
   CUdeviceptr embedding, rsqrt, attn_exp, head_exp, sigmoid, cos, sin, gain_final;
-  CUdeviceptr stretch, squash;  // the mixer's tables (src/mixer.ts)
+  CUdeviceptr stretch, squash, multipliers;  // the mixer's tables (src/mixer.ts, src/bias.ts)
   GpuLinear head_linear;
   GpuLayer *layers;
 } Gpu;
@@ -228,6 +229,8 @@ typedef struct {
   CUdeviceptr ids, x, q, phi, out, o;  // work, for `room` positions
   CUdeviceptr logits, weights, floats; // the head's, for `predicted_room` positions
   CUdeviceptr frequencies, asks, answers;  // the coder's, a row each
+  CUdeviceptr biases, rates;  // mixer version 4's token biases, `bias_room` slots of V, and each slot's rate
+  int bias_room;
 } GpuCache;
 
 /** A copy of `bytes` of host memory on the GPU. */
@@ -251,7 +254,7 @@ static const char *upload_linear(GpuLinear *g, const Linear *lin) {
 }
 
 /** The model on GPU `ordinal`: its kernels compiled, its weights and tables copied. */
-static const char *make_gpu(Gpu *g, const Model *md, const char *source, const char *header, int ordinal, const int16_t *stretch, size_t stretches, const int32_t *squash, size_t squashes) {
+static const char *make_gpu(Gpu *g, const Model *md, const char *source, const char *header, int ordinal, const int16_t *stretch, size_t stretches, const int32_t *squash, size_t squashes, const int32_t *multipliers, size_t n_multipliers) {
   const char *why = open_driver();
   if (why) return why;
   int count = 0, major = 0, minor = 0;
@@ -280,6 +283,7 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
       (why = upload(&g->sigmoid, md->sigmoid, sizeof(int64_t) * md->n_sigmoid)) || (why = upload(&g->cos, md->cos, sizeof(int64_t) * md->positions * half)) ||
       (why = upload(&g->sin, md->sin, sizeof(int64_t) * md->positions * half)) || (why = upload(&g->gain_final, md->gain_final, sizeof(int64_t) * md->D)) ||
       (why = upload(&g->stretch, stretch, sizeof(int16_t) * stretches)) || (why = upload(&g->squash, squash, sizeof(int32_t) * squashes)) ||
+      (why = upload(&g->multipliers, multipliers, sizeof(int32_t) * n_multipliers)) ||
       (why = upload_linear(&g->head_linear, &md->head)))
     return why;
   g->layers = calloc(md->L, sizeof(GpuLayer));
@@ -294,7 +298,7 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
 }
 
 static void release(GpuCache *c) {
-  CUdeviceptr *buffers[] = {&c->keys, &c->values, &c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o, &c->logits, &c->weights, &c->floats, &c->frequencies, &c->asks, &c->answers};
+  CUdeviceptr *buffers[] = {&c->keys, &c->values, &c->ids, &c->x, &c->q, &c->phi, &c->out, &c->o, &c->logits, &c->weights, &c->floats, &c->frequencies, &c->asks, &c->answers, &c->biases, &c->rates};
   cu.CtxSetCurrent(c->gpu->context);
   if (c->stream) cu.StreamSynchronize(c->stream), cu.StreamDestroy(c->stream);
   c->stream = NULL;
@@ -302,7 +306,7 @@ static void release(GpuCache *c) {
     if (*buffers[i]) cu.MemFree(*buffers[i]);
     *buffers[i] = 0;
   }
-  c->room = c->predicted_room = c->floats_room = 0;
+  c->room = c->predicted_room = c->floats_room = c->bias_room = 0;
   Profile *p = c->profile;
   if (p) {
     for (int i = 0; i < p->room; i++) cu.EventDestroy(p->before[i]), cu.EventDestroy(p->after[i]);
@@ -443,14 +447,18 @@ static const char *code(GpuCache *c, const int32_t *asks, int count, int stride,
   const Model *md = g->md;
   if (count < 1 || count > c->rows || stride < 1 || offset < 0 || (int64_t)stride * (count - 1) + offset >= c->predicted) return "code: predictions outside the last extend's";
   if (precision < 16 || precision > 30 || ((int64_t)1 << precision) < 2 * (int64_t)md->V) return "code: a precision of 16 to 30 bits that holds the vocabulary";
+  int slots = 0;  // the token biases' slots the rows name, 0.. slots - 1
   for (int i = 0; i < count; i++) {
     const int32_t *ask = asks + (size_t)i * ASK;
     if (ask[1] >= md->V || (!decoding && (ask[0] < 0 || ask[0] >= md->V)) || (decoding && (ask[0] < 0 || (int64_t)ask[0] >= (int64_t)1 << precision))) return "code: a question outside the vocabulary or the precision";
+    if (ask[12] < -1 || ask[12] >= c->bias_room) return "code: a token bias slot that was not filled";
+    if (ask[12] >= slots) slots = ask[12] + 1;
   }
   TRY(cu.CtxSetCurrent(g->context));
   CUstream stream = c->stream;
   TRY(cu.MemcpyHtoDAsync(c->asks, asks, sizeof(int32_t) * ASK * count, stream));
-  LAUNCH(code, count, 1, 512, 0, &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, (void *)&md->V, &precision, &decoding, &stride, &offset);
+  LAUNCH(code, count, 1, 512, 0, &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, &c->biases, &g->multipliers, (void *)&md->V, &precision, &decoding, &stride, &offset);
+  if (slots > 0) LAUNCH(bias_learn, blocks(md->V, 256), slots, 256, 0, &c->frequencies, &c->asks, &c->answers, &c->biases, &c->rates, &count, (void *)&md->V, &precision);
   TRY(cu.MemcpyDtoHAsync(answers, c->answers, sizeof(int32_t) * ANSWER * count, stream));
   TRY(cu.StreamSynchronize(stream));
   return settle(c->profile);
@@ -480,25 +488,28 @@ static char *text(napi_env env, napi_value v) {
 }
 
 /**
- * cudaModel(model, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array) → the native
- * model on that GPU, the kernels compiled from native/cuda.cu's source and native/exact.h's, with the mixer's tables.
+ * cudaModel(model, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array, multipliers:
+ * Int32Array) → the native model on that GPU, the kernels compiled from native/cuda.cu's source and native/exact.h's,
+ * with the mixer's three tables.
  */
 static napi_value js_cuda_model(napi_env env, napi_callback_info info) {
-  size_t argc = 6, stretches, squashes;
-  napi_value argv[6], out;
+  size_t argc = 7, stretches, squashes, n_multipliers;
+  napi_value argv[7], out;
   int32_t ordinal;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const Model *md = argc == 6 ? external(env, argv[0]) : NULL;
+  const Model *md = argc == 7 ? external(env, argv[0]) : NULL;
   const int16_t *stretch = md ? typed_array(env, argv[4], napi_int16_array, &stretches) : NULL;
   const int32_t *squash = md ? typed_array(env, argv[5], napi_int32_array, &squashes) : NULL;
+  const int32_t *multipliers = md ? typed_array(env, argv[6], napi_int32_array, &n_multipliers) : NULL;
   char *source = md ? text(env, argv[1]) : NULL, *header = md ? text(env, argv[2]) : NULL;
-  const char *why = !md || !stretch || stretches != 4096 || !squash || squashes != 65 || !source || !header || napi_get_value_int32(env, argv[3], &ordinal) != napi_ok
-                        ? "cudaModel: a native model, the kernels' source and header, a GPU number and the mixer's two tables"
+  const char *why = !md || !stretch || stretches != 4096 || !squash || squashes != 65 || !multipliers || n_multipliers != 2049 || !source || !header ||
+                            napi_get_value_int32(env, argv[3], &ordinal) != napi_ok
+                        ? "cudaModel: a native model, the kernels' source and header, a GPU number and the mixer's three tables"
                         : NULL;
   Gpu *g = calloc(1, sizeof(Gpu));
   if (!why) {
     pthread_mutex_lock(&calls);
-    why = make_gpu(g, md, source, header, ordinal, stretch, stretches, squash, squashes);
+    why = make_gpu(g, md, source, header, ordinal, stretch, stretches, squash, squashes, multipliers, n_multipliers);
     pthread_mutex_unlock(&calls);
   }
   free(source), free(header);
@@ -665,6 +676,61 @@ static napi_value js_cuda_code(napi_env env, napi_callback_info info) {
   return why ? fail(env, why) : NULL;
 }
 
+/** Room for token bias slot `slot` (slots grow as a walk's streams need them, up to the cache's rows). */
+static const char *bias_room(GpuCache *c, int slot) {
+  if (slot < c->bias_room) return NULL;
+  int room = slot + 1 > 2 * c->bias_room ? slot + 1 : 2 * c->bias_room;
+  if (room > c->rows) room = c->rows;
+  size_t V = (size_t)c->gpu->md->V;
+  CUdeviceptr biases = 0, rates = 0;
+  CUresult status = cu.MemAlloc(&biases, sizeof(int32_t) * room * V);
+  if (status == 0) status = cu.MemAlloc(&rates, sizeof(int32_t) * room);
+  if (status == 0 && c->bias_room > 0) status = cu.MemcpyDtoDAsync(biases, c->biases, sizeof(int32_t) * c->bias_room * V, c->stream);
+  if (status == 0 && c->bias_room > 0) status = cu.MemcpyDtoDAsync(rates, c->rates, sizeof(int32_t) * c->bias_room, c->stream);
+  if (status == 0) status = cu.StreamSynchronize(c->stream);
+  if (status != 0) {
+    if (biases) cu.MemFree(biases);
+    if (rates) cu.MemFree(rates);
+    return driver_error(status, "allocating token biases");
+  }
+  if (c->biases) cu.MemFree(c->biases), cu.MemFree(c->rates);
+  c->biases = biases, c->rates = rates, c->bias_room = room;
+  return NULL;
+}
+
+/**
+ * cudaBias(cache, slot, values: Int32Array, rate, upload): a token bias (mixer version 4) and its rate into slot
+ * `slot` of the GPU's (upload 1), or the slot's b back into values (0).
+ */
+static napi_value js_cuda_bias(napi_env env, napi_callback_info info) {
+  size_t argc = 5, nv;
+  napi_value argv[5];
+  int32_t slot, rate, upload;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  GpuCache *c = argc == 5 ? external(env, argv[0]) : NULL;
+  if (!c) return NULL;
+  if (!c->keys) return fail(env, "CUDA engine: this cache was closed");
+  int32_t *values = typed_array(env, argv[2], napi_int32_array, &nv);
+  if (!values || nv != (size_t)c->gpu->md->V || napi_get_value_int32(env, argv[1], &slot) != napi_ok || napi_get_value_int32(env, argv[3], &rate) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &upload) != napi_ok || slot < 0 || slot >= c->rows || rate < 0 || rate > 255 || (!upload && slot >= c->bias_room))
+    return fail(env, "CUDA engine: bias takes a cache, a slot below its rows, Int32Array values of the vocabulary, a rate and whether to upload");
+  CUresult set = cu.CtxSetCurrent(c->gpu->context);
+  if (set != 0) return fail(env, driver_error(set, "cuCtxSetCurrent"));
+  const char *why = NULL;
+  if (upload && !(why = bias_room(c, slot))) {
+    size_t at = sizeof(int32_t) * (size_t)slot;
+    CUresult status = cu.MemcpyHtoDAsync(c->biases + at * nv, values, sizeof(int32_t) * nv, c->stream);
+    if (status == 0) status = cu.MemcpyHtoDAsync(c->rates + at, &rate, sizeof(int32_t), c->stream);
+    if (status == 0) status = cu.StreamSynchronize(c->stream);
+    if (status != 0) why = driver_error(status, "copying a token bias");
+  } else if (!upload) {
+    CUresult status = cu.MemcpyDtoHAsync(values, c->biases + sizeof(int32_t) * (size_t)slot * nv, sizeof(int32_t) * nv, c->stream);
+    if (status == 0) status = cu.StreamSynchronize(c->stream);
+    if (status != 0) why = driver_error(status, "copying a token bias back");
+  }
+  return why ? fail(env, why) : NULL;
+}
+
 /** cudaProfile(cache) → {kernel: [launches, ms]} of the kernels a profiled cache timed (LLMC_CUDA_PROFILE); null if not profiled. */
 static napi_value js_cuda_profile(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -706,6 +772,7 @@ bool cuda_define(napi_env env, napi_value exports) {
       {"cudaCache", NULL, js_cuda_cache, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCompile", NULL, js_cuda_compile, NULL, NULL, NULL, napi_default, NULL},
       {"cudaCode", NULL, js_cuda_code, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaBias", NULL, js_cuda_bias, NULL, NULL, NULL, napi_default, NULL},
       {"cudaExtend", NULL, js_cuda_extend, NULL, NULL, NULL, napi_default, NULL},
       {"cudaClose", NULL, js_cuda_close, NULL, NULL, NULL, napi_default, NULL},
       {"cudaProfile", NULL, js_cuda_profile, NULL, NULL, NULL, napi_default, NULL},

@@ -308,9 +308,9 @@ extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights
   }
 }
 
-// ---- the exact coder (src/ranks.ts, native/ranks.c) and the mixer of version 3 (src/mixer.ts, docs/MIXER.md) ----
+// ---- the exact coder (src/ranks.ts, native/ranks.c) and the mixer of versions 3 and 4 (src/mixer.ts, docs/MIXER.md) ----
 
-#define ASK 12    // a prediction's question: [value or token, candidate (-1: none), x1, x2, weights if not first (4), if first (4)]
+#define ASK 13    // a prediction's question: [value or token, candidate (-1: none), x1, x2, weights if not first (4), if first (4), token bias slot (-1: none)]
 #define ANSWER 7  // its answer: [token (-1: no interval holds the value), start, frequency, rank, x0, candidate is first, mixed]
 
 /** squash(d) of docs/MIXER.md: 2^16 / (1 + e^(-d/256)), interpolated between its 65 values. */
@@ -319,29 +319,36 @@ __device__ __forceinline__ int squash(const int *table, i64 d) {
   return (table[i] * (64 - w) + table[i + 1] * w) >> 6;
 }
 
+/** Weight j of a row, times e^b_j when the row has a token bias (mixer version 4, src/bias.ts): floor(w · M / 2^15). */
+__device__ __forceinline__ i64 weight_of(const int *w, const int *bias, const int *multipliers, int j) {
+  return bias ? ((i64)w[j] * multipliers[(bias[j] >> 12) + 1024]) >> 15 : (i64)w[j];
+}
+
 /**
- * One block a prediction (the prediction `stride` · block + `offset` of the last extend): its weights become the
- * exact coder's frequencies (1 + floor(w · (2^precision − V) / Σw) each, the rest to the first choice, in float64
+ * One block a prediction (the prediction `stride` · block + `offset` of the last extend): its weights (times its token
+ * bias, if it has one) become the exact coder's frequencies (1 + floor(w · (2^precision − V) / Σw) each, the rest to the first choice, in float64
  * exactly as src/ranks.ts); a planned token gets its mixed probability and the others share the rest (the mixer's
  * share); then the encoder's token gets its interval, or the decoder's value its token, and the token its rank.
  */
-extern "C" __global__ void code(const int *weights, const int *logits, int *scratch, const int *asks, int *answers, const short *stretch, const int *squash_table, int V, int precision, int decoding, int stride, int offset) {
+extern "C" __global__ void code(const int *weights, const int *logits, int *scratch, const int *asks, int *answers, const short *stretch, const int *squash_table, const int *biases, const int *multipliers, int V, int precision, int decoding, int stride, int offset) {
   __shared__ i64 budget, above;
   __shared__ int top, found, found_start;
   int b = blockIdx.x;
   i64 p = (i64)b * stride + offset, total = (i64)1 << precision;
   const int *w = weights + p * V, *ask = asks + (i64)b * ASK;
   int *f = scratch + (i64)b * V, *answer = answers + (i64)b * ANSWER;
+  const int *bias = ask[12] >= 0 ? biases + (i64)ask[12] * V : NULL;
   i64 sum = 0, key = -1;
   for (int j = threadIdx.x; j < V; j += blockDim.x) {
-    sum += w[j];
-    key = max(key, ((i64)w[j] << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
+    i64 wj = weight_of(w, bias, multipliers, j);
+    sum += wj;
+    key = max(key, (wj << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
   }
   sum = block_reduce(sum, Sum());
   key = block_reduce(key, Max());
   double scale = (double)(total - V) / (double)sum;
   i64 used = 0;
-  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)w[j] * scale);
+  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)weight_of(w, bias, multipliers, j) * scale);
   used = block_reduce(used, Sum());
   if (threadIdx.x == 0) {
     top = 0xFFFFFF - (int)(key & 0xFFFFFF);
@@ -412,4 +419,23 @@ extern "C" __global__ void code(const int *weights, const int *logits, int *scra
     answer[0] = token, answer[1] = start, answer[2] = f[token], answer[3] = (int)rank;
     answer[4] = x0, answer[5] = candidate >= 0 && candidate == top, answer[6] = mixed;
   }
+}
+
+/**
+ * The token biases learn a step (mixer version 4, src/bias.ts), after `code` answered its rows: a thread per token j
+ * and a grid row per slot. b_j gains η = rate · 2^12 for each row of the slot whose token is j, and loses
+ * floor(η · f_j / 2^precision) for each (f: the row's final frequencies, left in scratch by `code`); then it is
+ * clamped to ±2^22. A sum of integers, so the order of the rows does not matter.
+ */
+extern "C" __global__ void bias_learn(const int *scratch, const int *asks, const int *answers, int *biases, const int *rates, int count, int V, int precision) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x, slot = blockIdx.y;
+  if (j >= V) return;
+  i64 eta = (i64)rates[slot] << 12, learned = 0;
+  for (int r = 0; r < count; r++) {
+    int token = answers[(i64)r * ANSWER];
+    if (asks[(i64)r * ASK + 12] != slot || token < 0) continue;
+    learned += (token == j ? eta : 0) - ((eta * scratch[(i64)r * V + j]) >> precision);
+  }
+  int *b = biases + (i64)slot * V + j;
+  *b = (int)clamp64(*b + learned, -(1 << 22), 1 << 22);
 }

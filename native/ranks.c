@@ -59,6 +59,16 @@ static int32_t token_at(const int32_t *f, int V, int32_t top, int64_t cum, int64
   return -1;
 }
 
+/** The token bias (src/bias.ts): out_j = floor(w_j · M[(b_j >> 12) + 1024] / 2^15), and b's learning from a row of
+ * frequencies, each b_j losing floor(rate · f_j / 2^(precision − 12)). */
+static void bias_weigh(const int32_t *w, const int32_t *b, const int32_t *m, int32_t *out, int V) {
+  for (int j = 0; j < V; j++) out[j] = (int32_t)(((int64_t)w[j] * m[(b[j] >> 12) + 1024]) >> 15);  // w ≥ 0
+}
+
+static void bias_learn(const int32_t *f, int32_t *learned, int V, int64_t rate, int precision) {
+  for (int j = 0; j < V; j++) learned[j] -= (int32_t)((rate * f[j]) >> (precision - 12));
+}
+
 /** How many tokens have a higher logit than `token`, or an equal one and a smaller id. */
 static int32_t rank_of(const float *logits, int V, int32_t token) {
   float target = logits[token];
@@ -143,6 +153,33 @@ static napi_value js_rank(napi_env env, napi_callback_info info) {
   return int_value(env, rank_of(logits, (int)nl, (int32_t)token));
 }
 
+/** biasWeigh(weights, bias, multipliers: Int32Array (2049), out: Int32Array): out = the weights times e^bias. */
+static napi_value js_bias_weigh(napi_env env, napi_callback_info info) {
+  size_t argc = 4, nw, nb, nm, no;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t *w = argc >= 4 ? typed_array(env, argv[0], napi_int32_array, &nw) : NULL, *b = w ? typed_array(env, argv[1], napi_int32_array, &nb) : NULL;
+  int32_t *m = b ? typed_array(env, argv[2], napi_int32_array, &nm) : NULL, *out = m ? typed_array(env, argv[3], napi_int32_array, &no) : NULL;
+  if (!out || nb != nw || no != nw || nm != 2049) return fail(env, "biasWeigh: weights, biases and an output of one vocabulary, and the 2049 multipliers");
+  for (size_t j = 0; j < nw; j++)
+    if (w[j] < 0 || b[j] < -(1024 << 12) || b[j] > (1024 << 12)) return fail(env, "biasWeigh: a negative weight or a bias out of bounds");
+  bias_weigh(w, b, m, out, (int)nw);
+  return NULL;
+}
+
+/** biasLearn(freqs, learned: Int32Array, rate, precision): the bias's learning of one row (without its token's gain). */
+static napi_value js_bias_learn(napi_env env, napi_callback_info info) {
+  size_t argc = 4, nf, nl;
+  napi_value argv[4];
+  int64_t rate, precision;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t *f = argc >= 4 ? typed_array(env, argv[0], napi_int32_array, &nf) : NULL, *learned = f ? typed_array(env, argv[1], napi_int32_array, &nl) : NULL;
+  if (!learned || nl != nf || !number(env, argv[2], &rate) || !number(env, argv[3], &precision) || rate < 0 || rate > 255 || precision < 12 || precision > 30)
+    return fail(env, "biasLearn: frequencies and learning of one vocabulary, a rate and a precision");
+  bias_learn(f, learned, (int)nf, rate, (int)precision);
+  return NULL;
+}
+
 bool ranks_define(napi_env env, napi_value exports) {
   napi_property_descriptor calls[] = {
       {"frequencies", NULL, js_frequencies, NULL, NULL, NULL, napi_default, NULL},
@@ -150,6 +187,8 @@ bool ranks_define(napi_env env, napi_value exports) {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"find", NULL, js_find, NULL, NULL, NULL, napi_default, NULL},
       {"rank", NULL, js_rank, NULL, NULL, NULL, napi_default, NULL},
+      {"biasWeigh", NULL, js_bias_weigh, NULL, NULL, NULL, napi_default, NULL},
+      {"biasLearn", NULL, js_bias_learn, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof calls / sizeof *calls, calls) == napi_ok;
 }

@@ -6,7 +6,8 @@ import { printable, UserError } from './cli.ts';
 import { DEFAULT_MEMORY } from './container.ts';
 import { batchOf, type Layout, lanesFor, lanesOf, type RangedDoc, type TokenTriple, type TokensDoc } from './ir.ts';
 import { CODED, DECODED, embeddedModel, embeddedModelWith, type LanguageModel, type Next, runtimeOf, Stepper } from './model.ts';
-import { type MixPlan, Mixer } from './mixer.ts';
+import type { TokenBias } from './bias.ts';
+import { type MixPlan, Mixer, mixesOnDevice } from './mixer.ts';
 import { ANSWER, ASK, type NativeCache } from './native.ts';
 import { Frequencies, rankOf, tokenAtRank } from './ranks.ts';
 
@@ -185,7 +186,8 @@ interface DeviceStream {
 /**
  * The CUDA engine's walk: the GPU computes each row's frequencies, the mixer's share and the interval itself
  * (native/cuda.cu), and answers seven numbers a row (ANSWER) instead of its weights over the whole vocabulary.
- * Every row of a step is asked at once, so the mixer must learn a step at a time (version 3), and a decoder must know
+ * Every row of a step is asked at once, so the mixer must learn a step at a time (versions 3 and 4; the GPU keeps and
+ * learns version 4's token bias itself, between bind and unbind), and a decoder must know
  * every row's value before the step (a lane a row). Several streams (llmc's frames) may walk together, group g of each
  * in one cache, so a step has their rows: a GPU's step costs about the same up to hundreds of rows. Each stream's
  * rows keep their positions and their own mixer, so its integers, and so its bytes, are those it has alone.
@@ -204,6 +206,12 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
     if (rows === 0 || here.every((s) => streams[s].failed)) continue;
     const stepper = new Stepper(model, rows, contextwindow, undefined, known);
     const cache = stepper.cache as NativeCache;
+    // the token biases of this round's streams (mixer version 4), one slot each, kept by the GPU while it walks
+    const slots = new Map<number, number>(), biases: TokenBias[] = [];
+    for (const s of here) {
+      const bias = streams[s].mixer?.tokenBias(model.vocabSize);
+      if (bias) slots.set(s, biases.push(bias) - 1);
+    }
     const asks = new Int32Array(rows * ASK);
     const plans: (MixPlan | undefined)[] = new Array(rows);
     const steps = Math.max(...lengths);
@@ -217,11 +225,13 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
       for (let r = 0; r < rows; r++) {
         const at = r * ASK;
         asks[at + 1] = -1;
+        asks[at + 12] = -1;
         if (!live(r, j)) continue;
         const { mixer, question } = streams[stream[r]];
         const position = starts[r] + j;
         const plan = (plans[r] = mixer?.plan(position));
         asks[at] = question(position);
+        asks[at + 12] = slots.get(stream[r]) ?? -1;
         if (plan && plan.candidate >= 0) {
           asks[at + 1] = plan.candidate;
           asks[at + 2] = plan.x1;
@@ -252,6 +262,7 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
       return here.some((s) => !streams[s].failed);
     };
     try {
+      cache.bind(biases);
       if (known) {
         const fedAt = (r: number, j: number) => (j === 0 || j > lengths[r] ? model.bos : streams[stream[r]].known![starts[r] + j - 1]);
         for (let j = 0; j < steps; ) {
@@ -268,7 +279,11 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
         }
       }
     } finally {
-      stepper.close();
+      try {
+        cache.unbind();
+      } finally {
+        stepper.close();
+      }
     }
   }
 }
@@ -348,7 +363,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, asked: Om
     progress?.(done, total);
     if (giveUp(bits, done, total)) throw new GaveUp();
   } : progress;
-  if (intervals && model.codesOnDevice && (!mixing || mixing.version >= 3)) {
+  if (intervals && model.codesOnDevice && mixesOnDevice(mixing)) {
     const stream: DeviceStream = {
       count: tokens.length,
       layout,
@@ -378,7 +393,8 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, asked: Om
     }
     const rank = rankOf(logits!, token);
     if (intervals) {
-      freqs.load(weights ?? probs!);
+      const row = weights ?? probs!;
+      freqs.load(mixer ? mixer.weigh(row, pos) : row);
       mixer?.mix(freqs, pos);
       intervals[pos] = freqs.interval(token);
       mixer?.learn(pos, token);
@@ -446,10 +462,10 @@ class UniformReader {
 
 /**
  * Whether a GPU decodes this stream in its own walk (walkOnDevice), beside other such streams: an exact-mode stream
- * with a lane a row, no prompt and no mixer before version 3 (the others walk one at a time).
+ * with a lane a row, no prompt, and no mixer or one of version 3 (the others walk one at a time).
  */
 export const walksOnDevice = (doc: RangedDoc): boolean =>
-  doc.mode === 'exact' && !doc.sampling && (doc.prompt ?? []).length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && (!doc.mixer || doc.mixer.version >= 3);
+  doc.mode === 'exact' && !doc.sampling && (doc.prompt ?? []).length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && mixesOnDevice(doc.mixer);
 
 /** An exact-mode stream set up to decode: on the device (`stream`, walked with others) or alone (`walk`), then `finish`. */
 interface Decoding {
@@ -504,7 +520,8 @@ function startDecoding(doc: RangedDoc, model: LanguageModel, progress: Progress 
     let token: number, start: number, freq: number;
     if (decoded) [token, start, freq] = decoded;
     else {
-      freqs.load(weights ?? probs!);
+      const row = weights ?? probs!;
+      freqs.load(mixer ? mixer.weigh(row, pos) : row);
       mixer?.mix(freqs, pos);
       ({ token, start, freq } = freqs.find(valueAt(pos)));
     }

@@ -26,21 +26,32 @@ export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 6
 
 /**
  * The layout a solo record implies (docs/FORMAT.md, "Solo records"): values of the format, fixed for version 6; from
- * version 8 the mixer is version 3 and the lanes follow from the token count (lanesOf). llmc's defaults agree with
- * them; a frame of any other layout is written in full, with its end record.
+ * version 8 the mixer is version 3 and the lanes follow from the token count (lanesOf); from version 9 the mixer may be
+ * version 4, with its biasRate. llmc's defaults agree with them; a frame of any other layout is written in full, with
+ * its end record.
  */
 export const SOLO_LAYOUT = {
   scaleBits: 24, topN: 128, segmentLength: 2048, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8',
-  mixer: { minMatch: 3, learningShift: 13, matchRate: 4 },
+  mixer: { minMatch: 3, learningShift: 13, matchRate: 4 }, biasRate: 26,
 } as const;
 /**
  * Bits of a solo model record's flags byte above bit 0 (solo): a mixer of SOLO_LAYOUT's settings, CR LF line ends,
- * escaped bytes follow, and in versions 6 and 7 the mixer's version is 2 (else 1; from version 8 it is 3).
+ * escaped bytes follow, and `mixer2`, the mixer's other version: in versions 6 and 7 the mixer is version 2 with it
+ * and 1 without, in version 8 always 3 (the bit is refused), from version 9 version 4 with it and 3 without.
  */
 export const SOLO_HAS = { mixer: 2, crlf: 4, escaped: 8, mixer2: 16 };
 
 /** The format version from which solo records imply mixer version 3 and lanes by the token count. */
 export const LANES_SINCE = 8;
+/** The format version that brought mixer version 4 (the token bias). */
+export const BIAS_SINCE = 9;
+
+/** The mixer version a solo record of format `version` implies with these flags. */
+const soloMixerVersion = (version: number, flags: number): MixerSettings['version'] =>
+  version >= BIAS_SINCE ? (flags & SOLO_HAS.mixer2 ? 4 : 3) : version >= LANES_SINCE ? 3 : flags & SOLO_HAS.mixer2 ? 2 : 1;
+
+/** Whether a solo record of format `version` may set SOLO_HAS.mixer2. */
+export const soloHasMixer2 = (version: number): boolean => version !== LANES_SINCE;
 
 /** The values of the one-byte fields, by their code. */
 const GRAPHS = [undefined, 'integer', 'stepper', 'coder', 'transformers'];
@@ -78,7 +89,7 @@ export function encodeExtra(extra: Extra): Uint8Array {
     ...out.subarray(0, lanes ? 16 : 14),
     ...(extra.comment !== null ? utf8(extra.comment, 'comment') : []),
     ...(extra.runtime ? utf8(extra.runtime, 'runtime') : []),
-    ...(mixer ? [mixer.version, mixer.minMatch, mixer.learningShift, mixer.matchRate] : []),
+    ...(mixer ? [mixer.version, mixer.minMatch, mixer.learningShift, mixer.matchRate, ...(mixer.version === 4 ? [mixer.biasRate!] : [])] : []),
   ]);
 }
 
@@ -88,9 +99,10 @@ export function soloFlagsOf(header: BinHeader, extra: Extra): number | undefined
   const mixer = extra.mixer;
   const implied = header.mode === 'exact' && header.scaleBits === solo.scaleBits && header.topN === solo.topN && header.segmentLength === solo.segmentLength
     && extra.batch === solo.batch && (extra.lanes ?? 1) === lanesOf(header.tokenCount, solo) && extra.graph === solo.graph && extra.arithmetic === solo.arithmetic && extra.dtype === solo.dtype
-    && extra.comment === null && !extra.runtime && (mixer === undefined || (mixer.version === 3 && (Object.keys(solo.mixer) as (keyof typeof solo.mixer)[]).every((k) => mixer[k] === solo.mixer[k])));
+    && extra.comment === null && !extra.runtime && (mixer === undefined || ((mixer.version === 3 || (mixer.version === 4 && mixer.biasRate === solo.biasRate))
+      && (Object.keys(solo.mixer) as (keyof typeof solo.mixer)[]).every((k) => mixer[k] === solo.mixer[k])));
   if (!implied) return undefined;
-  return (mixer ? SOLO_HAS.mixer : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
+  return (mixer ? SOLO_HAS.mixer : 0) | (mixer?.version === 4 ? SOLO_HAS.mixer2 : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
 }
 
 /** What a solo model record of format `version` implies: its header's layout values, and its extra field. */
@@ -102,10 +114,25 @@ export function impliedBySolo(version: number, flags: number, vocabSize: number,
   const extra: Extra = {
     vocabSize, batch: solo.batch, graph: solo.graph, arithmetic: solo.arithmetic, dtype: solo.dtype, comment: null, escapedBytes,
     ...(version >= LANES_SINCE ? { lanes: lanesOf(tokenCount, solo) } : {}),
-    ...(flags & SOLO_HAS.mixer ? { mixer: { version: version >= LANES_SINCE ? 3 : flags & SOLO_HAS.mixer2 ? 2 : 1, ...solo.mixer } } : {}),
+    ...(flags & SOLO_HAS.mixer ? { mixer: mixerOfSolo(soloMixerVersion(version, flags)) } : {}),
     ...(flags & SOLO_HAS.crlf ? { crlf: true } : {}),
   };
   return { scaleBits: solo.scaleBits, topN: solo.topN, segmentLength: solo.segmentLength, extra: encodeExtra(extra) };
+}
+
+const mixerOfSolo = (version: MixerSettings['version']): MixerSettings =>
+  ({ version, ...SOLO_LAYOUT.mixer, ...(version === 4 ? { biasRate: SOLO_LAYOUT.biasRate } : {}) });
+
+/** The mixer version an extra field names, if it can be read (the record's version limits it: container.ts). */
+export function mixerVersionOf(bytes: Uint8Array): number | undefined {
+  const bad = (what: string): never => {
+    throw new Error(what);
+  };
+  try {
+    return (bytes[0] === 0x7b ? parseJson(bytes, bad) : parseBytes(bytes, bad)).mixer?.version;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The extra field as written (bytes, or version 3's JSON object), checked against the header and the bounds. */
@@ -167,7 +194,7 @@ function parseBytes(bytes: Uint8Array, bad: (what: string) => never): Extra {
   if (flags & HAS.runtime) extra.runtime = text('runtime');
   if (flags & HAS.mixer) {
     const [version, minMatch, learningShift, matchRate] = take(4, 'mixer settings');
-    extra.mixer = { version, minMatch, learningShift, matchRate } as MixerSettings;
+    extra.mixer = { version, minMatch, learningShift, matchRate, ...(version === 4 ? { biasRate: u8('mixer bias rate') } : {}) } as MixerSettings;
   }
   if (at !== bytes.length) bad(`${bytes.length - at} byte(s) after the extra field's last value`);
   return extra;

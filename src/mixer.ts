@@ -4,39 +4,52 @@
 // the model's own probability of the same token, and the token gets the mixed probability while every other
 // token keeps its share of the rest. All of it is integer arithmetic (and float64 steps in a fixed order), so the
 // encoder and the decoder, updating in the same visit order, compute the same frequencies on every machine.
+import { TokenBias } from './bias.ts';
 import type { Frequencies } from './ranks.ts';
 
 /** The mixer's settings, which a frame's header records: every one of them changes the intervals. */
 export interface MixerSettings {
   /**
    * The arithmetic and structure of this file's mixer: 1 the match model, 2 the match model and a context cache, 3 as 2
-   * with what a step learns applied after the step, so that every row of a step mixes from the same state.
+   * with what a step learns applied after the step, so that every row of a step mixes from the same state, 4 as 3 with
+   * a bias on every token learned from the file (src/bias.ts).
    */
-  version: 1 | 2 | 3;
+  version: 1 | 2 | 3 | 4;
   /** Tokens of context a match is found by. */
   minMatch: number;
   /** The mixer's learning rate: each step moves a weight by input × error / 2^learningShift. */
   learningShift: number;
   /** How fast a match length's hit rate follows: by 1/2^matchRate of each error. */
   matchRate: number;
+  /** Version 4 only: how fast the token bias learns, η in 1/256 nat a token. */
+  biasRate?: number;
 }
 
 export const DEFAULT_MIXER: MixerSettings = { version: 3, minMatch: 3, learningShift: 13, matchRate: 4 };
 
-/** The mixers a user may name (`--mixer`): the match model with the default settings, or none (the model alone). */
-export const MIXERS = { match: DEFAULT_MIXER, none: undefined } as const;
+/** Mixer version 4: the default's match model and context cache, and the token bias. */
+export const BIAS_MIXER: MixerSettings = { ...DEFAULT_MIXER, version: 4, biasRate: 26 };
 
-/** The bounds a decoder accepts for each setting (docs/FORMAT.md). */
-const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12] } as const;
+/** The mixers a user may name (`--mixer`): the match model with the default settings, that and the token bias, or none (the model alone). */
+export const MIXERS = { match: DEFAULT_MIXER, bias: BIAS_MIXER, none: undefined } as const;
+
+/** The bounds a decoder accepts for each setting (docs/FORMAT.md); biasRate is version 4's alone. */
+const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12], biasRate: [1, 63] } as const;
+
+/** Whether a GPU mixes a whole step's rows with these settings: versions 3 and 4, which learn a step at a time. */
+export const mixesOnDevice = (settings: MixerSettings | undefined): boolean => !settings || settings.version >= 3;
 
 /** What is wrong with mixer settings read from a file or a document, for a coder of `mode` and `precision`, if anything. */
 export function mixerProblem(value: unknown, mode: unknown, precision: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the mixer settings are not a JSON object';
   const settings = value as Record<string, unknown>;
-  if (settings.version !== 1 && settings.version !== 2 && settings.version !== 3) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 to 3)`;
+  if (![1, 2, 3, 4].includes(settings.version as number)) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 to 4)`;
   const unknown = Object.keys(settings).find((key) => key !== 'version' && !(key in MIXER_BOUNDS));
   if (unknown !== undefined) return `unknown mixer setting ${JSON.stringify(unknown.slice(0, 40))}`;
+  const biased = settings.version === 4;
+  if (!biased && settings.biasRate !== undefined) return `mixer version ${settings.version} has no biasRate`;
   for (const [key, [lo, hi]] of Object.entries(MIXER_BOUNDS)) {
+    if (key === 'biasRate' && !biased) continue;
     const v = settings[key];
     if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) return `mixer setting ${key} must be an integer in ${lo}..${hi}`;
   }
@@ -291,6 +304,12 @@ export class Mixer {
   private readonly hits = new Int32Array(MAX_MATCH + 1).fill(3 << 14);
   private readonly cacheHits = new Int32Array(MAX_MATCH + 1).fill(1 << 15);
   private readonly weights: Int32Array;
+  /**
+   * Version 4: the token bias (made at the first row, which gives the vocabulary), and the row last mixed here, which
+   * it learns from; where a GPU weighs and learns (codec.ts, walkOnDevice) no row comes here, and the GPU keeps b.
+   */
+  private bias?: TokenBias;
+  private row?: Frequencies;
   private pending?: MixPlan;
   /** Version 3: the step's learned positions, waiting for the next step, and the step they belong to. */
   private readonly waiting: { pending: MixPlan; position: number; token: number }[] = [];
@@ -317,8 +336,28 @@ export class Mixer {
     return Math.floor(segment / this.batch) * this.segmentLength + (position - segment * this.segmentLength);
   }
 
+  /** What a step learned, once its next step begins (version 3 on). */
+  private enter(position: number): void {
+    if (this.waiting.length > 0 && this.stepOf(position) !== this.waitingStep) this.flush();
+  }
+
+  /** The model's row of weights for `position` as the mixer's version has it: times e^bias from version 4, else as is. */
+  weigh<Row extends ArrayLike<number>>(row: Row, position: number): Row | Int32Array | Float64Array {
+    const bias = this.tokenBias(row.length);
+    if (!bias) return row;
+    this.enter(position);
+    return bias.weigh(row);
+  }
+
+  /** Version 4's token bias over a vocabulary of `vocab` (undefined before version 4). */
+  tokenBias(vocab: number): TokenBias | undefined {
+    if (this.settings.version < 4) return undefined;
+    return (this.bias ??= new TokenBias(vocab, this.settings.biasRate!));
+  }
+
   /** Gives the predicted token, if any, its mixed probability in `freqs` (in place; the others share the rest). */
   mix(freqs: Frequencies, position: number): void {
+    this.row = freqs;
     const plan = this.plan(position);
     if (plan.candidate < 0) return;
     const mixed = this.settle(plan, modelInput(freqs.freqs[plan.candidate], freqs.precision), plan.candidate === freqs.top);
@@ -331,7 +370,7 @@ export class Mixer {
    * the token; `mix` does all on the CPU, where a GPU mixes a whole step's rows at once.
    */
   plan(position: number): MixPlan {
-    if (this.waiting.length > 0 && this.stepOf(position) !== this.waitingStep) this.flush();
+    this.enter(position);
     const plan = new MixPlan();
     this.pending = plan;
     const length = this.match.lengthAt(position);
@@ -372,14 +411,17 @@ export class Mixer {
   /** Learns `token` at `position`, with what its plan decided (by default the last one made). */
   learn(position: number, token: number, pending = this.pending!): void {
     if (this.settings.version < 3) return this.apply(pending, position, token);
+    // the bias learns from the row as coded (it is reused for the next), and applies it with the rest
+    if (this.bias && this.row) this.bias.learn(this.row.freqs, this.row.precision, token);
     this.waiting.push({ pending, position, token });
     this.waitingStep = this.stepOf(position);
   }
 
-  /** Version 3: what the last step learned, in its visit order. */
+  /** From version 3: what the last step learned, in its visit order, and the bias's learning. */
   private flush(): void {
     for (const { pending, position, token } of this.waiting) this.apply(pending, position, token);
     this.waiting.length = 0;
+    this.bias?.settle();
   }
 
   private apply(plan: MixPlan, position: number, token: number): void {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { threadId } from 'node:worker_threads';
 import type { IntegerSpec } from './integer.ts';
 import { MIXER_TABLES } from './mixer.ts';
+import { MULTIPLIER, type TokenBias } from './bias.ts';
 import { codeRows } from './ranks.ts';
 import type { Cache, Next } from './model.ts';
 import { UserError } from './cli.ts';
@@ -20,9 +21,10 @@ import { UserError } from './cli.ts';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'cm.c', 'exact.h', 'model.h', 'ranks.h', 'cuda.h', 'cm.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
 /** A question and an answer of the GPU's exact coder (native/cuda.cu): [value or token, candidate (-1: none), x1, x2,
- * the candidate's weight sets when it is not and is the model's first choice (4 each)]; [token (-1: no interval holds
- * the value), start, frequency, rank, x0, whether the candidate is the first choice, the mixed probability]. */
-export const ASK = 12;
+ * the candidate's weight sets when it is not and is the model's first choice (4 each), the slot of its token bias
+ * (-1: none)]; [token (-1: no interval holds the value), start, frequency, rank, x0, whether the candidate is the first
+ * choice, the mixed probability]. */
+export const ASK = 13;
 export const ANSWER = 7;
 
 /** The GPU's kernels and the header they share with the CPU's engine, which NVRTC compiles when a model first runs there. */
@@ -42,7 +44,7 @@ interface Addon {
   /** Frees a cache's memory now; it refuses calls after. */
   close(cache: Handle): void;
   /** The same on an NVIDIA GPU (native/cuda.c): the model copied there, its kernels compiled from source. */
-  cudaModel(model: Handle, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array): Handle;
+  cudaModel(model: Handle, source: string, header: string, gpu: number, stretch: Int16Array, squash: Int32Array, multipliers: Int32Array): Handle;
   cudaName(gpu: Handle): string;
   /** The GPUs the driver sees: 0 where there is no driver or none. */
   cudaCount(): number;
@@ -55,6 +57,8 @@ interface Addon {
   cudaExtend: Addon['extend'];
   /** The exact coder on predictions offset, offset + stride, … of the last extend: ASK numbers a question, ANSWER an answer. */
   cudaCode(cache: Handle, asks: Int32Array, count: number, stride: number, offset: number, decoding: number, precision: number, answers: Int32Array): void;
+  /** A token bias's slot on the GPU (mixer version 4): b and its rate copied there (upload 1), or b copied back (0). */
+  cudaBias(cache: Handle, slot: number, values: Int32Array, rate: number, upload: number): void;
   cudaClose: Addon['close'];
   /** What a cache made with LLMC_CUDA_PROFILE set timed: each kernel's launches and GPU milliseconds (else null). */
   cudaProfile(cache: Handle): Record<string, [number, number]> | null;
@@ -64,6 +68,9 @@ interface Addon {
   start(freqs: Int32Array, top: number, token: number): number;
   find(freqs: Int32Array, top: number, cum: number, start: Float64Array): number;
   rank(logits: Float32Array, token: number): number;
+  /** The token bias of mixer version 4 (src/bias.ts): a row of weights times e^bias, and its learning from a row. */
+  biasWeigh(weights: Int32Array, bias: Int32Array, multipliers: Int32Array, out: Int32Array): void;
+  biasLearn(freqs: Int32Array, learned: Int32Array, rate: number, precision: number): void;
   /** The cm coder (native/cm.c): src/cm.ts's stream, or null when it projects above `ceiling` bytes (projectsAbove). */
   cmEncode(bytes: Uint8Array, ceiling: number): Uint8Array | null;
   cmDecode(stream: Uint8Array, length: number): Uint8Array;
@@ -173,7 +180,7 @@ export function cudaModel(engine: Addon, dir: string, ordinal = 0): Handle {
   if (!gpu) {
     try {
       const { source, header } = kernels();
-      gpu = engine.cudaModel(nativeModel(engine, dir), source, header, ordinal, MIXER_TABLES.stretch, MIXER_TABLES.squash);
+      gpu = engine.cudaModel(nativeModel(engine, dir), source, header, ordinal, MIXER_TABLES.stretch, MIXER_TABLES.squash, MULTIPLIER);
     } catch (err) {
       throw new UserError(`the CUDA engine cannot run: ${(err as Error).message}`);
     }
@@ -234,9 +241,11 @@ export class NativeCache implements Cache {
   private answers = new Int32Array(0);
   /** The CPU's engine: the last extend's predictions, kept for code. */
   private kept?: { logits: Float32Array; weights: Int32Array };
+  /** The token biases `code`'s questions name by slot (bind). */
+  private biases: TokenBias[] = [];
 
   constructor(
-    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode']; profile?: Addon['cudaProfile'] },
+    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode']; bias?: Addon['cudaBias']; profile?: Addon['cudaProfile'] },
     private readonly cache: Handle,
     private readonly rows: number,
     private readonly vocab: number,
@@ -267,9 +276,23 @@ export class NativeCache implements Cache {
   code(asks: Int32Array, count: number, stride: number, offset: number, decoding: boolean, precision: number): Int32Array {
     if (this.answers.length < count * ANSWER) this.answers = new Int32Array(count * ANSWER);
     if (this.calls.code) this.calls.code(this.cache, asks, count, stride, offset, decoding ? 1 : 0, precision, this.answers);
-    else if (this.kept) codeRows(this.kept.weights, this.kept.logits, this.vocab, asks, count, stride, offset, decoding, precision, this.answers);
+    else if (this.kept) codeRows(this.kept.weights, this.kept.logits, this.vocab, asks, count, stride, offset, decoding, precision, this.answers, this.biases);
     else throw new Error('code: the last extend kept no predictions');
     return this.answers;
+  }
+
+  /**
+   * The token biases (mixer version 4) that `code`'s questions name, slot i being biases[i], until unbind: the GPU
+   * weighs and learns with its own copies, which unbind brings back; the CPU's twin uses these.
+   */
+  bind(biases: TokenBias[]): void {
+    this.biases = biases;
+    if (this.calls.bias) biases.forEach((bias, slot) => this.calls.bias!(this.cache, slot, bias.values, bias.rate, 1));
+  }
+
+  unbind(): void {
+    if (this.calls.bias) this.biases.forEach((bias, slot) => this.calls.bias!(this.cache, slot, bias.values, bias.rate, 0));
+    this.biases = [];
   }
 
   /** The CUDA engine's kernel times for this cache, when LLMC_CUDA_PROFILE was set as it was made (bench/gpusteps.ts). */

@@ -1,6 +1,7 @@
 // What the coders need from one row of the model's output: a token's rank among the logits (rank mode), and
 // the distribution as integer frequencies (exact mode). Where the native addon is (src/native.ts) its C twins
 // (native/ranks.c) do the passes over the vocabulary, with the same numbers; LLMC_ENGINE=onnx keeps them here.
+import type { TokenBias } from './bias.ts';
 import { mixedOf, modelInput } from './mixer.ts';
 import { ANSWER, ASK, type NativeAddon, nativeEngine } from './native.ts';
 
@@ -146,20 +147,22 @@ export class Frequencies {
 }
 
 /**
- * The CPU twin of the GPU's coder (native/cuda.cu, kernel `code`), step for step: for `count` predictions (the rows
- * stride · b + offset of `weights` and `logits`), each with its question (ASK numbers: the token or the decoder's
- * value, the mixer's candidate, x1, x2 and the candidate's two weight sets), the answer (ANSWER numbers: the token,
- * its interval, its rank, x0, whether the candidate is the model's first choice, the mixed probability). The GPU's walk
- * runs on it where there is no GPU, which is how the tests check that walk.
+ * The CPU twin of the GPU's coder (native/cuda.cu, kernels `code` and `bias_learn`), step for step: for `count`
+ * predictions (the rows stride · b + offset of `weights` and `logits`), each with its question (ASK numbers: the token
+ * or the decoder's value, the mixer's candidate, x1, x2, the candidate's two weight sets, and the slot of its token
+ * bias in `biases`, -1: none), the answer (ANSWER numbers: the token, its interval, its rank, x0, whether the candidate
+ * is the model's first choice, the mixed probability). Each bias learns its rows, and applies it after the last: the
+ * rows are one step. The GPU's walk runs on it where there is no GPU, which is how the tests check that walk.
  */
-export function codeRows(weights: Int32Array, logits: Float32Array, vocab: number, asks: Int32Array, count: number, stride: number, offset: number, decoding: boolean, precision: number, answers: Int32Array): void {
+export function codeRows(weights: Int32Array, logits: Float32Array, vocab: number, asks: Int32Array, count: number, stride: number, offset: number, decoding: boolean, precision: number, answers: Int32Array, biases: readonly TokenBias[] = []): void {
   const freqs = new Frequencies(vocab, precision);
   for (let b = 0; b < count; b++) {
     const p = b * stride + offset, a = b * ASK, o = b * ANSWER;
-    const candidate = asks[a + 1];
+    const candidate = asks[a + 1], slot = asks[a + 12];
     let token = asks[a], start: number;
-    if (token < 0 || token >= (decoding ? 2 ** precision : vocab) || candidate >= vocab) throw new Error('code: a question outside the vocabulary or the precision');
-    freqs.load(weights.subarray(p * vocab, (p + 1) * vocab));
+    if (token < 0 || token >= (decoding ? 2 ** precision : vocab) || candidate >= vocab || slot < -1 || slot >= biases.length) throw new Error('code: a question outside the vocabulary, the precision or the biases');
+    const row = weights.subarray(p * vocab, (p + 1) * vocab);
+    freqs.load(slot >= 0 ? biases[slot].weigh(row) : row);
     let x0 = 0, first = 0, mixed = 0;
     if (candidate >= 0) {
       x0 = modelInput(freqs.freqs[candidate], precision);
@@ -169,6 +172,8 @@ export function codeRows(weights: Int32Array, logits: Float32Array, vocab: numbe
     }
     if (decoding) ({ token, start } = freqs.find(asks[a]));
     else [start] = freqs.interval(token);
+    if (slot >= 0) biases[slot].learn(freqs.freqs, precision, token);
     answers.set([token, start, freqs.freqs[token], rankOf(logits.subarray(p * vocab, (p + 1) * vocab), token, freqs.native), x0, first, mixed], o);
   }
+  for (const bias of biases) bias.settle();
 }

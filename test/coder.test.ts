@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cacheOfLayout, DEFAULT_LAYOUT, decodeExact, decodeExactMany, rankTokens, schedule } from '../src/codec.ts';
-import { DEFAULT_MIXER } from '../src/mixer.ts';
+import { BIAS_MIXER, DEFAULT_MIXER } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeEncode } from '../src/range.ts';
 import { tokensOfStr, tokensToStr } from '../src/tokenize.ts';
@@ -22,7 +22,7 @@ test('the GPU\'s walk gives the intervals, ranks and stream of the CPU\'s, and d
   // 64-token segments, 8 a step: the stream fills a group of rows, so it has a lane a row, and the last group is short
   const base = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow: 64, segmentLength: 64, batch: 8 };
   assert.ok(doc.tokenList.length > 16 * base.segmentLength && doc.tokenList.length < 24 * base.segmentLength, `${doc.tokenList.length} tokens`);
-  for (const mixer of [DEFAULT_MIXER, undefined]) {
+  for (const mixer of [DEFAULT_MIXER, BIAS_MIXER, undefined]) {
     const layout = { ...base, ...(mixer ? { mixer } : {}) };
     const cpu = await rankTokens(doc, model, layout);
     const device = await rankTokens(doc, onDevice, layout);
@@ -43,13 +43,15 @@ test('the GPU\'s walk gives the intervals, ranks and stream of the CPU\'s, and d
   await assert.rejects(decodeExact(damaged, onDevice), /rANS|interval|precision|state/);
 });
 
-test('streams decoded together on the GPU\'s walk: one step holds all their rows, each gives its own tokens, and a damaged one fails alone', async () => {
+test('streams decoded together on the GPU\'s walk: one step holds all their rows, each gives its own tokens (each its own token bias), and a damaged one fails alone', async () => {
   const model = await loadModel('llmc-tiny-v2', { engine: 'native' });
   const rowsOfCaches: number[] = [];
   const onDevice = { ...model, codesOnDevice: true, newCache: (...args: Parameters<typeof model.newCache>) => (rowsOfCaches.push(args[0]), model.newCache(...args)) };
-  const layout = { ...DEFAULT_LAYOUT, mode: 'exact' as const, mixer: DEFAULT_MIXER, contextwindow: 64, segmentLength: 64, batch: 8 };
+  const layout = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow: 64, segmentLength: 64, batch: 8 };
   const texts = [TEXT.subarray(0, 5000), TEXT.subarray(1000, 7000), Buffer.from(readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 6000))];
-  const streams = await Promise.all(texts.map(async (text) => rangeEncode(await rankTokens(tokensOfStr(text, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize, comment: null }), model, layout))));
+  // the first and the last with a token bias of their own (two slots in a round), the damaged one without
+  const mixers = [BIAS_MIXER, DEFAULT_MIXER, BIAS_MIXER];
+  const streams = await Promise.all(texts.map(async (text, k) => rangeEncode(await rankTokens(tokensOfStr(text, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize, comment: null }), model, { ...layout, mixer: mixers[k] }))));
   const damaged = { ...streams[1], compressed: streams[1].compressed.map((w, i) => (i === 40 ? w ^ 0x1000 : w)) };
   const rowsOf = (doc: (typeof streams)[number]) => schedule(doc.length, doc.segmentLength, doc.batch).map((g) => g.starts.length);
   // each with a lane a row, and groups of rows that end at different rounds

@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAYOUT, walk } from '../src/codec.ts';
 import { decodeBin, splitRecords } from '../src/container.ts';
-import { DEFAULT_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
+import { TokenBias } from '../src/bias.ts';
+import { BIAS_MIXER, DEFAULT_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeOfFrame } from '../src/range.ts';
-import { Frequencies } from '../src/ranks.ts';
+import { Frequencies, nativeRows } from '../src/ranks.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
 import { compress, decompress, ok, ROOT, SCARLET, stage } from './helpers.ts';
 
@@ -27,6 +28,43 @@ const JSON_TEXT = readFileSync(join(ROOT, 'node_modules', 'protobufjs', 'google'
 interface Learning {
   pending?: { token: number; length: number; key: string; x: number[]; p: number };
   cached: { slot: number; token?: number; runs: number };
+}
+
+/**
+ * Version 4's token bias from docs/MIXER.md, in BigInt: b in 2^-20 nat within ±2^22, the multiplier table built down
+ * from 2^45 by steps of round(2^30 · e^(−1/256)), and a step's learning added when the next step begins.
+ */
+class ReferenceBias {
+  private readonly b: bigint[];
+  private learned: bigint[];
+  private readonly table: bigint[] = [];
+  constructor(vocab: number, private readonly rate: number) {
+    this.b = Array<bigint>(vocab).fill(0n);
+    this.learned = Array<bigint>(vocab).fill(0n);
+    let m = 2n ** 45n;
+    for (let i = 2048; i >= 0; i--, m = (m * 1069555701n) / 2n ** 30n) this.table[i] = m / 2n ** 30n;
+  }
+
+  /** The weights times e^b, floored. */
+  weigh(w: Int32Array): Int32Array {
+    // b >> 12 is a floor, for negative b too
+    const index = (b: bigint) => Number((b >= 0n ? b / 4096n : -((-b + 4095n) / 4096n)) + 1024n);
+    return Int32Array.from(w, (wj, j) => Number((BigInt(wj) * this.table[index(this.b[j])]) / 32768n));
+  }
+
+  learn(f: Int32Array, precision: number, token: number): void {
+    const eta = BigInt(this.rate) * 4096n;
+    this.learned = this.learned.map((l, j) => l - (eta * BigInt(f[j])) / 2n ** BigInt(precision) + (j === token ? eta : 0n));
+  }
+
+  settle(): void {
+    const bound = 2n ** 22n;
+    this.learned.forEach((l, j) => {
+      const v = this.b[j] + l;
+      this.b[j] = v > bound ? bound : v < -bound ? -bound : v;
+    });
+    this.learned.fill(0n);
+  }
 }
 
 class ReferenceMixer {
@@ -135,16 +173,19 @@ class ReferenceMixer {
   }
 }
 
-test('the mixer computes the same frequencies as an independent implementation, versions 1 to 3, on the tiny model\'s rows', async () => {
+test('the mixer computes the same frequencies as an independent implementation, versions 1 to 4, on the tiny model\'s rows', async () => {
   const model = await loadModel('llmc-tiny');
   const doc = tokensOfStr(JSON_TEXT, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const tokens = doc.tokenList.map((t) => t[0]).slice(0, 1500);
   const layout = { contextwindow: 64, precision: DEFAULT_LAYOUT.precision, segmentLength: 400, batch: 3 };
   const freqs = new Frequencies(model.vocabSize, layout.precision);
-  const versions = ([1, 2, 3] as const).map((version) => {
-    const settings: MixerSettings = { ...DEFAULT_MIXER, version };
+  // the reference's frequencies of biased weights: TypeScript's arithmetic, where the mixer's may be the addon's
+  const plain = new Frequencies(model.vocabSize, layout.precision, undefined);
+  const versions = ([1, 2, 3, 4] as const).map((version) => {
+    const settings: MixerSettings = version === 4 ? BIAS_MIXER : { ...DEFAULT_MIXER, version };
     const waiting: [number, number, Learning][] = [];
-    return { version, mixer: new Mixer(tokens.length, layout.segmentLength, settings, layout.batch), reference: new ReferenceMixer(tokens.length, layout.segmentLength, settings), waiting, mixed: 0, bits: 0 };
+    const bias = version === 4 ? new ReferenceBias(model.vocabSize, settings.biasRate!) : undefined;
+    return { version, mixer: new Mixer(tokens.length, layout.segmentLength, settings, layout.batch), reference: new ReferenceMixer(tokens.length, layout.segmentLength, settings), bias, waiting, mixed: 0, bits: 0 };
   });
   // the step of a position: its group of segments, and its place in its segment
   const stepOf = (p: number) => Math.floor(p / layout.segmentLength / layout.batch) * layout.segmentLength + (p % layout.segmentLength);
@@ -154,30 +195,58 @@ test('the mixer computes the same frequencies as an independent implementation, 
     const model = Int32Array.from(freqs.load(weights!).freqs);
     bitsModel -= Math.log2(model[token] / 2 ** layout.precision);
     for (const v of versions) {
-      freqs.freqs.set(model);
-      const expected = model.slice();
-      // version 3 learns a step's tokens when the next step begins
-      if (v.version === 3 && v.waiting.length > 0 && stepOf(v.waiting[0][0]) !== stepOf(pos)) for (const w of v.waiting.splice(0)) v.reference.learn(...w);
+      // versions 3 and 4 learn a step's tokens when the next step begins
+      if (v.version >= 3 && v.waiting.length > 0 && stepOf(v.waiting[0][0]) !== stepOf(pos)) {
+        for (const w of v.waiting.splice(0)) v.reference.learn(...w);
+        v.bias?.settle();
+      }
+      let expected = model.slice();
+      if (v.bias) {
+        freqs.load(v.mixer.weigh(weights!, pos));
+        expected = Int32Array.from(plain.load(v.bias.weigh(weights!)).freqs);
+        assert.equal(freqs.top, plain.top);
+      } else freqs.freqs.set(model);
       const learning = v.reference.mix(expected, freqs.top, layout.precision, pos);
       v.mixer.mix(freqs, pos);
+      v.bias?.learn(expected, layout.precision, token);
       if (freqs.freqs.some((f, j) => f !== model[j])) v.mixed++;
       assert.deepEqual(freqs.freqs, expected, `version ${v.version}, position ${pos}`);
       assert.equal(freqs.freqs.reduce((a, b) => a + b, 0), 2 ** layout.precision);
       assert.ok(freqs.freqs.every((f) => f >= 1));
       v.bits -= Math.log2(freqs.freqs[token] / 2 ** layout.precision);
       v.mixer.learn(pos, token);
-      if (v.version === 3) v.waiting.push([pos, token, learning]);
+      if (v.version >= 3) v.waiting.push([pos, token, learning]);
       else v.reference.learn(pos, token, learning);
     }
     return token;
   });
-  const [first, second, third] = versions;
+  const [first, second, third, fourth] = versions;
   assert.ok(first.mixed > tokens.length / 4, `the match model predicted ${first.mixed} of ${tokens.length} positions`);
   assert.ok(second.mixed > first.mixed, `with the cache, ${second.mixed} positions mixed against ${first.mixed}`);
   assert.ok(first.bits < 0.8 * bitsModel, `mixed ${first.bits.toFixed(0)} bits against the model's ${bitsModel.toFixed(0)}`);
   assert.ok(second.bits < first.bits, `version 2: ${second.bits.toFixed(0)} bits, version 1: ${first.bits.toFixed(0)}`);
   assert.ok(Math.abs(third.bits - second.bits) < 0.01 * second.bits, `version 3: ${third.bits.toFixed(0)} bits, version 2: ${second.bits.toFixed(0)}`);
   assert.notEqual(third.bits, second.bits, 'version 3 learns later, so some of its numbers differ');
+  assert.ok(fourth.bits < 0.99 * third.bits, `version 4: ${fourth.bits.toFixed(0)} bits, version 3: ${third.bits.toFixed(0)}`);
+});
+
+test('the token bias computes the same rows with the addon as in TypeScript', async (t) => {
+  const addon = nativeRows();
+  if (!addon) return t.skip('no native addon here');
+  const model = await loadModel('llmc-tiny');
+  const doc = tokensOfStr(SCARLET.subarray(0, 3000), model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
+  const tokens = doc.tokenList.map((t) => t[0]);
+  const [c, ts] = [addon, undefined].map((engine) => ({ bias: new TokenBias(model.vocabSize, 63, engine), freqs: new Frequencies(model.vocabSize, 24, engine) }));
+  let moved = 0;
+  await walk(model, tokens.length, { contextwindow: 64, precision: 24, segmentLength: 2048, batch: 1 }, ({ weights }, pos) => {
+    for (const side of [c, ts]) side.bias.settle();
+    const [a, b] = [c, ts].map((side) => Int32Array.from(side.bias.weigh(weights!)));
+    assert.deepEqual(a, b, `position ${pos}`);
+    if (a.some((w, j) => w !== weights![j])) moved++;
+    for (const side of [c, ts]) side.bias.learn(side.freqs.load(a).freqs, 24, tokens[pos]);
+    return tokens[pos];
+  });
+  assert.ok(moved > tokens.length / 2, `the bias moved ${moved} of ${tokens.length} rows`);
 });
 
 test('mixed frames round-trip through llmc and through the stages, and code a repeat almost for free', (t) => {
@@ -200,11 +269,31 @@ test('mixed frames round-trip through llmc and through the stages, and code a re
   t.diagnostic(`a passage twice: ${mixed.length} bytes mixed, ${alone.length} with the model alone (once: ${once.length})`);
 });
 
+test('the token bias (mixer version 4) round-trips through llmc, in a solo record and in frames, and through the stages', (t) => {
+  const text = SCARLET.subarray(0, 12000);
+  const v2 = ['-n', 'llmc-tiny-v2'];
+  const solo = ok('llmc', ['-q', ...v2, '--mixer', 'bias'], text);
+  assert.deepEqual([solo[4], solo[5]], [9, 1 | 2 | 16], 'format 9, a solo record whose mixer is version 4');
+  assert.deepEqual(rangeOfFrame(decodeBin(solo)).mixer, BIAS_MIXER);
+  assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], solo), text);
+  // three frames of 4 kB, each with a bias of its own
+  const framed = ok('llmc', ['-q', ...v2, '--mixer', 'bias', '--block', '4096'], text);
+  const records = splitRecords(framed);
+  assert.equal(records.length, 4, 'three frames and the end');
+  for (const record of records.slice(0, 3)) assert.deepEqual(rangeOfFrame(decodeBin(record)).mixer, BIAS_MIXER);
+  assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], framed), text);
+  const staged = compress(text.subarray(0, 3000), TINY, ['--coder', 'exact', '--mixer', 'bias']);
+  assert.deepEqual(decompress(staged, TINY), Buffer.from(text.subarray(0, 3000)));
+  t.diagnostic(`12 kB of Scarlet with llmc-tiny-v2: ${solo.length} bytes with the bias, ${ok('llmc', ['-q', ...v2], text).length} without`);
+});
+
 test('bad mixer settings in a document are refused in one line', () => {
   const doc = JSON.parse(ok('tokensOfStr', TINY, 'Some text to rank, then break.').toString());
   const ranked = JSON.parse(ok('modelToInx', [...TINY, '--quiet', '--coder', 'exact'], JSON.stringify(doc)).toString());
   for (const [mixer, pattern] of [
-    [{ ...DEFAULT_MIXER, version: 4 }, /mixer version 4 is unknown to this build/],
+    [{ ...DEFAULT_MIXER, version: 5 }, /mixer version 5 is unknown to this build/],
+    [{ ...DEFAULT_MIXER, version: 4 }, /mixer setting biasRate must be an integer in 1\.\.63/],
+    [{ ...DEFAULT_MIXER, biasRate: 26 }, /mixer version 3 has no biasRate/],
     [{ ...DEFAULT_MIXER, minMatch: 1e9 }, /minMatch must be an integer in 1\.\.15/],
     [{ ...DEFAULT_MIXER, extra: 1 }, /unknown mixer setting "extra"/],
     ['match', /the mixer settings are not a JSON object/],

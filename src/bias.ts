@@ -1,0 +1,83 @@
+// The per-token bias of mixer version 4 (docs/MIXER.md, "The token bias"): what the model keeps missing in this
+// file, learned as the file goes. Each token j has a bias b_j in nats; the model's weights become w_j · e^(b_j)
+// before they become frequencies, and after each token t, b moves along the gradient of its log-loss, η(onehot_t − p),
+// with p the frequencies the token was coded with. Integer arithmetic throughout (b in 2^-20 nat, the exponential a
+// table built by integer steps), so every machine computes the same frequencies; like the mixer's version 3, what a
+// step learns is applied when the next step begins.
+import { type NativeAddon, nativeEngine } from './native.ts';
+
+/** b's unit: 2^-20 nat. A row's multiplier is looked up by b in 1/256 nat (b >> 12). */
+const FRACTION = 20;
+const INDEX_SHIFT = FRACTION - 8;
+/** b stays within ±4 nats (±1024 in 1/256 nat), so a weight is multiplied by e^-8 .. 1 of its 2^15. */
+const BOUND = 1024;
+const B_MAX = BOUND << INDEX_SHIFT;
+
+/**
+ * MULTIPLIER[k + BOUND] = 2^15 · e^((k − BOUND)/256) for k in −BOUND..BOUND, built down from 2^15 by integer steps of
+ * e^(−1/256) in 2^-30 (so no exp, and the same integers everywhere): a biased weight is floor(w · M / 2^15) ≤ w.
+ */
+const STEP = 1069555701n; // round(2^30 · e^(−1/256))
+export const MULTIPLIER = (() => {
+  const table = new Int32Array(2 * BOUND + 1);
+  let m = 1n << 45n; // 2^15 in 2^-30
+  for (let i = 2 * BOUND; i >= 0; i--, m = (m * STEP) >> 30n) table[i] = Number(m >> 30n);
+  return table;
+})();
+
+let addon: NativeAddon | undefined | null = null;
+const native = () => (addon === null ? (addon = nativeEngine()) : addon);
+
+export class TokenBias {
+  /** b (a GPU that codes keeps its own copy while it walks: src/native.ts, NativeCache.bind). */
+  readonly values: Int32Array;
+  /** What the current step has learned, to be added when the next begins. */
+  private readonly learned: Int32Array;
+  private dirty = false;
+  private biasedInts?: Int32Array;
+  private biasedFloats?: Float64Array;
+
+  /** rate: η in 1/256 nat (the file's `biasRate`). */
+  constructor(vocab: number, readonly rate: number, private readonly engine = native()) {
+    this.values = new Int32Array(vocab);
+    this.learned = new Int32Array(vocab);
+  }
+
+  /** The step's learning, added to b within its bounds (once a step, before its first row is weighed). */
+  settle(): void {
+    if (!this.dirty) return;
+    const { values: bias, learned } = this;
+    for (let j = 0; j < bias.length; j++) bias[j] = Math.min(B_MAX, Math.max(-B_MAX, bias[j] + learned[j]));
+    learned.fill(0);
+    this.dirty = false;
+  }
+
+  /** A row of the model's weights (integers, or a float graph's probabilities) times e^b: a new row, reused per call. */
+  weigh(row: ArrayLike<number>): Int32Array | Float64Array {
+    const { values: bias } = this;
+    if (row instanceof Int32Array) {
+      const out = (this.biasedInts ??= new Int32Array(bias.length));
+      if (this.engine) this.engine.biasWeigh(row, bias, MULTIPLIER, out);
+      // Exact: w < 2^31 and M ≤ 2^15, so the product is below 2^46 and the quotient floors as integers would.
+      else for (let j = 0; j < bias.length; j++) out[j] = Math.floor((row[j] * MULTIPLIER[(bias[j] >> INDEX_SHIFT) + BOUND]) / 32768);
+      return out;
+    }
+    const out = (this.biasedFloats ??= new Float64Array(bias.length));
+    for (let j = 0; j < bias.length; j++) out[j] = (row[j] * MULTIPLIER[(bias[j] >> INDEX_SHIFT) + BOUND]) / 32768;
+    return out;
+  }
+
+  /**
+   * Learns `token` from the frequencies it was coded with (summing to 2^precision): every b_j loses
+   * floor(η · f_j / 2^precision) and b_token gains η, all in 2^-20 nat (η = rate · 2^12).
+   */
+  learn(freqs: Int32Array, precision: number, token: number): void {
+    const { learned, rate } = this;
+    const down = 2 ** (precision - 12);
+    if (this.engine) this.engine.biasLearn(freqs, learned, rate, precision);
+    // Exact: rate · f < 2^8 · 2^precision ≤ 2^40, and the quotient floors as integers would.
+    else for (let j = 0; j < learned.length; j++) learned[j] -= Math.floor((rate * freqs[j]) / down);
+    learned[token] += rate << 12;
+    this.dirty = true;
+  }
+}
