@@ -10,7 +10,7 @@
 #   --set         the public bench set (bench/benchset.json; bench/benchset.sh fetches it into bench/data/ if
 #                 needed, and checks it). Its results go to bench/results/compare-set.json unless --out.
 #   --files a,b   only these files (names, as in the table)
-#   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc), alone (exact without the mixer), bias (exact with the token bias, --mixer bias)
+#   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc), alone (exact without the mixer), match (exact with mixer version 3, no token bias)
 #   --models a,b  our coders once with each of these models (llmc -n), side by side (default: the embedded model)
 #   --jobs N      N files at once (default 1). The timings are then contended: N processes share the cores,
 #                 so compare seconds and KB/s only between runs with --jobs 1.
@@ -58,7 +58,7 @@ all_coders=(
   "rank|ours rank|./run.sh compress -q -T \${OURS_THREADS:-0} --coder rank|./run.sh decompress -q -T \${OURS_THREADS:-0}"
   "exact|ours exact|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact|./run.sh decompress -q -T \${OURS_THREADS:-0}"
   "alone|ours exact, model alone|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer none|./run.sh decompress -q -T \${OURS_THREADS:-0}"
-  "bias|ours exact, token bias|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer bias|./run.sh decompress -q -T \${OURS_THREADS:-0}"
+  "match|ours exact, no token bias|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer match|./run.sh decompress -q -T \${OURS_THREADS:-0}"
 )
 coders=()
 if [ -z "$only_coders" ]; then
@@ -68,7 +68,7 @@ else
   for w in "${wanted[@]}"; do
     found=0
     for c in "${all_coders[@]}"; do [ "${c%%|*}" = "$w" ] && { coders+=("$c"); found=1; }; done
-    [ $found = 1 ] || die "unknown coder $w (gzip,bzip2,xz,zstd,brotli,ppmd,rank,exact,alone,bias)"
+    [ $found = 1 ] || die "unknown coder $w (gzip,bzip2,xz,zstd,brotli,ppmd,rank,exact,alone,match)"
   done
 fi
 if [ -n "$models" ]; then  # ours once a model: key exact:MODEL, label "ours exact (MODEL)", both ways with -n MODEL
@@ -77,7 +77,7 @@ if [ -n "$models" ]; then  # ours once a model: key exact:MODEL, label "ours exa
   for c in "${coders[@]}"; do
     IFS='|' read -r key label comp decomp <<< "$c"
     case $key in
-      rank|exact|alone|bias) for m in "${wanted[@]}"; do each+=("$key:$m|$label ($m)|${comp/ -q/ -q -n $m}|${decomp/ -q/ -q -n $m}"); done ;;
+      rank|exact|alone|match) for m in "${wanted[@]}"; do each+=("$key:$m|$label ($m)|${comp/ -q/ -q -n $m}|${decomp/ -q/ -q -n $m}"); done ;;
       *) each+=("$c") ;;
     esac
   done
@@ -154,10 +154,10 @@ print_rows() {
     slow = $6 > $7 ? $6 : $7; peak = ($8 > $9 ? $8 : $9) / 1024
     printf "| %s | %s | %d | %.3f | %.2f | %.2f | %.1f | %.0f |\n", $1, $3, $4, 8 * $4 / $5, $6, $7, $5 / 1000 / (slow > 0.005 ? slow : 0.005), peak }' "$@"
 }
-# One line a file: the smallest classical output, and each of ours (rank, exact, alone, bias; one a model) as a fraction of it.
+# One line a file: the smallest classical output, and each of ours (rank, exact, alone, match; one a model) as a fraction of it.
 print_summary() {
   awk -F'\t' '
-    function ours(key) { return key ~ /^(rank|exact|alone|bias)(:|$)/ }
+    function ours(key) { return key ~ /^(rank|exact|alone|match)(:|$)/ }
     !($1 in seen) { seen[$1] = 1; order[++n] = $1 }
     !ours($2) && (!($1 in best) || $4 < best[$1]) { best[$1] = $4; bestname[$1] = $3; size[$1] = $5 }
     ours($2) { m = ++count[$1]; label[$1, m] = $3; bytes[$1, m] = $4 }

@@ -25,7 +25,7 @@ async function stepFor({ model: name, engine, rows, seconds, gpu, threads }: Job
   const cache = model.newCache(rows, window, undefined, false) as NativeCache;
   const ids = (n: number, salt: number) => BigInt64Array.from({ length: rows * n }, (_, i) => BigInt(((i + salt) * 7919) % model.vocabSize));
   const asks = new Int32Array(rows * ASK);
-  for (let r = 0; r < rows; r++) asks[r * ASK] = (r * 2654435761) % 2 ** DEFAULT_LAYOUT.precision, asks[r * ASK + 1] = -1;
+  for (let r = 0; r < rows; r++) asks[r * ASK] = (r * 2654435761) % 2 ** DEFAULT_LAYOUT.precision, asks[r * ASK + 1] = -1, asks[r * ASK + 12] = -1;
   let steps = 0;
   const pass = async (until: number) => {
     await cache.extend(ids(kept, steps), kept, 0, { predict: 1, keep: true });

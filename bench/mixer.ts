@@ -27,7 +27,11 @@ const CACHE = 'bench/results/mixer-cache';
 const [bytesArg, ...rest] = process.argv.slice(2);
 const files = rest.filter((a) => !a.includes('='));
 type Setting = MixerSettings & { bias?: number };
-const settings = rest.filter((a) => a.includes('=')).map((a): Setting => ({ ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) }));
+const settings = rest.filter((a) => a.includes('=')).map((a): Setting => {
+  const setting: Setting = { ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) };
+  if (setting.version < 4) delete setting.biasRate;
+  return setting;
+});
 if (!Number(bytesArg) || files.length === 0) throw new Error('usage: bench/mixer.ts BYTES FILE... [name=value,... ...]');
 
 /** The model's rows over the file, made once (the default layout), as an Int32Array of STRIDE a position. */

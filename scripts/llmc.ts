@@ -41,7 +41,7 @@ runCli(async () => {
     .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: ${DEFAULT_MODEL}); a .bin must have been made with it` })
     .option('coder', { choices: ['exact', 'rank'] as const, default: DEFAULT_CODING.coder, describe: 'exact: the model\'s whole distribution; rank: the reference\'s ranks' })
     .option('w', { alias: 'window', type: 'number', coerce: count('-w', 1), describe: 'context window in tokens (default: the model\'s)' })
-    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'match' as const, describe: 'exact coder: mix a match model over the whole frame into the model (docs/MIXER.md); bias: that and a bias on every token learned from the frame (mixer version 4, format 9); none: the model alone' })
+    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'bias' as const, describe: 'exact coder: bias mixes a match model over the whole frame and a bias on every token learned from it into the model (mixer version 4, docs/MIXER.md); match: the match model alone (version 3, as before 0.16); none: the model alone' })
     .option('segment', { type: 'number', default: DEFAULT_CODING.segment, coerce: count('--segment', 0), describe: 'tokens per independently coded segment (0: one)' })
     .option('batch', { type: 'number', default: DEFAULT_CODING.batch, coerce: count('--batch', 1), describe: 'segments stepped together' })
     .option('block', { type: 'number', default: DEFAULT_CODING.block, coerce: count('--block', 1), describe: 'largest block of input per frame, in bytes (memory is bounded by it)' })

@@ -15,7 +15,7 @@ runCli(async () => {
     .option('p', { alias: 'precision', type: 'number', default: DEFAULT_LAYOUT.precision, describe: 'bits of the coder\'s integer frequencies' })
     .option('segment', { type: 'number', default: DEFAULT_LAYOUT.segmentLength, describe: 'tokens per independently coded segment (0: one segment)' })
     .option('batch', { type: 'number', default: DEFAULT_LAYOUT.batch, describe: 'segments stepped together through the model' })
-    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'match' as const, describe: 'exact coder: mix a match model over the whole input into the model (docs/MIXER.md); bias: that and a bias on every token learned from the input (mixer version 4, format 9); none: the model alone' })
+    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'bias' as const, describe: 'exact coder: bias mixes a match model over the whole input and a bias on every token learned from it into the model (mixer version 4, docs/MIXER.md); match: the match model alone (version 3, as before 0.16); none: the model alone' })
     .option('s', { alias: 'stop', type: 'number', describe: 'only the first N tokens' })
     .parse();
   let doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));

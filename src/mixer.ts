@@ -25,13 +25,14 @@ export interface MixerSettings {
   biasRate?: number;
 }
 
-export const DEFAULT_MIXER: MixerSettings = { version: 3, minMatch: 3, learningShift: 13, matchRate: 4 };
+/** Mixer version 3: the match model and the context cache (llmc's default from 0.11 to 0.15). */
+export const MATCH_MIXER: MixerSettings = { version: 3, minMatch: 3, learningShift: 13, matchRate: 4 };
 
-/** Mixer version 4: the default's match model and context cache, and the token bias. */
-export const BIAS_MIXER: MixerSettings = { ...DEFAULT_MIXER, version: 4, biasRate: 26 };
+/** The default since 0.16: version 4, the match model, the context cache and the token bias. */
+export const DEFAULT_MIXER: MixerSettings = { ...MATCH_MIXER, version: 4, biasRate: 26 };
 
-/** The mixers a user may name (`--mixer`): the match model with the default settings, that and the token bias, or none (the model alone). */
-export const MIXERS = { match: DEFAULT_MIXER, bias: BIAS_MIXER, none: undefined } as const;
+/** The mixers a user may name (`--mixer`): the default (the token bias too), the match model and cache alone, or none (the model alone). */
+export const MIXERS = { bias: DEFAULT_MIXER, match: MATCH_MIXER, none: undefined } as const;
 
 /** The bounds a decoder accepts for each setting (docs/FORMAT.md); biasRate is version 4's alone. */
 const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12], biasRate: [1, 63] } as const;

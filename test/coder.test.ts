@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cacheOfLayout, DEFAULT_LAYOUT, decodeExact, decodeExactMany, rankTokens, schedule } from '../src/codec.ts';
-import { BIAS_MIXER, DEFAULT_MIXER } from '../src/mixer.ts';
+import { DEFAULT_MIXER, MATCH_MIXER } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeEncode } from '../src/range.ts';
 import { tokensOfStr, tokensToStr } from '../src/tokenize.ts';
@@ -22,7 +22,7 @@ test('the GPU\'s walk gives the intervals, ranks and stream of the CPU\'s, and d
   // 64-token segments, 8 a step: the stream fills a group of rows, so it has a lane a row, and the last group is short
   const base = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow: 64, segmentLength: 64, batch: 8 };
   assert.ok(doc.tokenList.length > 16 * base.segmentLength && doc.tokenList.length < 24 * base.segmentLength, `${doc.tokenList.length} tokens`);
-  for (const mixer of [DEFAULT_MIXER, BIAS_MIXER, undefined]) {
+  for (const mixer of [MATCH_MIXER, DEFAULT_MIXER, undefined]) {
     const layout = { ...base, ...(mixer ? { mixer } : {}) };
     const cpu = await rankTokens(doc, model, layout);
     const device = await rankTokens(doc, onDevice, layout);
@@ -50,7 +50,7 @@ test('streams decoded together on the GPU\'s walk: one step holds all their rows
   const layout = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow: 64, segmentLength: 64, batch: 8 };
   const texts = [TEXT.subarray(0, 5000), TEXT.subarray(1000, 7000), Buffer.from(readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 6000))];
   // the first and the last with a token bias of their own (two slots in a round), the damaged one without
-  const mixers = [BIAS_MIXER, DEFAULT_MIXER, BIAS_MIXER];
+  const mixers = [DEFAULT_MIXER, MATCH_MIXER, DEFAULT_MIXER];
   const streams = await Promise.all(texts.map(async (text, k) => rangeEncode(await rankTokens(tokensOfStr(text, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize, comment: null }), model, { ...layout, mixer: mixers[k] }))));
   const damaged = { ...streams[1], compressed: streams[1].compressed.map((w, i) => (i === 40 ? w ^ 0x1000 : w)) };
   const rowsOf = (doc: (typeof streams)[number]) => schedule(doc.length, doc.segmentLength, doc.batch).map((g) => g.starts.length);

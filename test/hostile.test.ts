@@ -74,8 +74,11 @@ test('a model frame\'s extra field: unknown codes and flags, bytes missing or le
     ['flag 64', withExtra((x) => ((x[0] |= 64), x)), /unknown flags 72 in the extra field/],
     ['a byte left over', withExtra((x) => Uint8Array.from([...x, 0])), /1 byte\(s\) after the extra field's last value/],
     ['cut inside the mixer', withExtra((x) => x.subarray(0, x.length - 2)), /the extra field ends inside its mixer settings/],
-    ['minMatch 200', withExtra(set(header.extra.length - 3, 200)), /mixer setting minMatch must be an integer in 1\.\.15/],
-    ['mixer version 7', withExtra(set(header.extra.length - 4, 7)), /mixer version 7 is unknown to this build \(it reads versions 1 to 3\)/],
+    // the mixer of version 4 (llmc's default): version, minMatch, learningShift, matchRate, biasRate
+    ['minMatch 200', withExtra(set(header.extra.length - 4, 200)), /mixer setting minMatch must be an integer in 1\.\.15/],
+    ['biasRate 64', withExtra(set(header.extra.length - 1, 64)), /mixer setting biasRate must be an integer in 1\.\.63/],
+    ['mixer version 7', withExtra(set(header.extra.length - 5, 7)), /mixer version 7 is unknown to this build \(it reads versions 1 to 4\)/],
+    ['mixer version 3 with a bias rate', withExtra(set(header.extra.length - 5, 3)), /1 byte\(s\) after the extra field's last value/],
   ];
   for (const [what, bytes, pattern] of cases) refusedInOneLine(decode(t, bytes), pattern, what);
 });

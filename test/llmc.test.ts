@@ -332,10 +332,10 @@ test('the CUDA engine writes the native engine\'s .bin and reads it, frames deco
   const native = llmc(dir, [...TINY, '-q', '-c', ...layout, 'a.txt'], '', { LLMC_ENGINE: 'native' });
   assert.deepEqual(readFileSync(join(dir, 'a.txt.bin')), native.stdout, 'the same bytes from both engines');
   assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], native.stdout).stdout, text);
-  // the token bias (mixer version 4), weighed and learned on the GPU: the native engine's bytes again, both ways
-  const biased = llmc(dir, [...TINY, '-q', '-c', '--engine', 'cuda', '--mixer', 'bias', ...layout, 'a.txt']);
-  assert.deepEqual(biased.stdout, llmc(dir, [...TINY, '-q', '-c', '--mixer', 'bias', ...layout, 'a.txt'], '', { LLMC_ENGINE: 'native' }).stdout, 'the token bias: the same bytes from both engines');
-  assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], biased.stdout).stdout, text);
+  // mixer version 3 (--mixer match, without the token bias) as well: the native engine's bytes again, both ways
+  const matched = llmc(dir, [...TINY, '-q', '-c', '--engine', 'cuda', '--mixer', 'match', ...layout, 'a.txt']);
+  assert.deepEqual(matched.stdout, llmc(dir, [...TINY, '-q', '-c', '--mixer', 'match', ...layout, 'a.txt'], '', { LLMC_ENGINE: 'native' }).stdout, 'mixer version 3: the same bytes from both engines');
+  assert.deepEqual(llmc(dir, [...TINY, '-d', '-c', '--engine', 'cuda'], matched.stdout).stdout, text);
   // several files at once through the same workers (decoding: their frames in the same steps); a damaged one fails alone
   const texts = { 'b.txt': SCARLET.subarray(80_000, 100_000), 'c.txt': readFileSync(join(ROOT, 'src', 'codec.ts')).subarray(0, 20_000), 'd.txt': SCARLET.subarray(110_000, 126_000) };
   for (const [name, bytes] of Object.entries(texts)) writeFileSync(join(dir, name), bytes);

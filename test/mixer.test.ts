@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DEFAULT_LAYOUT, walk } from '../src/codec.ts';
 import { decodeBin, splitRecords } from '../src/container.ts';
 import { TokenBias } from '../src/bias.ts';
-import { BIAS_MIXER, DEFAULT_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
+import { DEFAULT_MIXER, MATCH_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeOfFrame } from '../src/range.ts';
 import { Frequencies, nativeRows } from '../src/ranks.ts';
@@ -182,7 +182,7 @@ test('the mixer computes the same frequencies as an independent implementation, 
   // the reference's frequencies of biased weights: TypeScript's arithmetic, where the mixer's may be the addon's
   const plain = new Frequencies(model.vocabSize, layout.precision, undefined);
   const versions = ([1, 2, 3, 4] as const).map((version) => {
-    const settings: MixerSettings = version === 4 ? BIAS_MIXER : { ...DEFAULT_MIXER, version };
+    const settings: MixerSettings = version === 4 ? DEFAULT_MIXER : { ...MATCH_MIXER, version };
     const waiting: [number, number, Learning][] = [];
     const bias = version === 4 ? new ReferenceBias(model.vocabSize, settings.biasRate!) : undefined;
     return { version, mixer: new Mixer(tokens.length, layout.segmentLength, settings, layout.batch), reference: new ReferenceMixer(tokens.length, layout.segmentLength, settings), bias, waiting, mixed: 0, bits: 0 };
@@ -274,17 +274,17 @@ test('the token bias (mixer version 4) round-trips through llmc, in a solo recor
   const v2 = ['-n', 'llmc-tiny-v2'];
   const solo = ok('llmc', ['-q', ...v2, '--mixer', 'bias'], text);
   assert.deepEqual([solo[4], solo[5]], [9, 1 | 2 | 16], 'format 9, a solo record whose mixer is version 4');
-  assert.deepEqual(rangeOfFrame(decodeBin(solo)).mixer, BIAS_MIXER);
+  assert.deepEqual(rangeOfFrame(decodeBin(solo)).mixer, DEFAULT_MIXER);
   assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], solo), text);
   // three frames of 4 kB, each with a bias of its own
   const framed = ok('llmc', ['-q', ...v2, '--mixer', 'bias', '--block', '4096'], text);
   const records = splitRecords(framed);
   assert.equal(records.length, 4, 'three frames and the end');
-  for (const record of records.slice(0, 3)) assert.deepEqual(rangeOfFrame(decodeBin(record)).mixer, BIAS_MIXER);
+  for (const record of records.slice(0, 3)) assert.deepEqual(rangeOfFrame(decodeBin(record)).mixer, DEFAULT_MIXER);
   assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], framed), text);
   const staged = compress(text.subarray(0, 3000), TINY, ['--coder', 'exact', '--mixer', 'bias']);
   assert.deepEqual(decompress(staged, TINY), Buffer.from(text.subarray(0, 3000)));
-  t.diagnostic(`12 kB of Scarlet with llmc-tiny-v2: ${solo.length} bytes with the bias, ${ok('llmc', ['-q', ...v2], text).length} without`);
+  t.diagnostic(`12 kB of Scarlet with llmc-tiny-v2: ${solo.length} bytes with the bias, ${ok('llmc', ['-q', ...v2, '--mixer', 'match'], text).length} without`);
 });
 
 test('bad mixer settings in a document are refused in one line', () => {
@@ -292,8 +292,8 @@ test('bad mixer settings in a document are refused in one line', () => {
   const ranked = JSON.parse(ok('modelToInx', [...TINY, '--quiet', '--coder', 'exact'], JSON.stringify(doc)).toString());
   for (const [mixer, pattern] of [
     [{ ...DEFAULT_MIXER, version: 5 }, /mixer version 5 is unknown to this build/],
-    [{ ...DEFAULT_MIXER, version: 4 }, /mixer setting biasRate must be an integer in 1\.\.63/],
-    [{ ...DEFAULT_MIXER, biasRate: 26 }, /mixer version 3 has no biasRate/],
+    [{ ...MATCH_MIXER, version: 4 }, /mixer setting biasRate must be an integer in 1\.\.63/],
+    [{ ...MATCH_MIXER, biasRate: 26 }, /mixer version 3 has no biasRate/],
     [{ ...DEFAULT_MIXER, minMatch: 1e9 }, /minMatch must be an integer in 1\.\.15/],
     [{ ...DEFAULT_MIXER, extra: 1 }, /unknown mixer setting "extra"/],
     ['match', /the mixer settings are not a JSON object/],
