@@ -59,14 +59,25 @@ static int32_t token_at(const int32_t *f, int V, int32_t top, int64_t cum, int64
   return -1;
 }
 
-/** The token bias (src/bias.ts): out_j = floor(w_j · M[(b_j >> 12) + 1024] / 2^15), and b's learning from a row of
- * frequencies, each b_j losing floor(rate · f_j / 2^(precision − 12)). */
-static void bias_weigh(const int32_t *w, const int32_t *b, const int32_t *m, int32_t *out, int V) {
-  for (int j = 0; j < V; j++) out[j] = (int32_t)(((int64_t)w[j] * m[(b[j] >> 12) + 1024]) >> 15);  // w ≥ 0
+/** The token bias (src/bias.ts): a row's weights times each token's multiplier, out_j = floor(w_j · factor_j / 2^15);
+ * b's learning from a row of frequencies, each b_j losing floor(rate · f_j / 2^(precision − 12)); and a step's
+ * learning added to b within ±2^22, each token's multiplier then M[(b_j >> 12) + 1024]. */
+static void bias_weigh(const int32_t *w, const int32_t *factors, int32_t *out, int V) {
+  for (int j = 0; j < V; j++) out[j] = (int32_t)(((int64_t)w[j] * factors[j]) >> 15);  // w ≥ 0: the shift floors
 }
 
 static void bias_learn(const int32_t *f, int32_t *learned, int V, int64_t rate, int precision) {
   for (int j = 0; j < V; j++) learned[j] -= (int32_t)((rate * f[j]) >> (precision - 12));
+}
+
+static void bias_settle(int32_t *b, int32_t *learned, const int32_t *m, int32_t *factors, int V) {
+  const int32_t bound = 1 << 22;
+  for (int j = 0; j < V; j++) {
+    int32_t v = b[j] + learned[j];  // each within ±2^30: no overflow
+    b[j] = v > bound ? bound : v < -bound ? -bound : v;
+    learned[j] = 0;
+    factors[j] = m[(b[j] >> 12) + 1024];
+  }
 }
 
 /** How many tokens have a higher logit than `token`, or an equal one and a smaller id. */
@@ -153,17 +164,29 @@ static napi_value js_rank(napi_env env, napi_callback_info info) {
   return int_value(env, rank_of(logits, (int)nl, (int32_t)token));
 }
 
-/** biasWeigh(weights, bias, multipliers: Int32Array (2049), out: Int32Array): out = the weights times e^bias. */
+/** biasWeigh(weights, factors, out: Int32Array): out = the weights times their tokens' multipliers. */
 static napi_value js_bias_weigh(napi_env env, napi_callback_info info) {
-  size_t argc = 4, nw, nb, nm, no;
+  size_t argc = 3, nw, nf, no;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t *w = argc >= 3 ? typed_array(env, argv[0], napi_int32_array, &nw) : NULL, *factors = w ? typed_array(env, argv[1], napi_int32_array, &nf) : NULL;
+  int32_t *out = factors ? typed_array(env, argv[2], napi_int32_array, &no) : NULL;
+  if (!out || nf != nw || no != nw) return fail(env, "biasWeigh: weights, multipliers and an output of one vocabulary");
+  bias_weigh(w, factors, out, (int)nw);
+  return NULL;
+}
+
+/** biasSettle(bias, learned, multipliers: Int32Array (2049), factors): a step's learning into b, and b's multipliers. */
+static napi_value js_bias_settle(napi_env env, napi_callback_info info) {
+  size_t argc = 4, nb, nl, nm, nf;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t *w = argc >= 4 ? typed_array(env, argv[0], napi_int32_array, &nw) : NULL, *b = w ? typed_array(env, argv[1], napi_int32_array, &nb) : NULL;
-  int32_t *m = b ? typed_array(env, argv[2], napi_int32_array, &nm) : NULL, *out = m ? typed_array(env, argv[3], napi_int32_array, &no) : NULL;
-  if (!out || nb != nw || no != nw || nm != 2049) return fail(env, "biasWeigh: weights, biases and an output of one vocabulary, and the 2049 multipliers");
-  for (size_t j = 0; j < nw; j++)
-    if (w[j] < 0 || b[j] < -(1024 << 12) || b[j] > (1024 << 12)) return fail(env, "biasWeigh: a negative weight or a bias out of bounds");
-  bias_weigh(w, b, m, out, (int)nw);
+  int32_t *b = argc >= 4 ? typed_array(env, argv[0], napi_int32_array, &nb) : NULL, *learned = b ? typed_array(env, argv[1], napi_int32_array, &nl) : NULL;
+  int32_t *m = learned ? typed_array(env, argv[2], napi_int32_array, &nm) : NULL, *factors = m ? typed_array(env, argv[3], napi_int32_array, &nf) : NULL;
+  if (!factors || nl != nb || nf != nb || nm != 2049) return fail(env, "biasSettle: biases, learning and multipliers of one vocabulary, and the 2049 of the table");
+  for (size_t j = 0; j < nb; j++)
+    if (b[j] < -(1 << 22) || b[j] > (1 << 22) || learned[j] < -(1 << 30) || learned[j] > (1 << 30)) return fail(env, "biasSettle: a bias or a step's learning out of bounds");
+  bias_settle(b, learned, m, factors, (int)nb);
   return NULL;
 }
 
@@ -189,6 +212,7 @@ bool ranks_define(napi_env env, napi_value exports) {
       {"rank", NULL, js_rank, NULL, NULL, NULL, napi_default, NULL},
       {"biasWeigh", NULL, js_bias_weigh, NULL, NULL, NULL, napi_default, NULL},
       {"biasLearn", NULL, js_bias_learn, NULL, NULL, NULL, napi_default, NULL},
+      {"biasSettle", NULL, js_bias_settle, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof calls / sizeof *calls, calls) == napi_ok;
 }

@@ -9,19 +9,25 @@ import { type NativeAddon, nativeEngine } from './native.ts';
 /** b's unit: 2^-20 nat. A row's multiplier is looked up by b in 1/256 nat (b >> 12). */
 const FRACTION = 20;
 const INDEX_SHIFT = FRACTION - 8;
-/** b stays within ±4 nats (±1024 in 1/256 nat), so a weight is multiplied by e^-8 .. 1 of its 2^15. */
+/** b stays within ±4 nats (±1024 in 1/256 nat). */
 const BOUND = 1024;
 const B_MAX = BOUND << INDEX_SHIFT;
+/** A multiplier's 1: b = 0 leaves a weight as it is. */
+const ONE = 1 << 15;
 
 /**
- * MULTIPLIER[k + BOUND] = 2^15 · e^((k − BOUND)/256) for k in −BOUND..BOUND, built down from 2^15 by integer steps of
- * e^(−1/256) in 2^-30 (so no exp, and the same integers everywhere): a biased weight is floor(w · M / 2^15) ≤ w.
+ * MULTIPLIER[k + BOUND] = 2^15 · e^(k/256) for k in −BOUND..BOUND, built from 2^15 at k = 0 by integer steps of
+ * e^(±1/256) in 2^-30 (so no exp, and the same integers everywhere). A biased weight is floor(w · M / 2^15): a weight
+ * of the integer graph (at most 2^24) stays below 2^24 · e^4 < 2^31.
  */
-const STEP = 1069555701n; // round(2^30 · e^(−1/256))
+const DOWN = 1069555701n; // round(2^30 · e^(−1/256))
+const UP = 1077944331n; // round(2^30 · e^(1/256))
 export const MULTIPLIER = (() => {
   const table = new Int32Array(2 * BOUND + 1);
-  let m = 1n << 45n; // 2^15 in 2^-30
-  for (let i = 2 * BOUND; i >= 0; i--, m = (m * STEP) >> 30n) table[i] = Number(m >> 30n);
+  for (const [step, direction] of [[DOWN, -1], [UP, 1]] as const) {
+    let m = BigInt(ONE) << 30n;
+    for (let k = 0; k <= BOUND; k++, m = (m * step) >> 30n) table[BOUND + direction * k] = Number(m >> 30n);
+  }
   return table;
 })();
 
@@ -29,8 +35,10 @@ let addon: NativeAddon | undefined | null = null;
 const native = () => (addon === null ? (addon = nativeEngine()) : addon);
 
 export class TokenBias {
-  /** b (a GPU that codes keeps its own copy while it walks: src/native.ts, NativeCache.bind). */
+  /** b (a GPU that codes keeps its own copy while it walks: src/native.ts, NativeCache.bind, then `changed`). */
   readonly values: Int32Array;
+  /** Each token's multiplier, MULTIPLIER[(b >> 12) + BOUND]: b changes once a step, the rows are many. */
+  private readonly factors: Int32Array;
   /** What the current step has learned, to be added when the next begins. */
   private readonly learned: Int32Array;
   private dirty = false;
@@ -40,30 +48,41 @@ export class TokenBias {
   /** rate: η in 1/256 nat (the file's `biasRate`). */
   constructor(vocab: number, readonly rate: number, private readonly engine = native()) {
     this.values = new Int32Array(vocab);
+    this.factors = new Int32Array(vocab).fill(ONE);
     this.learned = new Int32Array(vocab);
   }
 
   /** The step's learning, added to b within its bounds (once a step, before its first row is weighed). */
   settle(): void {
     if (!this.dirty) return;
-    const { values: bias, learned } = this;
-    for (let j = 0; j < bias.length; j++) bias[j] = Math.min(B_MAX, Math.max(-B_MAX, bias[j] + learned[j]));
-    learned.fill(0);
+    const { values: bias, learned, factors } = this;
+    if (this.engine) this.engine.biasSettle(bias, learned, MULTIPLIER, factors);
+    else {
+      for (let j = 0; j < bias.length; j++) bias[j] = Math.min(B_MAX, Math.max(-B_MAX, bias[j] + learned[j]));
+      learned.fill(0);
+      this.changed();
+    }
     this.dirty = false;
+  }
+
+  /** b was written from outside (a GPU's copy brought back): the multipliers again. */
+  changed(): void {
+    const { values: bias, factors } = this;
+    for (let j = 0; j < bias.length; j++) factors[j] = MULTIPLIER[(bias[j] >> INDEX_SHIFT) + BOUND];
   }
 
   /** A row of the model's weights (integers, or a float graph's probabilities) times e^b: a new row, reused per call. */
   weigh(row: ArrayLike<number>): Int32Array | Float64Array {
-    const { values: bias } = this;
+    const { factors } = this;
     if (row instanceof Int32Array) {
-      const out = (this.biasedInts ??= new Int32Array(bias.length));
-      if (this.engine) this.engine.biasWeigh(row, bias, MULTIPLIER, out);
-      // Exact: w < 2^31 and M ≤ 2^15, so the product is below 2^46 and the quotient floors as integers would.
-      else for (let j = 0; j < bias.length; j++) out[j] = Math.floor((row[j] * MULTIPLIER[(bias[j] >> INDEX_SHIFT) + BOUND]) / 32768);
+      const out = (this.biasedInts ??= new Int32Array(factors.length));
+      if (this.engine) this.engine.biasWeigh(row, factors, out);
+      // Exact: w < 2^31 and M < 2^21, so the product is below 2^52 and the quotient floors as integers would.
+      else for (let j = 0; j < factors.length; j++) out[j] = Math.floor((row[j] * factors[j]) / ONE);
       return out;
     }
-    const out = (this.biasedFloats ??= new Float64Array(bias.length));
-    for (let j = 0; j < bias.length; j++) out[j] = (row[j] * MULTIPLIER[(bias[j] >> INDEX_SHIFT) + BOUND]) / 32768;
+    const out = (this.biasedFloats ??= new Float64Array(factors.length));
+    for (let j = 0; j < factors.length; j++) out[j] = (row[j] * factors[j]) / ONE;
     return out;
   }
 

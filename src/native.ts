@@ -68,9 +68,10 @@ interface Addon {
   start(freqs: Int32Array, top: number, token: number): number;
   find(freqs: Int32Array, top: number, cum: number, start: Float64Array): number;
   rank(logits: Float32Array, token: number): number;
-  /** The token bias of mixer version 4 (src/bias.ts): a row of weights times e^bias, and its learning from a row. */
-  biasWeigh(weights: Int32Array, bias: Int32Array, multipliers: Int32Array, out: Int32Array): void;
+  /** The token bias of mixer version 4 (src/bias.ts): a row of weights times e^bias, its learning from a row, and a step's learning applied. */
+  biasWeigh(weights: Int32Array, factors: Int32Array, out: Int32Array): void;
   biasLearn(freqs: Int32Array, learned: Int32Array, rate: number, precision: number): void;
+  biasSettle(bias: Int32Array, learned: Int32Array, multipliers: Int32Array, factors: Int32Array): void;
   /** The cm coder (native/cm.c): src/cm.ts's stream, or null when it projects above `ceiling` bytes (projectsAbove). */
   cmEncode(bytes: Uint8Array, ceiling: number): Uint8Array | null;
   cmDecode(stream: Uint8Array, length: number): Uint8Array;
@@ -291,7 +292,7 @@ export class NativeCache implements Cache {
   }
 
   unbind(): void {
-    if (this.calls.bias) this.biases.forEach((bias, slot) => this.calls.bias!(this.cache, slot, bias.values, bias.rate, 0));
+    if (this.calls.bias) this.biases.forEach((bias, slot) => (this.calls.bias!(this.cache, slot, bias.values, bias.rate, 0), bias.changed()));
     this.biases = [];
   }
 

@@ -31,8 +31,8 @@ interface Learning {
 }
 
 /**
- * Version 4's token bias from docs/MIXER.md, in BigInt: b in 2^-20 nat within ±2^22, the multiplier table built down
- * from 2^45 by steps of round(2^30 · e^(−1/256)), and a step's learning added when the next step begins.
+ * Version 4's token bias from docs/MIXER.md, in BigInt: b in 2^-20 nat within ±2^22, the multiplier table built from
+ * 2^45 at its middle by steps of round(2^30 · e^(∓1/256)) each way, and a step's learning added when the next step begins.
  */
 class ReferenceBias {
   private readonly b: bigint[];
@@ -41,8 +41,10 @@ class ReferenceBias {
   constructor(vocab: number, private readonly rate: number) {
     this.b = Array<bigint>(vocab).fill(0n);
     this.learned = Array<bigint>(vocab).fill(0n);
-    let m = 2n ** 45n;
-    for (let i = 2048; i >= 0; i--, m = (m * 1069555701n) / 2n ** 30n) this.table[i] = m / 2n ** 30n;
+    for (const [step, direction] of [[1069555701n, -1], [1077944331n, 1]]) {
+      let m = 2n ** 45n;
+      for (let k = 0; k <= 1024; k++, m = (m * step) / 2n ** 30n) this.table[1024 + direction * k] = m / 2n ** 30n;
+    }
   }
 
   /** The weights times e^b, floored. */
