@@ -4,12 +4,15 @@
 // the given corpus shards (training data, never evaluation text), cut into windows.
 // Usage: node --import tsx train/calibrate.ts MODEL_DIR SHARD.jsonl.zst[,SHARD...] TOKENS > calibration.json
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { IntegerReference } from '../src/integer.ts';
 import { loadTokenizer } from '../src/model.ts';
 
 const [dir, shard, count = '3000'] = process.argv.slice(2);
 const tokens = Number(count);
-const docs = shard.split(',').flatMap((path) =>
+const fail = (message: string): never => { process.stderr.write(`calibrate: ${message}\n`); process.exit(1); };
+// A shard that is not there would give zero tokens and so shifts of 0, which integer.py cannot build a graph from.
+const docs = shard.split(',').flatMap((path) => (existsSync(path) ? path : fail(`${path}: no such shard`))).flatMap((path) =>
   execFileSync('sh', ['-c', `zstd -dc --long=27 '${path}' | head -n 200`], { maxBuffer: 1 << 30 }).toString().split('\n').filter(Boolean)
     .map((line) => JSON.parse(line) as { source: string; text: string }));
 const { tokenizer } = await loadTokenizer(dir);
@@ -29,4 +32,5 @@ for (const source of sources) {
   }
 }
 process.stderr.write('\n');
+if (done === 0) fail(`no text in ${shard}`);
 console.log(JSON.stringify({ model: dir, shard, tokens: done, layers: reference.extremes }));

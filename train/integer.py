@@ -320,7 +320,8 @@ def build(folder, shifts):
         # float32 d is exact below 2^24, and whatever rounds lies past the table's end (asserted).
         scale = 2.0 ** (sq + sk - 2 * R) / math.sqrt(dh) * 256
         attn_shift = -round(math.log2(scale))
-        assert scale == 2.0 ** -attn_shift and 2.0 ** 24 * scale >= ATTN_EXP_SIZE, 'the attention scale must be a power of two'
+        assert scale == 2.0 ** -attn_shift, 'the attention scale must be a power of two'
+        assert 2.0 ** 24 * scale >= ATTN_EXP_SIZE, f'layer {l}: shifts q {sq} and k {sk} leave score differences inexact in float32'
         idx = g.op('Min', [g.op('Round', [g.op('Mul', [d, g.const(scale, np.float32)])]), g.const(ATTN_EXP_SIZE - 1, np.float32)])
         e = g.op('Gather', [attn_exp, g.to_int(idx)])  # float64
         # P = floor(e * floor(2^36 / sum e) / 2^24): the quotient is below 2^21, far from 2^53 / 2^24, so Floor of the
@@ -426,23 +427,35 @@ def save(model, spec, stored, derived, folder):
     json.dump(spec, open(os.path.join(onnx_dir, 'integer.json'), 'w'), separators=(',', ':'))
 
 
-def choose_shifts(folder, layers, calibration=''):
+def choose_shifts(folder, calibration=''):
     """Per layer (sq, sk, sv): the smallest shifts that keep the calibration's largest |q|, |k| (units of 2^-R,
-    after rotation) within Q_LIMIT and |v| within V_LIMIT."""
+    after rotation) within Q_LIMIT and |v| within V_LIMIT, and score differences exact in build's float32."""
+    config = json.load(open(os.path.join(folder, 'config.json')))
+    layers = config['num_hidden_layers']
+    dh = config.get('head_dim') or config['hidden_size'] // config['num_attention_heads']
     if calibration:
         cal = json.load(open(calibration))
+        assert cal['tokens'] > 0, f'{calibration} measured no tokens'
         fit = lambda m, limit: max(0, math.ceil(math.log2(max(m, 1) / limit)))
-        return [[fit(c['q'], Q_LIMIT), fit(c['k'], Q_LIMIT), fit(c['v'], V_LIMIT)] for c in cal['layers']]
+        return [[*exact_scores(fit(c['q'], Q_LIMIT), fit(c['k'], Q_LIMIT), dh), fit(c['v'], V_LIMIT)] for c in cal['layers']]
     previous = os.path.join(folder, 'onnx', 'integer.json')
     if os.path.exists(previous):
         return [layer['shifts'] for layer in json.load(open(previous))['layers']]
     return [[4, 4, 2]] * layers
 
 
+def exact_scores(sq, sk, dh):
+    """Raises the smaller of q's and k's shifts until every score difference that the attention table can tell apart
+    stays below 2^24 (build's assertion). A layer whose |q| and |k| are small would otherwise get shifts of 0: a
+    deepened model's copied layers start with near-uniform attention (deepen.py), and one of v4's kept it."""
+    while 2.0 ** (24 + sq + sk - 2 * R) / math.sqrt(dh) * 256 < ATTN_EXP_SIZE:
+        sq, sk = (sq + 1, sk) if sq <= sk else (sq, sk + 1)
+    return sq, sk
+
+
 def write_integer_graph(folder, calibration=''):
     """Builds and saves onnx/integer.onnx and integer.json for a folder (export.py calls this too)."""
-    layers = json.load(open(os.path.join(folder, 'config.json')))['num_hidden_layers']
-    model, spec, stored, derived = build(folder, choose_shifts(folder, layers, calibration))
+    model, spec, stored, derived = build(folder, choose_shifts(folder, calibration))
     save(model, spec, stored, derived, folder)
     print(f'wrote {folder}/onnx/integer.onnx: {len(model.graph.node)} nodes, shifts {[l["shifts"] for l in spec["layers"]]}', flush=True)
 
