@@ -364,15 +364,17 @@ test('llmc decodes with the model the user names (default llmc-base-v3), never t
   assert.equal(llmc(dir, [...TINY, '-t', '-q', 'a.txt.bin']).status, 0, 'and the model it names decodes it');
 });
 
-test('files of the previous default model (llmc-base-v2, package 0.14) decode with -n llmc-base-v2, and the default says so', (t) => {
-  const dir = tempDir(t);
-  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 400));
-  assert.equal(llmc(dir, ['-n', 'llmc-base-v2', '-q', 'a.txt']).status, 0);
-  const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: .*this is llmc-base-v3 .*; decode it with -n llmc-base-v2\n$/);
-  assert.equal(llmc(dir, ['-n', 'llmc-base-v2', '-t', '-q', 'a.txt.bin']).status, 0);
-});
+for (const [name, what] of [['llmc-base-v2', 'the default of 0.14'], ['llmc-base-v4', 'the deepest model']]) {
+  test(`files of ${name} (${what}) decode with -n ${name}, and the default says so`, (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 400));
+    assert.equal(llmc(dir, ['-n', name, '-q', 'a.txt']).status, 0);
+    const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^llmc: a\\.txt\\.bin: frame 1: wrong model: .*this is llmc-base-v3 .*; decode it with -n ${name}\n$`));
+    assert.equal(llmc(dir, ['-n', name, '-t', '-q', 'a.txt.bin']).status, 0);
+  });
+}
 
 test('llmc at a terminal: never writes compressed data to it, and shows one progress bar', (t) => {
   const dir = tempDir(t);
