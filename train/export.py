@@ -217,9 +217,10 @@ def write_reference(model, c, path):
 
 
 def calibrate_in_node():
-    """train/calibrate.ts's measurements on corpus text (calibration.json next to the checkpoint), or '' when Node is
-    not here (the integer graph then takes default shifts; rerun integer.py with --calibration later)."""
-    if shutil.which('node') is None:
+    """train/calibrate.ts's measurements on corpus text (calibration.json next to the checkpoint), or '' when Node or
+    the corpus shard is not here, as on the GPU machine (the integer graph then takes default shifts; rerun
+    integer.py with --calibration later)."""
+    if shutil.which('node') is None or not os.path.exists(calibration_shard):
         return ''
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.abspath(os.path.join(out_dir, 'calibration.json'))
