@@ -476,6 +476,14 @@ static void *external(napi_env env, napi_value v) {
   return data;
 }
 
+/** The open cache that the first of a call's `argc` arguments (into argv) names; NULL, an exception pending if any, else. */
+static GpuCache *open_cache(napi_env env, napi_callback_info info, size_t argc, napi_value *argv) {
+  size_t given = argc;
+  napi_get_cb_info(env, info, &given, argv, NULL, NULL);
+  GpuCache *c = given == argc ? external(env, argv[0]) : NULL;
+  return c && !c->keys ? fail(env, "CUDA engine: this cache was closed") : c;
+}
+
 static void keep(napi_env env, void *data, void *hint) { (void)env, (void)data, (void)hint; }
 
 /** A string argument as a C string (malloc'd), or NULL. */
@@ -636,13 +644,11 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
  * empty logits and weights keep the predictions on the GPU for cudaCode.
  */
 static napi_value js_cuda_extend(napi_env env, napi_callback_info info) {
-  size_t argc = 7, n, nl, nw;
+  size_t n, nl, nw;
   napi_value argv[7];
   int32_t length, start, predict;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  GpuCache *c = argc == 7 ? external(env, argv[0]) : NULL;
+  GpuCache *c = open_cache(env, info, 7, argv);
   if (!c) return NULL;
-  if (!c->keys) return fail(env, "CUDA engine: this cache was closed");
   int32_t *ids = typed_array(env, argv[1], napi_int32_array, &n);
   float *logits = typed_array(env, argv[5], napi_float32_array, &nl);
   int32_t *weights = typed_array(env, argv[6], napi_int32_array, &nw);
@@ -661,13 +667,11 @@ static napi_value js_cuda_extend(napi_env env, napi_callback_info info) {
  * ANSWER an answer (native/cuda.cu).
  */
 static napi_value js_cuda_code(napi_env env, napi_callback_info info) {
-  size_t argc = 8, na, nr;
+  size_t na, nr;
   napi_value argv[8];
   int32_t count, stride, offset, decoding, precision;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  GpuCache *c = argc == 8 ? external(env, argv[0]) : NULL;
+  GpuCache *c = open_cache(env, info, 8, argv);
   if (!c) return NULL;
-  if (!c->keys) return fail(env, "CUDA engine: this cache was closed");
   int32_t *asks = typed_array(env, argv[1], napi_int32_array, &na), *answers = typed_array(env, argv[7], napi_int32_array, &nr);
   if (!asks || !answers || napi_get_value_int32(env, argv[2], &count) != napi_ok || napi_get_value_int32(env, argv[3], &stride) != napi_ok || napi_get_value_int32(env, argv[4], &offset) != napi_ok ||
       napi_get_value_int32(env, argv[5], &decoding) != napi_ok || napi_get_value_int32(env, argv[6], &precision) != napi_ok || count < 1 || na < (size_t)count * ASK || nr < (size_t)count * ANSWER)
@@ -703,13 +707,11 @@ static const char *bias_room(GpuCache *c, int slot) {
  * `slot` of the GPU's (upload 1), or the slot's b back into values (0).
  */
 static napi_value js_cuda_bias(napi_env env, napi_callback_info info) {
-  size_t argc = 5, nv;
+  size_t nv;
   napi_value argv[5];
   int32_t slot, rate, upload;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  GpuCache *c = argc == 5 ? external(env, argv[0]) : NULL;
+  GpuCache *c = open_cache(env, info, 5, argv);
   if (!c) return NULL;
-  if (!c->keys) return fail(env, "CUDA engine: this cache was closed");
   int32_t *values = typed_array(env, argv[2], napi_int32_array, &nv);
   if (!values || nv != (size_t)c->gpu->md->V || napi_get_value_int32(env, argv[1], &slot) != napi_ok || napi_get_value_int32(env, argv[3], &rate) != napi_ok ||
       napi_get_value_int32(env, argv[4], &upload) != napi_ok || slot < 0 || slot >= c->rows || rate < 0 || rate > 255 || (!upload && slot >= c->bias_room))
