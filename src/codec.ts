@@ -462,7 +462,7 @@ class UniformReader {
 
 /**
  * Whether a GPU decodes this stream in its own walk (walkOnDevice), beside other such streams: an exact-mode stream
- * with a lane a row, no prompt, and no mixer or one of version 3 (the others walk one at a time).
+ * with a lane a row, no prompt, and no mixer or one of version 3 or later (the others walk one at a time).
  */
 export const walksOnDevice = (doc: RangedDoc): boolean =>
   doc.mode === 'exact' && !doc.sampling && (doc.prompt ?? []).length === 0 && (doc.lanes ?? 1) >= lanesFor(doc.length, doc) && mixesOnDevice(doc.mixer);
