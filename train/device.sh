@@ -36,17 +36,18 @@ keep_weights() {
 }
 # background_run N NAME SECONDS BASELINES ARGS...: train.py with the M shape and ARGS on v3's mix B into work/outN, a
 # cosine over SECONDS, then evaluate.py of BASELINES and the run by kind and export.py as NAME into work/vN, all in
-# one background job, so that the model folder is on disk the moment the run ends
+# one background job, so that the model folder is on disk the moment the run ends; NAME - is a control run, evaluated
+# and not exported
 background_run() {
   local n=$1 name=$2 seconds=$3 baselines=$4; shift 4
+  local export="python export.py --out_dir=../work/out$n --data_dir=../work/v3/B --model_dir=../work/v$n/$name \
+    --name=$name --window=384 && touch ../work/v$n/exported"
+  [ "$name" = - ] && export=true
   setsid nohup bash -c "python train.py $(sizes M) --data_dir=../work/v3/B --out_dir=../work/out$n $* \
     --min_lr=3e-5 --warmup_iters=300 --max_iters=1000000 --schedule_seconds=$seconds --max_seconds=$seconds \
     --eval_interval=2000 \
     && python evaluate.py --checkpoints='$baselines ../work/out$n/ckpt.pt' \
-         --data_dirs='../work/v3/prose ../work/v3/rest' > ../work/eval$n.md \
-    && python export.py --out_dir=../work/out$n --data_dir=../work/v3/B --model_dir=../work/v$n/$name \
-         --name=$name --window=384 && touch ../work/v$n/exported" > ../work/train$n.log 2>&1 < /dev/null &
-  sleep 90; tail -n 3 ../work/train$n.log
+         --data_dirs='../work/v3/prose ../work/v3/rest' > ../work/eval$n.md && $export" > ../work/train$n.log 2>&1 < /dev/null &
 }
 for step in "$@"; do
   echo "== $step $(date +%T)"
@@ -236,24 +237,29 @@ EOF
     train4)  # v4: the deepened model on v3's mix B (prose twice; `data3` makes it), a cosine over SECONDS4, evaluated
       # by kind against v3 and exported in the same background job (`wait4` follows it, `pack4` brings it back)
       background_run 4 llmc-base-v4 ${SECONDS4:-900} ../work/v3ckpt/ckpt.pt \
-        --n_layer=16 --init_from=../work/v4init/ckpt.pt --learning_rate=${LR4:-7.5e-4} ;;
+        --n_layer=16 --init_from=../work/v4init/ckpt.pt --learning_rate=${LR4:-7.5e-4}
+      sleep 90; tail -n 3 ../work/train4.log ;;
     init5)  # the distillation run (#14): the student starts from v3's weights (`init4` reads them), the teacher is v4 as
       # its int8 graph holds it (V4: its folder, or a carried copy of its config, tokenizer and int8 graph)
       python ckpt_of_onnx.py --model_dir=${V4:-../models/llmc-base-v4} --out_dir=../work/v4ckpt ;;
     train5)  # v5: v3's shape from v3's weights, learning from the data and from v4's next-token distributions
-      # (`--distill` of the loss is the KL divergence from the teacher), otherwise as train4; evaluated against v3 and v4
+      # (`--distill` of the loss is the KL divergence from the teacher), otherwise as train4; evaluated against v3 and v4.
+      # Beside it on the same GPU, for the same time, the control 5c: the same from v3's weights without the teacher
+      # (the same batches in the same order), so that what the teacher adds is measured apart from the extra training
       background_run 5 llmc-base-v5 ${SECONDS5:-900} "../work/v3ckpt/ckpt.pt ../work/v4ckpt/ckpt.pt" \
         --init_from=../work/v3ckpt/ckpt.pt --teacher=../work/v4ckpt/ckpt.pt --distill=${DISTILL5:-0.5} \
-        --learning_rate=${LR5:-7.5e-4} ;;
+        --learning_rate=${LR5:-7.5e-4}
+      background_run 5c - ${SECONDS5:-900} "" --init_from=../work/v3ckpt/ckpt.pt --learning_rate=${LR5:-7.5e-4}
+      sleep 90; tail -n 3 ../work/train5.log ../work/train5c.log ;;
     wait4|wait5)  # until the run, its evaluation and its export end, or WAIT seconds pass; unless the export is done
       # (then pack brings the folder, and both would not fit $OUT), the last checkpoint's weights come back too, so
       # that a machine lost between calls loses only what came after (a new run can start from them)
       run=${step#wait}
-      follow out$run ../work/train$run.log  # the run's shell names train.py and its out folder until the export ends
+      follow out$run ../work/train$run*.log  # the run's shell names train.py and its out folder until the export ends
       [ -f ../work/v$run/exported ] || [ ! -f ../work/out$run/ckpt.pt ] || keep_weights out$run weights$run ;;
     pack4|pack5)  # the run's model folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
       run=${step#pack}
-      cp ../work/out$run/reference.json ../work/v$run/llmc-base-v$run/ && cp ../work/eval$run.md "$OUT/"
+      cp ../work/out$run/reference.json ../work/v$run/llmc-base-v$run/ && cp ../work/eval$run*.md "$OUT/"
       pack v$run llmc-base-v$run ;;
     *) echo "unknown step $step"; exit 1 ;;
   esac
