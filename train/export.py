@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -216,17 +217,24 @@ def write_reference(model, c, path):
                'logits': base64.b64encode(logits.astype('<f4').tobytes()).decode()}, open(path, 'w'))
 
 
+def run_in_node(script, *args):
+    """A script of the repository run with Node from its root; its standard output, or its error output as the
+    reason when it fails (a bare exit status said nothing when check.ts failed on the GPU machine)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(['node', '--import', 'tsx', script, *args], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f'export.py: {script} failed ({result.returncode}):\n{result.stderr[-2000:]}')
+    return result.stdout
+
+
 def calibrate_in_node():
     """train/calibrate.ts's measurements on corpus text (calibration.json next to the checkpoint), or '' when Node or
     the corpus shard is not here, as on the GPU machine (the integer graph then takes default shifts; rerun
     integer.py with --calibration later)."""
     if shutil.which('node') is None or not os.path.exists(calibration_shard):
         return ''
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.abspath(os.path.join(out_dir, 'calibration.json'))
-    result = subprocess.run(['node', '--import', 'tsx', 'train/calibrate.ts', os.path.abspath(model_dir), os.path.abspath(calibration_shard), '3000'],
-                            cwd=root, check=True, capture_output=True, text=True)
-    open(path, 'w').write(result.stdout)
+    open(path, 'w').write(run_in_node('train/calibrate.ts', os.path.abspath(model_dir), os.path.abspath(calibration_shard), '3000'))
     return path
 
 
@@ -234,10 +242,7 @@ def check_in_node(reference):
     """train/check.ts's report (max |logit differences|), or a note when Node is not here."""
     if shutil.which('node') is None:
         return {'skipped': 'no node on this machine; run: node --import tsx train/check.ts MODEL_DIR REFERENCE'}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run(['node', '--import', 'tsx', 'train/check.ts', os.path.abspath(model_dir), os.path.abspath(reference)],
-                            cwd=root, check=True, capture_output=True, text=True)
-    return json.loads(result.stdout)
+    return json.loads(run_in_node('train/check.ts', os.path.abspath(model_dir), os.path.abspath(reference)))
 
 
 def main():
