@@ -29,9 +29,12 @@ pack() {
   (cd ../work/$dir && tar cf - --exclude="$name/onnx/model.onnx*" --exclude=$name/onnx/stepper.onnx \
     --exclude=$name/onnx/coder.onnx --exclude=$name/onnx/integer.7bit $name) | split -b 15M - "$OUT/$dir.tar.part-"
 }
-# keep_weights RUN NAME: work/RUN's checkpoint without its optimizer, in fp16, as $OUT/NAME.pt.part-* (15 MB each)
+# keep_weights RUN NAME: work/RUN's checkpoint without its optimizer, in fp16, as $OUT/NAME.pt.part-* (15 MB each),
+# unless it is past 60 MB (v6's 44 M parameters), which one call's $OUT cannot bring back beside the logs
 keep_weights() {
   python -c "import torch;c=torch.load('../work/$1/ckpt.pt',map_location='cpu');c.pop('optimizer',None);c['model']={k:v.half() for k,v in c['model'].items()};torch.save(c,'../work/$2.pt')"
+  local size; size=$(stat -c %s ../work/$2.pt)
+  if [ $size -gt 60000000 ]; then echo "$2.pt ($((size / 1000000)) MB) stays on the machine: \$OUT brings back 64 MiB a call"; return; fi
   split -b 15M ../work/$2.pt "$OUT/$2.pt.part-"
 }
 # background_run N NAME SECONDS BASELINES ARGS...: train.py with the M shape and ARGS on v3's mix B into work/outN, a
@@ -251,13 +254,20 @@ EOF
         --learning_rate=${LR5:-7.5e-4}
       background_run 5c - ${SECONDS5:-900} "" --init_from=../work/v3ckpt/ckpt.pt --learning_rate=${LR5:-7.5e-4}
       sleep 90; tail -n 3 ../work/train5.log ../work/train5c.log ;;
-    wait4|wait5)  # until the run, its evaluation and its export end, or WAIT seconds pass; unless the export is done
+    init6)  # model v6 starts from v4's weights (`init5` reads them from its int8 graph), every other layer followed by
+      # a silent copy (deepen.py --every=2): 24 layers computing what v4's 16 compute
+      python deepen.py --init_from=../work/v4ckpt/ckpt.pt --out_dir=../work/v6init --every=2 ;;
+    train6)  # v6: the deepened v4 on mix B, a cosine over SECONDS6, evaluated by kind against v3 and v4 and exported
+      background_run 6 llmc-base-v6 ${SECONDS6:-900} "../work/v3ckpt/ckpt.pt ../work/v4ckpt/ckpt.pt" \
+        --n_layer=24 --init_from=../work/v6init/ckpt.pt --learning_rate=${LR6:-5e-4}
+      sleep 90; tail -n 3 ../work/train6.log ;;
+    wait4|wait5|wait6)  # until the run, its evaluation and its export end, or WAIT seconds pass; unless the export is done
       # (then pack brings the folder, and both would not fit $OUT), the last checkpoint's weights come back too, so
       # that a machine lost between calls loses only what came after (a new run can start from them)
       run=${step#wait}
       follow out$run ../work/train$run*.log  # the run's shell names train.py and its out folder until the export ends
       [ -f ../work/v$run/exported ] || [ ! -f ../work/out$run/ckpt.pt ] || keep_weights out$run weights$run ;;
-    pack4|pack5)  # the run's model folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
+    pack4|pack5|pack6)  # the run's model folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
       run=${step#pack}
       cp ../work/out$run/reference.json ../work/v$run/llmc-base-v$run/ && cp ../work/eval$run*.md "$OUT/"
       pack v$run llmc-base-v$run ;;
