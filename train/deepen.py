@@ -1,9 +1,9 @@
 """A checkpoint -> a deeper one that computes the same function, to train a larger model from a smaller one.
 
 Every `every`-th layer (all of them by default: twice as deep) is followed by a copy of itself whose two output
-projections (attention's o_proj, the MLP's down_proj) are zero, so the copy adds nothing to the residual stream until training moves them. The copies start from trained
-weights rather than noise, and the run begins at the smaller model's loss instead of far above it (the block
-expansion of LLaMA Pro, Wu et al. 2024).
+projections (attention's o_proj, the MLP's down_proj) are zero, so the copy adds nothing to the residual stream
+until training moves them. The copies start from trained weights rather than noise, and the run begins at the
+smaller model's loss instead of far above it (the block expansion of LLaMA Pro, Wu et al. 2024).
 """
 import os
 
