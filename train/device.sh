@@ -271,30 +271,26 @@ EOF
       run=${step#pack}
       cp ../work/out$run/reference.json ../work/v$run/llmc-base-v$run/ && cp ../work/eval$run*.md "$OUT/"
       pack v$run llmc-base-v$run ;;
-    vocab3)  # #14's vocabulary on the new mix (train/README.md, "Vocabulary size"): BPEs of 8192 and 32768 that
-      # prepare.py trains on mix A's documents (`data3` writes them) tokenize them, and each kind's validation documents
-      # apart; 16384 is mix A itself (v3's tokenizer). Then the M shape from scratch on each, VSTEPS steps side by side
-      # on the GPU in the background, each evaluated by kind when it ends (`waitvocab3` follows them)
-      pids=() fail=0
-      for v in 8192 32768; do d=../work/vocab3-$v
-        { python prepare.py --shards="../work/v3/prose.jsonl ../work/v3/rest.jsonl ../work/v2/local/local-*.jsonl=${LOCAL_MB:-300}" \
-            --vocab_size=$v --out_dir=$d/A \
-          && for part in prose rest; do  # the validation documents are chosen by title, so one MB of training text will do
-            python prepare.py --shards=../work/v3/$part.jsonl --tokenizer=$d/A/tokenizer.json --max_train_mb=1 --out_dir=$d/$part
-          done; } > ../work/prep3-$v.log 2>&1 & pids+=($!)
-      done
-      for p in "${pids[@]}"; do wait $p || fail=1; done
-      tail -n 4 ../work/prep3-*.log; cp ../work/prep3-*.log "$OUT/"; [ $fail = 0 ]
-      mkdir -p ../work/vocab3-16384; for part in A prose rest; do ln -sfn ../v3/$part ../work/vocab3-16384/$part; done
-      for v in 8192 16384 32768; do d=../work/vocab3-$v
-        setsid nohup bash -c "python train.py $(sizes M) --data_dir=$d/A --out_dir=$d/out --max_iters=${VSTEPS:-4000} \
-          --warmup_iters=200 --min_lr=2e-4 --eval_interval=1000 \
+    vocab3)  # #14's vocabulary on the new mix (train/README.md, "Vocabulary on the new mix"): for each size, one
+      # background job tokenizes about half of mix A's documents (each source in its share; `data3` writes them) with
+      # a BPE that prepare.py trains on them (16384: v3's tokenizer), and each kind's validation documents apart, then
+      # trains the M shape from scratch for VSTEPS steps and evaluates it by kind; the three share the machine
+      local_mb=$((${LOCAL_MB:-300} / 2))
+      shards="../work/v3/prose.jsonl=365 ../work/v3/rest.jsonl=517 ../work/v2/local/local-*.jsonl=$local_mb"
+      for v in 8192 16384 32768; do d=../work/vocab3-$v; tok=''
+        [ $v = 16384 ] && tok=--tokenizer=../work/v3/A/tokenizer.json  # data3 keeps v3's tokenizer there
+        setsid nohup bash -c "python prepare.py --shards='$shards' --vocab_size=$v $tok --out_dir=$d/A \
+          && for part in prose rest; do \
+               python prepare.py --shards=../work/v3/\$part.jsonl --tokenizer=$d/A/tokenizer.json --max_train_mb=1 \
+                 --out_dir=$d/\$part || exit 1; done \
+          && python train.py $(sizes M) --data_dir=$d/A --out_dir=$d/out --max_iters=${VSTEPS:-4000} \
+               --warmup_iters=200 --min_lr=2e-4 --eval_interval=1000 \
           && python evaluate.py --checkpoints=$d/out/ckpt.pt --data_dirs='$d/prose $d/rest' > $d/eval.md" \
           > ../work/vocab3-$v.log 2>&1 < /dev/null &
       done
-      sleep 60; tail -n 1 ../work/vocab3-*.log ;;
-    waitvocab3)  # until the three runs and their evaluations end, or WAIT seconds pass; then each one's table and log
-      follow vocab3- ../work/vocab3-*.log
+      sleep 60; tail -n 2 ../work/vocab3-*.log ;;
+    waitvocab3)  # until the three jobs end, or WAIT seconds pass; then each one's table and bytes per token
+      follow vocab3- ../work/vocab3-*.log  # each job's shell names train.py and its folder from its start to its end
       for v in 8192 16384 32768; do cat ../work/vocab3-$v/eval.md 2>/dev/null || true
         grep -h val_bytes_per_token ../work/vocab3-$v/*/meta.json 2>/dev/null | tr -d ' ' || true; done ;;
     *) echo "unknown step $step"; exit 1 ;;
