@@ -12,7 +12,7 @@ const [dir, shard, count = '3000'] = process.argv.slice(2);
 const tokens = Number(count);
 const fail = (message: string): never => { process.stderr.write(`calibrate: ${message}\n`); process.exit(1); };
 // A shard that is not there would give zero tokens and so shifts of 0, which integer.py cannot build a graph from.
-const docs = shard.split(',').flatMap((path) => (existsSync(path) ? path : fail(`${path}: no such shard`))).flatMap((path) =>
+const docs = shard.split(',').map((path) => (existsSync(path) ? path : fail(`${path}: no such shard`))).flatMap((path) =>
   execFileSync('sh', ['-c', `zstd -dc --long=27 '${path}' | head -n 200`], { maxBuffer: 1 << 30 }).toString().split('\n').filter(Boolean)
     .map((line) => JSON.parse(line) as { source: string; text: string }));
 const { tokenizer } = await loadTokenizer(dir);

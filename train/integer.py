@@ -318,10 +318,10 @@ def build(folder, shifts):
         d = g.op('Sub', [g.op('ReduceMax', [scores], axes=[-1], keepdims=1), scores])
         # Score differences in units of 1/256 nat are d * 2^(sq + sk - 2R) / sqrt(dh) * 256 = d * 2^-attn_shift. In
         # float32 d is exact below 2^24, and whatever rounds lies past the table's end (asserted).
-        scale = 2.0 ** (sq + sk - 2 * R) / math.sqrt(dh) * 256
+        scale = score_scale(sq, sk, dh)
         attn_shift = -round(math.log2(scale))
         assert scale == 2.0 ** -attn_shift, 'the attention scale must be a power of two'
-        assert 2.0 ** 24 * scale >= ATTN_EXP_SIZE, f'layer {l}: shifts q {sq} and k {sk} leave score differences inexact in float32'
+        assert exact_in_float32(scale), f'layer {l}: shifts q {sq} and k {sk} leave score differences inexact in float32'
         idx = g.op('Min', [g.op('Round', [g.op('Mul', [d, g.const(scale, np.float32)])]), g.const(ATTN_EXP_SIZE - 1, np.float32)])
         e = g.op('Gather', [attn_exp, g.to_int(idx)])  # float64
         # P = floor(e * floor(2^36 / sum e) / 2^24): the quotient is below 2^21, far from 2^53 / 2^24, so Floor of the
@@ -448,9 +448,20 @@ def exact_scores(sq, sk, dh):
     """Raises the smaller of q's and k's shifts until every score difference that the attention table can tell apart
     stays below 2^24 (build's assertion). A layer whose |q| and |k| are small would otherwise get shifts of 0: a
     deepened model's copied layers start with near-uniform attention (deepen.py), and one of v4's kept it."""
-    while 2.0 ** (24 + sq + sk - 2 * R) / math.sqrt(dh) * 256 < ATTN_EXP_SIZE:
+    while not exact_in_float32(score_scale(sq, sk, dh)):
         sq, sk = (sq + 1, sk) if sq <= sk else (sq, sk + 1)
     return sq, sk
+
+
+def score_scale(sq, sk, dh):
+    """What turns a score difference d (q10 · k10 products, integers) into units of 1/256 nat."""
+    return 2.0 ** (sq + sk - 2 * R) / math.sqrt(dh) * 256
+
+
+def exact_in_float32(scale):
+    """Whether every difference the attention table tells apart (d · scale below ATTN_EXP_SIZE) has d below 2^24,
+    where float32 holds integers exactly."""
+    return 2.0 ** 24 * scale >= ATTN_EXP_SIZE
 
 
 def write_integer_graph(folder, calibration=''):
