@@ -41,7 +41,7 @@ class ReferenceBias {
   constructor(vocab: number, private readonly rate: number) {
     this.b = Array<bigint>(vocab).fill(0n);
     this.learned = Array<bigint>(vocab).fill(0n);
-    for (const [step, direction] of [[1069555701n, -1], [1077944331n, 1]]) {
+    for (const [step, direction] of [[1069555701n, -1], [1077944331n, 1]] as const) {
       let m = 2n ** 45n;
       for (let k = 0; k <= 1024; k++, m = (m * step) / 2n ** 30n) this.table[1024 + direction * k] = m / 2n ** 30n;
     }
