@@ -23,12 +23,15 @@ cp "$tmp/big.txt" "$tmp/orig"
 
 # The MiB in use on every GPU together (0 without nvidia-smi).
 gpu_used() { { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2> /dev/null || echo 0; } | awk '{ s += $1 } END { print s + 0 }'; }
+# The GPUs' mean utilization now, in percent (the share of the last sample period with a kernel running; empty without nvidia-smi).
+gpu_busy() { { nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits 2> /dev/null || true; } | awk '{ s += $1; n++ } END { if (n) print s / n }'; }
 
-# Runs a command in its own process group; prints "wall_s largest_process_kb tree_peak_kb gpu_peak_mib".
+# Runs a command in its own process group; prints "wall_s largest_process_kb tree_peak_kb gpu_peak_mib cpu_busy_% gpu_busy_%"
+# (CPU: user and system time over wall time and cores; GPU: the mean of one utilization sample a second, - without one).
 measured() {
-  local before=$(gpu_used) gpu_peak=0 used
+  local before=$(gpu_used) gpu_peak=0 used busy busy_sum=0 busy_n=0
   set -m
-  /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" &
+  /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$@" &
   local pid=$! peak=0 rss
   set +m
   while kill -0 "$pid" 2> /dev/null; do
@@ -36,25 +39,30 @@ measured() {
     if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
     used=$(( $(gpu_used) - before ))
     if [ "$used" -gt "$gpu_peak" ]; then gpu_peak=$used; fi
+    busy=$(gpu_busy)
+    if [ -n "$busy" ]; then busy_sum=$(awk -v a="$busy_sum" -v b="$busy" 'BEGIN { print a + b }'); busy_n=$((busy_n + 1)); fi
     sleep 1
   done
   wait "$pid"
-  echo "$(cat "$tmp/time") $peak $gpu_peak"
+  read -r wall kb user sys < "$tmp/time"
+  local cpu=$(awk -v u="$user" -v s="$sys" -v w="$wall" -v c="$(nproc)" 'BEGIN { printf "%.0f", 100 * (u + s) / (w * c) }')
+  local gpu=$(awk -v a="$busy_sum" -v n="$busy_n" 'BEGIN { if (n) printf "%.0f", a / n; else print "-" }')
+  echo "$wall $kb $peak $gpu_peak $cpu $gpu"
 }
 
 echo "input: ${TEXT:-english}, $size bytes, md5 $(md5sum < "$tmp/orig" | cut -c1-32); options: $*"
 : > "$tmp/empty"
-read -r st _ _ < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/empty")
+read -r st _ < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/empty")
 echo "start-up (the same options on an empty file): $st s"
-read -r ct cm cp cg < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
+read -r ct cm cp cg cc cb < <(measured "$here/run.sh" compress -q -f "$@" "$tmp/big.txt")
 bytes=$(stat -c %s "$tmp/big.txt.bin")
 frames=$(node --import "$here/node_modules/tsx/dist/loader.mjs" "$here/scripts/llmc.ts" -l "$tmp/big.txt.bin" | tail -1 | cut -f5)
 rm -f "$tmp/big.txt"
-read -r dt dm dp dg < <(measured "$here/run.sh" decompress -q -f "$@" "$tmp/big.txt.bin")
+read -r dt dm dp dg dc db < <(measured "$here/run.sh" decompress -q -f "$@" "$tmp/big.txt.bin")
 cmp -s "$tmp/orig" "$tmp/big.txt" || { echo "ROUND TRIP FAILED" >&2; exit 1; }
 echo "round trip: byte-identical; $bytes bytes in $frames frames = $(awk -v b="$bytes" -v s="$size" 'BEGIN { printf "%.3f", 8 * b / s }') bits/byte"
-printf '| direction | wall s | KB/s | largest process peak RSS MB | process tree peak RSS MB | GPU peak MiB |\n|---|---:|---:|---:|---:|---:|\n'
-for d in "compress $ct $cm $cp $cg" "decompress $dt $dm $dp $dg"; do
-  read -r name t m p g <<< "$d"
-  awk -v n="$name" -v t="$t" -v m="$m" -v p="$p" -v g="$g" -v s="$size" 'BEGIN { printf "| %s | %.0f | %.1f | %.0f | %.0f | %d |\n", n, t, s / 1000 / t, m / 1024, p / 1024, g }'
+printf '| direction | wall s | KB/s | largest process peak RSS MB | process tree peak RSS MB | GPU peak MiB | CPU busy %% | GPU busy %% |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'
+for d in "compress $ct $cm $cp $cg $cc $cb" "decompress $dt $dm $dp $dg $dc $db"; do
+  read -r name t m p g c b <<< "$d"
+  awk -v n="$name" -v t="$t" -v m="$m" -v p="$p" -v g="$g" -v c="$c" -v b="$b" -v s="$size" 'BEGIN { printf "| %s | %.0f | %.1f | %.0f | %.0f | %d | %s | %s |\n", n, t, s / 1000 / t, m / 1024, p / 1024, g, c, b }'
 done
