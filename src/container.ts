@@ -35,6 +35,8 @@ export type ModelFreeMode = (typeof MODEL_FREE_MODES)[number];
 export const isModelFree = (mode: CoderMode | undefined): mode is ModelFreeMode => (MODEL_FREE_MODES as readonly (CoderMode | undefined)[]).includes(mode);
 /** The format version that brought cm frames (src/cm.ts). */
 const CM_SINCE = 7;
+/** The format version from which a record may be solo (flags bit 0). */
+const SOLO_SINCE = 6;
 /** Byte 6 of the end record, where a frame has its coder mode. */
 const END_MARK = 0xff;
 
@@ -561,6 +563,8 @@ export class StreamCheck {
 
   end(end: StreamEnd): void {
     if (this.ended) throw new Error('corrupt .bin file: a second end record');
+    // An empty input is written as one empty frame, so no writer makes an end record with no frame before it.
+    if (this.frames === 0) throw new Error('corrupt .bin file: an end record with no frame before it');
     if (this.streamId && !sameBytes(end.streamId, this.streamId)) throw new Error('corrupt .bin file: the end record belongs to another file (stream id differs)');
     if (end.frames !== this.frames || end.length !== this.length) {
       throw new Error(`corrupt .bin file: the end record counts ${end.frames} frame(s) and ${end.length} bytes, the file has ${this.frames} and ${this.length} (frames missing or added)`);
@@ -664,6 +668,7 @@ export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
   if (mode === 'cm' && bytes[MAGIC_BYTES.length] < CM_SINCE) throw new Error(`corrupt .bin file: coder mode ${raw.modeCode} (cm) in a record of format version ${bytes[MAGIC_BYTES.length]}, older than cm frames`);
   const solo = (raw.flags & SOLO) !== 0;
   const version = bytes[MAGIC_BYTES.length];
+  if (solo && version < SOLO_SINCE) throw new Error(`corrupt .bin file: a solo record of format version ${version}, older than solo records`);
   if (version < BIAS_SINCE && mode === 'exact' && !solo && mixerVersionOf(raw.extra) === 4) throw new Error(`corrupt .bin file: mixer version 4 in a record of format version ${version}, older than the token bias`);
   const known = !solo ? 0 : isModelFree(mode) ? SOLO : SOLO | SOLO_HAS.mixer | SOLO_HAS.crlf | SOLO_HAS.escaped | (raw.flags & SOLO_HAS.mixer && soloHasMixer2(version) ? SOLO_HAS.mixer2 : 0);
   if (raw.flags & ~known) throw new Error(`unsupported .bin file: unknown flags 0x${raw.flags.toString(16)}`);

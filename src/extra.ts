@@ -210,7 +210,8 @@ function checkLayout(header: BinHeader, extra: Extra, bad: (what: string) => nev
   if (extra.lanes !== undefined && !int(extra.lanes, 1, extra.batch)) bad('lanes must be an integer in 1..batch');
   if (!int(extra.escapedBytes ?? 0, 0, header.originalLength)) bad('escapedBytes must be an integer in 0..the original length');
   if (extra.dtype !== 'fp32' && extra.dtype !== 'q8') bad('dtype must be fp32 or q8');
-  if (![extra.graph, extra.arithmetic, extra.runtime].every(text) || !(extra.comment === null || text(extra.comment))) bad(`graph, arithmetic, runtime and comment must be strings of at most ${LAYOUT_BOUNDS.text} characters`);
+  if (!GRAPHS.includes(extra.graph)) bad('graph must be integer, stepper, coder or transformers');
+  if (![extra.arithmetic, extra.runtime].every(text) || !(extra.comment === null || text(extra.comment))) bad(`arithmetic, runtime and comment must be strings of at most ${LAYOUT_BOUNDS.text} characters`);
   if (!int(header.contextWindow, 2, LAYOUT_BOUNDS.contextWindow)) bad(`context window must be in 2..${LAYOUT_BOUNDS.contextWindow}`);
   if (header.segmentLength > LAYOUT_BOUNDS.segmentLength) bad(`segment length must be at most ${LAYOUT_BOUNDS.segmentLength}`);
   if (header.topN > extra.vocabSize) bad('topN must be at most the vocabulary size');

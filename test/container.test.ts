@@ -148,6 +148,15 @@ test('.bin refuses intact files with fields this version does not know', () => {
   assertOneLineError(() => decodeBin(patch(9 + nameLength + 44, 200)), /corrupt \.bin file: 200 tokens cannot make 16 bytes/);
 });
 
+test("version 3's JSON extra field names only a graph a model folder can have", () => {
+  const json = (graph: unknown) => new TextEncoder().encode(JSON.stringify({ vocabSize: 16384, batch: 64, graph, arithmetic: 'integer-1', dtype: 'q8', comment: null, escapedBytes: 0 }));
+  const header = sampleHeader();
+  assert.equal(decodeExtra(json('stepper'), header).graph, 'stepper');
+  for (const graph of ['bogus', 'constructor', '__proto__', 'toString', 7]) {
+    assertOneLineError(() => decodeExtra(json(graph), header), /^corrupt \.bin header: graph must be integer, stepper, coder or transformers$/, String(graph));
+  }
+});
+
 test('encodeBin validates the header', () => {
   const ok = sampleHeader();
   assert.throws(() => encodeBin({ ...ok, modelFingerprint: new Uint8Array(31) }, sampleTable, sampleWords), /modelFingerprint must be 32 bytes/);
@@ -193,6 +202,9 @@ test('an end record binds the frames: count, total length and hash, in one strea
   const cut = new StreamCheck();
   cut.frame(frame(0));
   assertOneLineError(() => cut.finish(), /^truncated \.bin file: it ends after frame 1, without its end record/);
+  // an empty input is one empty frame (or a solo record): an end record alone is no file a writer makes
+  const alone = new StreamCheck();
+  assertOneLineError(() => alone.end({ ...end, frames: 0, length: 0, sha256Prefix: sha256(new Uint8Array(0)).subarray(0, 16) }), /^corrupt \.bin file: an end record with no frame before it$/);
 });
 
 test('a file of one frame is refused without its end record, with a foreign one, or with bytes after it', () => {
@@ -336,6 +348,7 @@ test('a solo record refuses every flipped bit, every cut, bytes after it, crafte
   assertOneLineError(() => decodeBin(patched(5, [file[5] | 0x20])), /unknown flags 0x2b/);
   assertOneLineError(() => decodeBin(patched(5, [(file[5] & ~2) | 0x10])), /unknown flags 0x19/);
   assertOneLineError(() => decodeBin(patched(6, [0])), /no solo record has coder mode 0/);
+  assertOneLineError(() => decodeBin(patched(4, [5])), /^corrupt \.bin file: a solo record of format version 5, older than solo records$/);
   assertOneLineError(() => decodeBin(patched(lengthAt, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])), /original length is not a varint of at most 8 bytes/);
   assertOneLineError(() => decodeBin(patched(lengthAt, [0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), limitsFor(2 ** 31)), /original claims 34359738368 bytes, more than the 4194304 allowed/);
   assertOneLineError(() => decodeBin(patched(lengthAt + 1, [200, 1])), /200 tokens cannot make 16 bytes/);
