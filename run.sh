@@ -5,7 +5,7 @@
 #   ./run.sh [options] FILE.txt              every stage, intermediates in FILE/, FILE.decomp.txt, byte check
 # compress and decompress are `llmc` (llmc --help lists its options); they also take -l THREADS (llmc's -T).
 # The example's options: -n MODEL, --coder exact|rank (default exact), -w WINDOW, -l THREADS, --dtype fp32|q8,
-#          --device cpu|webgpu|cuda, --graph integer|stepper|coder, --segment N, --batch N, -q (no progress),
+#          --device cpu|webgpu|cuda, --graph integer|stepper|coder|transformers, --segment N, --batch N, -q (no progress),
 #          -v (say how many bytes were escaped as byte tokens: input that is not UTF-8 text)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,12 +61,14 @@ decode() {
 [ -n "$file" ] || die "usage: ./run.sh FILE.txt | compress [FILE] | decompress [FILE.bin] (see --help)"
 [ -r "$file" ] && [ -f "$file" ] || die "cannot read $file"
 name=$(basename "${file%.*}"); dir=$(dirname "$file")/$name
+bin=$(dirname "$file")/$name.bin decomp=$(dirname "$file")/$name.decomp.txt
+for out in "$bin" "$decomp"; do [ ! "$file" -ef "$out" ] || die "refusing to overwrite the input: $file is where the example writes $out"; done
 mkdir -p "$dir"
 start=$(date +%s.%N); encode "$file" "$dir/$name"; mid=$(date +%s.%N)
-cp "$dir/$name.bin" "$(dirname "$file")/$name.bin"
+cp "$dir/$name.bin" "$bin"
 decode "$dir/$name.bin" "$dir/$name"; end=$(date +%s.%N)
-mv "$dir/$name.decomp" "$(dirname "$file")/$name.decomp.txt"
-cmp "$file" "$(dirname "$file")/$name.decomp.txt" || die "round trip FAILED: $name.decomp.txt differs from $file"
+mv "$dir/$name.decomp" "$decomp"
+cmp "$file" "$decomp" || die "round trip FAILED: $name.decomp.txt differs from $file"
 in=$(stat -c %s "$file"); out=$(stat -c %s "$dir/$name.bin")
 awk -v f="$file" -v i="$in" -v o="$out" -v s="$start" -v t="$mid" -v e="$end" -v m="$coder" 'BEGIN {
   printf "%s: %d bytes -> %d bytes (%.1f%%, %.3f bits/byte, %s coder); compress %.1f s, decompress %.1f s; round trip OK\n",

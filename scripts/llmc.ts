@@ -2,19 +2,14 @@
 // llmc: compress and decompress files with the model, with gzip's flags. Every option is checked before any work.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { fail, runCli, UserError } from '../src/cli.ts';
+import { count, fail, MOST_THREADS, runCli, UserError } from '../src/cli.ts';
 import { ENGINES, nativeEngine } from '../src/native.ts';
 import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
+import { LAYOUT_BOUNDS } from '../src/extra.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
 import { DEFAULT_MODEL } from '../src/model.ts';
 import { llmc } from '../src/llmc.ts';
 import { MIXERS } from '../src/mixer.ts';
-
-const count = (name: string, min: number) => (value: unknown) => {
-  if (value === undefined) throw new UserError(`${name} needs a value`);
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new UserError(`${name} must be an integer of at least ${min}`);
-  return value;
-};
 
 /** A size in bytes, with an optional KiB, MiB or GiB (xz's and zstd's --memory). */
 const size = (value: unknown) => {
@@ -37,13 +32,13 @@ runCli(async () => {
     .option('l', { alias: 'list', type: 'boolean', describe: 'list each .bin: sizes, ratio, frames, coders, model (no model needed)' })
     .option('v', { alias: 'verbose', type: 'boolean', describe: 'a summary line per file: sizes, ratio, bits/byte, time, frames and their coders' })
     .option('q', { alias: 'quiet', type: 'boolean', describe: 'no progress bar' })
-    .option('T', { alias: 'threads', type: 'number', default: 0, coerce: count('-T', 0), describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.15 GB each once loaded)' })
+    .option('T', { alias: 'threads', type: 'number', default: 0, coerce: count('-T', 0, MOST_THREADS), describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.15 GB each once loaded)' })
     .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: ${DEFAULT_MODEL}); a .bin must have been made with it` })
     .option('coder', { choices: ['exact', 'rank'] as const, default: DEFAULT_CODING.coder, describe: 'exact: the model\'s whole distribution; rank: the reference\'s ranks' })
-    .option('w', { alias: 'window', type: 'number', coerce: count('-w', 1), describe: 'context window in tokens (default: the model\'s)' })
+    .option('w', { alias: 'window', type: 'number', coerce: count('-w', 2, LAYOUT_BOUNDS.contextWindow), describe: 'context window in tokens (default: the model\'s)' })
     .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'bias' as const, describe: 'exact coder: bias mixes a match model over the whole frame and a bias on every token learned from it into the model (mixer version 4, docs/MIXER.md); match: the match model alone (version 3, as before 0.16); none: the model alone' })
-    .option('segment', { type: 'number', default: DEFAULT_CODING.segment, coerce: count('--segment', 0), describe: 'tokens per independently coded segment (0: one)' })
-    .option('batch', { type: 'number', default: DEFAULT_CODING.batch, coerce: count('--batch', 1), describe: 'segments stepped together' })
+    .option('segment', { type: 'number', default: DEFAULT_CODING.segment, coerce: count('--segment', 0, LAYOUT_BOUNDS.segmentLength), describe: 'tokens per independently coded segment (0: one)' })
+    .option('batch', { type: 'number', default: DEFAULT_CODING.batch, coerce: count('--batch', 1, LAYOUT_BOUNDS.batch), describe: 'segments stepped together' })
     .option('block', { type: 'number', default: DEFAULT_CODING.block, coerce: count('--block', 1), describe: 'largest block of input per frame, in bytes (memory is bounded by it)' })
     .option('memory', { type: 'string', default: '2GiB', coerce: size, describe: `most memory a frame may need to decode (${MEMORY_PER_BYTE} bytes per byte of its original); a frame that claims more is refused` })
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'float graphs\' weights (fp32 picks a float graph)' })
@@ -52,8 +47,9 @@ runCli(async () => {
     .option('j', { alias: 'jobs', type: 'number', default: 0, coerce: count('-j', 0), describe: 'frames coded at once, each in a worker thread with its own model (0: as many as the input has frames, up to one a core, or 16 a GPU on the CUDA engine, as cores, memory and the free memory of each GPU allow; there a worker decodes frames of about 600 rows together, and files coded into their own go at once); the same bytes however many' })
     .option('gpus', { type: 'number', default: 0, coerce: count('--gpus', 0), describe: 'GPUs the CUDA engine deals frames to, worker i to GPU i mod this (0: every GPU the driver sees)' })
     .option('engine', { choices: ENGINES, describe: 'what computes the integer model: native (the CPU, in C), cuda (an NVIDIA GPU, through its driver and NVRTC) or onnx (onnxruntime); the same bits every way (default: LLMC_ENGINE, else native where a C compiler builds it)' })
-    .conflicts('d', ['t', 'l'])
-    .conflicts('c', 'o')
+    .requiresArg(['o', 'T', 'n', 'coder', 'w', 'mixer', 'segment', 'batch', 'block', 'memory', 'dtype', 'device', 'graph', 'j', 'gpus', 'engine'])
+    .conflicts('l', ['d', 't'])
+    .conflicts('c', ['o', 'rm'])
     .strictOptions()
     .help()
     .alias('h', 'help')

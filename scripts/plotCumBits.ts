@@ -17,6 +17,7 @@ runCli(async () => {
     .option('gzip', { type: 'boolean', default: false, describe: 'draw the average slope of gzip -9 on the same text' })
     .option('rate', { type: 'number', default: 0, describe: 'also draw the local cost (bits per byte or token) over this many windows, on a right axis (0: no)' })
     .option('n', { alias: 'model', type: 'string', describe: 'model whose tokenizer decodes the tokens (default: the one named in the input)' })
+    .requiresArg(['x', 'rate', 'n'])
     .parse();
   const doc = asTokensDoc(parseJson(readInput(argv.i), argv.i), { ranked: true });
   const { tokenizer } = await loadTokenizer(argv.n ?? doc.modelName);

@@ -17,6 +17,7 @@ runCli(async () => {
     .option('png', { type: 'string', describe: 'also take a screenshot of the page with headless Chromium ($CHROMIUM or chromium on $PATH)' })
     .option('width', { type: 'number', default: 1200, describe: 'screenshot width in pixels' })
     .option('height', { type: 'number', default: 900, describe: 'screenshot height in pixels' })
+    .requiresArg(['n', 'title', 'png', 'width', 'height'])
     .parse();
   const doc = asTokensDoc(parseJson(readInput(argv.i), argv.i), { ranked: true });
   if (argv.png && (argv.o === undefined || argv.o === '-')) throw new UserError('--png needs the page in a file: give -o');

@@ -16,6 +16,7 @@ runCli(async () => {
     .option('max', { type: 'number', default: 40, describe: 'last rank shown' })
     .option('log', { type: 'boolean', default: false, describe: 'logarithmic y axis' })
     .option('overlay', { type: 'string', describe: 'a second tt.json to draw beside the first' })
+    .requiresArg(['min', 'max', 'overlay'])
     .parse();
   const docs = [argv.i, ...(argv.overlay ? [argv.overlay] : [])].map((path) => asTokensDoc(parseJson(readInput(path), path), { ranked: true }));
   const names = [argv.i, argv.overlay].map((p) => (p && p !== '-' ? basename(p) : 'stdin'));

@@ -13,6 +13,7 @@ runCli(async () => {
     .option('c', { alias: 'prompt', type: 'string', default: '', describe: 'text the generation continues' })
     .option('coder', { choices: ['rank', 'exact'] as const, default: 'rank' as const })
     .option('s', { alias: 'tokens', type: 'number', describe: 'exact mode: tokens to generate (default: 2 per input byte)' })
+    .requiresArg(['c', 'coder', 's'])
     .parse();
   const data = readInput(argv.i);
   const model = await loadModel(argv.n, { dtype: argv.dtype, device: argv.device, threads: argv.l, graph: argv.graph });

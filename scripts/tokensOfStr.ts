@@ -13,6 +13,7 @@ runCli(async () => {
     .option('n', { alias: 'model', type: 'string', describe: `model whose tokenizer to use (default: ${DEFAULT_MODEL})` })
     .option('c', { alias: 'comment', type: 'string', describe: 'free text stored in the document' })
     .option('verbose', { type: 'boolean', default: false, describe: 'say on stderr which path the bytes took' })
+    .requiresArg(['n', 'c'])
     .parse();
   if (argv.c !== undefined && Buffer.byteLength(argv.c) > LAYOUT_BOUNDS.text) throw new UserError(`--comment is ${Buffer.byteLength(argv.c)} bytes of UTF-8, at most ${LAYOUT_BOUNDS.text} fit in a .bin`);
   const bytes = readInput(argv.i);

@@ -8,6 +8,7 @@ import { tokensToStr } from '../src/tokenize.ts';
 runCli(async () => {
   const argv = await stageArgs('$0 [-i toks.json] [-o text] [-n model]\nWrites the text of the tokens.')
     .option('n', { alias: 'model', type: 'string', describe: `model whose tokenizer to use (default: ${DEFAULT_MODEL})` })
+    .requiresArg(['n'])
     .parse();
   const doc = asTokensDoc(parseJson(readInput(argv.i), argv.i));
   const { tokenizer, vocabulary } = await loadTokenizer(argv.n);

@@ -1,5 +1,5 @@
 // Shared plumbing for the thin CLIs in scripts/: read input, write output atomically, fail in one line.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import yargs, { type Argv } from 'yargs';
@@ -46,7 +46,7 @@ export function parseJson(bytes: Buffer, path?: string): unknown {
  */
 export function writeOutput(path: string | undefined, data: string | Uint8Array, inputPath?: string): void {
   const file = path === '-' ? undefined : path;
-  if (file !== undefined && inputPath !== undefined && inputPath !== '-' && sameFile(file, inputPath)) {
+  if (file !== undefined && isInput(file, inputPath)) {
     throw new UserError(`refusing to overwrite the input ${inputPath}`);
   }
   const out = new Output(file);
@@ -66,6 +66,17 @@ export function sameFile(a: string, b: string): boolean {
   try {
     const sa = statSync(a), sb = statSync(b);
     return sa.ino === sb.ino && sa.dev === sb.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is the input: the file named `input`, or with none (or -) the regular file standard input reads. */
+export function isInput(path: string, input?: string): boolean {
+  if (input !== undefined && input !== '-') return sameFile(path, input);
+  try {
+    const out = statSync(path), stdin = fstatSync(0);
+    return stdin.isFile() && out.ino === stdin.ino && out.dev === stdin.dev;
   } catch {
     return false;
   }
@@ -160,7 +171,8 @@ export function stageArgs(usage: string): Argv<{ i?: string; o?: string }> {
     .help()
     .alias('h', 'help')
     .version(false)
-    .fail((msg, err) => fail(err ?? new UserError(msg)));
+    .requiresArg(['i', 'o'])
+    .fail((msg, err) => fail(new UserError(msg ?? err.message)));
 }
 
 /** The running command's name, for its messages. */
@@ -181,7 +193,7 @@ export function fail(err: unknown): never {
 export function runCli(main: () => Promise<void> | void): void {
   let finished = false;
   process.on('exit', (code) => {
-    if (finished || code !== 0) return;
+    if (finished || code !== 0 || asksForHelp()) return;
     process.stderr.write(`${commandName()}: stopped with its work unfinished (an internal error)\n`);
     process.exitCode = 1;
   });
@@ -192,11 +204,27 @@ export function runCli(main: () => Promise<void> | void): void {
     }, fail);
 }
 
+/** Whether the command line asks for help, which yargs prints and then ends the process with 0 while main still waits. */
+function asksForHelp(): boolean {
+  const args = process.argv.slice(2);
+  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  return options.includes('--help') || options.includes('-h');
+}
+
 /** A name from a file or the command line, safe to print: control characters shown as escapes, at most 80 characters. */
 export function printable(name: string): string {
   const shown = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
 }
+
+/** A yargs coerce for an integer option from `min` to `max`, refused in one line otherwise. */
+export const count = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (value: unknown) => {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new UserError(`${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`);
+  return value;
+};
+
+/** The most CPU threads a model runs with (native/integer.c refuses more). */
+export const MOST_THREADS = 256;
 
 /** Options of the stages that run the model. */
 export function withModel<T>(args: Argv<T>) {
@@ -205,8 +233,9 @@ export function withModel<T>(args: Argv<T>) {
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'the float graphs\' weights (default: what the folder ships, fp32 first; fp32 also picks a float graph over the integer one)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
     .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU; a decoder takes the one its input names)' })
-    .option('l', { alias: 'threads', type: 'number', default: 0, describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.15 GB each once loaded)' })
-    .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' });
+    .option('l', { alias: 'threads', type: 'number', default: 0, coerce: count('-l', 0, MOST_THREADS), describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.15 GB each once loaded)' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress on stderr' })
+    .requiresArg(['n', 'dtype', 'device', 'graph', 'l']);
 }
 
 /** One progress bar on stderr, only when it is a terminal: done of total, rate and ETA, counts shown by `show`. */

@@ -27,7 +27,8 @@ export function withFigure<T>(args: Argv<T>) {
     .option('format', { choices: ['png', 'svg'] as const, describe: 'image format (default: from the -o extension, png on stdout)' })
     .option('width', { type: 'number', default: 1000, describe: 'width in pixels' })
     .option('height', { type: 'number', default: 600, describe: 'height in pixels' })
-    .option('title', { type: 'string', describe: 'title above the chart' });
+    .option('title', { type: 'string', describe: 'title above the chart' })
+    .requiresArg(['format', 'width', 'height', 'title']);
 }
 
 /** PNG or SVG: --format if given, else the output's extension. */

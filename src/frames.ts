@@ -69,9 +69,11 @@ export class Models {
     try {
       return await loadModelFor(recorded, this.name ?? DEFAULT_MODEL, { ...this.options, firstCache });
     } catch (err) {
+      if (err instanceof UserError) throw err;
       const device = this.options.device ?? 'cpu';
-      if (err instanceof UserError || device === 'cpu') throw err;
-      throw new UserError(`cannot run the model on ${device}: ${(err as Error).message.split('\n')[0]}`);
+      // a folder that is not a model (its config.json unreadable or of another kind), a hub id that cannot be fetched
+      const where = device === 'cpu' ? `load the model ${this.name ?? DEFAULT_MODEL}` : `run the model on ${device}`;
+      throw new UserError(`cannot ${where}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
 }

@@ -1,9 +1,9 @@
 // The `llmc` program: files in and out with gzip's manners (suffix, never a partial output, never binary to a
 // terminal, exit 0 / 1 error / 2 warning), over the frames of src/frames.ts. It never looks inside a frame.
-import { closeSync, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename } from 'node:path';
-import { kb, Output, printable, progressBar, sameFile, UserError } from './cli.ts';
+import { isInput, kb, Output, OutputClosed, printable, progressBar, UserError } from './cli.ts';
 import type { Limits } from './container.ts';
 import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameCoder, type FrameReport, FrameReader, FramesHere, Models } from './frames.ts';
 import { FrameWorkers, framesAtOnce } from './frameWorkers.ts';
@@ -48,7 +48,8 @@ function openInput(file: string, action: LlmcOptions['action']): { fd: number; s
   }
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    // without waiting: opening a FIFO for reading would block until a writer came, before fstat could refuse it
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new UserError(`cannot read it (${(err as NodeJS.ErrnoException).code})`);
   }
@@ -80,7 +81,7 @@ function checkOutput(path: string | undefined, input: string, options: LlmcOptio
     return;
   }
   if (!existsSync(path)) return;
-  if (input !== '-' && sameFile(path, input)) throw new UserError('refusing to overwrite the input');
+  if (isInput(path, input)) throw new UserError('refusing to overwrite the input');
   if (!options.force) throw new Warning(`${printable(path)} already exists: not overwritten (use -f)`);
 }
 
@@ -340,10 +341,13 @@ export async function llmc(options: LlmcOptions): Promise<number> {
     return codeFilesOnGpu(files, options, models, gpus);
   }
   let status = OK;
-  if (options.action === 'list') process.stdout.write(`${LIST_HEADER}\n`);
+  if (options.action === 'list') printLine(LIST_HEADER);
   for (const file of files) status = worse(status, await llmcOne(file, options, coderFor));
   return status;
 }
+
+/** A line of the listing on standard output, whose reader may be gone (EPIPE) or whose disk may be full: one line of error. */
+const printLine = (line: string) => new Output(undefined).write(Buffer.from(`${line}\n`));
 
 /** One operand; its exit status (OK, WARNING or ERROR), which callers combine with `worse`. */
 async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor): Promise<number> {
@@ -355,7 +359,7 @@ async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor): 
     checkOutput(path, file, options);
     input = openInput(file, options.action);
     if (options.action === 'list') {
-      process.stdout.write(`${listOne(input.fd, name, options.limits)}\n`);
+      printLine(listOne(input.fd, name, options.limits));
       return OK;
     }
     const t0 = process.hrtime.bigint();
@@ -369,6 +373,8 @@ async function llmcOne(file: string, options: LlmcOptions, coderFor: CoderFor): 
     if (options.verbose) process.stderr.write(`${summary(name, options.action, done, Number(process.hrtime.bigint() - t0) / 1e9)}\n`);
   } catch (err) {
     out?.discard();
+    // no reader is left for this file's output nor the next's: one line for them all (runCli's)
+    if (err instanceof OutputClosed) throw err;
     const warning = err instanceof Warning;
     const message = err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
     process.stderr.write(`llmc: ${name}: ${message.split('\n')[0]}\n`);

@@ -262,8 +262,13 @@ test('llmc refuses bad options, bad operands and damaged files in one line, befo
   writeFileSync(join(dir, 'a.txt'), 'Some text.\n');
   for (const [args, status, pattern] of [
     [['--dtype', 'fp64', 'a.txt'], 1, /^llmc: Invalid values: Argument: dtype, Given: "fp64", Choices: "fp32", "q8" \(see llmc --help\)$/],
-    [['a.txt', '-w'], 1, /^llmc: -w needs a value/],
-    [['-T', 'x', 'a.txt'], 1, /^llmc: -T must be an integer of at least 0/],
+    [['a.txt', '-w'], 1, /^llmc: Not enough arguments following: w/],
+    [['a.txt', '-T'], 1, /^llmc: Not enough arguments following: T/],
+    [['-T', 'x', 'a.txt'], 1, /^llmc: -T must be an integer from 0 to 256/],
+    [['-T', '257', 'a.txt'], 1, /^llmc: -T must be an integer from 0 to 256/],
+    [['-w', '1e12', 'a.txt'], 1, /^llmc: -w must be an integer from 2 to 65536/],
+    [['--segment', '1e12', 'a.txt'], 1, /^llmc: --segment must be an integer from 0 to 16777216/],
+    [['--rm', '-c', 'a.txt'], 1, /mutually exclusive/],
     [['--block', '0', 'a.txt'], 1, /^llmc: --block must be an integer of at least 1/],
     [['-d', '-l', 'a.txt'], 1, /mutually exclusive/],
     [['--bogus', 'a.txt'], 1, /^llmc: Unknown argument: bogus/],
@@ -281,6 +286,25 @@ test('llmc refuses bad options, bad operands and damaged files in one line, befo
     assert.match(r.stderr.trim(), pattern, args.join(' '));
   }
   assert.deepEqual(readdirSync(dir), ['a.txt'], 'no output from a refusal');
+  // help is no failure; a FIFO is refused without waiting for a writer; standard input's file is never the output
+  const help = llmc(dir, ['--help']);
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout.toString(), /^llmc \[options\] \[FILE\.\.\.\]/);
+  assert.equal(spawnSync('mkfifo', [join(dir, 'fifo')]).status, 0);
+  const fifo = llmc(dir, [...TINY, '-q', 'fifo']);
+  assert.deepEqual([fifo.status, fifo.stderr], [2, 'llmc: fifo: not a regular file: ignored\n']);
+  unlinkSync(join(dir, 'fifo'));
+  const stdin = openSync(join(dir, 'a.txt'), 'r');
+  const same = spawnSync(process.execPath, ['--import', TSX, LLMC, ...TINY, '-q', '-f', '-o', 'a.txt'], { cwd: dir, stdio: [stdin, 'pipe', 'pipe'], encoding: 'utf8' });
+  closeSync(stdin);
+  assert.deepEqual([same.status, same.stderr], [1, 'llmc: stdin: refusing to overwrite the input\n']);
+  assert.equal(readFileSync(join(dir, 'a.txt'), 'utf8'), 'Some text.\n');
+  // run.sh's example writes NAME.bin beside its input: an input so named is refused, not replaced
+  writeFileSync(join(dir, 'notes.bin'), 'Plain text.\n');
+  const example = llmc(dir, ['run.sh', ...TINY, 'notes.bin']);
+  assert.deepEqual([example.status, example.stderr], [1, 'run.sh: refusing to overwrite the input: notes.bin is where the example writes ./notes.bin\n']);
+  assert.equal(readFileSync(join(dir, 'notes.bin'), 'utf8'), 'Plain text.\n');
+  unlinkSync(join(dir, 'notes.bin'));
 
   assert.equal(llmc(dir, [...TINY, '-q', '--block', '6', 'a.txt']).status, 0);
   truncateSync(join(dir, 'a.txt.bin'), statSync(join(dir, 'a.txt.bin')).size - 3);
