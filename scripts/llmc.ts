@@ -7,7 +7,7 @@ import { ENGINES, nativeEngine } from '../src/native.ts';
 import { DEFAULT_MEMORY, limitsFor, MEMORY_PER_BYTE } from '../src/container.ts';
 import { LAYOUT_BOUNDS } from '../src/extra.ts';
 import { DEFAULT_CODING } from '../src/frames.ts';
-import { DEFAULT_MODEL } from '../src/model.ts';
+import { DEFAULT_MODEL, resolveModel } from '../src/model.ts';
 import { llmc } from '../src/llmc.ts';
 import { MIXERS } from '../src/mixer.ts';
 
@@ -62,6 +62,8 @@ runCli(async () => {
   if (action === 'compress' && argv.block > limits.maxOriginal) throw new UserError(`--block ${argv.block} needs more than --memory allows to decode (at most ${limits.maxOriginal} bytes a frame): raise --memory`);
   // LLMC_ENGINE is checked, and the native engine built, before any work: a failure is one line, not a frame's
   if (action !== 'list') nativeEngine(argv.engine);
+  // and the model is found before any input is read (once, not once a file)
+  if (action !== 'list') resolveModel(argv.n);
   process.exitCode = await llmc({
     action,
     files: argv._.map(String),
