@@ -195,7 +195,9 @@ export async function loadModelFor(doc: { modelName: string; dtype?: string; gra
   // The user's model, or the default: a file to decode never chooses the model (a path, a host) itself.
   const { dir } = resolveModel(name ?? DEFAULT_MODEL);
   if ((dtype || graph) && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
-    throw new UserError(`wrong model: the input was coded with the ${[dtype, graph].filter(Boolean).join(' ')} graph of ${printable(doc.modelName)}, and ${dir} has no such graph`);
+    const kind = [dtype, graph].filter(Boolean).join(' ');
+    // an encoder's document names no model yet: the graph is the one its options asked for
+    throw new UserError(doc.modelName ? `wrong model: the input was coded with the ${kind} graph of ${printable(doc.modelName)}, and ${dir} has no such graph` : `model ${dir} has no ${kind} graph (asked by --dtype or --graph)`);
   }
   return loadModel(dir, { ...options, dtype, graph });
 }
