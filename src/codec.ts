@@ -98,6 +98,19 @@ function rowOf(next: Next, r: number, vocab: number): Next {
 export const PREDICTIONS_A_CALL = 1024;
 
 /**
+ * A walk's chance for the event loop to run (a signal's handler, a worker's message), at most every 100 ms: the
+ * engines' steps are synchronous, so a walk that only awaited them would hold the loop until its frame ends.
+ */
+function loopTurns(): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < 100) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    last = performance.now();
+  };
+}
+
+/**
  * Drives the model over `count` positions. At each position, `visit` gets the model's prediction of it (see
  * Next) and returns the token that stands there (known to the encoder, decoded by the decoder). With the coder
  * graph, `code` gives each row's question for the step before it runs (the token, or the decoder's value).
@@ -115,6 +128,7 @@ export async function walk(
   known?: ArrayLike<number>,
 ): Promise<void> {
   const vocab = model.vocabSize;
+  const turn = loopTurns();
   let done = 0;
   if (known && model.graphKind === 'integer' && prefix.length === 0) {
     for (const { starts, lengths } of schedule(count, layout.segmentLength, layout.batch)) {
@@ -134,6 +148,7 @@ export async function walk(
             });
           }
           progress?.(done, count);
+          await turn();
         }
       } finally {
         stepper.close();
@@ -157,6 +172,7 @@ export async function walk(
         fed = starts.map((s, r) => (j < lengths[r] ? visit(rowOf(next, r, vocab), s + j) : model.bos));
         done += starts.filter((_, r) => j < lengths[r]).length;
         progress?.(done, count);
+        await turn();
       }
     } finally {
       stepper.close();
@@ -197,6 +213,7 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
   const groups = streams.map(({ count, layout }) => schedule(count, layout.segmentLength, layout.batch));
   const done = streams.map(() => 0);
   const fail = (s: number, err: unknown) => (streams[s].failed ??= err instanceof Error ? err : new Error(String(err)));
+  const turn = loopTurns();
   for (let g = 0; g < Math.max(...groups.map((group) => group.length)); g++) {
     // the rows of this round: each its stream, first position and length
     const stream: number[] = [], starts: number[] = [], lengths: number[] = [];
@@ -270,12 +287,14 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
           await stepper.feed(starts.map((_, r) => Array.from({ length: n }, (_, i) => fedAt(r, j + i))), undefined, true);
           for (let i = 0; i < n; i++, j++) codeStep(j, n, i);
           if (!report()) break;
+          await turn();
         }
       } else {
         for (let j = 0; j < steps; j++) {
           await stepper.step(fed, undefined, true);
           codeStep(j, 1, 0);
           if (!report()) break;
+          await turn();
         }
       }
     } finally {

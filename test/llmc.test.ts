@@ -1,6 +1,6 @@
 // llmc, the one command: gzip's manners over the library's frames, with the real tiny model, real files.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -221,6 +221,20 @@ runCli(async () => {
     assert.equal(r.stderr, stderr, how);
     assert.deepEqual(readdirSync(join(dir, 'out')), [], `${how}: no partial output`);
   }
+});
+
+test('Ctrl-C stops llmc inside a frame it codes in its own thread (-j 1), and no output is left', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'long.txt'), Buffer.concat([SCARLET, SCARLET, SCARLET]));
+  const child = spawn(process.execPath, ['--import', TSX, LLMC, ...TINY, '-q', '-j', '1', 'long.txt'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // the model's walk over 790 kB takes far longer than this; a SIGINT that waited for it would find the .bin written
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  child.kill('SIGINT');
+  assert.equal(await ended, 130, stderr);
+  assert.deepEqual(readdirSync(dir), ['long.txt'], 'no output, not even a finished one');
 });
 
 test('llmc gives each block the smallest of the model, the classical coders and stored, and codes text and binary in one file', (t) => {
