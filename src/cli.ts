@@ -47,7 +47,7 @@ export function parseJson(bytes: Buffer, path?: string): unknown {
 export function writeOutput(path: string | undefined, data: string | Uint8Array, inputPath?: string): void {
   const file = path === '-' ? undefined : path;
   if (file !== undefined && isInput(file, inputPath)) {
-    throw new UserError(`refusing to overwrite the input ${inputPath}`);
+    throw new UserError(`refusing to overwrite the input ${inputPath === undefined || inputPath === '-' ? '(standard input)' : inputPath}`);
   }
   const out = new Output(file);
   try {
@@ -61,7 +61,7 @@ export function writeOutput(path: string | undefined, data: string | Uint8Array,
 }
 
 /** Whether two paths name the same file (false when either does not exist). */
-export function sameFile(a: string, b: string): boolean {
+function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
   try {
     const sa = statSync(a), sb = statSync(b);
