@@ -230,8 +230,11 @@ test('Ctrl-C stops llmc inside a frame it codes in its own thread (-j 1), and no
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  // the model's walk over 790 kB takes far longer than this; a SIGINT that waited for it would find the .bin written
-  await new Promise((resolve) => setTimeout(resolve, 4000));
+  // once its output is open (its temporary file is there) llmc is coding: the model's walk over 790 kB takes far
+  // longer than a second, so a SIGINT that waited for it would find the .bin written
+  const coding = () => readdirSync(dir).some((name) => name.startsWith('.long.txt.bin.'));
+  for (let waited = 0; !coding() && waited < 60_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   child.kill('SIGINT');
   assert.equal(await ended, 130, stderr);
   assert.deepEqual(readdirSync(dir), ['long.txt'], 'no output, not even a finished one');
