@@ -60,23 +60,16 @@ export function writeOutput(path: string | undefined, data: string | Uint8Array,
   out.commit();
 }
 
-/** Whether two paths name the same file (false when either does not exist). */
-function sameFile(a: string, b: string): boolean {
-  if (resolve(a) === resolve(b)) return true;
-  try {
-    const sa = statSync(a), sb = statSync(b);
-    return sa.ino === sb.ino && sa.dev === sb.dev;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether `path` is the input: the file named `input`, or with none (or -) the regular file standard input reads. */
+/**
+ * Whether `path` is the input: the file named `input` (the same path, or the same file by another name), or with none
+ * (or -) the regular file standard input reads. False when either does not exist.
+ */
 export function isInput(path: string, input?: string): boolean {
-  if (input !== undefined && input !== '-') return sameFile(path, input);
+  const named = input !== undefined && input !== '-';
+  if (named && resolve(path) === resolve(input)) return true;
   try {
-    const out = statSync(path), stdin = fstatSync(0);
-    return stdin.isFile() && out.ino === stdin.ino && out.dev === stdin.dev;
+    const out = statSync(path), source = named ? statSync(input) : fstatSync(0);
+    return (named || source.isFile()) && out.ino === source.ino && out.dev === source.dev;
   } catch {
     return false;
   }
