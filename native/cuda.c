@@ -20,6 +20,7 @@ typedef unsigned long long CUdeviceptr;
 
 enum { COMPUTE_MAJOR = 75, COMPUTE_MINOR = 76 };  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*
 enum { STREAM_NON_BLOCKING = 1 };                  // CU_STREAM_NON_BLOCKING
+enum { SCHED_YIELD = 2 };                          // CU_CTX_SCHED_YIELD
 
 static struct {
   CUresult (*Init)(unsigned);
@@ -101,6 +102,14 @@ static const char *open_driver(void) {
   else if (cu.Init(0) != 0) outcome = "the NVIDIA driver did not start (cuInit failed)";
   else if (cu.DeviceGetCount(&count) != 0 || count == 0) outcome = "no NVIDIA GPU here";
   else outcome = NULL;
+  // A thread waiting on its GPU spins, yielding its core to any other thread that can run: llmc's frame workers wait
+  // on every step, and while they wait a compression's trials (GpuFrames) need the cores. Blocking waits measured
+  // 1-4% slower, the driver's default (a spin that never yields) 13% slower (BENCHMARKS.md, "Compressing on a GPU").
+  CUresult (*set_flags)(CUdevice, unsigned) = outcome ? NULL : (CUresult(*)(CUdevice, unsigned))dlsym(library, "cuDevicePrimaryCtxSetFlags_v2");
+  for (int i = 0; set_flags && i < count; i++) {
+    CUdevice device;
+    if (!cu.DeviceGet(&device, i)) set_flags(device, SCHED_YIELD);
+  }
   return outcome;
 }
 

@@ -1,30 +1,38 @@
 // Frames coded side by side, one a worker thread: each worker loads the model (on a GPU, its own stream of the
 // kernels) and codes a whole frame at a time, the mixer and the floor coders (brotli, zstd, cm) included, so
 // frames use the cores and the GPU together. On a GPU a worker may decode several frames at once, their rows in one
-// step (decodeExactMany). Frames are independent: the bytes are those of one thread.
+// step (decodeExactMany), and a block's steps are split between two sets of workers (GpuFrames). Frames are
+// independent: the bytes are those of one thread.
 import type { Worker } from 'node:worker_threads';
 import { UserError } from './cli.ts';
 import type { Limits } from './container.ts';
-import type { ByteProgress, CodedBlock, CodingOptions, FrameCoder } from './frames.ts';
+import { type BlockSteps, type ByteProgress, type Candidate, type CodedBlock, codeBlock, type CodingOptions, type FrameCoder, type ModelTry } from './frames.ts';
 import type { ModelOptions } from './model.ts';
 import type { Place } from './range.ts';
 import { startThread } from './threads.ts';
 
-/** What a worker is started with: the model a user named, its options (the GPU included), the coding, the limits. */
+/**
+ * What a worker is started with: the model a user named, its options (the GPU included), the coding, the limits;
+ * `yields`: its thread runs at a lower priority (GpuFrames' trials, which should take only the cores that the GPU's
+ * workers leave).
+ */
 export interface FrameSetup {
   model?: string;
   modelOptions: ModelOptions;
   coding: CodingOptions;
   limits: Limits;
+  yields?: boolean;
 }
 
 type EncodeJob = { type: 'encode'; block: Uint8Array; place: Place; only: boolean };
-/** A worker's one job at a time: a block to encode, or frames to decode together. */
-export type FrameJob = EncodeJob | { type: 'decode'; records: Uint8Array[] };
+/** One of a block's steps (BlockSteps): the quick frames and the model's, brotli's, or cm's under a ceiling. */
+type StepJob = { type: 'model'; block: Uint8Array; place: Place } | { type: 'brotli'; block: Uint8Array; place: Place } | { type: 'cm'; block: Uint8Array; place: Place; ceiling: number };
+/** A worker's one job at a time: a block to encode, one of its steps, or frames to decode together. */
+export type FrameJob = EncodeJob | StepJob | { type: 'decode'; records: Uint8Array[] };
 /** An error as it crosses threads. */
 export interface Failure { error: string; name: string; user: boolean }
 /** A worker's messages back: progress (bytes of the job's `index`-th frame), then a result, each frame's, or an error. */
-export type FrameReply = { progress: number; index: number } | { result: CodedBlock } | { results: (Uint8Array | Failure)[] } | Failure;
+export type FrameReply = { progress: number; index: number } | { result: CodedBlock | ModelTry | Candidate | undefined } | { results: (Uint8Array | Failure)[] } | Failure;
 
 export const failureOf = (err: Error): Failure => ({ error: err.message, name: err.name, user: err instanceof UserError });
 
@@ -44,9 +52,9 @@ const joins = (rows: number, next: number, rowsAtOnce: number) => rows > 0 && ne
 export const framesAtOnce = (rows: number, rowsAtOnce: number) => Math.max(1, Math.round(rowsAtOnce / rows));
 
 interface Task {
-  job: EncodeJob | { type: 'decode'; record: Uint8Array; rows: number };
+  job: EncodeJob | StepJob | { type: 'decode'; record: Uint8Array; rows: number };
   progress?: ByteProgress;
-  resolve(value: CodedBlock | Uint8Array): void;
+  resolve(value: unknown): void;
   reject(err: Error): void;
 }
 
@@ -72,6 +80,13 @@ export class FrameWorkers implements FrameCoder {
     return this.run({ type: 'decode', record, rows }, progress) as Promise<Uint8Array>;
   }
 
+  /** A block's steps, each a job for the first free worker. */
+  readonly steps: BlockSteps = {
+    model: (block, place, progress) => this.run({ type: 'model', block, place }, progress) as Promise<ModelTry>,
+    brotli: (block, place) => this.run({ type: 'brotli', block, place }) as Promise<Candidate>,
+    cm: (block, place, ceiling) => this.run({ type: 'cm', block, place, ceiling }) as Promise<Candidate | undefined>,
+  };
+
   /** Ends every worker; jobs not yet done are refused. Later jobs start new workers. */
   async close(): Promise<void> {
     for (const task of this.queue.splice(0)) task.reject(new Error('the frame workers were closed'));
@@ -88,7 +103,7 @@ export class FrameWorkers implements FrameCoder {
     );
   }
 
-  private run(job: Task['job'], progress?: ByteProgress): Promise<CodedBlock | Uint8Array> {
+  private run(job: Task['job'], progress?: ByteProgress): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.queue.push({ job, progress, resolve, reject });
       this.dispatch();
@@ -149,6 +164,33 @@ export class FrameWorkers implements FrameCoder {
     const exited = (code: number) => fail(new Error(`a frame's worker thread stopped (exit status ${code})`));
     worker.on('message', reply).once('error', fail).once('exit', exited);
     const first = tasks[0].job;
-    worker.postMessage(first.type === 'encode' ? first : { type: 'decode', records: tasks.map((task) => (task.job as { record: Uint8Array }).record) } satisfies FrameJob);
+    worker.postMessage(first.type === 'decode' ? ({ type: 'decode', records: tasks.map((task) => (task.job as { record: Uint8Array }).record) } satisfies FrameJob) : first);
+  }
+}
+
+/**
+ * Frames coded on a GPU: a block's model step (its tokens, the quick frames and the model's) on the GPU's workers, the
+ * slow model-free trials (brotli, cm: 3-9 CPU seconds a MiB, bench/trials.ts) on workers of their own, one a core,
+ * that never load the model. Were each GPU worker to code its whole block, as on the CPU, workers started together
+ * would stay in step and leave the GPU idle through every round's trials; split, the trials of some blocks run while
+ * the GPU codes others. Decoding needs no trials.
+ */
+export class GpuFrames implements FrameCoder {
+  private readonly steps: BlockSteps;
+  /** `trials`: workers started with `yields`, so that the GPU's workers get a core when they need one. */
+  constructor(private readonly gpu: FrameWorkers, private readonly trials: FrameWorkers) {
+    this.steps = { model: gpu.steps.model, brotli: trials.steps.brotli, cm: trials.steps.cm };
+  }
+
+  encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
+    return codeBlock(this.steps, block, place, only, progress);
+  }
+
+  decode(record: Uint8Array, progress?: ByteProgress, rows?: number): Promise<Uint8Array> {
+    return this.gpu.decode(record, progress, rows);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.gpu.close(), this.trials.close()]);
   }
 }

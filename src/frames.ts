@@ -12,7 +12,7 @@ import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
-import { bytesOfModelFreeFrame, classicalFrames, cmFrame } from './stored.ts';
+import { brotliFrame, bytesOfModelFreeFrame, cmFrame, quickFrames } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
@@ -29,11 +29,6 @@ export interface CodingOptions {
 }
 
 export const DEFAULT_BLOCK = 1 << 20;
-/**
- * How much larger than the best frame so far the first quarter of the model's frame (or cm's) may project it to be
- * before that coder is given up on the block: the margin leaves it room to learn the rest of the block.
- */
-const GIVE_UP_RATIO = 1.5;
 export const DEFAULT_CODING: CodingOptions = { coder: 'exact', segment: DEFAULT_LAYOUT.segmentLength, batch: DEFAULT_LAYOUT.batch, block: DEFAULT_BLOCK, mixer: DEFAULT_MIXER };
 
 /** What became of one frame: its coder ('exact', 'rank', 'brotli', 'zstd', 'cm' or 'stored'), its sizes, and its tokens. */
@@ -104,10 +99,13 @@ export interface FrameCoder {
 
 /** Frames coded in this thread, with one model load for them all. */
 export class FramesHere implements FrameCoder {
-  constructor(private readonly models: Models, private readonly coding: CodingOptions, private readonly limits: Limits) {}
+  readonly steps: BlockSteps;
+  constructor(private readonly models: Models, coding: CodingOptions, private readonly limits: Limits) {
+    this.steps = stepsHere(models, coding, limits);
+  }
 
   encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
-    return codeBlock(this.models, this.coding, this.limits, block, place, only, progress);
+    return codeBlock(this.steps, block, place, only, progress);
   }
 
   async decode(record: Uint8Array, progress?: ByteProgress): Promise<Uint8Array> {
@@ -131,41 +129,92 @@ export class FramesHere implements FrameCoder {
   async close(): Promise<void> {}
 }
 
+/** A block coded one way: its coder, its frame, and its tokens (the model's; 0 for the others). */
+export interface Candidate {
+  coder: string;
+  frame: Uint8Array;
+  tokens: number;
+}
+
+/** A block's quick frames (stored, zstd), then the model's (none when the block is not text, or given up against them). */
+export interface ModelTry {
+  quick: Candidate[];
+  model?: Candidate;
+  escapedBytes: number;
+  givenUp: boolean;
+}
+
 /**
- * A block's frame: the smallest of its stored, zstd and brotli frames, then its model frame (not tried when more than
- * half of it is not UTF-8 text, given up when its first quarter projects it far larger than the best of those), then
- * its cm frame (given up likewise against the best so far: on text the model codes well, after a quarter of its
- * time), so no frame is larger than the best of those coders' or the block itself, plus a header. A block that is the
- * whole input becomes a whole file in one record where its frame allows (a solo record, docs/FORMAT.md).
+ * The three parts of coding a block, which a frame coder may run where it likes: the quick frames and the model's
+ * under their ceiling, brotli's (slow, and no part of the model's ceiling, so it may run beside the model), and cm's
+ * under the ceiling of all the others. codeBlock puts them together the same way everywhere, so a block's frame is
+ * the same whoever runs them.
  */
-async function codeBlock(models: Models, coding: CodingOptions, limits: Limits, block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
+export interface BlockSteps {
+  model(block: Uint8Array, place: Place, progress?: ByteProgress): Promise<ModelTry>;
+  brotli(block: Uint8Array, place: Place): Promise<Candidate>;
+  cm(block: Uint8Array, place: Place, ceiling: number): Promise<Candidate | undefined>;
+}
+
+/**
+ * How much larger than the best frame so far the first quarter of the model's frame (or cm's) may project it to be
+ * before that coder is given up on the block: the margin leaves it room to learn the rest of the block.
+ */
+const GIVE_UP_RATIO = 1.5;
+const ceilingOf = (tried: (Candidate | undefined)[]) => GIVE_UP_RATIO * Math.min(...tried.filter((c) => c !== undefined).map((c) => c.frame.length));
+
+/** The steps of a block, each in this thread. */
+export function stepsHere(models: Models, coding: CodingOptions, limits: Limits): BlockSteps {
+  return {
+    model: (block, place, progress) => modelTry(models, coding, limits, block, place, progress),
+    brotli: async (block, place) => ({ coder: 'brotli', frame: brotliFrame(block, place), tokens: 0 }),
+    cm: async (block, place, ceiling) => {
+      const frame = cmFrame(block, place, ceiling);
+      return frame && { coder: 'cm', frame, tokens: 0 };
+    },
+  };
+}
+
+/**
+ * A block's quick frames, then its model frame (not tried when more than half of it is not UTF-8 text), given up when
+ * its first quarter projects it far larger than the best of those.
+ */
+async function modelTry(models: Models, coding: CodingOptions, limits: Limits, block: Uint8Array, place: Place, progress?: ByteProgress): Promise<ModelTry> {
   // A token is two bytes or more: fewer rows than this estimate are not split.
   const rows = coding.segment > 0 ? Math.ceil(block.length / (2 * coding.segment)) : 1;
   const model = await models.get(undefined, { rows: Math.min(rows, coding.batch), feeding: true });
   const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const escapedBytes = doc.escapedBytes ?? 0;
-  const [stored, ...classical] = (await classicalFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
-  let modelFrame: { coder: string; frame: Uint8Array; tokens: number } | undefined;
-  const smallest = () => Math.min(...[stored, ...classical, ...(modelFrame ? [modelFrame] : [])].map((c) => c.frame.length));
-  let givenUp = false;
-  if (2 * escapedBytes <= block.length) {
-    const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
-    const tokens = doc.tokenList.length;
-    const cache = cacheOfLayout(tokens, layout, model);
-    if (cache > limits.memory) throw new UserError(`--batch ${coding.batch} with --segment ${coding.segment}: a frame of this input would need ${cache} bytes of model cache to decode, more than --memory allows (raise --memory, lower --batch or raise --segment)`);
-    try {
-      const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(GIVE_UP_RATIO * smallest()) : undefined);
-      modelFrame = { coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens };
-    } catch (err) {
-      if (!(err instanceof GaveUp)) throw err;
-      givenUp = true;
-      progress?.(block.length);
-    }
+  const quick = (await quickFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
+  if (2 * escapedBytes > block.length) return { quick, escapedBytes, givenUp: false };
+  const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
+  const tokens = doc.tokenList.length;
+  const cache = cacheOfLayout(tokens, layout, model);
+  if (cache > limits.memory) throw new UserError(`--batch ${coding.batch} with --segment ${coding.segment}: a frame of this input would need ${cache} bytes of model cache to decode, more than --memory allows (raise --memory, lower --batch or raise --segment)`);
+  try {
+    const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(ceilingOf(quick)) : undefined);
+    return { quick, model: { coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens }, escapedBytes, givenUp: false };
+  } catch (err) {
+    if (!(err instanceof GaveUp)) throw err;
+    progress?.(block.length);
+    return { quick, escapedBytes, givenUp: true };
   }
-  const cm = cmFrame(block, place, GIVE_UP_RATIO * smallest());
+}
+
+/**
+ * A block's frame: the smallest of its stored, zstd, brotli, model and cm frames, so no frame is larger than the best
+ * of those coders' or the block itself, plus a header. The model's frame is given up when its first quarter projects
+ * it far larger than the stored or zstd frame, cm's likewise against the best of the others (on text the model codes
+ * well, after a quarter of its time). A block that is the whole input becomes a whole file in one record where its
+ * frame allows (a solo record, docs/FORMAT.md).
+ */
+export async function codeBlock(steps: BlockSteps, block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
+  const [{ quick, model, escapedBytes, givenUp }, brotli] = await Promise.all([steps.model(block, place, progress), steps.brotli(block, place)]);
+  const cm = await steps.cm(block, place, ceilingOf([...quick, brotli, model]));
+  const [stored, zstd] = quick;
   // In the order a tie is settled: stored, cm (the slowest to decode), zstd, brotli (which needs nothing beyond Node),
   // the model's. The smallest wins; on a tie the one listed last, as it is no larger.
-  const candidates = [stored, ...(cm ? [{ coder: 'cm', frame: cm, tokens: 0 }] : []), ...classical, ...(modelFrame ? [modelFrame] : [])];
+  const candidates = [stored, ...(cm ? [cm] : []), zstd, brotli, ...(model ? [model] : [])];
   // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
   const sized = candidates.map((c) => {
     const solo = only ? soloOf(c.frame) : undefined;

@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { isInput, kb, Output, OutputClosed, printable, progressBar, UserError } from './cli.ts';
 import type { Limits } from './container.ts';
 import { blocksOf, type CodingOptions, Compressor, Decompressor, describeStream, type FrameCoder, type FrameReport, FrameReader, FramesHere, Models } from './frames.ts';
-import { FrameWorkers, framesAtOnce } from './frameWorkers.ts';
+import { FrameWorkers, framesAtOnce, GpuFrames } from './frameWorkers.ts';
 import { embeddedModelWith, type ModelOptions } from './model.ts';
 import { engineAsked, nativeEngine } from './native.ts';
 
@@ -125,12 +125,13 @@ function sharedProgress(update: (done: number) => void): () => (frameDone: numbe
 }
 
 /** What codes a file's frames, for the number of frames it has and the most rows a frame's decoder steps, when known. */
-type CoderFor = (frames: number | undefined, rows?: number) => { coder: FrameCoder; jobs: number; together: number };
+/** `jobs` frames decoded at once, `together` a worker; `blocks` compressed at once (more than jobs where steps run apart: GpuFrames). */
+type CoderFor = (frames: number | undefined, rows?: number) => { coder: FrameCoder; jobs: number; together: number; blocks: number };
 
 /** Compresses one input into frames and their end record (a solo record when it is one block). */
 async function compressOne(fd: number, size: number, out: Output, coderFor: CoderFor, options: LlmcOptions, label: string): Promise<Done> {
   const reports: FrameReport[] = [];
-  const { coder, jobs } = coderFor(size > 0 ? Math.ceil(size / options.coding.block) : undefined);
+  const { coder, blocks } = coderFor(size > 0 ? Math.ceil(size / options.coding.block) : undefined);
   const compressor = new Compressor(coder);
   const bar = progressBar(label, options.quiet, kb);
   bar.update(0, size);
@@ -140,7 +141,7 @@ async function compressOne(fd: number, size: number, out: Output, coderFor: Code
     binBytes += bytes.length;
   };
   const progress = sharedProgress((done) => bar.update(done, Math.max(size, read)));
-  const inFlight = new InFlight<{ frame: Uint8Array; report: FrameReport }>(jobs, ({ frame, report }) => {
+  const inFlight = new InFlight<{ frame: Uint8Array; report: FrameReport }>(blocks, ({ frame, report }) => {
     write(frame);
     reports.push(report);
   });
@@ -287,10 +288,13 @@ function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: 
   // a pipe's frames are not known ahead: on the CPU it starts at once, with no worker (0.5 s less for a small input)
   const jobs = options.jobs || Math.min(most(), frames ?? (gpus > 0 ? Infinity : 1));
   const together = togetherFor(gpus, frames, rows);
-  if (jobs <= 1 && together <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1, together };
+  if (gpus === 0 && jobs <= 1 && together <= 1) return { coder: new FramesHere(models, options.coding, options.limits), jobs: 1, together, blocks: 1 };
   const threads = options.modelOptions.threads || Math.max(1, Math.floor(cores / jobs));
   const setup = (i: number) => ({ model: options.model, modelOptions: { ...options.modelOptions, threads, gpu: gpus > 0 ? i % gpus : 0 }, coding: options.coding, limits: options.limits });
-  return { coder: new FrameWorkers(jobs, setup, gpus > 0 ? GPU_STEP_ROWS : 0), jobs, together };
+  if (gpus === 0) return { coder: new FrameWorkers(jobs, setup, 0), jobs, together, blocks: jobs };
+  // the trials' workers never load the model: one a core, as the memory left by the GPU's workers allows
+  const trials = Math.max(1, Math.min(cores, Math.floor(totalmem() / WORKER_MEMORY) - jobs));
+  return { coder: new GpuFrames(new FrameWorkers(jobs, setup, GPU_STEP_ROWS), new FrameWorkers(trials, (i) => ({ ...setup(i), yields: true }))), jobs, together, blocks: jobs + trials };
 }
 
 /** The frames a worker on a GPU decodes at once, for a file's frames of at most `rows` rows each (1 elsewhere). */
@@ -310,9 +314,9 @@ const worse = (a: number, b: number) => (a === ERROR || b === ERROR ? ERROR : a 
  * more than they gained on two cores (BENCHMARKS.md, "Several files at once").
  */
 async function codeFilesOnGpu(files: string[], options: LlmcOptions, models: Models, gpus: number): Promise<number> {
-  const { coder, jobs } = frameCoder(options, models, gpus, undefined);
+  const { coder, jobs, blocks } = frameCoder(options, models, gpus, undefined);
   const shared: FrameCoder = { encode: coder.encode.bind(coder), decode: coder.decode.bind(coder), close: async () => {} };
-  const coderFor: CoderFor = (frames, rows) => ({ coder: shared, jobs, together: togetherFor(gpus, frames, rows ?? 0) });
+  const coderFor: CoderFor = (frames, rows) => ({ coder: shared, jobs, together: togetherFor(gpus, frames, rows ?? 0), blocks });
   const quiet = { ...options, quiet: true };
   let status = OK, next = 0;
   const lane = async () => {

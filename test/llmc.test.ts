@@ -7,8 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { brotliCompressSync } from 'node:zlib';
 import { test } from 'node:test';
 import { DEFAULT_LIMITS } from '../src/container.ts';
-import { DEFAULT_CODING, FrameReader } from '../src/frames.ts';
-import { FrameWorkers } from '../src/frameWorkers.ts';
+import { DEFAULT_CODING, FrameReader, FramesHere, Models } from '../src/frames.ts';
+import { FrameWorkers, GpuFrames } from '../src/frameWorkers.ts';
 import { rng } from '../src/fuzz.ts';
 import { GPU_WORKER_MEMORY, JOBS_PER_GPU, mostWorkers } from '../src/llmc.ts';
 import { ROOT, SCARLET, tempDir } from './helpers.ts';
@@ -176,6 +176,29 @@ test('frame workers that take frames to decode together give each its own bytes 
   // every other frame its own bytes, in its place: with the damaged one given again whole, the text
   const again = await workers.decode(records[2]);
   assert.deepEqual(Buffer.concat(decoded.map((d, i) => (i === 2 ? again : (d as PromiseFulfilledResult<Uint8Array>).value))), text);
+});
+
+test('a block\'s steps split between two sets of workers (GpuFrames, as on a GPU) give the frames of one thread, whichever coder wins', async (t) => {
+  const random = rng(7);
+  const blocks = [
+    SCARLET.subarray(0, 3_000),  // prose: the model's
+    Uint8Array.from({ length: 3_000 }, () => Math.floor(random() * 256)),  // noise: stored, the model given up
+    Buffer.from('0123456789abcdef'.repeat(200)),  // a repeat: cm's, the model given up
+    readFileSync(join(ROOT, 'src', 'cm.ts')).subarray(0, 3_000),
+  ];
+  const setup = () => ({ model: 'llmc-tiny', modelOptions: { engine: 'native' as const, threads: 1 }, coding: DEFAULT_CODING, limits: DEFAULT_LIMITS });
+  const split = new GpuFrames(new FrameWorkers(2, setup), new FrameWorkers(2, setup));
+  t.after(() => split.close());
+  const here = new FramesHere(new Models('llmc-tiny', { engine: 'native', threads: 1 }), DEFAULT_CODING, DEFAULT_LIMITS);
+  const places = blocks.map((_, frameIndex) => ({ streamId: new Uint8Array(8).fill(3), frameIndex }));
+  const apart = await Promise.all(blocks.map((block, i) => split.encode(block, places[i], i === 0)));
+  const coders = new Set<string>();
+  for (const [i, block] of blocks.entries()) {
+    const alone = await here.encode(block, places[i], i === 0);
+    assert.deepEqual(apart[i], alone);
+    coders.add(alone.report.coder + (alone.report.modelGivenUp ? ', model given up' : ''));
+  }
+  assert.ok(coders.size >= 3, [...coders].join('; '));
 });
 
 test('frame workers closed while their failures are on the way end with the process: none is kept idle, unref\'d, while close() waits for it', (t) => {
