@@ -1,13 +1,10 @@
 // A worker thread of src/frameWorkers.ts: the model loaded once (when a job first needs it), then one job at a time,
 // coded in this thread: a block to encode, one of a block's steps, or frames to decode together.
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FramesHere, Models } from './frames.ts';
 import { failureOf, type FrameJob, type FrameReply, type FrameSetup } from './frameWorkers.ts';
 
-const { model, modelOptions, coding, limits, yields } = workerData.data as FrameSetup;
-// Linux sets a thread's own priority (elsewhere this would lower the whole process): 10 of 19, as `nice` does
-if (yields && process.platform === 'linux') setPriority(10);
+const { model, modelOptions, coding, limits } = workerData.data as FrameSetup;
 const frames = new FramesHere(new Models(model, modelOptions), coding, limits);
 const port = parentPort!;
 const send = (reply: FrameReply) => port.postMessage(reply);
@@ -26,8 +23,8 @@ function progressOf(index: number): (done: number) => void {
 port.on('message', async (job: FrameJob) => {
   try {
     if (job.type === 'encode') send({ result: await frames.encode(job.block, job.place, job.only, progressOf(0)) });
-    else if (job.type === 'model') send({ result: await frames.steps.model(job.block, job.place, progressOf(0)) });
-    else if (job.type === 'brotli') send({ result: await frames.steps.brotli(job.block, job.place) });
+    else if (job.type === 'classical') send({ result: await frames.steps.classical(job.block, job.place) });
+    else if (job.type === 'model') send({ result: await frames.steps.model(job.block, job.place, job.ceiling, progressOf(0)) });
     else if (job.type === 'cm') send({ result: await frames.steps.cm(job.block, job.place, job.ceiling) });
     else send({ results: (await frames.decodeMany(job.records, job.records.map((_, i) => progressOf(i)))).map((bytes) => (bytes instanceof Error ? failureOf(bytes) : bytes)) });
   } catch (err) {

@@ -11,28 +11,23 @@ import type { ModelOptions } from './model.ts';
 import type { Place } from './range.ts';
 import { startThread } from './threads.ts';
 
-/**
- * What a worker is started with: the model a user named, its options (the GPU included), the coding, the limits;
- * `yields`: its thread runs at a lower priority (GpuFrames' trials, which should take only the cores that the GPU's
- * workers leave).
- */
+/** What a worker is started with: the model a user named, its options (the GPU included), the coding, the limits. */
 export interface FrameSetup {
   model?: string;
   modelOptions: ModelOptions;
   coding: CodingOptions;
   limits: Limits;
-  yields?: boolean;
 }
 
 type EncodeJob = { type: 'encode'; block: Uint8Array; place: Place; only: boolean };
-/** One of a block's steps (BlockSteps): the quick frames and the model's, brotli's, or cm's under a ceiling. */
-type StepJob = { type: 'model'; block: Uint8Array; place: Place } | { type: 'brotli'; block: Uint8Array; place: Place } | { type: 'cm'; block: Uint8Array; place: Place; ceiling: number };
+/** One of a block's steps (BlockSteps): the model-free trials, or the model's or cm's frame under a ceiling. */
+type StepJob = { type: 'classical'; block: Uint8Array; place: Place } | { type: 'model'; block: Uint8Array; place: Place; ceiling: number } | { type: 'cm'; block: Uint8Array; place: Place; ceiling: number };
 /** A worker's one job at a time: a block to encode, one of its steps, or frames to decode together. */
 export type FrameJob = EncodeJob | StepJob | { type: 'decode'; records: Uint8Array[] };
 /** An error as it crosses threads. */
 export interface Failure { error: string; name: string; user: boolean }
 /** A worker's messages back: progress (bytes of the job's `index`-th frame), then a result, each frame's, or an error. */
-export type FrameReply = { progress: number; index: number } | { result: CodedBlock | ModelTry | Candidate | undefined } | { results: (Uint8Array | Failure)[] } | Failure;
+export type FrameReply = { progress: number; index: number } | { result: CodedBlock | Candidate[] | ModelTry | Candidate | undefined } | { results: (Uint8Array | Failure)[] } | Failure;
 
 export const failureOf = (err: Error): Failure => ({ error: err.message, name: err.name, user: err instanceof UserError });
 
@@ -82,8 +77,8 @@ export class FrameWorkers implements FrameCoder {
 
   /** A block's steps, each a job for the first free worker. */
   readonly steps: BlockSteps = {
-    model: (block, place, progress) => this.run({ type: 'model', block, place }, progress) as Promise<ModelTry>,
-    brotli: (block, place) => this.run({ type: 'brotli', block, place }) as Promise<Candidate>,
+    classical: (block, place) => this.run({ type: 'classical', block, place }) as Promise<Candidate[]>,
+    model: (block, place, ceiling, progress) => this.run({ type: 'model', block, place, ceiling }, progress) as Promise<ModelTry>,
     cm: (block, place, ceiling) => this.run({ type: 'cm', block, place, ceiling }) as Promise<Candidate | undefined>,
   };
 
@@ -169,17 +164,16 @@ export class FrameWorkers implements FrameCoder {
 }
 
 /**
- * Frames coded on a GPU: a block's model step (its tokens, the quick frames and the model's) on the GPU's workers, the
- * slow model-free trials (brotli, cm: 3-9 CPU seconds a MiB, bench/trials.ts) on workers of their own, one a core,
- * that never load the model. Were each GPU worker to code its whole block, as on the CPU, workers started together
- * would stay in step and leave the GPU idle through every round's trials; split, the trials of some blocks run while
- * the GPU codes others. Decoding needs no trials.
+ * Frames coded on a GPU: a block's model step (its tokens and the model's frame) on the GPU's workers, its model-free
+ * trials (zstd, brotli, cm: 4-10 CPU seconds a MiB, bench/trials.ts) on workers of their own, one a core, that never
+ * load the model. Were each GPU worker to code its whole block, as on the CPU, workers started together would stay in
+ * step and leave the GPU idle through every round's trials; split, the trials of some blocks run while the GPU codes
+ * others (BENCHMARKS.md, "Compressing on a GPU"). Decoding needs no trials.
  */
 export class GpuFrames implements FrameCoder {
   private readonly steps: BlockSteps;
-  /** `trials`: workers started with `yields`, so that the GPU's workers get a core when they need one. */
   constructor(private readonly gpu: FrameWorkers, private readonly trials: FrameWorkers) {
-    this.steps = { model: gpu.steps.model, brotli: trials.steps.brotli, cm: trials.steps.cm };
+    this.steps = { classical: trials.steps.classical, model: gpu.steps.model, cm: trials.steps.cm };
   }
 
   encode(block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {

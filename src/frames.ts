@@ -12,7 +12,7 @@ import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
-import { brotliFrame, bytesOfModelFreeFrame, cmFrame, quickFrames } from './stored.ts';
+import { bytesOfModelFreeFrame, classicalFrames, cmFrame } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
 
 /** How frames are coded: the coder, the layout fields a user may set, and the block size. */
@@ -136,23 +136,21 @@ export interface Candidate {
   tokens: number;
 }
 
-/** A block's quick frames (stored, zstd), then the model's (none when the block is not text, or given up against them). */
+/** The model's try at a block: its frame (none when the block is not text, or given up), and the bytes escaped as byte tokens. */
 export interface ModelTry {
-  quick: Candidate[];
-  model?: Candidate;
+  candidate?: Candidate;
   escapedBytes: number;
   givenUp: boolean;
 }
 
 /**
- * The three parts of coding a block, which a frame coder may run where it likes: the quick frames and the model's
- * under their ceiling, brotli's (slow, and no part of the model's ceiling, so it may run beside the model), and cm's
- * under the ceiling of all the others. codeBlock puts them together the same way everywhere, so a block's frame is
- * the same whoever runs them.
+ * The three parts of coding a block, which a frame coder may run where it likes: the trials that need no model
+ * (stored, zstd, brotli), the model's frame given up above `ceiling` bytes, and cm's likewise. codeBlock puts them
+ * together the same way everywhere, so a block's frame is the same whoever runs them.
  */
 export interface BlockSteps {
-  model(block: Uint8Array, place: Place, progress?: ByteProgress): Promise<ModelTry>;
-  brotli(block: Uint8Array, place: Place): Promise<Candidate>;
+  classical(block: Uint8Array, place: Place): Promise<Candidate[]>;
+  model(block: Uint8Array, place: Place, ceiling: number, progress?: ByteProgress): Promise<ModelTry>;
   cm(block: Uint8Array, place: Place, ceiling: number): Promise<Candidate | undefined>;
 }
 
@@ -166,8 +164,8 @@ const ceilingOf = (tried: (Candidate | undefined)[]) => GIVE_UP_RATIO * Math.min
 /** The steps of a block, each in this thread. */
 export function stepsHere(models: Models, coding: CodingOptions, limits: Limits): BlockSteps {
   return {
-    model: (block, place, progress) => modelTry(models, coding, limits, block, place, progress),
-    brotli: async (block, place) => ({ coder: 'brotli', frame: brotliFrame(block, place), tokens: 0 }),
+    classical: async (block, place) => (await classicalFrames(block, place)).map((c) => ({ ...c, tokens: 0 })),
+    model: (block, place, ceiling, progress) => modelTry(models, coding, limits, block, place, ceiling, progress),
     cm: async (block, place, ceiling) => {
       const frame = cmFrame(block, place, ceiling);
       return frame && { coder: 'cm', frame, tokens: 0 };
@@ -175,46 +173,42 @@ export function stepsHere(models: Models, coding: CodingOptions, limits: Limits)
   };
 }
 
-/**
- * A block's quick frames, then its model frame (not tried when more than half of it is not UTF-8 text), given up when
- * its first quarter projects it far larger than the best of those.
- */
-async function modelTry(models: Models, coding: CodingOptions, limits: Limits, block: Uint8Array, place: Place, progress?: ByteProgress): Promise<ModelTry> {
+/** The model's frame of a block (not tried when more than half of it is not UTF-8 text), given up when its first quarter projects it above `ceiling` bytes. */
+async function modelTry(models: Models, coding: CodingOptions, limits: Limits, block: Uint8Array, place: Place, ceiling: number, progress?: ByteProgress): Promise<ModelTry> {
   // A token is two bytes or more: fewer rows than this estimate are not split.
   const rows = coding.segment > 0 ? Math.ceil(block.length / (2 * coding.segment)) : 1;
   const model = await models.get(undefined, { rows: Math.min(rows, coding.batch), feeding: true });
   const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const escapedBytes = doc.escapedBytes ?? 0;
-  const quick = (await quickFrames(block, place)).map((c) => ({ ...c, tokens: 0 }));
-  if (2 * escapedBytes > block.length) return { quick, escapedBytes, givenUp: false };
+  if (2 * escapedBytes > block.length) return { escapedBytes, givenUp: false };
   const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
   const tokens = doc.tokenList.length;
   const cache = cacheOfLayout(tokens, layout, model);
   if (cache > limits.memory) throw new UserError(`--batch ${coding.batch} with --segment ${coding.segment}: a frame of this input would need ${cache} bytes of model cache to decode, more than --memory allows (raise --memory, lower --batch or raise --segment)`);
   try {
-    const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(ceilingOf(quick)) : undefined);
-    return { quick, model: { coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens }, escapedBytes, givenUp: false };
+    const ranked = await rankTokens(doc, model, layout, progress && ((done) => progress((block.length * done) / Math.max(1, tokens))), coding.coder === 'exact' ? projectsAbove(ceiling) : undefined);
+    return { candidate: { coder: coding.coder, frame: frameOfRange(rangeEncode(ranked), place), tokens }, escapedBytes, givenUp: false };
   } catch (err) {
     if (!(err instanceof GaveUp)) throw err;
     progress?.(block.length);
-    return { quick, escapedBytes, givenUp: true };
+    return { escapedBytes, givenUp: true };
   }
 }
 
 /**
- * A block's frame: the smallest of its stored, zstd, brotli, model and cm frames, so no frame is larger than the best
- * of those coders' or the block itself, plus a header. The model's frame is given up when its first quarter projects
- * it far larger than the stored or zstd frame, cm's likewise against the best of the others (on text the model codes
- * well, after a quarter of its time). A block that is the whole input becomes a whole file in one record where its
- * frame allows (a solo record, docs/FORMAT.md).
+ * A block's frame: the smallest of its stored, zstd and brotli frames, then its model frame (given up when its first
+ * quarter projects it far larger than the best of those), then its cm frame (given up likewise against the best so
+ * far: on text the model codes well, after a quarter of its time), so no frame is larger than the best of those
+ * coders' or the block itself, plus a header. A block that is the whole input becomes a whole file in one record
+ * where its frame allows (a solo record, docs/FORMAT.md).
  */
 export async function codeBlock(steps: BlockSteps, block: Uint8Array, place: Place, only: boolean, progress?: ByteProgress): Promise<CodedBlock> {
-  const [{ quick, model, escapedBytes, givenUp }, brotli] = await Promise.all([steps.model(block, place, progress), steps.brotli(block, place)]);
-  const cm = await steps.cm(block, place, ceilingOf([...quick, brotli, model]));
-  const [stored, zstd] = quick;
+  const [stored, ...classical] = await steps.classical(block, place);
+  const { candidate: model, escapedBytes, givenUp } = await steps.model(block, place, ceilingOf([stored, ...classical]), progress);
+  const cm = await steps.cm(block, place, ceilingOf([stored, ...classical, model]));
   // In the order a tie is settled: stored, cm (the slowest to decode), zstd, brotli (which needs nothing beyond Node),
   // the model's. The smallest wins; on a tie the one listed last, as it is no larger.
-  const candidates = [stored, ...(cm ? [cm] : []), zstd, brotli, ...(model ? [model] : [])];
+  const candidates = [stored, ...(cm ? [cm] : []), ...classical, ...(model ? [model] : [])];
   // Of a whole input in one block, the file is what counts: a solo record, or the frame and its end record.
   const sized = candidates.map((c) => {
     const solo = only ? soloOf(c.frame) : undefined;

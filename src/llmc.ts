@@ -294,7 +294,7 @@ function frameCoder(options: LlmcOptions, models: Models, gpus: number, frames: 
   if (gpus === 0) return { coder: new FrameWorkers(jobs, setup, 0), jobs, together, blocks: jobs };
   // the trials' workers never load the model: one a core, as the memory left by the GPU's workers allows
   const trials = Math.max(1, Math.min(cores, Math.floor(totalmem() / WORKER_MEMORY) - jobs));
-  return { coder: new GpuFrames(new FrameWorkers(jobs, setup, GPU_STEP_ROWS), new FrameWorkers(trials, (i) => ({ ...setup(i), yields: true }))), jobs, together, blocks: jobs + trials };
+  return { coder: new GpuFrames(new FrameWorkers(jobs, setup, GPU_STEP_ROWS), new FrameWorkers(trials, setup)), jobs, together, blocks: jobs + trials };
 }
 
 /** The frames a worker on a GPU decodes at once, for a file's frames of at most `rows` rows each (1 elsewhere). */
