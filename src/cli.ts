@@ -154,12 +154,21 @@ export class Output {
   }
 }
 
-/** The options every stage shares: -i input, -o output. */
-export function stageArgs(usage: string): Argv<{ i?: string; o?: string }> {
+/**
+ * The options every stage shares: -i input, -o output. An output file's folder must exist (`outputFolder`: -o names a
+ * folder the stage creates, parents too), so that a mistyped path is refused before the stage's work, not after it.
+ */
+export function stageArgs(usage: string, outputFolder = false): Argv<{ i?: string; o?: string }> {
   return yargs(hideBin(process.argv))
     .usage(usage)
     .option('i', { alias: 'input', type: 'string', describe: 'input file (default: stdin)' })
     .option('o', { alias: 'output', type: 'string', describe: 'output file (default: stdout)' })
+    .check(({ o }) => {
+      if (outputFolder || typeof o !== 'string' || o === '-') return true;
+      const folder = dirname(resolve(o));
+      if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`cannot write ${o}: ${dirname(o)} is not a folder`);
+      return true;
+    })
     .strict()
     .help()
     .alias('h', 'help')

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModel, Stepper } from '../src/model.ts';
-import { compress, ok, stage, tempDir, TEXTS } from './helpers.ts';
+import { compress, ok, ROOT, stage, tempDir, TEXTS } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -93,6 +93,23 @@ test('a failing stage leaves no output file behind and never overwrites its inpu
   assert.match(same.stderr, /refusing to overwrite the input/);
   assert.equal(readFileSync(input, 'utf8'), 'not json');
   assert.ok(!existsSync(join(dir, 'out.json')));
+});
+
+test('a stage refuses an output in a folder that does not exist before it reads its input', (t) => {
+  const dir = tempDir(t);
+  const input = join(dir, 'in.json');
+  writeFileSync(input, 'not json');
+  // the input's error would come first were the output's folder checked only when the stage writes
+  const r = stage('rangeEncode', ['-i', input, '-o', join(dir, 'no-such-folder', 'out.json')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^rangeEncode: cannot write .*no-such-folder\/out\.json: .*no-such-folder is not a folder\n$/);
+  // dirOfXml's -o is a folder it creates, parents and all
+  const xml = stage('xmlOfDir', [join(ROOT, 'docs')]);
+  assert.equal(xml.status, 0, xml.stderr);
+  writeFileSync(join(dir, 'docs.xml'), xml.stdout);
+  const back = stage('dirOfXml', ['-i', join(dir, 'docs.xml'), '-o', join(dir, 'a', 'b')]);
+  assert.equal(back.status, 0, back.stderr);
+  assert.ok(existsSync(join(dir, 'a', 'b', 'FORMAT.md')));
 });
 
 test('binOfBytes stores bytes in a frame that bytesOfBin gives back and binToRange refuses', () => {
