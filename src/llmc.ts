@@ -124,8 +124,11 @@ function sharedProgress(update: (done: number) => void): () => (frameDone: numbe
   };
 }
 
-/** What codes a file's frames, for the number of frames it has and the most rows a frame's decoder steps, when known. */
-/** `jobs` frames decoded at once, `together` a worker; `blocks` compressed at once (more than jobs where steps run apart: GpuFrames). */
+/**
+ * What codes a file's frames, for the number of frames it has and the most rows a frame's decoder steps, when known:
+ * `jobs` workers decoding `together` frames each, and `blocks` compressed at once (more than `jobs` where a block's
+ * steps run apart: GpuFrames).
+ */
 type CoderFor = (frames: number | undefined, rows?: number) => { coder: FrameCoder; jobs: number; together: number; blocks: number };
 
 /** Compresses one input into frames and their end record (a solo record when it is one block). */
