@@ -14,7 +14,7 @@ ln -f train/data/shards/*.zst "$stage/shards/"
 ln -f train/data/heldout.npz train/data/kept-exact.npy "$stage/"
 cp ../shared/corpus/*.zst "$stage/shared/corpus/"
 lists=$(mktemp -d); mkdir -p "$lists/partial"
-apt=(-o APT::Architecture=amd64 -o "Dir::State::Lists=$lists")
+apt=(-o APT::Architecture=amd64 -o APT::Sandbox::User=root -o "Dir::State::Lists=$lists")
 apt-get "${apt[@]}" update -qq > /dev/null
 (cd "$stage/debs" && apt-get -qq "${apt[@]}" download zstd libzstd1 > /dev/null)
 rm -rf "$lists"
