@@ -101,6 +101,8 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 
 const U32_MAX = 2 ** 32 - 1;
 const MAGIC_BYTES = new TextEncoder().encode(BIN_MAGIC);
+/** Where a record's format version is, after the magic. */
+export const VERSION_AT = MAGIC_BYTES.length;
 const CRC_BYTES = 4;
 
 function checkU32(name: string, value: number): void {
@@ -538,6 +540,8 @@ export class StreamCheck {
   private frames = 0;
   private length = 0;
   private streamId?: Uint8Array;
+  /** The format version of the first record: a writer gives every record of a file its own (docs/FORMAT.md). */
+  private version?: number;
   private solo = false;
   ended?: StreamEnd;
 
@@ -546,8 +550,10 @@ export class StreamCheck {
     return this.frames;
   }
 
-  frame(header: BinHeader): void {
+  /** A frame's header, and its record's format version. */
+  frame(header: BinHeader, version: number): void {
     if (this.ended) throw new Error(`corrupt .bin file: a frame after ${this.solo ? 'a whole file\'s solo record' : 'the end record'}`);
+    this.sameVersion(version, `frame ${this.frames + 1}`);
     if (header.solo && this.frames > 0) throw new Error(`corrupt .bin file: frame ${this.frames + 1} is a whole file by itself (a solo record)`);
     if (this.streamId === undefined) this.streamId = header.streamId;
     else if (!sameBytes(header.streamId, this.streamId)) throw new Error(`corrupt .bin file: frame ${this.frames + 1} belongs to another file (stream id differs)`);
@@ -561,8 +567,10 @@ export class StreamCheck {
     }
   }
 
-  end(end: StreamEnd): void {
+  /** The end record's totals, and its format version. */
+  end(end: StreamEnd, version: number): void {
     if (this.ended) throw new Error('corrupt .bin file: a second end record');
+    this.sameVersion(version, 'the end record');
     // An empty input is written as one empty frame, so no writer makes an end record with no frame before it.
     if (this.frames === 0) throw new Error('corrupt .bin file: an end record with no frame before it');
     if (this.streamId && !sameBytes(end.streamId, this.streamId)) throw new Error('corrupt .bin file: the end record belongs to another file (stream id differs)');
@@ -570,6 +578,11 @@ export class StreamCheck {
       throw new Error(`corrupt .bin file: the end record counts ${end.frames} frame(s) and ${end.length} bytes, the file has ${this.frames} and ${this.length} (frames missing or added)`);
     }
     this.ended = end;
+  }
+
+  private sameVersion(version: number, what: string): void {
+    this.version ??= version;
+    if (version !== this.version) throw new Error(`corrupt .bin file: ${what} is of format version ${version}, the file's first record of ${this.version} (records of two files put together?)`);
   }
 
   finish(): StreamEnd {
@@ -616,7 +629,7 @@ export function frameOfFile(bytes: Uint8Array, limits: Limits = DEFAULT_LIMITS):
   const [frame, ...rest] = splitRecords(bytes, limits);
   const contents = decodeBin(frame, limits);
   const check = new StreamCheck();
-  check.frame(contents.header);
+  check.frame(contents.header, frame[VERSION_AT]);
   if (contents.header.solo) {
     if (rest.length > 0) throw new Error(`corrupt .bin file: ${bytes.length - frame.length} byte(s) of trailing garbage after the end`);
     return { frame, contents };
@@ -627,7 +640,7 @@ export function frameOfFile(bytes: Uint8Array, limits: Limits = DEFAULT_LIMITS):
     throw new Error(`corrupt .bin file: ${bytes.length - frame.length} byte(s) after the frame that are not its end record`);
   }
   if (rest.length > 1) throw new Error(`corrupt .bin file: ${rest.slice(1).reduce((n, r) => n + r.length, 0)} byte(s) of trailing garbage after the end record`);
-  check.end(decodeEnd(rest[0]));
+  check.end(decodeEnd(rest[0]), rest[0][VERSION_AT]);
   if (!sameBytes(check.finish().sha256Prefix, contents.header.originalSha256Prefix)) throw new Error('corrupt .bin file: the end record\'s hash is not its frame\'s');
   return { frame, contents };
 }

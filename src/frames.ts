@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { refusing, UserError } from './cli.ts';
 import { cacheOfLayout, DEFAULT_LAYOUT, decodeExactMany, GaveUp, projectsAbove, rankTokens, unrankTokens, walksOnDevice } from './codec.ts';
-import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd } from './container.ts';
+import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd, VERSION_AT } from './container.ts';
 import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
 import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
@@ -275,11 +275,11 @@ function framed(record: Uint8Array, limits: Limits): Inspected {
 function inspect(record: Uint8Array, check: StreamCheck, limits: Limits): Inspected | undefined {
   return refusing(() => {
     if (isEnd(record)) {
-      check.end(decodeEnd(record));
+      check.end(decodeEnd(record), record[VERSION_AT]);
       return undefined;
     }
     const frame = framed(record, limits);
-    check.frame(frame.contents.header);
+    check.frame(frame.contents.header, record[VERSION_AT]);
     return frame;
   }, isEnd(record) ? '' : `frame ${check.count + 1}: `);
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { encodeTable } from '../src/ans.ts';
-import { type BinContents, type BinHeader, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, READABLE_VERSIONS, sha256, StreamCheck } from '../src/container.ts';
+import { type BinContents, type BinHeader, BIN_VERSION, decodeBin, decodeEnd, encodeBin, encodeEnd, END_BYTES, frameOfFile, fileOfFrame, limitsFor, READABLE_VERSIONS, sha256, StreamCheck } from '../src/container.ts';
 import { decodeExtra, encodeExtra, type Extra, SOLO_LAYOUT } from '../src/extra.ts';
 
 function sampleHeader(overrides: Partial<BinHeader> = {}): BinHeader {
@@ -181,9 +181,9 @@ test('an end record binds the frames: count, total length and hash, in one strea
   assertOneLineError(() => decodeEnd(flipped), /checksum mismatch in the end record/);
 
   const inOrder = new StreamCheck();
-  inOrder.frame(frame(0));
-  inOrder.frame(frame(1));
-  inOrder.end(end);
+  inOrder.frame(frame(0), BIN_VERSION);
+  inOrder.frame(frame(1), BIN_VERSION);
+  inOrder.end(end, BIN_VERSION);
   assert.deepEqual(inOrder.finish(), end);
   for (const [what, indices, pattern] of [
     ['swapped', [1, 0], /frame 1 is frame 2 of its file \(frames reordered, repeated or missing\)/],
@@ -192,19 +192,27 @@ test('an end record binds the frames: count, total length and hash, in one strea
   ] as const) {
     const check = new StreamCheck();
     assertOneLineError(() => {
-      for (const i of indices) check.frame(frame(i));
-      check.end(end);
+      for (const i of indices) check.frame(frame(i), BIN_VERSION);
+      check.end(end, BIN_VERSION);
     }, pattern, what);
   }
   const foreign = new StreamCheck();
-  foreign.frame(frame(0));
-  assertOneLineError(() => foreign.frame(frame(1, new Uint8Array(8))), /frame 2 belongs to another file/);
+  foreign.frame(frame(0), BIN_VERSION);
+  assertOneLineError(() => foreign.frame(frame(1, new Uint8Array(8)), BIN_VERSION), /frame 2 belongs to another file/);
   const cut = new StreamCheck();
-  cut.frame(frame(0));
+  cut.frame(frame(0), BIN_VERSION);
   assertOneLineError(() => cut.finish(), /^truncated \.bin file: it ends after frame 1, without its end record/);
   // an empty input is one empty frame (or a solo record): an end record alone is no file a writer makes
   const alone = new StreamCheck();
-  assertOneLineError(() => alone.end({ ...end, frames: 0, length: 0, sha256Prefix: sha256(new Uint8Array(0)).subarray(0, 16) }), /^corrupt \.bin file: an end record with no frame before it$/);
+  // records of two versions (two files put together, or a crafted one): each writer gives all its records one version
+  const mixed = new StreamCheck();
+  mixed.frame(frame(0), BIN_VERSION);
+  assertOneLineError(() => mixed.frame(frame(1), BIN_VERSION - 1), /^corrupt \.bin file: frame 2 is of format version 8, the file's first record of 9/);
+  const lateEnd = new StreamCheck();
+  lateEnd.frame(frame(0), BIN_VERSION);
+  lateEnd.frame(frame(1), BIN_VERSION);
+  assertOneLineError(() => lateEnd.end(end, BIN_VERSION - 1), /^corrupt \.bin file: the end record is of format version 8/);
+  assertOneLineError(() => alone.end({ ...end, frames: 0, length: 0, sha256Prefix: sha256(new Uint8Array(0)).subarray(0, 16) }, BIN_VERSION), /^corrupt \.bin file: an end record with no frame before it$/);
 });
 
 test('a file of one frame is refused without its end record, with a foreign one, or with bytes after it', () => {
@@ -356,10 +364,10 @@ test('a solo record refuses every flipped bit, every cut, bytes after it, crafte
   assertOneLineError(() => decodeBin(patched(vocabAt, [0x80, 0x80, 0x80, 0x10], 3)), /vocabSize must be an integer in 2\.\.16777216/);
 
   const check = new StreamCheck();
-  check.frame(decodeBin(encodeBin(sampleHeader(), sampleTable, sampleWords)).header);
-  assertOneLineError(() => check.frame(solo), /frame 2 is a whole file by itself \(a solo record\)/);
+  check.frame(decodeBin(encodeBin(sampleHeader(), sampleTable, sampleWords)).header, BIN_VERSION);
+  assertOneLineError(() => check.frame(solo, BIN_VERSION), /frame 2 is a whole file by itself \(a solo record\)/);
   const after = new StreamCheck();
-  after.frame(solo);
+  after.frame(solo, BIN_VERSION);
   assert.deepEqual(after.finish(), { streamId: new Uint8Array(8), frames: 1, length: text.length, sha256Prefix: sha256(text).subarray(0, 4) }, 'a solo record is its own end');
-  assertOneLineError(() => after.frame(solo), /a frame after a whole file's solo record/);
+  assertOneLineError(() => after.frame(solo, BIN_VERSION), /a frame after a whole file's solo record/);
 });
