@@ -540,7 +540,7 @@ export class StreamCheck {
   private frames = 0;
   private length = 0;
   private streamId?: Uint8Array;
-  /** The format version of the first record: a writer gives every record of a file its own (docs/FORMAT.md). */
+  /** The format version of the first record: a writer gives every record of a file the same one (docs/FORMAT.md). */
   private version?: number;
   private solo = false;
   ended?: StreamEnd;

@@ -173,6 +173,11 @@ export function stepsHere(models: Models, coding: CodingOptions, limits: Limits)
   };
 }
 
+/** The layout a block's model frame is coded with: `coding`'s fields, the model's window unless one is given. */
+export function layoutOf(coding: CodingOptions, model: Pick<LanguageModel, 'defaultWindow'>): Omit<Layout, 'dtype' | 'lanes'> {
+  return { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
+}
+
 /** The model's frame of a block (not tried when more than half of it is not UTF-8 text), given up when its first quarter projects it above `ceiling` bytes. */
 async function modelTry(models: Models, coding: CodingOptions, limits: Limits, block: Uint8Array, place: Place, ceiling: number, progress?: ByteProgress): Promise<ModelTry> {
   // A token is two bytes or more: fewer rows than this estimate are not split.
@@ -181,7 +186,7 @@ async function modelTry(models: Models, coding: CodingOptions, limits: Limits, b
   const doc = tokensOfStr(block, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const escapedBytes = doc.escapedBytes ?? 0;
   if (2 * escapedBytes > block.length) return { escapedBytes, givenUp: false };
-  const layout = { mode: coding.coder, contextwindow: coding.window ?? model.defaultWindow, topN: DEFAULT_LAYOUT.topN, precision: DEFAULT_LAYOUT.precision, segmentLength: coding.segment, batch: coding.batch, mixer: coding.mixer };
+  const layout = layoutOf(coding, model);
   const tokens = doc.tokenList.length;
   const cache = cacheOfLayout(tokens, layout, model);
   if (cache > limits.memory) throw new UserError(`--batch ${coding.batch} with --segment ${coding.segment}: a frame of this input would need ${cache} bytes of model cache to decode, more than --memory allows (raise --memory, lower --batch or raise --segment)`);
