@@ -235,31 +235,47 @@ extern "C" __global__ void store(const i64 *qkv, short *keys, short *values, con
   values[at + (i64)position * dh + j] = (short)clamp64(shr(out[(i64)(H + Hk + h) * dh + j], sv), -V_LIMIT, V_LIMIT);
 }
 
+#define MAX_GROUPS 4  // query heads a key head at most (native/cuda.c checks it): their sums stay in registers
+
 /**
  * One block a position and key head: its query heads attend to the row's slots up to the position's own, and
- * write o (unquantized: quantize_rows follows). Shared memory: the rotated queries, then each query head's scores,
- * which become its probabilities in place. As in native/integer.c every sum is int32: a score's distance below
- * the top is under 2^26, e under 2^16, Σe under 2^26.
+ * write o (unquantized: quantize_rows follows). As in native/integer.c every sum is int32 (a score's distance below
+ * the top is under 2^26, e under 2^16, Σe under 2^26, and every partial sum of q · k and p · v is far inside int32),
+ * so the order of its terms does not change it. Each thread scores a pair of slots for all query heads at once (one 4-byte read
+ * of the keys serves six products), and then sums p · v for a pair of dimensions over a share of the slots (`parts`
+ * shares, added up at the end). Shared memory: the rotated queries, each query head's scores (which become its
+ * probabilities in place), and the shares' partial sums. `pitch` (even) is the slots a key head's rows are laid
+ * out for.
  */
-extern "C" __global__ void attend(const i64 *qkv, const short *keys, const short *values, i64 *o, const i64 *cos, const i64 *sin, const int *table, int entries, int length, int start, int layer, int rows, int window, int H, int Hk, int dh, int sq, int shift) {
+extern "C" __global__ void attend(const i64 *qkv, const short *keys, const short *values, i64 *o, const i64 *cos, const i64 *sin, const int *table, int entries, int length, int start, int layer, int rows, int pitch, int H, int Hk, int dh, int sq, int shift) {
   extern __shared__ int shared[];
   int m = blockIdx.x, g = blockIdx.y, groups = H / Hk, row = m / length, position = start + m % length, n = position + 1, last = entries - 1;
-  int *query = shared, *scores = shared + groups * dh;
+  int *query = shared, *scores = query + groups * dh, *partial = scores + groups * pitch;
   const i64 *out = qkv + (i64)m * (H + 2 * Hk) * dh;
   for (int i = threadIdx.x; i < groups * dh; i += blockDim.x)
     query[i] = (int)clamp64(shr(rotate(out + (i64)(g * groups + i / dh) * dh, cos, sin, dh, position, i % dh), TRIG_BITS + sq), -Q_LIMIT, Q_LIMIT);
   __syncthreads();
-  i64 at = slots(layer, rows, row, Hk, g, window, dh);
+  i64 at = slots(layer, rows, row, Hk, g, pitch, dh);
   const short *K = keys + at, *V = values + at;
-  for (int t = threadIdx.x; t < n; t += blockDim.x)
-    for (int i = 0; i < groups; i++) {
-      int s = 0;
-      for (int j = 0; j < dh; j++) s += query[i * dh + j] * K[(i64)j * window + t];
-      scores[i * window + t] = s;
+  for (int t = 2 * threadIdx.x; t < n; t += 2 * blockDim.x) {
+    int s[MAX_GROUPS][2] = {};
+#pragma unroll 8
+    for (int j = 0; j < dh; j++) {
+      int pair = *(const int *)(K + (i64)j * pitch + t), k0 = (short)(pair & 0xFFFF), k1 = pair >> 16;
+#pragma unroll
+      for (int i = 0; i < MAX_GROUPS; i++)
+        if (i < groups) s[i][0] += query[i * dh + j] * k0, s[i][1] += query[i * dh + j] * k1;
     }
+#pragma unroll
+    for (int i = 0; i < MAX_GROUPS; i++)
+      if (i < groups) {
+        scores[i * pitch + t] = s[i][0];
+        if (t + 1 < n) scores[i * pitch + t + 1] = s[i][1];
+      }
+  }
   __syncthreads();
   for (int i = 0; i < groups; i++) {
-    int *p = scores + i * window;
+    int *p = scores + i * pitch;
     i64 top = INT_MIN_64;
     for (int t = threadIdx.x; t < n; t += blockDim.x) top = max(top, (i64)p[t]);
     top = block_reduce(top, Max());
@@ -272,11 +288,23 @@ extern "C" __global__ void attend(const i64 *qkv, const short *keys, const short
     for (int t = threadIdx.x; t < n; t += blockDim.x) p[t] = (int)(((i64)p[t] * inverse) >> (36 - PROB_BITS));
   }
   __syncthreads();
+  int pairs = dh / 2, d = threadIdx.x % pairs, part = threadIdx.x / pairs, parts = blockDim.x / pairs;
+  int acc[MAX_GROUPS][2] = {};
+#pragma unroll 4
+  for (int t = part; t < n; t += parts) {
+    int pair = *(const int *)(V + (i64)t * dh + 2 * d), v0 = (short)(pair & 0xFFFF), v1 = pair >> 16;
+#pragma unroll
+    for (int i = 0; i < MAX_GROUPS; i++)
+      if (i < groups) acc[i][0] += scores[i * pitch + t] * v0, acc[i][1] += scores[i * pitch + t] * v1;
+  }
+#pragma unroll
+  for (int i = 0; i < MAX_GROUPS; i++)
+    if (i < groups) partial[(part * groups + i) * dh + 2 * d] = acc[i][0], partial[(part * groups + i) * dh + 2 * d + 1] = acc[i][1];
+  __syncthreads();
   for (int i = threadIdx.x; i < groups * dh; i += blockDim.x) {
-    const int *p = scores + (i / dh) * window;
-    int j = i % dh, acc = 0;
-    for (int t = 0; t < n; t++) acc += p[t] * V[(i64)t * dh + j];
-    o[(i64)m * H * dh + (i64)g * groups * dh + i] = acc;
+    int sum = 0;
+    for (int q = 0; q < parts; q++) sum += partial[q * groups * dh + i];
+    o[(i64)m * H * dh + (i64)g * groups * dh + i] = sum;
   }
 }
 

@@ -80,13 +80,13 @@ for (const engine of ENGINES) {
     assert.equal(await compare(model, streams, 96), rows * length); // a 96 window restarts each row 7 times
   });
 
-  test(`${engine}: model v2's twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript`, { skip }, async () => {
+  test(`${engine}: model v2's twin (its 16k tokenizer, trained on code and data too) holds to the reference on TypeScript, in an odd window`, { skip }, async () => {
     const model = await loadModel('llmc-tiny-v2', { threads: 2, engine });
     assert.equal(model.graph, 'integer.onnx');
     const ids = model.tokenizer.encode(readFileSync(new URL('../src/mixer.ts', import.meta.url), 'utf8'), { add_special_tokens: false });
     const rows = 2, length = 150;
     const streams = Array.from({ length: rows }, (_, r) => [model.bos, ...ids.slice(r * length, (r + 1) * length - 1)]);
-    assert.equal(await compare(model, streams, 64), rows * length);
+    assert.equal(await compare(model, streams, 63), rows * length); // the CUDA engine lays 63 slots out as 64
   });
 
   test(`${engine}: thread count and batch do not change a row's numbers (onnx: rows split over two sessions, src/rows.ts)`, { skip }, async () => {
