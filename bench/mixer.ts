@@ -4,10 +4,12 @@
 // rest of each row spread evenly. Bits are Σ −log2(frequency / 2^24) of the true tokens, the exact coder's cost
 // without its header: an estimate of the real mix (the rows are approximate), good for comparing settings.
 //
-// usage: node --import tsx bench/mixer.ts BYTES FILE... [minMatch=3,learningShift=13,matchRate=4 ...]
-// (the first BYTES bytes of each FILE; each name=value list is one setting, over the defaults). bias=η in a setting
-// adds, after the mixer, a per-token bias learned online in float64 (bench/onlineBias.ts); version=4,biasRate=R is
-// the coder's own token bias, in integers (src/bias.ts).
+// usage: node --import tsx bench/mixer.ts BYTES FILE... [model=NAME] [minMatch=3,learningShift=13,matchRate=4 ...]
+// (the first BYTES bytes of each FILE, the rows of model NAME, the default if none; each name=value list is one
+// setting, over the defaults). bias=η in a setting
+// adds, after the mixer, a per-token bias learned online in float64 (bench/onlineBias.ts), and context=η with it a
+// bias for each previous token (bias=0 leaves the unigram one out); version=4,biasRate=R is the coder's own token
+// bias, in integers (src/bias.ts).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DEFAULT_LAYOUT, visitOrder, walk } from '../src/codec.ts';
@@ -26,8 +28,9 @@ const CACHE = 'bench/results/mixer-cache';
 
 const [bytesArg, ...rest] = process.argv.slice(2);
 const files = rest.filter((a) => !a.includes('='));
-type Setting = MixerSettings & { bias?: number };
-const settings = rest.filter((a) => a.includes('=')).map((a): Setting => {
+const modelName = rest.find((a) => a.startsWith('model='))?.slice('model='.length);
+type Setting = MixerSettings & { bias?: number; context?: number };
+const settings = rest.filter((a) => a.includes('=') && !a.startsWith('model=')).map((a): Setting => {
   const setting: Setting = { ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) };
   if (setting.version < 4) delete setting.biasRate;
   return setting;
@@ -58,10 +61,10 @@ async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<Lang
 /** Bits of the true tokens over the rows, with the mixer of `setting` (and its bias) or the model alone. */
 function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
   const count = rows.length / STRIDE;
-  const { bias: eta, ...mixerSettings } = setting ?? {};
+  const { bias: eta, context: contextEta, ...mixerSettings } = setting ?? {};
   const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, mixerSettings as MixerSettings, DEFAULT_LAYOUT.batch);
   const row = new Frequencies(vocab, PRECISION);
-  const bias = eta ? new OnlineBias(vocab, eta) : undefined;
+  const bias = eta || contextEta ? new OnlineBias(vocab, eta ?? 0, contextEta) : undefined;
   let bits = 0;
   for (const pos of visitOrder(count, DEFAULT_LAYOUT.segmentLength, DEFAULT_LAYOUT.batch)) {
     const o = pos * STRIDE;
@@ -79,15 +82,15 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
     // version 4 biases the row as weights, and the frequencies are made from them as the coder makes them
     if (mixer && setting.version >= 4) row.load(mixer.weigh(f, pos));
     mixer?.mix(row, pos);
-    bits += bias ? bias.cost(f, token) / Math.LN2 : -Math.log2(f[token] / TOTAL);
+    bits += bias ? bias.cost(f, token, pos % DEFAULT_LAYOUT.segmentLength > 0 ? rows[o - STRIDE] : -1) / Math.LN2 : -Math.log2(f[token] / TOTAL);
     mixer?.learn(pos, token);
   }
   return bits;
 }
 
 let loaded: Promise<LanguageModel> | undefined;
-const model = () => (loaded ??= loadModel());
-console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}`).join(' | ')} |`);
+const model = () => (loaded ??= loadModel(modelName));
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}${s.context ? `, context η ${s.context}` : ''}`).join(' | ')} |`);
 console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
 for (const file of files) {
   const bytes = readFileSync(file).subarray(0, Number(bytesArg));

@@ -1,25 +1,36 @@
 // The per-token bias that bench/adapt.ts and bench/mixer.ts measure: over a distribution p ∝ w·e^b (w a row's
 // weights or frequencies), learned online by the gradient of each token's log-loss, b += η(onehot − p): a unigram
-// cache over the whole vocabulary, where the mixer's caches each predict one token.
+// cache over the whole vocabulary, where the mixer's caches each predict one token. With a context rate, a second
+// bias c[prev] for each previous token, kept only for the tokens seen after it (p ∝ w·e^(b + c[prev])): a bigram
+// cache, learned the same way over those tokens.
 
 /** A bias of `vocab` numbers learned at rate `eta`; `cost` gives a token's nats under the biased row, then learns it. */
 export class OnlineBias {
   private readonly bias: Float64Array;
   private readonly p: Float64Array;
-  constructor(vocab: number, private readonly eta: number) {
+  private readonly contexts = new Map<number, Map<number, number>>();
+  constructor(vocab: number, private readonly eta: number, private readonly contextEta = 0) {
     this.bias = new Float64Array(vocab);
     this.p = new Float64Array(vocab);
   }
 
-  cost(weights: ArrayLike<number>, token: number): number {
-    const { bias, p, eta } = this;
+  cost(weights: ArrayLike<number>, token: number, previous = -1): number {
+    const { bias, p, eta, contextEta } = this;
+    const context = contextEta > 0 ? this.contexts.get(previous) ?? new Map<number, number>() : undefined;
     let top = -Infinity, z = 0;
     for (const b of bias) top = Math.max(top, b);
-    // e^(b − top) ≤ 1: the largest bias cannot overflow
-    for (let v = 0; v < p.length; v++) z += p[v] = weights[v] * Math.exp(bias[v] - top);
+    // e^(b − top) ≤ 1: the largest bias cannot overflow (c rises to 30 at most)
+    for (let v = 0; v < p.length; v++) p[v] = weights[v] * Math.exp(bias[v] - top);
+    context?.forEach((c, v) => (p[v] *= Math.exp(c)));
+    for (let v = 0; v < p.length; v++) z += p[v];
     const nats = Math.log(z / p[token]);
     for (let v = 0; v < p.length; v++) bias[v] -= (eta * p[v]) / z;
     bias[token] += eta;
+    if (context) {
+      context.forEach((c, v) => context.set(v, c - (contextEta * p[v]) / z));
+      context.set(token, Math.min(30, Math.max(-30, (context.get(token) ?? 0) + contextEta)));
+      this.contexts.set(previous, context);
+    }
     return nats;
   }
 }

@@ -29,13 +29,18 @@ pack() {
   (cd ../work/$dir && tar cf - --exclude="$name/onnx/model.onnx*" --exclude=$name/onnx/stepper.onnx \
     --exclude=$name/onnx/coder.onnx --exclude=$name/onnx/integer.7bit $name) | split -b 15M - "$OUT/$dir.tar.part-"
 }
-# keep_weights RUN NAME: work/RUN's checkpoint without its optimizer, in fp16, as $OUT/NAME.pt.part-* (15 MB each),
-# unless it is past 60 MB (v6's 44 M parameters), which one call's $OUT cannot bring back beside the logs
+# keep_weights RUN NAME: work/RUN's checkpoint without its optimizer, in fp16, in 15 MB parts: the first four in
+# $OUT/NAME.pt.part-*, the rest left in work/ for `moreweights` (one call's $OUT brings back 64 MiB; v6's are 88 MB)
 keep_weights() {
   python -c "import torch;c=torch.load('../work/$1/ckpt.pt',map_location='cpu');c.pop('optimizer',None);c['model']={k:v.half() for k,v in c['model'].items()};torch.save(c,'../work/$2.pt')"
-  local size; size=$(stat -c %s ../work/$2.pt)
-  if [ $size -gt 60000000 ]; then echo "$2.pt ($((size / 1000000)) MB) stays on the machine: \$OUT brings back 64 MiB a call"; return; fi
-  split -b 15M ../work/$2.pt "$OUT/$2.pt.part-"
+  rm -f ../work/$2.pt.part-*
+  split -b 15M ../work/$2.pt ../work/$2.pt.part-
+  sha256sum ../work/$2.pt
+  more_weights
+}
+# more_weights: up to four parts of weights that keep_weights left in work/, into $OUT
+more_weights() {
+  for part in $(ls ../work/*.pt.part-* 2> /dev/null | head -4); do mv "$part" "$OUT/"; done
 }
 # background_run N NAME SECONDS BASELINES ARGS...: train.py with the M shape and ARGS on v3's mix B into work/outN, a
 # cosine over SECONDS, then evaluate.py of BASELINES and the run by kind and export.py as NAME into work/vN, all in
@@ -267,6 +272,8 @@ EOF
       run=${step#wait}
       follow out$run ../work/train$run*.log  # the run's shell names train.py and its out folder until the export ends
       [ -f ../work/v$run/exported ] || [ ! -f ../work/out$run/ckpt.pt ] || keep_weights out$run weights$run ;;
+    moreweights)  # the parts of the last weights that the call before had no room for
+      more_weights ;;
     pack4|pack5|pack6)  # the run's model folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
       run=${step#pack}
       cp ../work/out$run/reference.json ../work/v$run/llmc-base-v$run/ && cp ../work/eval$run*.md "$OUT/"
