@@ -3,7 +3,8 @@
 // does. No mixer and no range coder: this is what the GPU and its driver give, the ceiling of the decoder's speed.
 // Each worker fills a quarter window, steps to the window's end, and starts again (llmc's restarts keep a quarter).
 // The native engine (--engine native) steps the same on the CPU, its coder the twin of the GPU's. --profile times every
-// kernel on the GPU (LLMC_CUDA_PROFILE: an event before and after each) and says where a step's time goes.
+// kernel on the GPU (LLMC_CUDA_PROFILE: an event before and after each) and says where a step's time goes, and how the
+// workers' kernels lie over each other: how much of the time the GPU has a kernel running, and how many at once.
 // usage: node --import tsx bench/gpusteps.ts [--model llmc-base-v2] [--engine cuda|native] [--threads 1] [--workers 1,4,8] [--rows 64,128,256] [--seconds 5] [--gpus 1] [--profile]
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import yargs from 'yargs';
@@ -16,7 +17,7 @@ interface Job { model: string; engine: Engine; rows: number; seconds: number; gp
 
 /** Each kernel's launches and GPU milliseconds (LLMC_CUDA_PROFILE). */
 type Kernels = Record<string, [number, number]>;
-interface Done { steps: number; seconds: number; kernels: Kernels | null }
+interface Done { steps: number; seconds: number; kernels: Kernels | null; spans: Float64Array | null }
 
 /** One worker: steps its cache for `seconds` after a warm-up pass; the steps it made, their seconds and kernels. */
 async function stepFor({ model: name, engine, rows, seconds, gpu, threads }: Job): Promise<Done> {
@@ -40,12 +41,14 @@ async function stepFor({ model: name, engine, rows, seconds, gpu, threads }: Job
   steps = 0;
   const start = performance.now(), until = start + seconds * 1000;
   const before = cache.profile();
+  cache.spans();
   while (performance.now() < until) await pass(until);
   const after = cache.profile();
+  const spans = cache.spans();
   cache.close?.();
   // the warm-up's kernels are left out
   const kernels = after && Object.fromEntries(Object.entries(after).map(([k, [n, ms]]): [string, [number, number]] => [k, [n - before![k][0], ms - before![k][1]]]));
-  return { steps, seconds: (performance.now() - start) / 1000, kernels };
+  return { steps, seconds: (performance.now() - start) / 1000, kernels, spans };
 }
 
 if (!isMainThread) parentPort!.postMessage(await stepFor(workerData.data));
@@ -79,7 +82,7 @@ else {
       const steps = done.reduce((s, d) => s + d.steps, 0), seconds = Math.max(...done.map((d) => d.seconds));
       const msEach = (1000 * done.reduce((s, d) => s + d.seconds, 0)) / steps;
       console.log(`| ${workers} | ${rows} | ${msEach.toFixed(3)} | ${(steps / seconds).toFixed(0)} | ${((steps * rows) / seconds).toFixed(0)} |`);
-      if (done[0].kernels) profiles.push(profileOf(workers, rows, msEach, steps, done.map((d) => d.kernels!)));
+      if (done[0].kernels) profiles.push(profileOf(workers, rows, msEach, steps, done.map((d) => d.kernels!)), overlayOf(done.map((d) => d.spans!)));
     }
   }
   console.log(profiles.join(''));
@@ -92,4 +95,28 @@ function profileOf(workers: number, rows: number, msEach: number, steps: number,
   const gpu = names.reduce((s, k) => s + total(k, 1), 0) / steps;
   const lines = names.map((k) => `| ${k} | ${(total(k, 0) / steps).toFixed(1)} | ${((1000 * total(k, 1)) / steps).toFixed(1)} | ${((100 * total(k, 1)) / steps / msEach).toFixed(1)}% |`);
   return `\n${workers} workers, ${rows} rows: a step ${(1000 * msEach).toFixed(0)} µs of wall time, ${(1000 * gpu).toFixed(0)} µs in kernels\n\n| kernel | launches a step | µs a step | of the wall time |\n|---|---:|---:|---:|\n${lines.join('\n')}\n`;
+}
+
+/** The length covered by spans [start, end), overlaps counted once. */
+function covered(spans: [number, number][]): number {
+  let total = 0, reach = -Infinity;
+  for (const [a, b] of [...spans].sort((x, y) => x[0] - y[0])) {
+    if (b > reach) total += b - Math.max(a, reach), reach = b;
+  }
+  return total;
+}
+
+/** How the workers' kernels lie over each other while all of them were stepping: the share of that time with a kernel
+ * running on the GPU, the kernels running at once on average (then, and while any runs), and a worker's own share. */
+function overlayOf(spans: Float64Array[]): string {
+  const from = Math.max(...spans.map((s) => s[0])), to = Math.min(...spans.map((s) => s[s.length - 2])), length = to - from;
+  const clipped = spans.map((s) => {
+    const kept: [number, number][] = [];
+    for (let i = 0; i < s.length; i += 3) if (Math.min(s[i + 1], to) > Math.max(s[i], from)) kept.push([Math.max(s[i], from), Math.min(s[i + 1], to)]);
+    return kept;
+  });
+  const busy = covered(clipped.flat()), running = clipped.flat().reduce((sum, [a, b]) => sum + b - a, 0);
+  const own = clipped.reduce((sum, kept) => sum + covered(kept), 0) / clipped.length;
+  const pct = (x: number) => `${((100 * x) / length).toFixed(1)}%`;
+  return `\nAll ${spans.length} workers stepping, ${length.toFixed(0)} ms: a kernel running ${pct(busy)} of the time, ${(running / length).toFixed(2)} kernels at once on average (${(running / busy).toFixed(2)} while any runs); a worker's own kernels ${pct(own)} of it\n`;
 }

@@ -8,7 +8,8 @@
 // (the first BYTES bytes of each FILE, the rows of model NAME, the default if none; each name=value list is one
 // setting, over the defaults). bias=η in a setting
 // adds, after the mixer, a per-token bias learned online in float64 (bench/onlineBias.ts), and context=η with it a
-// bias for each previous token (bias=0 leaves the unigram one out); version=4,biasRate=R is the coder's own token
+// bias for each previous token (bias=0 leaves the unigram one out; contextClamp=C bounds each to ±C, 30 by default,
+// contextSize=K keeps K tokens a previous token, all by default); version=4,biasRate=R is the coder's own token
 // bias, in integers (src/bias.ts).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -29,7 +30,7 @@ const CACHE = 'bench/results/mixer-cache';
 const [bytesArg, ...rest] = process.argv.slice(2);
 const files = rest.filter((a) => !a.includes('='));
 const modelName = rest.find((a) => a.startsWith('model='))?.slice('model='.length);
-type Setting = MixerSettings & { bias?: number; context?: number };
+type Setting = MixerSettings & { bias?: number; context?: number; contextClamp?: number; contextSize?: number };
 const settings = rest.filter((a) => a.includes('=') && !a.startsWith('model=')).map((a): Setting => {
   const setting: Setting = { ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) };
   if (setting.version < 4) delete setting.biasRate;
@@ -61,10 +62,10 @@ async function rowsOf(file: string, bytes: Uint8Array, model: () => Promise<Lang
 /** Bits of the true tokens over the rows, with the mixer of `setting` (and its bias) or the model alone. */
 function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
   const count = rows.length / STRIDE;
-  const { bias: eta, context: contextEta, ...mixerSettings } = setting ?? {};
+  const { bias: eta, context: contextEta, contextClamp, contextSize, ...mixerSettings } = setting ?? {};
   const mixer = setting && new Mixer(count, DEFAULT_LAYOUT.segmentLength, mixerSettings as MixerSettings, DEFAULT_LAYOUT.batch);
   const row = new Frequencies(vocab, PRECISION);
-  const bias = eta || contextEta ? new OnlineBias(vocab, eta ?? 0, contextEta) : undefined;
+  const bias = eta || contextEta ? new OnlineBias(vocab, eta ?? 0, { eta: contextEta ?? 0, clamp: contextClamp ?? 30, size: contextSize ?? Infinity }) : undefined;
   let bits = 0;
   for (const pos of visitOrder(count, DEFAULT_LAYOUT.segmentLength, DEFAULT_LAYOUT.batch)) {
     const o = pos * STRIDE;
@@ -90,7 +91,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
 
 let loaded: Promise<LanguageModel> | undefined;
 const model = () => (loaded ??= loadModel(modelName));
-console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}${s.context ? `, context η ${s.context}` : ''}`).join(' | ')} |`);
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}${s.context ? `, context η ${s.context}` : ''}${s.contextClamp ? ` ±${s.contextClamp}` : ''}${s.contextSize ? ` ${s.contextSize} a context` : ''}`).join(' | ')} |`);
 console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
 for (const file of files) {
   const bytes = readFileSync(file).subarray(0, Number(bytesArg));

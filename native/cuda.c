@@ -221,6 +221,8 @@ typedef struct {
 /**
  * With LLMC_CUDA_PROFILE set, a cache times each kernel it launches on the GPU (an event before and after it), and
  * sums those times by kernel once its stream has caught up: where a step's time goes (bench/gpusteps.ts --profile).
+ * It also keeps each kernel's span, its start and end on one clock for every cache of the process (ms since
+ * `epoch`), so that the kernels of workers side by side can be laid over each other: how busy the GPU is.
  */
 typedef struct {
   CUevent *before, *after;
@@ -228,7 +230,12 @@ typedef struct {
   int marked, room;
   double ms[KERNEL_COUNT];
   long long launches[KERNEL_COUNT];
+  double *spans;  // (start, end, kernel) triples, until cudaSpans takes them
+  size_t spans_n, spans_room;
 } Profile;
+
+/** The event every profiled cache's spans are measured from: recorded once, when the first of them is made. */
+static CUevent epoch;
 
 typedef struct {
   Gpu *gpu;
@@ -323,7 +330,7 @@ static void release(GpuCache *c) {
   Profile *p = c->profile;
   if (p) {
     for (int i = 0; i < p->room; i++) cu.EventDestroy(p->before[i]), cu.EventDestroy(p->after[i]);
-    free(p->before), free(p->after), free(p->kernel), free(p);
+    free(p->before), free(p->after), free(p->kernel), free(p->spans), free(p);
   }
   c->profile = NULL;
 }
@@ -343,12 +350,19 @@ static const char *mark(Profile *p, int k, CUstream stream) {
   return NULL;
 }
 
-/** The marked kernels' times added to their sums: the stream must have caught up with them. */
+/** The marked kernels' times added to their sums, and their spans kept: the stream must have caught up with them. */
 static const char *settle(Profile *p) {
   for (int i = 0; p && i < p->marked; i++) {
-    float ms = 0;
+    float ms = 0, start = 0, end = 0;
     TRY(cu.EventElapsedTime(&ms, p->before[i], p->after[i]));
+    TRY(cu.EventElapsedTime(&start, epoch, p->before[i]));
+    TRY(cu.EventElapsedTime(&end, epoch, p->after[i]));
     p->ms[p->kernel[i]] += ms, p->launches[p->kernel[i]]++;
+    if (p->spans_n + 3 > p->spans_room) {
+      p->spans_room = p->spans_room ? 2 * p->spans_room : 3 * 4096;
+      p->spans = realloc(p->spans, sizeof(double) * p->spans_room);
+    }
+    p->spans[p->spans_n++] = start, p->spans[p->spans_n++] = end, p->spans[p->spans_n++] = p->kernel[i];
   }
   if (p) p->marked = 0;
   return NULL;
@@ -645,6 +659,9 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
   if (status == 0) status = cu.MemAlloc(&c->frequencies, sizeof(int32_t) * rows * md->V);
   if (status == 0) status = cu.MemAlloc(&c->asks, sizeof(int32_t) * rows * ASK);
   if (status == 0) status = cu.MemAlloc(&c->answers, sizeof(int32_t) * rows * ANSWER);
+  // the profiles' clock starts with the first profiled cache, before any kernel it could time
+  if (status == 0 && c->profile && !epoch && (status = cu.EventCreate(&epoch, 0)) == 0 && (status = cu.EventRecord(epoch, c->stream)) == 0)
+    status = cu.StreamSynchronize(c->stream);
   if (status != 0) why = driver_error(status, "allocating the cache"), release(c), free(c);
   pthread_mutex_unlock(&calls);
   if (why) return fail(env, why);
@@ -765,6 +782,25 @@ static napi_value js_cuda_profile(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/** cudaSpans(cache) → Float64Array of (start ms, end ms, kernel) for each kernel a profiled cache timed since the last
+ * call, on the clock every cache of the process shares; null if not profiled. */
+static napi_value js_cuda_spans(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, out, buffer;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  GpuCache *c = argc == 1 ? external(env, arg) : NULL;
+  if (!c) return NULL;
+  napi_get_null(env, &out);
+  Profile *p = c->profile;
+  if (!p) return out;
+  void *data;
+  if (napi_create_arraybuffer(env, sizeof(double) * p->spans_n, &data, &buffer) != napi_ok) return fail(env, "cudaSpans: out of memory");
+  if (p->spans_n) memcpy(data, p->spans, sizeof(double) * p->spans_n);
+  napi_create_typedarray(env, napi_float64_array, p->spans_n, buffer, 0, &out);
+  p->spans_n = 0;
+  return out;
+}
+
 /** cudaClose(cache): its GPU memory back now. */
 static napi_value js_cuda_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -791,6 +827,7 @@ bool cuda_define(napi_env env, napi_value exports) {
       {"cudaExtend", NULL, js_cuda_extend, NULL, NULL, NULL, napi_default, NULL},
       {"cudaClose", NULL, js_cuda_close, NULL, NULL, NULL, napi_default, NULL},
       {"cudaProfile", NULL, js_cuda_profile, NULL, NULL, NULL, napi_default, NULL},
+      {"cudaSpans", NULL, js_cuda_spans, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof calls_ / sizeof *calls_, calls_) == napi_ok;
 }

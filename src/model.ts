@@ -243,7 +243,7 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   const onGpu = native && engineAsked(options.engine) === 'cuda';
   if (onGpu) {
     const gpu = cudaModel(native, dir, options.gpu ?? 0);
-    newCache = (rows, window) => new NativeCache({ extend: native.cudaExtend, close: native.cudaClose, code: native.cudaCode, bias: native.cudaBias, profile: native.cudaProfile }, native.cudaCache(gpu, rows, window), rows, vocabSize);
+    newCache = (rows, window) => new NativeCache({ extend: native.cudaExtend, close: native.cudaClose, code: native.cudaCode, bias: native.cudaBias, profile: native.cudaProfile, spans: native.cudaSpans }, native.cudaCache(gpu, rows, window), rows, vocabSize);
   } else if (native) {
     const model = nativeModel(native, dir);
     const threads = sessionsFor(options.threads);

@@ -62,6 +62,8 @@ interface Addon {
   cudaClose: Addon['close'];
   /** What a cache made with LLMC_CUDA_PROFILE set timed: each kernel's launches and GPU milliseconds (else null). */
   cudaProfile(cache: Handle): Record<string, [number, number]> | null;
+  /** Each kernel it timed since the last call as (start ms, end ms, kernel index in cudaProfile's order), on one clock for the whole process (else null). */
+  cudaSpans(cache: Handle): Float64Array | null;
   /** The exact coder's row arithmetic (native/ranks.c): the same numbers as src/ranks.ts and the mixer's share. */
   frequencies(weights: Int32Array, freqs: Int32Array, precision: number): number;
   share(freqs: Int32Array, token: number, share: number, total: number): void;
@@ -246,7 +248,7 @@ export class NativeCache implements Cache {
   private biases: TokenBias[] = [];
 
   constructor(
-    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode']; bias?: Addon['cudaBias']; profile?: Addon['cudaProfile'] },
+    private readonly calls: Pick<Addon, 'extend' | 'close'> & { code?: Addon['cudaCode']; bias?: Addon['cudaBias']; profile?: Addon['cudaProfile']; spans?: Addon['cudaSpans'] },
     private readonly cache: Handle,
     private readonly rows: number,
     private readonly vocab: number,
@@ -299,6 +301,11 @@ export class NativeCache implements Cache {
   /** The CUDA engine's kernel times for this cache, when LLMC_CUDA_PROFILE was set as it was made (bench/gpusteps.ts). */
   profile(): Record<string, [number, number]> | null {
     return this.calls.profile?.(this.cache) ?? null;
+  }
+
+  /** The kernels' spans since the last call, on the process's one clock, when profiled as above. */
+  spans(): Float64Array | null {
+    return this.calls.spans?.(this.cache) ?? null;
   }
 
   close(): void {
