@@ -34,6 +34,7 @@ type Setting = MixerSettings & { bias?: number; context?: number; contextClamp?:
 const settings = rest.filter((a) => a.includes('=') && !a.startsWith('model=')).map((a): Setting => {
   const setting: Setting = { ...DEFAULT_MIXER, ...Object.fromEntries(a.split(',').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])])) };
   if (setting.version < 4) delete setting.biasRate;
+  if (setting.version < 5) delete setting.pairRate;
   return setting;
 });
 if (!Number(bytesArg) || files.length === 0) throw new Error('usage: bench/mixer.ts BYTES FILE... [name=value,... ...]');
@@ -91,7 +92,7 @@ function bitsOf(rows: Int32Array, vocab: number, setting?: Setting): number {
 
 let loaded: Promise<LanguageModel> | undefined;
 const model = () => (loaded ??= loadModel(modelName));
-console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}${s.context ? `, context η ${s.context}` : ''}${s.contextClamp ? ` ±${s.contextClamp}` : ''}${s.contextSize ? ` ${s.contextSize} a context` : ''}`).join(' | ')} |`);
+console.log(`| file | bytes | tokens | model alone, bits/byte | ${[DEFAULT_MIXER, ...settings].map((s: Setting) => `v${s.version}, minMatch ${s.minMatch}, shift ${s.learningShift}, rate ${s.matchRate}${s.biasRate ? `, biasRate ${s.biasRate}` : ''}${s.pairRate ? `, pairRate ${s.pairRate}` : ''}${s.bias ? `, bias η ${s.bias}` : ''}${s.context ? `, context η ${s.context}` : ''}${s.contextClamp ? ` ±${s.contextClamp}` : ''}${s.contextSize ? ` ${s.contextSize} a context` : ''}`).join(' | ')} |`);
 console.log(`|---|---:|---:|---:|${[DEFAULT_MIXER, ...settings].map(() => '---:').join('|')}|`);
 for (const file of files) {
   const bytes = readFileSync(file).subarray(0, Number(bytesArg));

@@ -199,8 +199,9 @@ static const char *kernel_names[] = {
     KERNELS
 #undef X
 };
-#define ASK 13    // native/cuda.cu's question a prediction
-#define ANSWER 7  // and its answer
+#define ENTRIES 32                // a previous token's entries at most (mixer version 5)
+#define ASK (14 + 2 * ENTRIES)     // native/cuda.cu's question a prediction
+#define ANSWER (7 + ENTRIES)       // and its answer
 #define ATTEND_GROUPS 4     // native/cuda.cu's MAX_GROUPS: query heads a key head
 #define ATTEND_THREADS 128  // attend's block
 
@@ -479,6 +480,10 @@ static const char *code(GpuCache *c, const int32_t *asks, int count, int stride,
     const int32_t *ask = asks + (size_t)i * ASK;
     if (ask[1] >= md->V || (!decoding && (ask[0] < 0 || ask[0] >= md->V)) || (decoding && (ask[0] < 0 || (int64_t)ask[0] >= (int64_t)1 << precision))) return "code: a question outside the vocabulary or the precision";
     if (ask[12] < -1 || ask[12] >= c->bias_room) return "code: a token bias slot that was not filled";
+    // a previous token's entries (the host's table keeps their tokens apart): only with a token bias, c within ±4 nats
+    if (ask[13] < 0 || ask[13] > ENTRIES || (ask[13] > 0 && ask[12] < 0)) return "code: entries of a previous token without a token bias, or too many";
+    for (int e = 0; e < ask[13]; e++)
+      if (ask[14 + e] < 0 || ask[14 + e] >= md->V || ask[14 + ENTRIES + e] < -(1 << 22) || ask[14 + ENTRIES + e] > (1 << 22)) return "code: an entry outside the vocabulary or ±4 nats";
     if (ask[12] >= slots) slots = ask[12] + 1;
   }
   TRY(cu.CtxSetCurrent(g->context));

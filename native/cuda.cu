@@ -338,8 +338,13 @@ extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights
 
 // ---- the exact coder (src/ranks.ts, native/ranks.c) and the mixer of versions 3 and 4 (src/mixer.ts, docs/MIXER.md) ----
 
-#define ASK 13    // a prediction's question: [value or token, candidate (-1: none), x1, x2, weights if not first (4), if first (4), token bias slot (-1: none)]
-#define ANSWER 7  // its answer: [token (-1: no interval holds the value), start, frequency, rank, x0, candidate is first, mixed]
+#define ENTRIES 32  // a previous token's entries at most (mixer version 5, src/bias.ts)
+// a prediction's question: [value or token, candidate (-1: none), x1, x2, weights if not first (4), if first (4), token
+// bias slot (-1: none), its previous token's entries (count), their tokens (ENTRIES places), their c (ENTRIES)]
+#define ASK (14 + 2 * ENTRIES)
+// its answer: [token (-1: no interval holds the value), start, frequency, rank, x0, candidate is first, mixed, the
+// entries' final frequencies (ENTRIES places)]
+#define ANSWER (7 + ENTRIES)
 
 /** squash(d) of docs/MIXER.md: 2^16 / (1 + e^(-d/256)), interpolated between its 65 values. */
 __device__ __forceinline__ int squash(const int *table, i64 d) {
@@ -347,14 +352,14 @@ __device__ __forceinline__ int squash(const int *table, i64 d) {
   return (table[i] * (64 - w) + table[i + 1] * w) >> 6;
 }
 
-/** Weight j of a row, times e^b_j when the row has a token bias (mixer version 4, src/bias.ts): floor(w · M / 2^15). */
-__device__ __forceinline__ i64 weight_of(const int *w, const int *bias, const int *multipliers, int j) {
-  return bias ? ((i64)w[j] * multipliers[(bias[j] >> 12) + 1024]) >> 15 : (i64)w[j];
+/** Weight j of a row times e^(b_j + c) (mixer versions 4 and 5, src/bias.ts): floor(w · M / 2^15), the exponent within ±4 nats. */
+__device__ __forceinline__ int weight_of(const int *w, const int *bias, const int *multipliers, int j, int c) {
+  return (int)(((i64)w[j] * multipliers[min(1024, max(-1024, (bias[j] + c) >> 12)) + 1024]) >> 15);
 }
 
 /**
  * One block a prediction (the prediction `stride` · block + `offset` of the last extend): its weights (times its token
- * bias, if it has one) become the exact coder's frequencies (1 + floor(w · (2^precision − V) / Σw) each, the rest to the first choice, in float64
+ * bias, if it has one, and its previous token's entries' e^c) become the exact coder's frequencies (1 + floor(w · (2^precision − V) / Σw) each, the rest to the first choice, in float64
  * exactly as src/ranks.ts); a planned token gets its mixed probability and the others share the rest (the mixer's
  * share); then the encoder's token gets its interval, or the decoder's value its token, and the token its rank.
  */
@@ -365,18 +370,22 @@ extern "C" __global__ void code(const int *weights, const int *logits, int *scra
   i64 p = (i64)b * stride + offset, total = (i64)1 << precision;
   const int *w = weights + p * V, *ask = asks + (i64)b * ASK;
   int *f = scratch + (i64)b * V, *answer = answers + (i64)b * ANSWER;
-  const int *bias = ask[12] >= 0 ? biases + (i64)ask[12] * V : NULL;
+  const int *bias = ask[12] >= 0 ? biases + (i64)ask[12] * V : NULL, entries = bias ? ask[13] : 0, *entry = ask + 14;
+  // the weighed row into f (below 2^31: a weight is under 2^24 and e^4 under 2^6), then the entries' own
+  for (int j = threadIdx.x; j < V; j += blockDim.x) f[j] = bias ? weight_of(w, bias, multipliers, j, 0) : w[j];
+  __syncthreads();
+  if (threadIdx.x < entries) f[entry[threadIdx.x]] = weight_of(w, bias, multipliers, entry[threadIdx.x], entry[ENTRIES + threadIdx.x]);
+  __syncthreads();
   i64 sum = 0, key = -1;
   for (int j = threadIdx.x; j < V; j += blockDim.x) {
-    i64 wj = weight_of(w, bias, multipliers, j);
-    sum += wj;
-    key = max(key, (wj << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
+    sum += f[j];
+    key = max(key, ((i64)f[j] << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
   }
   sum = block_reduce(sum, Sum());
   key = block_reduce(key, Max());
   double scale = (double)(total - V) / (double)sum;
   i64 used = 0;
-  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)weight_of(w, bias, multipliers, j) * scale);
+  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)f[j] * scale);
   used = block_reduce(used, Sum());
   if (threadIdx.x == 0) {
     top = 0xFFFFFF - (int)(key & 0xFFFFFF);
@@ -406,6 +415,7 @@ extern "C" __global__ void code(const int *weights, const int *logits, int *scra
     }
     __syncthreads();
   }
+  if (threadIdx.x < entries) answer[7 + threadIdx.x] = f[entry[threadIdx.x]];
   // the cumulative order: the first choice, then the others by id
   int first = f[top], token, start;
   if (!decoding) {

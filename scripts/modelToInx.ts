@@ -16,7 +16,7 @@ runCli(async () => {
     .option('p', { alias: 'precision', type: 'number', default: DEFAULT_LAYOUT.precision, coerce: count('-p', 1, 31), describe: 'bits of the coder\'s integer frequencies' })
     .option('segment', { type: 'number', default: DEFAULT_LAYOUT.segmentLength, coerce: count('--segment', 0, LAYOUT_BOUNDS.segmentLength), describe: 'tokens per independently coded segment (0: one segment)' })
     .option('batch', { type: 'number', default: DEFAULT_LAYOUT.batch, coerce: count('--batch', 1, LAYOUT_BOUNDS.batch), describe: 'segments stepped together through the model' })
-    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'bias' as const, describe: 'exact coder: bias mixes a match model over the whole input and a bias on every token learned from it into the model (mixer version 4, docs/MIXER.md); match: the match model alone (version 3, as before 0.16); none: the model alone' })
+    .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'pairs' as const, describe: 'exact coder: pairs mixes a match model over the whole input, a bias on every token and one on each token after each token, learned from it, into the model (mixer version 5, docs/MIXER.md); bias: without the pairs (version 4, as before 0.19); match: the match model alone (version 3, as before 0.16); none: the model alone' })
     .option('s', { alias: 'stop', type: 'number', coerce: count('-s', 0), describe: 'only the first N tokens' })
     .requiresArg(['coder', 'w', 't', 'p', 'segment', 'batch', 'mixer', 's'])
     .parse();

@@ -4,7 +4,7 @@
 // with p the frequencies the token was coded with. Integer arithmetic throughout (b in 2^-20 nat, the exponential a
 // table built by integer steps), so every machine computes the same frequencies; like the mixer's version 3, what a
 // step learns is applied when the next step begins.
-import { type NativeAddon, nativeEngine } from './native.ts';
+import { PAIR_ENTRIES, type NativeAddon, nativeEngine } from './native.ts';
 
 /** b's unit: 2^-20 nat. A row's multiplier is looked up by b in 1/256 nat (b >> 12). */
 const FRACTION = 20;
@@ -98,5 +98,79 @@ export class TokenBias {
     else for (let j = 0; j < learned.length; j++) learned[j] -= Math.floor((rate * freqs[j]) / down);
     learned[token] += rate << 12;
     this.dirty = true;
+  }
+}
+
+/**
+ * Weight j times e^(b_j + c) for each entry (j, c) of a row's previous token, in place over `out` (which holds the row
+ * times e^b: TokenBias.weigh): the exponent b_j + c is taken within ±4 nats, and the multiplier looked up as for b alone.
+ */
+export function weighEntries(out: Int32Array | Float64Array, row: ArrayLike<number>, bias: Int32Array, tokens: ArrayLike<number>, values: ArrayLike<number>, count: number): void {
+  for (let i = 0; i < count; i++) {
+    const j = tokens[i];
+    const m = MULTIPLIER[Math.min(BOUND, Math.max(-BOUND, (bias[j] + values[i]) >> INDEX_SHIFT)) + BOUND];
+    out[j] = out instanceof Int32Array ? Math.floor((row[j] * m) / ONE) : (row[j] * m) / ONE;
+  }
+}
+
+/**
+ * Mixer version 5's pair bias (docs/MIXER.md), a bias for each previous token: for a token p, up to PAIR_ENTRIES
+ * tokens j that followed it, each with c in 2^-20 nat (within ±4 nats) added to b_j where p precedes the row. Learned as the token
+ * bias is, over its entries only: each entry loses floor(η · f_j / 2^precision), and the coded token gains η (taking a
+ * new entry, or the place of the lowest, if it has none). A step's rows learn when the next step begins, in their
+ * visit order; the host keeps the table, and a GPU is given each row's entries in its question.
+ */
+export class PairBias {
+  /** Per previous token p: its entries' count, and tokens and c at p · PAIR_ENTRIES. */
+  private readonly counts: Uint8Array;
+  private readonly tokens: Int32Array;
+  private readonly values: Int32Array;
+
+  /** rate: η in 1/256 nat (the file's `pairRate`). */
+  constructor(vocab: number, readonly rate: number) {
+    this.counts = new Uint8Array(vocab);
+    this.tokens = new Int32Array(vocab * PAIR_ENTRIES);
+    this.values = new Int32Array(vocab * PAIR_ENTRIES);
+  }
+
+  /** The entries of previous token p (-1: none, at a segment's start): their count, tokens and c. */
+  entries(p: number): { count: number; tokens: Int32Array; values: Int32Array } {
+    const count = p >= 0 ? this.counts[p] : 0, at = Math.max(0, p) * PAIR_ENTRIES;
+    return { count, tokens: this.tokens.subarray(at, at + count), values: this.values.subarray(at, at + count) };
+  }
+
+  /** What an entry coded with frequency f (of 2^precision) loses: floor(η · f / 2^precision), in 2^-20 nat. */
+  loss(f: number, precision: number): number {
+    // Exact: rate · f < 2^8 · 2^precision ≤ 2^38, and the quotient floors as integers would.
+    return Math.floor((this.rate * f) / 2 ** (precision - 12));
+  }
+
+  /**
+   * A row's learning, applied (in visit order, when the next step begins): with previous token p it coded `token`,
+   * and its entries, as they were, lose `losses` (each to its token, if p still keeps it); then the token gains η.
+   */
+  learn(p: number, token: number, entryTokens: ArrayLike<number>, losses: ArrayLike<number>, count: number): void {
+    if (p < 0) return;
+    const { tokens, values } = this, at = p * PAIR_ENTRIES, eta = this.rate << 12;
+    const held = this.counts[p];
+    const find = (t: number) => {
+      for (let i = at; i < at + held; i++) if (tokens[i] === t) return i;
+      return -1;
+    };
+    for (let i = 0; i < count; i++) {
+      const e = find(entryTokens[i]);
+      if (e >= 0) values[e] = Math.max(-B_MAX, values[e] - losses[i]);
+    }
+    let e = find(token);
+    if (e < 0) {
+      if (held < PAIR_ENTRIES) e = at + this.counts[p]++;
+      else {
+        e = at;
+        for (let i = at + 1; i < at + held; i++) if (values[i] < values[e]) e = i;
+        values[e] = 0;
+      }
+      tokens[e] = token;
+    }
+    values[e] = Math.min(B_MAX, values[e] + eta);
   }
 }

@@ -255,6 +255,7 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
           asks[at + 3] = plan.x2;
           mixer!.weightsOf(plan, asks, at + 4);
         }
+        if (plan) mixer!.entriesOf(plan, asks, at + 13);
       }
       const answers = cache.code(asks, rows, stride, offset, !known, precision);
       for (let r = 0; r < rows; r++) {
@@ -307,9 +308,13 @@ async function walkOnDevice(model: LanguageModel, streams: DeviceStream[], { con
   }
 }
 
-/** The mixer learns a position from the GPU's answer (ANSWER numbers from `at`), whose mixed probability must be its own. */
-function learnOnDevice(mixer: Mixer, plan: MixPlan, answers: Int32Array, at: number, position: number): void {
+/**
+ * The mixer learns a position from the GPU's answer (ANSWER numbers from `at`), whose mixed probability must be its
+ * own; the previous token's entries learn from their frequencies in it.
+ */
+function learnOnDevice(mixer: Mixer, plan: MixPlan, answers: Int32Array, at: number, position: number, precision: number): void {
   if (plan.candidate >= 0 && mixer.settle(plan, answers[at + 4], answers[at + 5] === 1) !== answers[at + 6]) throw new Error(`the GPU mixed position ${position} otherwise than the mixer: a broken GPU or engine`);
+  mixer.lose(plan, answers, at + 7, precision);
   mixer.learn(position, answers[at], plan);
 }
 
@@ -391,7 +396,7 @@ export async function rankTokens(doc: TokensDoc, model: LanguageModel, asked: Om
       visit: (answers, at, pos, plan) => {
         const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
         if (token !== tokens[pos]) throw new Error(`the GPU coded token ${token} at ${pos}, not ${tokens[pos]}`);
-        if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
+        if (plan) learnOnDevice(mixer!, plan, answers, at, pos, layout.precision);
         intervals[pos] = [start, freq];
         tokenList[pos] = [token, rank, freq / 2 ** layout.precision];
         if (giveUp) bits += layout.precision - Math.log2(freq);
@@ -525,7 +530,7 @@ function startDecoding(doc: RangedDoc, model: LanguageModel, progress: Progress 
         const token = answers[at], start = answers[at + 1], freq = answers[at + 2], rank = answers[at + 3];
         if (token < 0) throw new Error(`cumulative value ${valueAt(pos)} is outside 2^precision`);
         decoder.advance(start, freq, laneOf(pos, doc));
-        if (plan) learnOnDevice(mixer!, plan, answers, at, pos);
+        if (plan) learnOnDevice(mixer!, plan, answers, at, pos, doc.precision);
         tokenList[pos] = [token, rank, freq / 2 ** doc.precision];
         return token;
       },

@@ -4,17 +4,17 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { encodeTable, pushVarint } from './ans.ts';
-import { BIAS_SINCE, decodeExtra, impliedBySolo, mixerVersionOf, SOLO_HAS, soloFlagsOf, soloHasMixer2 } from './extra.ts';
+import { decodeExtra, MIXER_SINCE, impliedBySolo, mixerVersionOf, SOLO_HAS, soloFlagsOf, soloHasMixer2 } from './extra.ts';
 
 export const BIN_MAGIC = 'LLMC';
-export const BIN_VERSION = 9;
+export const BIN_VERSION = 10;
 /**
- * Versions this build reads: version 8 is version 9 without mixer version 4 (the token bias), version 7 is version 8 without mixer version 3 and lanes implied by solo records (its
+ * Versions this build reads: version 9 is version 10 without mixer version 5 (the pair bias), version 8 is version 9 without mixer version 4 (the token bias), version 7 is version 8 without mixer version 3 and lanes implied by solo records (its
  * solo records imply one lane and mixer version 1 or 2), version 6 is version 7 without cm frames, version 5 is version 6 without solo records, version 4 is version 5 with an integer
  * model's fingerprint taken over its graph file, and version 3 is version 4 without its additions (docs/FORMAT.md,
  * "Versions").
  */
-export const READABLE_VERSIONS = [3, 4, 5, 6, 7, 8, 9];
+export const READABLE_VERSIONS = [3, 4, 5, 6, 7, 8, 9, 10];
 const readable = `${READABLE_VERSIONS.slice(0, -1).join(', ')} and ${READABLE_VERSIONS.at(-1)}`;
 export const FINGERPRINT_BYTES = 32;
 export const ORIGINAL_HASH_BYTES = 16;
@@ -682,7 +682,8 @@ export function decodeBin(bytes: Uint8Array, limits?: Limits): BinContents {
   const solo = (raw.flags & SOLO) !== 0;
   const version = bytes[MAGIC_BYTES.length];
   if (solo && version < SOLO_SINCE) throw new Error(`corrupt .bin file: a solo record of format version ${version}, older than solo records`);
-  if (version < BIAS_SINCE && mode === 'exact' && !solo && mixerVersionOf(raw.extra) === 4) throw new Error(`corrupt .bin file: mixer version 4 in a record of format version ${version}, older than the token bias`);
+  const mixerVersion = mode === 'exact' && !solo ? mixerVersionOf(raw.extra) : undefined;
+  if (mixerVersion !== undefined && version < (MIXER_SINCE[mixerVersion] ?? 0)) throw new Error(`corrupt .bin file: mixer version ${mixerVersion} in a record of format version ${version}, older than ${mixerVersion === 4 ? 'the token bias' : "the pair bias"}`);
   const known = !solo ? 0 : isModelFree(mode) ? SOLO : SOLO | SOLO_HAS.mixer | SOLO_HAS.crlf | SOLO_HAS.escaped | (raw.flags & SOLO_HAS.mixer && soloHasMixer2(version) ? SOLO_HAS.mixer2 : 0);
   if (raw.flags & ~known) throw new Error(`unsupported .bin file: unknown flags 0x${raw.flags.toString(16)}`);
   if (raw.scaleBits < 1 || raw.scaleBits > 31) throw new Error(`corrupt .bin file: scaleBits ${raw.scaleBits} out of range 1..31`);

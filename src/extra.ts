@@ -32,23 +32,27 @@ export const LAYOUT_BOUNDS = { vocabSize: 1 << 24, batch: 4096, contextWindow: 6
  */
 export const SOLO_LAYOUT = {
   scaleBits: 24, topN: 128, segmentLength: 2048, batch: 64, graph: 'integer', arithmetic: 'integer-1', dtype: 'q8',
-  mixer: { minMatch: 3, learningShift: 13, matchRate: 4 }, biasRate: 26,
+  mixer: { minMatch: 3, learningShift: 13, matchRate: 4 }, biasRate: 26, pairRate: 77,
 } as const;
 /**
  * Bits of a solo model record's flags byte above bit 0 (solo): a mixer of SOLO_LAYOUT's settings, CR LF line ends,
  * escaped bytes follow, and `mixer2`, the mixer's other version: in versions 6 and 7 the mixer is version 2 with it
- * and 1 without, in version 8 always 3 (the bit is refused), from version 9 version 4 with it and 3 without.
+ * and 1 without, in version 8 always 3 (the bit is refused), in version 9 version 4 with it and 3 without, from version
+ * 10 version 5 with it and 3 without.
  */
 export const SOLO_HAS = { mixer: 2, crlf: 4, escaped: 8, mixer2: 16 };
 
 /** The format version from which solo records imply mixer version 3 and lanes by the token count. */
 export const LANES_SINCE = 8;
-/** The format version that brought mixer version 4 (the token bias). */
+/** The format version that brought mixer version 4 (the token bias), and the one that brought version 5 (the pair bias). */
 export const BIAS_SINCE = 9;
+export const PAIRS_SINCE = 10;
+/** The first format version a record may hold each mixer version in. */
+export const MIXER_SINCE: Record<number, number> = { 4: BIAS_SINCE, 5: PAIRS_SINCE };
 
 /** The mixer version a solo record of format `version` implies with these flags. */
 const soloMixerVersion = (version: number, flags: number): MixerSettings['version'] =>
-  version >= BIAS_SINCE ? (flags & SOLO_HAS.mixer2 ? 4 : 3) : version >= LANES_SINCE ? 3 : flags & SOLO_HAS.mixer2 ? 2 : 1;
+  version >= PAIRS_SINCE ? (flags & SOLO_HAS.mixer2 ? 5 : 3) : version >= BIAS_SINCE ? (flags & SOLO_HAS.mixer2 ? 4 : 3) : version >= LANES_SINCE ? 3 : flags & SOLO_HAS.mixer2 ? 2 : 1;
 
 /** Whether a solo record of format `version` may set SOLO_HAS.mixer2. */
 export const soloHasMixer2 = (version: number): boolean => version !== LANES_SINCE;
@@ -89,20 +93,20 @@ export function encodeExtra(extra: Extra): Uint8Array {
     ...out.subarray(0, lanes ? 16 : 14),
     ...(extra.comment !== null ? utf8(extra.comment, 'comment') : []),
     ...(extra.runtime ? utf8(extra.runtime, 'runtime') : []),
-    ...(mixer ? [mixer.version, mixer.minMatch, mixer.learningShift, mixer.matchRate, ...(mixer.version === 4 ? [mixer.biasRate!] : [])] : []),
+    ...(mixer ? [mixer.version, mixer.minMatch, mixer.learningShift, mixer.matchRate, ...(mixer.version >= 4 ? [mixer.biasRate!] : []), ...(mixer.version === 5 ? [mixer.pairRate!] : [])] : []),
   ]);
 }
 
-/** A solo record's flags (SOLO_HAS) for a model frame of the layout that solo records of this version imply; undefined for any other. */
+/** A solo record's flags (SOLO_HAS) for a model frame of the layout that solo records of this build's version imply; undefined for any other. */
 export function soloFlagsOf(header: BinHeader, extra: Extra): number | undefined {
   const solo = SOLO_LAYOUT;
   const mixer = extra.mixer;
   const implied = header.mode === 'exact' && header.scaleBits === solo.scaleBits && header.topN === solo.topN && header.segmentLength === solo.segmentLength
     && extra.batch === solo.batch && (extra.lanes ?? 1) === lanesOf(header.tokenCount, solo) && extra.graph === solo.graph && extra.arithmetic === solo.arithmetic && extra.dtype === solo.dtype
-    && extra.comment === null && !extra.runtime && (mixer === undefined || ((mixer.version === 3 || (mixer.version === 4 && mixer.biasRate === solo.biasRate))
+    && extra.comment === null && !extra.runtime && (mixer === undefined || ((mixer.version === 3 || (mixer.version === 5 && mixer.biasRate === solo.biasRate && mixer.pairRate === solo.pairRate))
       && (Object.keys(solo.mixer) as (keyof typeof solo.mixer)[]).every((k) => mixer[k] === solo.mixer[k])));
   if (!implied) return undefined;
-  return (mixer ? SOLO_HAS.mixer : 0) | (mixer?.version === 4 ? SOLO_HAS.mixer2 : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
+  return (mixer ? SOLO_HAS.mixer : 0) | (mixer?.version === 5 ? SOLO_HAS.mixer2 : 0) | (extra.crlf ? SOLO_HAS.crlf : 0) | (extra.escapedBytes ? SOLO_HAS.escaped : 0);
 }
 
 /** What a solo model record of format `version` implies: its header's layout values, and its extra field. */
@@ -121,7 +125,7 @@ export function impliedBySolo(version: number, flags: number, vocabSize: number,
 }
 
 const mixerOfSolo = (version: MixerSettings['version']): MixerSettings =>
-  ({ version, ...SOLO_LAYOUT.mixer, ...(version === 4 ? { biasRate: SOLO_LAYOUT.biasRate } : {}) });
+  ({ version, ...SOLO_LAYOUT.mixer, ...(version >= 4 ? { biasRate: SOLO_LAYOUT.biasRate } : {}), ...(version === 5 ? { pairRate: SOLO_LAYOUT.pairRate } : {}) });
 
 /** The mixer version an extra field names, if it can be read (the record's version limits it: container.ts). */
 export function mixerVersionOf(bytes: Uint8Array): number | undefined {
@@ -194,7 +198,7 @@ function parseBytes(bytes: Uint8Array, bad: (what: string) => never): Extra {
   if (flags & HAS.runtime) extra.runtime = text('runtime');
   if (flags & HAS.mixer) {
     const [version, minMatch, learningShift, matchRate] = take(4, 'mixer settings');
-    extra.mixer = { version, minMatch, learningShift, matchRate, ...(version === 4 ? { biasRate: u8('mixer bias rate') } : {}) } as MixerSettings;
+    extra.mixer = { version, minMatch, learningShift, matchRate, ...(version >= 4 && version <= 5 ? { biasRate: u8('mixer bias rate') } : {}), ...(version === 5 ? { pairRate: u8('mixer pair rate') } : {}) } as MixerSettings;
   }
   if (at !== bytes.length) bad(`${bytes.length - at} byte(s) after the extra field's last value`);
   return extra;

@@ -4,7 +4,8 @@
 // the model's own probability of the same token, and the token gets the mixed probability while every other
 // token keeps its share of the rest. All of it is integer arithmetic (and float64 steps in a fixed order), so the
 // encoder and the decoder, updating in the same visit order, compute the same frequencies on every machine.
-import { TokenBias } from './bias.ts';
+import { PairBias, TokenBias, weighEntries } from './bias.ts';
+import { PAIR_ENTRIES } from './native.ts';
 import type { Frequencies } from './ranks.ts';
 
 /** The mixer's settings, which a frame's header records: every one of them changes the intervals. */
@@ -12,30 +13,35 @@ export interface MixerSettings {
   /**
    * The arithmetic and structure of this file's mixer: 1 the match model, 2 the match model and a context cache, 3 as 2
    * with what a step learns applied after the step, so that every row of a step mixes from the same state, 4 as 3 with
-   * a bias on every token learned from the file (src/bias.ts).
+   * a bias on every token learned from the file (src/bias.ts), 5 as 4 with a bias for each previous token too.
    */
-  version: 1 | 2 | 3 | 4;
+  version: 1 | 2 | 3 | 4 | 5;
   /** Tokens of context a match is found by. */
   minMatch: number;
   /** The mixer's learning rate: each step moves a weight by input × error / 2^learningShift. */
   learningShift: number;
   /** How fast a match length's hit rate follows: by 1/2^matchRate of each error. */
   matchRate: number;
-  /** Version 4 only: how fast the token bias learns, η in 1/256 nat a token. */
+  /** From version 4: how fast the token bias learns, η in 1/256 nat a token. */
   biasRate?: number;
+  /** Version 5 only: how fast the pair bias learns, η in 1/256 nat a token. */
+  pairRate?: number;
 }
 
 /** Mixer version 3: the match model and the context cache (llmc's default from 0.11 to 0.15). */
 export const MATCH_MIXER: MixerSettings = { version: 3, minMatch: 3, learningShift: 13, matchRate: 4 };
 
-/** The default since 0.16: version 4, the match model, the context cache and the token bias. */
-export const DEFAULT_MIXER: MixerSettings = { ...MATCH_MIXER, version: 4, biasRate: 26 };
+/** Version 4, the match model, the context cache and the token bias (the default from 0.16 to 0.18). */
+export const BIAS_MIXER: MixerSettings = { ...MATCH_MIXER, version: 4, biasRate: 26 };
 
-/** The mixers a user may name (`--mixer`): the default (the token bias too), the match model and cache alone, or none (the model alone). */
-export const MIXERS = { bias: DEFAULT_MIXER, match: MATCH_MIXER, none: undefined } as const;
+/** The default since 0.19: version 5, version 4 and the pair bias. */
+export const DEFAULT_MIXER: MixerSettings = { ...BIAS_MIXER, version: 5, pairRate: 77 };
 
-/** The bounds a decoder accepts for each setting (docs/FORMAT.md); biasRate is version 4's alone. */
-const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12], biasRate: [1, 63] } as const;
+/** The mixers a user may name (`--mixer`): the default (both biases), the token bias alone, the match model and cache alone, or none (the model alone). */
+export const MIXERS = { pairs: DEFAULT_MIXER, bias: BIAS_MIXER, match: MATCH_MIXER, none: undefined } as const;
+
+/** The bounds a decoder accepts for each setting (docs/FORMAT.md); biasRate is from version 4, pairRate version 5's. */
+const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12], biasRate: [1, 63], pairRate: [1, 255] } as const;
 
 /** Whether a GPU mixes a whole step's rows with these settings: versions 3 and 4, which learn a step at a time. */
 export const mixesOnDevice = (settings: MixerSettings | undefined): boolean => !settings || settings.version >= 3;
@@ -44,13 +50,15 @@ export const mixesOnDevice = (settings: MixerSettings | undefined): boolean => !
 export function mixerProblem(value: unknown, mode: unknown, precision: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the mixer settings are not a JSON object';
   const settings = value as Record<string, unknown>;
-  if (![1, 2, 3, 4].includes(settings.version as number)) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 to 4)`;
+  if (![1, 2, 3, 4, 5].includes(settings.version as number)) return `mixer version ${String(settings.version).slice(0, 20)} is unknown to this build (it reads versions 1 to 5)`;
   const unknown = Object.keys(settings).find((key) => key !== 'version' && !(key in MIXER_BOUNDS));
   if (unknown !== undefined) return `unknown mixer setting ${JSON.stringify(unknown.slice(0, 40))}`;
-  const biased = settings.version === 4;
-  if (!biased && settings.biasRate !== undefined) return `mixer version ${settings.version} has no biasRate`;
+  const has = { biasRate: (settings.version as number) >= 4, pairRate: settings.version === 5 } as Record<string, boolean>;
   for (const [key, [lo, hi]] of Object.entries(MIXER_BOUNDS)) {
-    if (key === 'biasRate' && !biased) continue;
+    if (has[key] === false) {
+      if (settings[key] !== undefined) return `mixer version ${settings.version} has no ${key}`;
+      continue;
+    }
     const v = settings[key];
     if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) return `mixer setting ${key} must be an integer in ${lo}..${hi}`;
   }
@@ -271,6 +279,8 @@ const nudged = (w: number, x: number, err: number, shift: number) => Math.min(WE
 const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
 const CACHE_SETS = 2 * (MAX_MATCH + 1);
 
+const NO_ENTRIES = new Int32Array(0);
+
 /** What mixing a position decided, which learning the token needs (see Mixer.plan). */
 export class MixPlan {
   /** The token given the mixed probability (-1: none), and the match length behind it (0: the cache's). */
@@ -289,6 +299,11 @@ export class MixPlan {
   x1 = 0;
   x2 = 0;
   mixed = 0;
+  /** Version 5: the previous token (-1: none), its entries as the row was weighed (tokens, then c), and what each loses. */
+  previous = -1;
+  entryCount = 0;
+  entries?: Int32Array;
+  losses?: Int32Array;
 }
 
 /**
@@ -310,6 +325,8 @@ export class Mixer {
    * it learns from; where a GPU weighs and learns (codec.ts, walkOnDevice) no row comes here, and the GPU keeps b.
    */
   private bias?: TokenBias;
+  /** Version 5: the pair bias (made with the token bias; kept here also where a GPU weighs: a row's entries go in its question). */
+  private pairs?: PairBias;
   private row?: Frequencies;
   private pending?: MixPlan;
   /** Version 3: the step's learned positions, waiting for the next step, and the step they belong to. */
@@ -342,18 +359,32 @@ export class Mixer {
     if (this.waiting.length > 0 && this.stepOf(position) !== this.waitingStep) this.flush();
   }
 
-  /** The model's row of weights for `position` as the mixer's version has it: times e^bias from version 4, else as is. */
+  /**
+   * The model's row of weights for `position` as the mixer's version has it: times e^bias from version 4 (and e^c of
+   * the previous token's entries in version 5), else as is.
+   */
   weigh<Row extends ArrayLike<number>>(row: Row, position: number): Row | Int32Array | Float64Array {
     const bias = this.tokenBias(row.length);
     if (!bias) return row;
     this.enter(position);
-    return bias.weigh(row);
+    const out = bias.weigh(row);
+    if (this.pairs) {
+      const { count, tokens, values } = this.pairs.entries(this.previousOf(position));
+      weighEntries(out, row, bias.values, tokens, values, count);
+    }
+    return out;
   }
 
-  /** Version 4's token bias over a vocabulary of `vocab` (undefined before version 4). */
+  /** The token bias over a vocabulary of `vocab` (undefined before version 4); version 5's bias for each previous token comes with it. */
   tokenBias(vocab: number): TokenBias | undefined {
     if (this.settings.version < 4) return undefined;
+    if (this.settings.version >= 5) this.pairs ??= new PairBias(vocab, this.settings.pairRate!);
     return (this.bias ??= new TokenBias(vocab, this.settings.biasRate!));
+  }
+
+  /** The token before `position` in its segment (-1 at the segment's start): known, since its step has been learned. */
+  private previousOf(position: number): number {
+    return position > this.match.segmentStart(position) ? this.match.tokens[position - 1] : -1;
   }
 
   /** Gives the predicted token, if any, its mixed probability in `freqs` (in place; the others share the rest). */
@@ -374,6 +405,18 @@ export class Mixer {
     this.enter(position);
     const plan = new MixPlan();
     this.pending = plan;
+    if (this.settings.version >= 5) {
+      if (!this.pairs) throw new Error('mixer version 5 plans a row before it knows the vocabulary (tokenBias)');
+      plan.previous = this.previousOf(position);
+      const { count, tokens, values } = this.pairs.entries(plan.previous);
+      plan.entryCount = count;
+      if (count > 0) {
+        plan.entries = new Int32Array(2 * count);
+        plan.entries.set(tokens);
+        plan.entries.set(values, count);
+        plan.losses = new Int32Array(count);
+      }
+    }
     const length = this.match.lengthAt(position);
     if (this.cache) {
       plan.slot = this.cache.slot(position);
@@ -391,6 +434,23 @@ export class Mixer {
     plan.notFirst = (length > 0 ? length * 4 + (agrees ? 1 : 0) : MATCH_SETS + plan.cachedRuns * 2) * INPUTS;
     plan.first = plan.notFirst + (length > 0 ? 2 : 1) * INPUTS;
     return plan;
+  }
+
+  /**
+   * A plan's entries of the pair bias into a question from `at`: their count, then PAIR_ENTRIES places
+   * for their tokens and as many for their c.
+   */
+  entriesOf(plan: MixPlan, into: Int32Array, at: number): void {
+    const n = plan.entryCount;
+    into[at] = n;
+    if (n === 0) return;
+    into.set(plan.entries!.subarray(0, n), at + 1);
+    into.set(plan.entries!.subarray(n), at + 1 + PAIR_ENTRIES);
+  }
+
+  /** What a plan's entries lose, from the frequencies they were coded with (entry i's at freqs[at + i]: a GPU's answer). */
+  lose(plan: MixPlan, freqs: ArrayLike<number>, at: number, precision: number): void {
+    for (let i = 0; i < plan.entryCount; i++) plan.losses![i] = this.pairs!.loss(freqs[at + i], precision);
   }
 
   /** A plan's weight sets into `into` from `at`: for the token not the model's first choice, then for it the first. */
@@ -412,8 +472,12 @@ export class Mixer {
   /** Learns `token` at `position`, with what its plan decided (by default the last one made). */
   learn(position: number, token: number, pending = this.pending!): void {
     if (this.settings.version < 3) return this.apply(pending, position, token);
-    // the bias learns from the row as coded (it is reused for the next), and applies it with the rest
-    if (this.bias && this.row) this.bias.learn(this.row.freqs, this.row.precision, token);
+    // the biases learn from the row as coded (it is reused for the next), and apply it with the rest
+    if (this.bias && this.row) {
+      const { freqs, precision } = this.row;
+      this.bias.learn(freqs, precision, token);
+      for (let i = 0; i < pending.entryCount; i++) pending.losses![i] = this.pairs!.loss(freqs[pending.entries![i]], precision);
+    }
     this.waiting.push({ pending, position, token });
     this.waitingStep = this.stepOf(position);
   }
@@ -441,5 +505,6 @@ export class Mixer {
     if (plan.cachedToken >= 0) this.cacheHits[plan.cachedRuns] += ((token === plan.cachedToken ? ONE : 0) - this.cacheHits[plan.cachedRuns]) >> matchRate;
     this.cache?.learn(plan.slot, token);
     this.match.learn(position, token);
+    this.pairs?.learn(plan.previous, token, plan.entries ?? NO_ENTRIES, plan.losses ?? NO_ENTRIES, plan.entryCount);
   }
 }

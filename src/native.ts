@@ -20,12 +20,16 @@ import { UserError } from './cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = ['integer.c', 'ranks.c', 'cuda.c', 'cm.c', 'exact.h', 'model.h', 'ranks.h', 'cuda.h', 'cm.h', 'napi.h'].map((file) => join(ROOT, 'native', file));
+/** Tokens a previous token keeps a bias for in mixer version 5 (src/bias.ts, PairBias): a new one replaces the lowest. */
+export const PAIR_ENTRIES = 32;
 /** A question and an answer of the GPU's exact coder (native/cuda.cu): [value or token, candidate (-1: none), x1, x2,
  * the candidate's weight sets when it is not and is the model's first choice (4 each), the slot of its token bias
- * (-1: none)]; [token (-1: no interval holds the value), start, frequency, rank, x0, whether the candidate is the first
- * choice, the mixed probability]. */
-export const ASK = 13;
-export const ANSWER = 7;
+ * (-1: none), the count of its previous token's entries (mixer version 5, at most PAIR_ENTRIES), their tokens
+ * (PAIR_ENTRIES places), their c (as many)]; [token (-1: no interval holds the value), start, frequency, rank, x0,
+ * whether the candidate is the first choice, the mixed probability, the entries' final frequencies (PAIR_ENTRIES
+ * places)]. */
+export const ASK = 14 + 2 * PAIR_ENTRIES;
+export const ANSWER = 7 + PAIR_ENTRIES;
 
 /** The GPU's kernels and the header they share with the CPU's engine, which NVRTC compiles when a model first runs there. */
 const KERNELS = join(ROOT, 'native', 'cuda.cu');

@@ -1,9 +1,9 @@
 // What the coders need from one row of the model's output: a token's rank among the logits (rank mode), and
 // the distribution as integer frequencies (exact mode). Where the native addon is (src/native.ts) its C twins
 // (native/ranks.c) do the passes over the vocabulary, with the same numbers; LLMC_ENGINE=onnx keeps them here.
-import type { TokenBias } from './bias.ts';
+import { type TokenBias, weighEntries } from './bias.ts';
 import { mixedOf, modelInput } from './mixer.ts';
-import { ANSWER, ASK, type NativeAddon, nativeEngine } from './native.ts';
+import { ANSWER, ASK, PAIR_ENTRIES, type NativeAddon, nativeEngine } from './native.ts';
 
 let rows: NativeAddon | undefined | null = null;
 
@@ -158,11 +158,15 @@ export function codeRows(weights: Int32Array, logits: Float32Array, vocab: numbe
   const freqs = new Frequencies(vocab, precision);
   for (let b = 0; b < count; b++) {
     const p = b * stride + offset, a = b * ASK, o = b * ANSWER;
-    const candidate = asks[a + 1], slot = asks[a + 12];
+    const candidate = asks[a + 1], slot = asks[a + 12], entries = asks[a + 13];
+    const entryTokens = asks.subarray(a + 14, a + 14 + entries), entryValues = asks.subarray(a + 14 + PAIR_ENTRIES, a + 14 + PAIR_ENTRIES + entries);
     let token = asks[a], start: number;
     if (token < 0 || token >= (decoding ? 2 ** precision : vocab) || candidate >= vocab || slot < -1 || slot >= biases.length) throw new Error('code: a question outside the vocabulary, the precision or the biases');
+    if (entries < 0 || entries > PAIR_ENTRIES || (entries > 0 && slot < 0) || entryTokens.some((j) => j < 0 || j >= vocab) || entryValues.some((c) => Math.abs(c) > 1 << 22)) throw new Error('code: entries of a previous token outside the vocabulary or ±4 nats, or without a token bias');
     const row = weights.subarray(p * vocab, (p + 1) * vocab);
-    freqs.load(slot >= 0 ? biases[slot].weigh(row) : row);
+    const weighed = slot >= 0 ? biases[slot].weigh(row) : row;
+    if (entries > 0) weighEntries(weighed, row, biases[slot].values, entryTokens, entryValues, entries);
+    freqs.load(weighed);
     let x0 = 0, first = 0, mixed = 0;
     if (candidate >= 0) {
       x0 = modelInput(freqs.freqs[candidate], precision);
@@ -174,6 +178,7 @@ export function codeRows(weights: Int32Array, logits: Float32Array, vocab: numbe
     else [start] = freqs.interval(token);
     if (slot >= 0) biases[slot].learn(freqs.freqs, precision, token);
     answers.set([token, start, freqs.freqs[token], rankOf(logits.subarray(p * vocab, (p + 1) * vocab), token, freqs.native), x0, first, mixed], o);
+    for (let i = 0; i < entries; i++) answers[o + 7 + i] = freqs.freqs[entryTokens[i]];
   }
   for (const bias of biases) bias.settle();
 }

@@ -65,7 +65,7 @@ test('.bin layout matches docs/FORMAT.md', () => {
   const fixed = 4 + 1 + 1 + 1 + 1 + 1 + 32 + 8 + 4 + 4 + 8 + 16 + 4 + 4 + 4 + 4 + 4 + 4 + 4;
   assert.equal(bytes.length, fixed + name.length + header.extra.length + sampleTable.length + 2 * sampleWords.length);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), 'LLMC');
-  assert.deepEqual([...bytes.subarray(4, 9)], [9, 0, 0, 24, name.length]);
+  assert.deepEqual([...bytes.subarray(4, 9)], [10, 0, 0, 24, name.length]);
   const view = new DataView(bytes.buffer);
   const afterName = 9 + name.length;
   assert.deepEqual(bytes.subarray(afterName, afterName + 32), header.modelFingerprint);
@@ -116,12 +116,12 @@ test('.bin refuses trailing garbage, a wrong magic and an unknown version', () =
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4c)), /^truncated/);
   assertOneLineError(() => decodeBin(Uint8Array.of(0x4c, 0x4d)), /^not an llm-compression/);
   const future = bytes.slice();
-  future[4] = 10;
-  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 10 \(this build reads versions 3, 4, 5, 6, 7, 8 and 9\)/);
-  for (const version of [3, 4, 5, 6, 7, 8]) {
+  future[4] = 11;
+  assertOneLineError(() => decodeBin(withFixedCrc(future)), /^unsupported \.bin format version 11 \(this build reads versions 3, 4, 5, 6, 7, 8, 9 and 10\)/);
+  for (const version of [3, 4, 5, 6, 7, 8, 9]) {
     const earlier = bytes.slice();
     earlier[4] = version;
-    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 9 without its additions`);
+    assert.deepEqual(decodeBin(withFixedCrc(earlier)).header, decodeBin(bytes).header, `version ${version} is read as version 10 without its additions`);
   }
   const before = bytes.slice();
   before[4] = 2;
@@ -207,11 +207,11 @@ test('an end record binds the frames: count, total length and hash, in one strea
   // records of two versions (two files put together, or a crafted one): each writer gives all its records one version
   const mixed = new StreamCheck();
   mixed.frame(frame(0), BIN_VERSION);
-  assertOneLineError(() => mixed.frame(frame(1), BIN_VERSION - 1), /^corrupt \.bin file: frame 2 is of format version 8, the file's first record of 9/);
+  assertOneLineError(() => mixed.frame(frame(1), BIN_VERSION - 1), /^corrupt \.bin file: frame 2 is of format version 9, the file's first record of 10/);
   const lateEnd = new StreamCheck();
   lateEnd.frame(frame(0), BIN_VERSION);
   lateEnd.frame(frame(1), BIN_VERSION);
-  assertOneLineError(() => lateEnd.end(end, BIN_VERSION - 1), /^corrupt \.bin file: the end record is of format version 8/);
+  assertOneLineError(() => lateEnd.end(end, BIN_VERSION - 1), /^corrupt \.bin file: the end record is of format version 9/);
   assertOneLineError(() => alone.end({ ...end, frames: 0, length: 0, sha256Prefix: sha256(new Uint8Array(0)).subarray(0, 16) }, BIN_VERSION), /^corrupt \.bin file: an end record with no frame before it$/);
 });
 
@@ -265,10 +265,10 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
   const text = new TextEncoder().encode('Call me Ishmael.');
   const frame = soloable(text);
   const file = fileOfFrame(encodeBin(frame.header, frame.table, frame.words));
-  // magic, version 9, flags (solo | mixer), mode exact, 4 bytes of fingerprint, original length, tokens, window (2 bytes),
+  // magic, version 10, flags (solo | mixer), mode exact, 4 bytes of fingerprint, original length, tokens, window (2 bytes),
   // vocabulary (3 bytes), 4 bytes of hash, word count, the words, the CRC
   assert.equal(file.length, 7 + 4 + 1 + 1 + 2 + 3 + 4 + 1 + 2 * sampleWords.length + 4);
-  assert.deepEqual([...file.subarray(4, 7)], [9, 1 | 2, 1]);
+  assert.deepEqual([...file.subarray(4, 7)], [10, 1 | 2, 1]);
   assert.deepEqual(file.subarray(7, 11), frame.header.modelFingerprint.subarray(0, 4));
   const { frame: record, contents } = frameOfFile(file);
   assert.deepEqual(record, file);
@@ -293,17 +293,26 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
   flag16[4] = 8;
   flag16[5] |= 16;
   assertOneLineError(() => decodeBin(withFixedCrc(flag16)), /unknown flags 0x13/, 'version 8 has no flag 16');
-  // from version 9, flag 16 is the mixer of version 4 with the solo layout's bias rate
-  const biased = soloable(text, {}, { mixer: { version: 4, ...SOLO_LAYOUT.mixer, biasRate: SOLO_LAYOUT.biasRate } });
+  // from version 10, flag 16 is the mixer of version 5 with the solo layout's rates; in version 9 it was version 4's
+  const pairs = { version: 5, ...SOLO_LAYOUT.mixer, biasRate: SOLO_LAYOUT.biasRate, pairRate: SOLO_LAYOUT.pairRate } as const;
+  const biased = soloable(text, {}, { mixer: pairs });
   const biasedFile = fileOfFrame(encodeBin(biased.header, biased.table, biased.words));
-  assert.equal(biasedFile[5], 1 | 2 | 16);
+  assert.deepEqual([biasedFile[4], biasedFile[5]], [10, 1 | 2 | 16]);
   const biasedRead = decodeBin(biasedFile).header;
-  assert.deepEqual(decodeExtra(biasedRead.extra, biasedRead).mixer, { version: 4, ...SOLO_LAYOUT.mixer, biasRate: SOLO_LAYOUT.biasRate });
-  assert.deepEqual(encodeBin(biasedRead, biased.table, biased.words), biasedFile, 'a solo header with the bias encodes as the same record');
-  // a full record of version 8 whose extra field names the mixer of version 4 is refused
+  assert.deepEqual(decodeExtra(biasedRead.extra, biasedRead).mixer, pairs);
+  assert.deepEqual(encodeBin(biasedRead, biased.table, biased.words), biasedFile, 'a solo header with both biases encodes as the same record');
+  const nine = biasedFile.slice();
+  nine[4] = 9;
+  const nineRead = decodeBin(withFixedCrc(nine)).header;
+  assert.deepEqual(decodeExtra(nineRead.extra, nineRead).mixer, { version: 4, ...SOLO_LAYOUT.mixer, biasRate: SOLO_LAYOUT.biasRate }, 'a version 9 solo record with flag 16: the token bias');
+  // a full record of a version before a mixer's is refused: version 8 with mixer 4, version 9 with mixer 5
   const full = encodeBin(biased.header, biased.table, biased.words);
-  assert.deepEqual(decodeExtra(decodeBin(full).header.extra, decodeBin(full).header).mixer?.biasRate, SOLO_LAYOUT.biasRate);
-  const eight = full.slice();
+  assert.deepEqual(decodeExtra(decodeBin(full).header.extra, decodeBin(full).header).mixer?.pairRate, SOLO_LAYOUT.pairRate);
+  const older = full.slice();
+  older[4] = 9;
+  assertOneLineError(() => decodeBin(withFixedCrc(older)), /mixer version 5 in a record of format version 9, older than the pair bias/);
+  const tokenBiased = soloable(text, {}, { mixer: { version: 4, ...SOLO_LAYOUT.mixer, biasRate: SOLO_LAYOUT.biasRate } });
+  const eight = encodeBin(tokenBiased.header, tokenBiased.table, tokenBiased.words);
   eight[4] = 8;
   assertOneLineError(() => decodeBin(withFixedCrc(eight)), /mixer version 4 in a record of format version 8/);
   // one lane a row of a step once a solo record's tokens fill a group of rows: implied, not written
@@ -321,7 +330,9 @@ test('a file of one frame is a solo record where its layout allows: its layout, 
     ['another batch', soloable(text, {}, { batch: 8 })],
     ['other mixer settings', soloable(text, {}, { mixer: { version: 3, ...SOLO_LAYOUT.mixer, minMatch: 4 } })],
     ['an older mixer', soloable(text, {}, { mixer: { version: 2, ...SOLO_LAYOUT.mixer } })],
-    ['another bias rate', soloable(text, {}, { mixer: { version: 4, ...SOLO_LAYOUT.mixer, biasRate: 13 } })],
+    ['another bias rate', soloable(text, {}, { mixer: { ...pairs, biasRate: 13 } })],
+    ['another pair rate', soloable(text, {}, { mixer: { ...pairs, pairRate: 13 } })],
+    ['the token bias without the pairs', soloable(text, {}, { mixer: { version: 4, ...SOLO_LAYOUT.mixer, biasRate: SOLO_LAYOUT.biasRate } })],
     ['lanes where the tokens fill no group of rows', soloable(text, {}, { lanes: 2 })],
     ['one lane where they fill one', soloable(new Uint8Array(2048 * 64), { tokenCount: 2048 * 64 })],
     ['float arithmetic', soloable(text, {}, { arithmetic: 'float', graph: 'stepper' })],

@@ -73,12 +73,15 @@ test('a model frame\'s extra field: unknown codes and flags, bytes missing or le
     ['graph code 9', withExtra(set(7, 9)), /corrupt \.bin header: unknown graph code 9/],
     ['flag 64', withExtra((x) => ((x[0] |= 64), x)), /unknown flags 72 in the extra field/],
     ['a byte left over', withExtra((x) => Uint8Array.from([...x, 0])), /1 byte\(s\) after the extra field's last value/],
-    ['cut inside the mixer', withExtra((x) => x.subarray(0, x.length - 2)), /the extra field ends inside its mixer settings/],
-    // the mixer of version 4 (llmc's default): version, minMatch, learningShift, matchRate, biasRate
-    ['minMatch 200', withExtra(set(header.extra.length - 4, 200)), /mixer setting minMatch must be an integer in 1\.\.15/],
-    ['biasRate 64', withExtra(set(header.extra.length - 1, 64)), /mixer setting biasRate must be an integer in 1\.\.63/],
-    ['mixer version 7', withExtra((x) => set(x.length - 5, 7)(x).subarray(0, x.length - 1)), /mixer version 7 is unknown to this build \(it reads versions 1 to 4\)/],
-    ['mixer version 3 with a bias rate', withExtra(set(header.extra.length - 5, 3)), /1 byte\(s\) after the extra field's last value/],
+    ['cut inside the mixer', withExtra((x) => x.subarray(0, x.length - 3)), /the extra field ends inside its mixer settings/],
+    ['cut before the pair rate', withExtra((x) => x.subarray(0, x.length - 1)), /the extra field ends inside its mixer pair rate/],
+    // the mixer of version 5 (llmc's default): version, minMatch, learningShift, matchRate, biasRate, pairRate
+    ['minMatch 200', withExtra(set(header.extra.length - 5, 200)), /mixer setting minMatch must be an integer in 1\.\.15/],
+    ['biasRate 64', withExtra(set(header.extra.length - 2, 64)), /mixer setting biasRate must be an integer in 1\.\.63/],
+    ['pairRate 0', withExtra(set(header.extra.length - 1, 0)), /mixer setting pairRate must be an integer in 1\.\.255/],
+    ['mixer version 7', withExtra((x) => set(x.length - 6, 7)(x).subarray(0, x.length - 2)), /mixer version 7 is unknown to this build \(it reads versions 1 to 5\)/],
+    ['mixer version 4 with a pair rate', withExtra(set(header.extra.length - 6, 4)), /1 byte\(s\) after the extra field's last value/],
+    ['mixer version 3 with both rates', withExtra(set(header.extra.length - 6, 3)), /2 byte\(s\) after the extra field's last value/],
   ];
   for (const [what, bytes, pattern] of cases) refusedInOneLine(decode(t, bytes), pattern, what);
 });

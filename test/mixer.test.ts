@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAYOUT, walk } from '../src/codec.ts';
 import { decodeBin, splitRecords } from '../src/container.ts';
-import { TokenBias } from '../src/bias.ts';
-import { DEFAULT_MIXER, MATCH_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
+import { PairBias, TokenBias } from '../src/bias.ts';
+import { BIAS_MIXER, DEFAULT_MIXER, MATCH_MIXER, Mixer, type MixerSettings, squash } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeOfFrame } from '../src/range.ts';
+import { PAIR_ENTRIES } from '../src/native.ts';
 import { Frequencies, nativeRows } from '../src/ranks.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
 import { compress, decompress, ok, ROOT, SCARLET, stage } from './helpers.ts';
@@ -47,11 +48,11 @@ class ReferenceBias {
     }
   }
 
-  /** The weights times e^b, floored. */
-  weigh(w: Int32Array): Int32Array {
+  /** The weights times e^b, floored; a token with a pair's c (version 5) times e^(b + c), b + c within ±4 nats. */
+  weigh(w: Int32Array, pairs = new Map<number, bigint>()): Int32Array {
     // b >> 12 is a floor, for negative b too
-    const index = (b: bigint) => Number((b >= 0n ? b / 4096n : -((-b + 4095n) / 4096n)) + 1024n);
-    return Int32Array.from(w, (wj, j) => Number((BigInt(wj) * this.table[index(this.b[j])]) / 32768n));
+    const index = (b: bigint) => Math.min(2048, Math.max(0, Number((b >= 0n ? b / 4096n : -((-b + 4095n) / 4096n)) + 1024n)));
+    return Int32Array.from(w, (wj, j) => Number((BigInt(wj) * this.table[index(this.b[j] + (pairs.get(j) ?? 0n))]) / 32768n));
   }
 
   learn(f: Int32Array, precision: number, token: number): void {
@@ -66,6 +67,47 @@ class ReferenceBias {
       this.b[j] = v > bound ? bound : v < -bound ? -bound : v;
     });
     this.learned.fill(0n);
+  }
+}
+
+/**
+ * Version 5's pair bias from docs/MIXER.md: for each previous token a list of at most 32 (token, c), c within ±2^22.
+ * A row's entries each lose floor(η · f / 2^precision) (if still held), then its token gains η, taking the place of the
+ * first lowest entry when the list is full and does not hold it.
+ */
+class ReferencePairs {
+  private readonly lists = new Map<number, [number, bigint][]>();
+  constructor(private readonly rate: number) {}
+
+  /** The entries of previous token p as a map of c (p -1: none). */
+  of(p: number): Map<number, bigint> {
+    return new Map(this.lists.get(p) ?? []);
+  }
+
+  /** What each entry of p loses, from the row's final frequencies. */
+  losses(p: number, f: Int32Array, precision: number): [number, bigint][] {
+    const eta = BigInt(this.rate) * 4096n;
+    return [...this.of(p)].map(([j]) => [j, (eta * BigInt(f[j])) / 2n ** BigInt(precision)]);
+  }
+
+  learn(p: number, token: number, losses: [number, bigint][]): void {
+    if (p < 0) return;
+    const bound = 2n ** 22n, eta = BigInt(this.rate) * 4096n;
+    const list = this.lists.get(p) ?? [];
+    this.lists.set(p, list);
+    for (const [j, loss] of losses) {
+      const entry = list.find(([t]) => t === j);
+      if (entry) entry[1] = entry[1] - loss < -bound ? -bound : entry[1] - loss;
+    }
+    let entry = list.find(([t]) => t === token);
+    if (!entry) {
+      if (list.length < 32) list.push((entry = [token, 0n]));
+      else {
+        const lowest = list.reduce((low, e) => (e[1] < low[1] ? e : low));
+        list[list.indexOf(lowest)] = entry = [token, 0n];
+      }
+    }
+    entry[1] = entry[1] + eta > bound ? bound : entry[1] + eta;
   }
 }
 
@@ -175,7 +217,7 @@ class ReferenceMixer {
   }
 }
 
-test('the mixer computes the same frequencies as an independent implementation, versions 1 to 4, on the tiny model\'s rows', async () => {
+test('the mixer computes the same frequencies as an independent implementation, versions 1 to 5, on the tiny model\'s rows', async () => {
   const model = await loadModel('llmc-tiny');
   const doc = tokensOfStr(JSON_TEXT, model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
   const tokens = doc.tokenList.map((t) => t[0]).slice(0, 1500);
@@ -183,14 +225,17 @@ test('the mixer computes the same frequencies as an independent implementation, 
   const freqs = new Frequencies(model.vocabSize, layout.precision);
   // the reference's frequencies of biased weights: TypeScript's arithmetic, where the mixer's may be the addon's
   const plain = new Frequencies(model.vocabSize, layout.precision, undefined);
-  const versions = ([1, 2, 3, 4] as const).map((version) => {
-    const settings: MixerSettings = version === 4 ? DEFAULT_MIXER : { ...MATCH_MIXER, version };
-    const waiting: [number, number, Learning][] = [];
-    const bias = version === 4 ? new ReferenceBias(model.vocabSize, settings.biasRate!) : undefined;
-    return { version, mixer: new Mixer(tokens.length, layout.segmentLength, settings, layout.batch), reference: new ReferenceMixer(tokens.length, layout.segmentLength, settings), bias, waiting, mixed: 0, bits: 0 };
+  const versions = ([1, 2, 3, 4, 5] as const).map((version) => {
+    const settings: MixerSettings = version === 5 ? DEFAULT_MIXER : version === 4 ? BIAS_MIXER : { ...MATCH_MIXER, version };
+    const waiting: [number, number, Learning, [number, bigint][]][] = [];
+    const bias = version >= 4 ? new ReferenceBias(model.vocabSize, settings.biasRate!) : undefined;
+    const pairs = version === 5 ? new ReferencePairs(settings.pairRate!) : undefined;
+    return { version, mixer: new Mixer(tokens.length, layout.segmentLength, settings, layout.batch), reference: new ReferenceMixer(tokens.length, layout.segmentLength, settings), bias, pairs, waiting, mixed: 0, bits: 0 };
   });
   // the step of a position: its group of segments, and its place in its segment
   const stepOf = (p: number) => Math.floor(p / layout.segmentLength / layout.batch) * layout.segmentLength + (p % layout.segmentLength);
+  // the token before a position in its segment (-1: none)
+  const previous = (p: number) => (p % layout.segmentLength > 0 ? tokens[p - 1] : -1);
   let bitsModel = 0;
   await walk(model, tokens.length, layout, ({ weights }, pos) => {
     const token = tokens[pos];
@@ -199,13 +244,16 @@ test('the mixer computes the same frequencies as an independent implementation, 
     for (const v of versions) {
       // versions 3 and 4 learn a step's tokens when the next step begins
       if (v.version >= 3 && v.waiting.length > 0 && stepOf(v.waiting[0][0]) !== stepOf(pos)) {
-        for (const w of v.waiting.splice(0)) v.reference.learn(...w);
+        for (const [position, token, learning, losses] of v.waiting.splice(0)) {
+          v.reference.learn(position, token, learning);
+          v.pairs?.learn(previous(position), token, losses);
+        }
         v.bias?.settle();
       }
       let expected = model.slice();
       if (v.bias) {
         freqs.load(v.mixer.weigh(weights!, pos));
-        expected = Int32Array.from(plain.load(v.bias.weigh(weights!)).freqs);
+        expected = Int32Array.from(plain.load(v.bias.weigh(weights!, v.pairs?.of(previous(pos)))).freqs);
         assert.equal(freqs.top, plain.top);
       } else freqs.freqs.set(model);
       const learning = v.reference.mix(expected, freqs.top, layout.precision, pos);
@@ -217,12 +265,12 @@ test('the mixer computes the same frequencies as an independent implementation, 
       assert.ok(freqs.freqs.every((f) => f >= 1));
       v.bits -= Math.log2(freqs.freqs[token] / 2 ** layout.precision);
       v.mixer.learn(pos, token);
-      if (v.version >= 3) v.waiting.push([pos, token, learning]);
+      if (v.version >= 3) v.waiting.push([pos, token, learning, v.pairs?.losses(previous(pos), expected, layout.precision) ?? []]);
       else v.reference.learn(pos, token, learning);
     }
     return token;
   });
-  const [first, second, third, fourth] = versions;
+  const [first, second, third, fourth, fifth] = versions;
   assert.ok(first.mixed > tokens.length / 4, `the match model predicted ${first.mixed} of ${tokens.length} positions`);
   assert.ok(second.mixed > first.mixed, `with the cache, ${second.mixed} positions mixed against ${first.mixed}`);
   assert.ok(first.bits < 0.8 * bitsModel, `mixed ${first.bits.toFixed(0)} bits against the model's ${bitsModel.toFixed(0)}`);
@@ -230,6 +278,31 @@ test('the mixer computes the same frequencies as an independent implementation, 
   assert.ok(Math.abs(third.bits - second.bits) < 0.01 * second.bits, `version 3: ${third.bits.toFixed(0)} bits, version 2: ${second.bits.toFixed(0)}`);
   assert.notEqual(third.bits, second.bits, 'version 3 learns later, so some of its numbers differ');
   assert.ok(fourth.bits < 0.99 * third.bits, `version 4: ${fourth.bits.toFixed(0)} bits, version 3: ${third.bits.toFixed(0)}`);
+  assert.ok(fifth.bits < fourth.bits, `version 5: ${fifth.bits.toFixed(0)} bits, version 4: ${fourth.bits.toFixed(0)}`);
+});
+
+test('the pair bias keeps the same table as the reference over a book\'s tokens, where lists fill and entries are replaced', async () => {
+  const model = await loadModel('llmc-tiny');
+  const doc = tokensOfStr(SCARLET.subarray(0, 40000), model.tokenizer, model.vocabulary, { modelName: model.name, vocabSize: model.vocabSize });
+  const tokens = doc.tokenList.map((t) => t[0]);
+  const precision = 24, rate = DEFAULT_MIXER.pairRate!;
+  const pairs = new PairBias(model.vocabSize, rate), reference = new ReferencePairs(rate);
+  // each row's frequencies: the tokens seen so far, one each at least, as a coder's would sum to 2^precision
+  const seen = new Float64Array(model.vocabSize).fill(1);
+  let replaced = 0;
+  for (let pos = 1; pos < tokens.length; pos++) {
+    const p = tokens[pos - 1], token = tokens[pos];
+    const total = pos - 1 + model.vocabSize;
+    const f = Int32Array.from(seen, (n) => Math.floor((n * 2 ** precision) / total));
+    const { count, tokens: held, values } = pairs.entries(p);
+    assert.deepEqual([...held].map((j, i) => [j, BigInt(values[i])]), [...reference.of(p)], `position ${pos}`);
+    if (count === PAIR_ENTRIES && !held.includes(token)) replaced++;
+    const losses = Int32Array.from(held, (j) => pairs.loss(f[j], precision));
+    pairs.learn(p, token, held.slice(), losses, count);
+    reference.learn(p, token, reference.losses(p, f, precision));
+    seen[token]++;
+  }
+  assert.ok(replaced > 100, `${replaced} entries replaced in full lists`);
 });
 
 test('the token bias computes the same rows with the addon as in TypeScript', async (t) => {
@@ -271,31 +344,45 @@ test('mixed frames round-trip through llmc and through the stages, and code a re
   t.diagnostic(`a passage twice: ${mixed.length} bytes mixed, ${alone.length} with the model alone (once: ${once.length})`);
 });
 
-test('the token bias (mixer version 4) round-trips through llmc, in a solo record and in frames, and through the stages', (t) => {
+test('the pair bias (mixer version 5, the default) and the token bias alone (version 4) round-trip through llmc, in a solo record and in frames, and through the stages', (t) => {
   const text = SCARLET.subarray(0, 12000);
   const v2 = ['-n', 'llmc-tiny-v2'];
-  const solo = ok('llmc', ['-q', ...v2, '--mixer', 'bias'], text);
-  assert.deepEqual([solo[4], solo[5]], [9, 1 | 2 | 16], 'format 9, a solo record whose mixer is version 4');
+  const solo = ok('llmc', ['-q', ...v2], text);
+  assert.deepEqual([solo[4], solo[5]], [10, 1 | 2 | 16], 'format 10, a solo record whose mixer is version 5');
   assert.deepEqual(rangeOfFrame(decodeBin(solo)).mixer, DEFAULT_MIXER);
   assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], solo), text);
-  // three frames of 4 kB, each with a bias of its own
-  const framed = ok('llmc', ['-q', ...v2, '--mixer', 'bias', '--block', '4096'], text);
-  const records = splitRecords(framed);
-  assert.equal(records.length, 4, 'three frames and the end');
-  for (const record of records.slice(0, 3)) assert.deepEqual(rangeOfFrame(decodeBin(record)).mixer, DEFAULT_MIXER);
-  assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], framed), text);
-  const staged = compress(text.subarray(0, 3000), TINY, ['--coder', 'exact', '--mixer', 'bias']);
+  // three frames of 4 kB, each with biases of its own; version 4 is written in full
+  for (const [mixer, settings] of [['pairs', DEFAULT_MIXER], ['bias', BIAS_MIXER]] as const) {
+    const framed = ok('llmc', ['-q', ...v2, '--mixer', mixer, '--block', '4096'], text);
+    const records = splitRecords(framed);
+    assert.equal(records.length, 4, 'three frames and the end');
+    for (const record of records.slice(0, 3)) assert.deepEqual(rangeOfFrame(decodeBin(record)).mixer, settings);
+    assert.deepEqual(ok('llmc', ['-d', '-q', ...v2], framed), text);
+  }
+  const staged = compress(text.subarray(0, 3000), TINY, ['--coder', 'exact']);
   assert.deepEqual(decompress(staged, TINY), Buffer.from(text.subarray(0, 3000)));
-  t.diagnostic(`12 kB of Scarlet with llmc-tiny-v2: ${solo.length} bytes with the bias, ${ok('llmc', ['-q', ...v2, '--mixer', 'match'], text).length} without`);
+  const sizes = ['bias', 'match'].map((mixer) => ok('llmc', ['-q', ...v2, '--mixer', mixer], text).length);
+  t.diagnostic(`12 kB of Scarlet with llmc-tiny-v2: ${solo.length} bytes with both biases, ${sizes[0]} with the token bias alone, ${sizes[1]} with neither`);
+});
+
+test('a file made by 0.18.1 (format 9: a solo record, the token bias) still decodes to its original', () => {
+  // made by `llmc -n llmc-tiny-v2` at commit 83e68ee from bytes 9000..12000 of protobufjs' descriptor.json
+  const file = readFileSync(join(ROOT, 'test', 'fixtures', 'descriptor-0.18.1.bin'));
+  const frame = rangeOfFrame(decodeBin(splitRecords(file)[0]));
+  assert.deepEqual([file[4], file[5], frame.mixer], [9, 1 | 2 | 16, BIAS_MIXER]);
+  const original = readFileSync(join(ROOT, 'node_modules', 'protobufjs', 'google', 'protobuf', 'descriptor.json')).subarray(9000, 12000);
+  assert.deepEqual(ok('llmc', ['-d', '-q', '-n', 'llmc-tiny-v2'], file), original);
 });
 
 test('bad mixer settings in a document are refused in one line', () => {
   const doc = JSON.parse(ok('tokensOfStr', TINY, 'Some text to rank, then break.').toString());
   const ranked = JSON.parse(ok('modelToInx', [...TINY, '--quiet', '--coder', 'exact'], JSON.stringify(doc)).toString());
   for (const [mixer, pattern] of [
-    [{ ...DEFAULT_MIXER, version: 5 }, /mixer version 5 is unknown to this build/],
+    [{ ...DEFAULT_MIXER, version: 6 }, /mixer version 6 is unknown to this build \(it reads versions 1 to 5\)/],
     [{ ...MATCH_MIXER, version: 4 }, /mixer setting biasRate must be an integer in 1\.\.63/],
     [{ ...MATCH_MIXER, biasRate: 26 }, /mixer version 3 has no biasRate/],
+    [{ ...BIAS_MIXER, pairRate: 77 }, /mixer version 4 has no pairRate/],
+    [{ ...BIAS_MIXER, version: 5 }, /mixer setting pairRate must be an integer in 1\.\.255/],
     [{ ...DEFAULT_MIXER, minMatch: 1e9 }, /minMatch must be an integer in 1\.\.15/],
     [{ ...DEFAULT_MIXER, extra: 1 }, /unknown mixer setting "extra"/],
     ['match', /the mixer settings are not a JSON object/],
