@@ -10,7 +10,7 @@
 #   --set         the public bench set (bench/benchset.json; bench/benchset.sh fetches it into bench/data/ if
 #                 needed, and checks it). Its results go to bench/results/compare-set.json unless --out.
 #   --files a,b   only these files (names, as in the table)
-#   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc), alone (exact without the mixer), match (exact with mixer version 3, no token bias)
+#   --coders a,b  only these coders: gzip,bzip2,xz,zstd,brotli,ppmd (7z PPMd),rank,exact (ours, ./run.sh = llmc), alone (exact without the mixer), match (exact with mixer version 3, no token bias), bias (exact with mixer version 4, no pair bias)
 #   --models a,b  our coders once with each of these models (llmc -n), side by side (default: the embedded model)
 #   --jobs N      N files at once (default 1). The timings are then contended: N processes share the cores,
 #                 so compare seconds and KB/s only between runs with --jobs 1.
@@ -59,6 +59,7 @@ all_coders=(
   "exact|ours exact|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact|./run.sh decompress -q -T \${OURS_THREADS:-0}"
   "alone|ours exact, model alone|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer none|./run.sh decompress -q -T \${OURS_THREADS:-0}"
   "match|ours exact, no token bias|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer match|./run.sh decompress -q -T \${OURS_THREADS:-0}"
+  "bias|ours exact, no pair bias|./run.sh compress -q -T \${OURS_THREADS:-0} --coder exact --mixer bias|./run.sh decompress -q -T \${OURS_THREADS:-0}"
 )
 coders=()
 if [ -z "$only_coders" ]; then

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cacheOfLayout, DEFAULT_LAYOUT, decodeExact, decodeExactMany, rankTokens, schedule } from '../src/codec.ts';
-import { DEFAULT_MIXER, MATCH_MIXER } from '../src/mixer.ts';
+import { BIAS_MIXER, DEFAULT_MIXER, MATCH_MIXER } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { rangeEncode } from '../src/range.ts';
 import { tokensOfStr, tokensToStr } from '../src/tokenize.ts';
@@ -22,7 +22,7 @@ test('the GPU\'s walk gives the intervals, ranks and stream of the CPU\'s, and d
   // 64-token segments, 8 a step: the stream fills a group of rows, so it has a lane a row, and the last group is short
   const base = { ...DEFAULT_LAYOUT, mode: 'exact' as const, contextwindow: 64, segmentLength: 64, batch: 8 };
   assert.ok(doc.tokenList.length > 16 * base.segmentLength && doc.tokenList.length < 24 * base.segmentLength, `${doc.tokenList.length} tokens`);
-  for (const mixer of [MATCH_MIXER, DEFAULT_MIXER, undefined]) {
+  for (const mixer of [MATCH_MIXER, BIAS_MIXER, DEFAULT_MIXER, undefined]) {
     const layout = { ...base, ...(mixer ? { mixer } : {}) };
     const cpu = await rankTokens(doc, model, layout);
     const device = await rankTokens(doc, onDevice, layout);
