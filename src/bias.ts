@@ -102,13 +102,14 @@ export class TokenBias {
 }
 
 /**
- * Weight j times e^(b_j + c) for each entry (j, c) of a row's previous token, in place over `out` (which holds the row
- * times e^b: TokenBias.weigh): the exponent b_j + c is taken within ±4 nats, and the multiplier looked up as for b alone.
+ * Weight j times e^(b_j + c) for each of `count` entries (j, c) of a row's previous token (j at `tokens[tokensAt + i]`,
+ * c at `values[valuesAt + i]`), in place over `out` (which holds the row times e^b: TokenBias.weigh): the exponent
+ * b_j + c is taken within ±4 nats, and the multiplier looked up as for b alone.
  */
-export function weighEntries(out: Int32Array | Float64Array, row: ArrayLike<number>, bias: Int32Array, tokens: ArrayLike<number>, values: ArrayLike<number>, count: number): void {
+export function weighEntries(out: Int32Array | Float64Array, row: ArrayLike<number>, bias: Int32Array, count: number, tokens: ArrayLike<number>, tokensAt: number, values: ArrayLike<number>, valuesAt: number): void {
   for (let i = 0; i < count; i++) {
-    const j = tokens[i];
-    const m = MULTIPLIER[Math.min(BOUND, Math.max(-BOUND, (bias[j] + values[i]) >> INDEX_SHIFT)) + BOUND];
+    const j = tokens[tokensAt + i];
+    const m = MULTIPLIER[Math.min(BOUND, Math.max(-BOUND, (bias[j] + values[valuesAt + i]) >> INDEX_SHIFT)) + BOUND];
     out[j] = out instanceof Int32Array ? Math.floor((row[j] * m) / ONE) : (row[j] * m) / ONE;
   }
 }
@@ -121,10 +122,10 @@ export function weighEntries(out: Int32Array | Float64Array, row: ArrayLike<numb
  * visit order; the host keeps the table, and a GPU is given each row's entries in its question.
  */
 export class PairBias {
-  /** Per previous token p: its entries' count, and tokens and c at p · PAIR_ENTRIES. */
+  /** Per previous token p: its entries' count, and their tokens and c from p · PAIR_ENTRIES. */
   private readonly counts: Uint8Array;
-  private readonly tokens: Int32Array;
-  private readonly values: Int32Array;
+  readonly tokens: Int32Array;
+  readonly values: Int32Array;
 
   /** rate: η in 1/256 nat (the file's `pairRate`). */
   constructor(vocab: number, readonly rate: number) {
@@ -133,10 +134,16 @@ export class PairBias {
     this.values = new Int32Array(vocab * PAIR_ENTRIES);
   }
 
-  /** The entries of previous token p (-1: none, at a segment's start): their count, tokens and c. */
-  entries(p: number): { count: number; tokens: Int32Array; values: Int32Array } {
-    const count = p >= 0 ? this.counts[p] : 0, at = Math.max(0, p) * PAIR_ENTRIES;
-    return { count, tokens: this.tokens.subarray(at, at + count), values: this.values.subarray(at, at + count) };
+  /** How many entries previous token p has (-1: none, at a segment's start); they are at p · PAIR_ENTRIES in tokens and values. */
+  countOf(p: number): number {
+    return p >= 0 ? this.counts[p] : 0;
+  }
+
+  /** p's entries into `into`: their tokens from `at`, their c from `at + stride`. */
+  copy(p: number, into: Int32Array, at: number, stride: number): void {
+    const from = p * PAIR_ENTRIES, count = this.countOf(p);
+    into.set(this.tokens.subarray(from, from + count), at);
+    into.set(this.values.subarray(from, from + count), at + stride);
   }
 
   /** What an entry coded with frequency f (of 2^precision) loses: floor(η · f / 2^precision), in 2^-20 nat. */
@@ -147,9 +154,10 @@ export class PairBias {
 
   /**
    * A row's learning, applied (in visit order, when the next step begins): with previous token p it coded `token`,
-   * and its entries, as they were, lose `losses` (each to its token, if p still keeps it); then the token gains η.
+   * and its `count` entries, as they were (their tokens from `entries[0]`), lose what `entries` holds from 2 · count
+   * (each to its token, if p still keeps it); then the token gains η.
    */
-  learn(p: number, token: number, entryTokens: ArrayLike<number>, losses: ArrayLike<number>, count: number): void {
+  learn(p: number, token: number, entries: ArrayLike<number>, count: number): void {
     if (p < 0) return;
     const { tokens, values } = this, at = p * PAIR_ENTRIES, eta = this.rate << 12;
     const held = this.counts[p];
@@ -158,8 +166,9 @@ export class PairBias {
       return -1;
     };
     for (let i = 0; i < count; i++) {
-      const e = find(entryTokens[i]);
-      if (e >= 0) values[e] = Math.max(-B_MAX, values[e] - losses[i]);
+      // where it was, unless a row before this one in the step replaced it
+      const e = tokens[at + i] === entries[i] ? at + i : find(entries[i]);
+      if (e >= 0) values[e] = Math.max(-B_MAX, values[e] - entries[2 * count + i]);
     }
     let e = find(token);
     if (e < 0) {

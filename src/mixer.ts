@@ -299,11 +299,10 @@ export class MixPlan {
   x1 = 0;
   x2 = 0;
   mixed = 0;
-  /** Version 5: the previous token (-1: none), its entries as the row was weighed (tokens, then c), and what each loses. */
+  /** Version 5: the previous token (-1: none), and its entries as the row was weighed: their tokens, their c and what each loses, entryCount of each. */
   previous = -1;
   entryCount = 0;
   entries?: Int32Array;
-  losses?: Int32Array;
 }
 
 /**
@@ -369,8 +368,8 @@ export class Mixer {
     this.enter(position);
     const out = bias.weigh(row);
     if (this.pairs) {
-      const { count, tokens, values } = this.pairs.entries(this.previousOf(position));
-      weighEntries(out, row, bias.values, tokens, values, count);
+      const { tokens, values } = this.pairs, p = this.previousOf(position), from = p * PAIR_ENTRIES;
+      weighEntries(out, row, bias.values, this.pairs.countOf(p), tokens, from, values, from);
     }
     return out;
   }
@@ -408,14 +407,8 @@ export class Mixer {
     if (this.settings.version >= 5) {
       if (!this.pairs) throw new Error('mixer version 5 plans a row before it knows the vocabulary (tokenBias)');
       plan.previous = this.previousOf(position);
-      const { count, tokens, values } = this.pairs.entries(plan.previous);
-      plan.entryCount = count;
-      if (count > 0) {
-        plan.entries = new Int32Array(2 * count);
-        plan.entries.set(tokens);
-        plan.entries.set(values, count);
-        plan.losses = new Int32Array(count);
-      }
+      const count = (plan.entryCount = this.pairs.countOf(plan.previous));
+      if (count > 0) this.pairs.copy(plan.previous, (plan.entries = new Int32Array(3 * count)), 0, count);
     }
     const length = this.match.lengthAt(position);
     if (this.cache) {
@@ -445,12 +438,13 @@ export class Mixer {
     into[at] = n;
     if (n === 0) return;
     into.set(plan.entries!.subarray(0, n), at + 1);
-    into.set(plan.entries!.subarray(n), at + 1 + PAIR_ENTRIES);
+    into.set(plan.entries!.subarray(n, 2 * n), at + 1 + PAIR_ENTRIES);
   }
 
   /** What a plan's entries lose, from the frequencies they were coded with (entry i's at freqs[at + i]: a GPU's answer). */
   lose(plan: MixPlan, freqs: ArrayLike<number>, at: number, precision: number): void {
-    for (let i = 0; i < plan.entryCount; i++) plan.losses![i] = this.pairs!.loss(freqs[at + i], precision);
+    const n = plan.entryCount;
+    for (let i = 0; i < n; i++) plan.entries![2 * n + i] = this.pairs!.loss(freqs[at + i], precision);
   }
 
   /** A plan's weight sets into `into` from `at`: for the token not the model's first choice, then for it the first. */
@@ -476,7 +470,8 @@ export class Mixer {
     if (this.bias && this.row) {
       const { freqs, precision } = this.row;
       this.bias.learn(freqs, precision, token);
-      for (let i = 0; i < pending.entryCount; i++) pending.losses![i] = this.pairs!.loss(freqs[pending.entries![i]], precision);
+      const n = pending.entryCount;
+      for (let i = 0; i < n; i++) pending.entries![2 * n + i] = this.pairs!.loss(freqs[pending.entries![i]], precision);
     }
     this.waiting.push({ pending, position, token });
     this.waitingStep = this.stepOf(position);
@@ -505,6 +500,6 @@ export class Mixer {
     if (plan.cachedToken >= 0) this.cacheHits[plan.cachedRuns] += ((token === plan.cachedToken ? ONE : 0) - this.cacheHits[plan.cachedRuns]) >> matchRate;
     this.cache?.learn(plan.slot, token);
     this.match.learn(position, token);
-    this.pairs?.learn(plan.previous, token, plan.entries ?? NO_ENTRIES, plan.losses ?? NO_ENTRIES, plan.entryCount);
+    this.pairs?.learn(plan.previous, token, plan.entries ?? NO_ENTRIES, plan.entryCount);
   }
 }

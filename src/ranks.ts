@@ -165,7 +165,7 @@ export function codeRows(weights: Int32Array, logits: Float32Array, vocab: numbe
     if (entries < 0 || entries > PAIR_ENTRIES || (entries > 0 && slot < 0) || entryTokens.some((j) => j < 0 || j >= vocab) || entryValues.some((c) => Math.abs(c) > 1 << 22)) throw new Error('code: entries of a previous token outside the vocabulary or ±4 nats, or without a token bias');
     const row = weights.subarray(p * vocab, (p + 1) * vocab);
     const weighed = slot >= 0 ? biases[slot].weigh(row) : row;
-    if (entries > 0) weighEntries(weighed, row, biases[slot].values, entryTokens, entryValues, entries);
+    if (entries > 0) weighEntries(weighed, row, biases[slot].values, entries, asks, a + 14, asks, a + 14 + PAIR_ENTRIES);
     freqs.load(weighed);
     let x0 = 0, first = 0, mixed = 0;
     if (candidate >= 0) {
