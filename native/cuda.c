@@ -296,6 +296,8 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
   KERNELS
 #undef X
   g->md = md;
+  // `code` keeps a bit a token in shared memory (a row's pair entries), within the 48 KiB a block has by default
+  if (md->V > 32 * 8 * 1024) return "the CUDA engine codes vocabularies of at most 262,144 tokens";
   if (md->H / md->Hk > ATTEND_GROUPS || md->dh % 2 || ATTEND_THREADS % (md->dh / 2))
     return "the CUDA engine attends with up to 4 query heads a key head, and a head width that halves into 128";
   int32_t rsqrt_entries = 4096, half = md->dh / 2;
@@ -489,7 +491,7 @@ static const char *code(GpuCache *c, const int32_t *asks, int count, int stride,
   TRY(cu.CtxSetCurrent(g->context));
   CUstream stream = c->stream;
   TRY(cu.MemcpyHtoDAsync(c->asks, asks, sizeof(int32_t) * ASK * count, stream));
-  LAUNCH(code, count, 1, 512, 0, &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, &c->biases, &g->multipliers, (void *)&md->V, &precision, &decoding, &stride, &offset);
+  LAUNCH(code, count, 1, 512, sizeof(uint32_t) * ((md->V + 31) / 32), &c->weights, &c->logits, &c->frequencies, &c->asks, &c->answers, &g->stretch, &g->squash, &c->biases, &g->multipliers, (void *)&md->V, &precision, &decoding, &stride, &offset);
   if (slots > 0) LAUNCH(bias_learn, blocks(md->V, 256), slots, 256, 0, &c->frequencies, &c->asks, &c->answers, &c->biases, &c->rates, &count, (void *)&md->V, &precision);
   TRY(cu.MemcpyDtoHAsync(answers, c->answers, sizeof(int32_t) * ANSWER * count, stream));
   TRY(cu.StreamSynchronize(stream));

@@ -352,9 +352,20 @@ __device__ __forceinline__ int squash(const int *table, i64 d) {
   return (table[i] * (64 - w) + table[i + 1] * w) >> 6;
 }
 
-/** Weight j of a row times e^(b_j + c) (mixer versions 4 and 5, src/bias.ts): floor(w · M / 2^15), the exponent within ±4 nats. */
-__device__ __forceinline__ int weight_of(const int *w, const int *bias, const int *multipliers, int j, int c) {
-  return (int)(((i64)w[j] * multipliers[min(1024, max(-1024, (bias[j] + c) >> 12)) + 1024]) >> 15);
+/**
+ * Weight j of a row: times e^b_j when the row has a token bias (mixer version 4, src/bias.ts), e^(b_j + c) when j is
+ * one of its previous token's entries (version 5: `entries` of them, their tokens in `entry`, their c ENTRIES on, and
+ * `member` a bit a token, set for theirs), the exponent within ±4 nats: floor(w · M / 2^15).
+ */
+__device__ __forceinline__ i64 weight_of(const int *w, const int *bias, const int *multipliers, const unsigned *member, const int *entry, int entries, int j) {
+  if (!bias) return (i64)w[j];
+  int b = bias[j];
+  if (entries && (member[j >> 5] >> (j & 31) & 1)) {
+    int i = 0;
+    while (entry[i] != j) i++;
+    b = min(1 << 22, max(-(1 << 22), b + entry[ENTRIES + i]));
+  }
+  return ((i64)w[j] * multipliers[(b >> 12) + 1024]) >> 15;
 }
 
 /**
@@ -364,6 +375,7 @@ __device__ __forceinline__ int weight_of(const int *w, const int *bias, const in
  * share); then the encoder's token gets its interval, or the decoder's value its token, and the token its rank.
  */
 extern "C" __global__ void code(const int *weights, const int *logits, int *scratch, const int *asks, int *answers, const short *stretch, const int *squash_table, const int *biases, const int *multipliers, int V, int precision, int decoding, int stride, int offset) {
+  extern __shared__ unsigned member[];  // a bit a token: one of the row's entries (V / 32 words, rounded up)
   __shared__ i64 budget, above;
   __shared__ int top, found, found_start;
   int b = blockIdx.x;
@@ -371,21 +383,23 @@ extern "C" __global__ void code(const int *weights, const int *logits, int *scra
   const int *w = weights + p * V, *ask = asks + (i64)b * ASK;
   int *f = scratch + (i64)b * V, *answer = answers + (i64)b * ANSWER;
   const int *bias = ask[12] >= 0 ? biases + (i64)ask[12] * V : NULL, entries = bias ? ask[13] : 0, *entry = ask + 14;
-  // the weighed row into f (below 2^31: a weight is under 2^24 and e^4 under 2^6), then the entries' own
-  for (int j = threadIdx.x; j < V; j += blockDim.x) f[j] = bias ? weight_of(w, bias, multipliers, j, 0) : w[j];
-  __syncthreads();
-  if (threadIdx.x < entries) f[entry[threadIdx.x]] = weight_of(w, bias, multipliers, entry[threadIdx.x], entry[ENTRIES + threadIdx.x]);
-  __syncthreads();
+  if (entries) {
+    for (int i = threadIdx.x; i < (V + 31) / 32; i += blockDim.x) member[i] = 0;
+    __syncthreads();
+    if (threadIdx.x < entries) atomicOr(&member[entry[threadIdx.x] >> 5], 1u << (entry[threadIdx.x] & 31));
+    __syncthreads();
+  }
   i64 sum = 0, key = -1;
   for (int j = threadIdx.x; j < V; j += blockDim.x) {
-    sum += f[j];
-    key = max(key, ((i64)f[j] << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
+    i64 wj = weight_of(w, bias, multipliers, member, entry, entries, j);
+    sum += wj;
+    key = max(key, (wj << 24) | (0xFFFFFF - j));  // the largest weight, the first of equals
   }
   sum = block_reduce(sum, Sum());
   key = block_reduce(key, Max());
   double scale = (double)(total - V) / (double)sum;
   i64 used = 0;
-  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)f[j] * scale);
+  for (int j = threadIdx.x; j < V; j += blockDim.x) used += f[j] = 1 + (int)((double)weight_of(w, bias, multipliers, member, entry, entries, j) * scale);
   used = block_reduce(used, Sum());
   if (threadIdx.x == 0) {
     top = 0xFFFFFF - (int)(key & 0xFFFFFF);
