@@ -155,7 +155,7 @@ print_rows() {
     slow = $6 > $7 ? $6 : $7; peak = ($8 > $9 ? $8 : $9) / 1024
     printf "| %s | %s | %d | %.3f | %.2f | %.2f | %.1f | %.0f |\n", $1, $3, $4, 8 * $4 / $5, $6, $7, $5 / 1000 / (slow > 0.005 ? slow : 0.005), peak }' "$@"
 }
-# One line a file: the smallest classical output, and each of ours (rank, exact, alone, match; one a model) as a fraction of it.
+# One line a file: the smallest classical output, and each of ours (rank, exact, alone, match, bias; one a model) as a fraction of it.
 print_summary() {
   awk -F'\t' '
     function ours(key) { return key ~ /^(rank|exact|alone|match)(:|$)/ }
