@@ -139,11 +139,13 @@ export class PairBias {
     return p >= 0 ? this.counts[p] : 0;
   }
 
-  /** p's entries into `into`: their tokens from `at`, their c from `at + stride`. */
-  copy(p: number, into: Int32Array, at: number, stride: number): void {
-    const from = p * PAIR_ENTRIES, count = this.countOf(p);
-    into.set(this.tokens.subarray(from, from + count), at);
-    into.set(this.values.subarray(from, from + count), at + stride);
+  /** p's entries into `into`: their tokens from `at`, their c from `at + PAIR_ENTRIES`. */
+  copy(p: number, into: Int32Array, at: number): void {
+    const { tokens, values } = this, from = p * PAIR_ENTRIES, count = this.countOf(p);
+    for (let i = 0; i < count; i++) {
+      into[at + i] = tokens[from + i];
+      into[at + PAIR_ENTRIES + i] = values[from + i];
+    }
   }
 
   /** What an entry coded with frequency f (of 2^precision) loses: floor(η · f / 2^precision), in 2^-20 nat. */
@@ -154,23 +156,19 @@ export class PairBias {
 
   /**
    * A row's learning, applied (in visit order, when the next step begins): with previous token p it coded `token`,
-   * and its `count` entries, as they were (their tokens from `entries[0]`), lose what `entries` holds from 2 · count
-   * (each to its token, if p still keeps it); then the token gains η.
+   * and its `count` entries, as they were (their tokens from `entries[from]`), lose what `entries` holds from `from +
+   * 2 · PAIR_ENTRIES` (each to its token, if p still keeps it); then the token gains η.
    */
-  learn(p: number, token: number, entries: ArrayLike<number>, count: number): void {
+  learn(p: number, token: number, entries: ArrayLike<number>, from: number, count: number): void {
     if (p < 0) return;
     const { tokens, values } = this, at = p * PAIR_ENTRIES, eta = this.rate << 12;
-    const held = this.counts[p];
-    const find = (t: number) => {
-      for (let i = at; i < at + held; i++) if (tokens[i] === t) return i;
-      return -1;
-    };
     for (let i = 0; i < count; i++) {
       // where it was, unless a row before this one in the step replaced it
-      const e = tokens[at + i] === entries[i] ? at + i : find(entries[i]);
-      if (e >= 0) values[e] = Math.max(-B_MAX, values[e] - entries[2 * count + i]);
+      const t = entries[from + i], e = tokens[at + i] === t ? at + i : this.find(p, t);
+      if (e >= 0) values[e] = Math.max(-B_MAX, values[e] - entries[from + 2 * PAIR_ENTRIES + i]);
     }
-    let e = find(token);
+    const held = this.counts[p];
+    let e = this.find(p, token);
     if (e < 0) {
       if (held < PAIR_ENTRIES) e = at + this.counts[p]++;
       else {
@@ -181,5 +179,12 @@ export class PairBias {
       tokens[e] = token;
     }
     values[e] = Math.min(B_MAX, values[e] + eta);
+  }
+
+  /** Where p's list holds token t (-1: nowhere). */
+  private find(p: number, t: number): number {
+    const { tokens } = this, at = p * PAIR_ENTRIES;
+    for (let i = at; i < at + this.counts[p]; i++) if (tokens[i] === t) return i;
+    return -1;
   }
 }

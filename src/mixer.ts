@@ -279,8 +279,6 @@ const nudged = (w: number, x: number, err: number, shift: number) => Math.min(WE
 const MATCH_SETS = 2 * 2 * (MAX_MATCH + 1);
 const CACHE_SETS = 2 * (MAX_MATCH + 1);
 
-const NO_ENTRIES = new Int32Array(0);
-
 /** What mixing a position decided, which learning the token needs (see Mixer.plan). */
 export class MixPlan {
   /** The token given the mixed probability (-1: none), and the match length behind it (0: the cache's). */
@@ -299,10 +297,13 @@ export class MixPlan {
   x1 = 0;
   x2 = 0;
   mixed = 0;
-  /** Version 5: the previous token (-1: none), and its entries as the row was weighed: their tokens, their c and what each loses, entryCount of each. */
+  /**
+   * Version 5: the previous token (-1: none), and its entries as the row was weighed, from entriesAt in the mixer's
+   * `entries`: their tokens, their c and what each loses, PAIR_ENTRIES places each.
+   */
   previous = -1;
   entryCount = 0;
-  entries?: Int32Array;
+  entriesAt = 0;
 }
 
 /**
@@ -326,6 +327,10 @@ export class Mixer {
   private bias?: TokenBias;
   /** Version 5: the pair bias (made with the token bias; kept here also where a GPU weighs: a row's entries go in its question). */
   private pairs?: PairBias;
+  /** Version 5: the entries of a step's plans (tokens, c and losses, PAIR_ENTRIES places each), and how many plans of the step `plannedStep` hold some. */
+  private readonly entries: Int32Array;
+  private planned = 0;
+  private plannedStep = -1;
   private row?: Frequencies;
   private pending?: MixPlan;
   /** Version 3: the step's learned positions, waiting for the next step, and the step they belong to. */
@@ -341,6 +346,8 @@ export class Mixer {
   ) {
     this.match = new MatchModel(count, segmentLength, settings.minMatch);
     if (settings.version >= 2) this.cache = new ContextCache(count, this.match);
+    // a step plans at most a row a segment of its group
+    this.entries = new Int32Array(settings.version >= 5 ? Math.max(1, batch) * 3 * PAIR_ENTRIES : 0);
     this.weights = new Int32Array((MATCH_SETS + CACHE_SETS) * INPUTS);
     for (let c = 0; c < MATCH_SETS; c++) this.weights.set([ONE, ONE >> 2, ONE >> 2, 0], c * INPUTS);
     for (let c = MATCH_SETS; c < MATCH_SETS + CACHE_SETS; c++) this.weights.set([ONE, 0, ONE >> 2, 0], c * INPUTS);
@@ -408,7 +415,13 @@ export class Mixer {
       if (!this.pairs) throw new Error('mixer version 5 plans a row before it knows the vocabulary (tokenBias)');
       plan.previous = this.previousOf(position);
       const count = (plan.entryCount = this.pairs.countOf(plan.previous));
-      if (count > 0) this.pairs.copy(plan.previous, (plan.entries = new Int32Array(3 * count)), 0, count);
+      if (count > 0) {
+        const step = this.stepOf(position);
+        if (step !== this.plannedStep) (this.plannedStep = step), (this.planned = 0);
+        plan.entriesAt = this.planned++ * 3 * PAIR_ENTRIES;
+        if (plan.entriesAt >= this.entries.length) throw new Error('a step planned more rows than its batch');
+        this.pairs.copy(plan.previous, this.entries, plan.entriesAt);
+      }
     }
     const length = this.match.lengthAt(position);
     if (this.cache) {
@@ -437,14 +450,17 @@ export class Mixer {
     const n = plan.entryCount;
     into[at] = n;
     if (n === 0) return;
-    into.set(plan.entries!.subarray(0, n), at + 1);
-    into.set(plan.entries!.subarray(n, 2 * n), at + 1 + PAIR_ENTRIES);
+    const { entries } = this, from = plan.entriesAt;
+    for (let i = 0; i < n; i++) {
+      into[at + 1 + i] = entries[from + i];
+      into[at + 1 + PAIR_ENTRIES + i] = entries[from + PAIR_ENTRIES + i];
+    }
   }
 
   /** What a plan's entries lose, from the frequencies they were coded with (entry i's at freqs[at + i]: a GPU's answer). */
   lose(plan: MixPlan, freqs: ArrayLike<number>, at: number, precision: number): void {
-    const n = plan.entryCount;
-    for (let i = 0; i < n; i++) plan.entries![2 * n + i] = this.pairs!.loss(freqs[at + i], precision);
+    const losses = plan.entriesAt + 2 * PAIR_ENTRIES;
+    for (let i = 0; i < plan.entryCount; i++) this.entries[losses + i] = this.pairs!.loss(freqs[at + i], precision);
   }
 
   /** A plan's weight sets into `into` from `at`: for the token not the model's first choice, then for it the first. */
@@ -470,8 +486,8 @@ export class Mixer {
     if (this.bias && this.row) {
       const { freqs, precision } = this.row;
       this.bias.learn(freqs, precision, token);
-      const n = pending.entryCount;
-      for (let i = 0; i < n; i++) pending.entries![2 * n + i] = this.pairs!.loss(freqs[pending.entries![i]], precision);
+      const { entries } = this, from = pending.entriesAt;
+      for (let i = 0; i < pending.entryCount; i++) entries[from + 2 * PAIR_ENTRIES + i] = this.pairs!.loss(freqs[entries[from + i]], precision);
     }
     this.waiting.push({ pending, position, token });
     this.waitingStep = this.stepOf(position);
@@ -500,6 +516,6 @@ export class Mixer {
     if (plan.cachedToken >= 0) this.cacheHits[plan.cachedRuns] += ((token === plan.cachedToken ? ONE : 0) - this.cacheHits[plan.cachedRuns]) >> matchRate;
     this.cache?.learn(plan.slot, token);
     this.match.learn(position, token);
-    this.pairs?.learn(plan.previous, token, plan.entries ?? NO_ENTRIES, plan.entryCount);
+    this.pairs?.learn(plan.previous, token, this.entries, plan.entriesAt, plan.entryCount);
   }
 }

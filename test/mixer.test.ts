@@ -294,14 +294,14 @@ test('the pair bias keeps the same table as the reference over a book\'s tokens,
     const p = tokens[pos - 1], token = tokens[pos];
     const total = pos - 1 + model.vocabSize;
     const f = Int32Array.from(seen, (n) => Math.floor((n * 2 ** precision) / total));
-    // as a plan holds them: the entries' tokens, their c, what each loses
-    const count = pairs.countOf(p), entries = new Int32Array(3 * count);
-    pairs.copy(p, entries, 0, count);
+    // as the mixer keeps them for a plan: the entries' tokens, their c, what each loses
+    const count = pairs.countOf(p), entries = new Int32Array(3 * PAIR_ENTRIES);
+    pairs.copy(p, entries, 0);
     const held = [...entries.subarray(0, count)];
-    assert.deepEqual(held.map((j, i) => [j, BigInt(entries[count + i])]), [...reference.of(p)], `position ${pos}`);
+    assert.deepEqual(held.map((j, i) => [j, BigInt(entries[PAIR_ENTRIES + i])]), [...reference.of(p)], `position ${pos}`);
     if (count === PAIR_ENTRIES && !held.includes(token)) replaced++;
-    held.forEach((j, i) => (entries[2 * count + i] = pairs.loss(f[j], precision)));
-    pairs.learn(p, token, entries, count);
+    held.forEach((j, i) => (entries[2 * PAIR_ENTRIES + i] = pairs.loss(f[j], precision)));
+    pairs.learn(p, token, entries, 0, count);
     reference.learn(p, token, reference.losses(p, f, precision));
     seen[token]++;
   }
