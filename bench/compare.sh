@@ -158,7 +158,7 @@ print_rows() {
 # One line a file: the smallest classical output, and each of ours (rank, exact, alone, match, bias; one a model) as a fraction of it.
 print_summary() {
   awk -F'\t' '
-    function ours(key) { return key ~ /^(rank|exact|alone|match)(:|$)/ }
+    function ours(key) { return key ~ /^(rank|exact|alone|match|bias)(:|$)/ }
     !($1 in seen) { seen[$1] = 1; order[++n] = $1 }
     !ours($2) && (!($1 in best) || $4 < best[$1]) { best[$1] = $4; bestname[$1] = $3; size[$1] = $5 }
     ours($2) { m = ++count[$1]; label[$1, m] = $3; bytes[$1, m] = $4 }
