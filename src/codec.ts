@@ -201,10 +201,10 @@ interface DeviceStream {
 
 /**
  * The CUDA engine's walk: the GPU computes each row's frequencies, the mixer's share and the interval itself
- * (native/cuda.cu), and answers seven numbers a row (ANSWER) instead of its weights over the whole vocabulary.
- * Every row of a step is asked at once, so the mixer must learn a step at a time (versions 3 and 4; the GPU keeps and
- * learns version 4's token bias itself, between bind and unbind), and a decoder must know
- * every row's value before the step (a lane a row). Several streams (llmc's frames) may walk together, group g of each
+ * (native/cuda.cu), and answers ANSWER numbers a row (its pair entries' frequencies among them) instead of its
+ * weights over the whole vocabulary. Every row of a step is asked at once, so the mixer must learn a step at a time
+ * (versions 3 to 5; the GPU keeps and learns the token bias itself, between bind and unbind; the host keeps version
+ * 5's pairs), and a decoder must know every row's value before the step (a lane a row). Several streams (llmc's frames) may walk together, group g of each
  * in one cache, so a step has their rows: a GPU's step costs about the same up to hundreds of rows. Each stream's
  * rows keep their positions and their own mixer, so its integers, and so its bytes, are those it has alone.
  */

@@ -43,7 +43,7 @@ export const MIXERS = { pairs: DEFAULT_MIXER, bias: BIAS_MIXER, match: MATCH_MIX
 /** The bounds a decoder accepts for each setting (docs/FORMAT.md); biasRate is from version 4, pairRate version 5's. */
 const MIXER_BOUNDS = { minMatch: [1, 15], learningShift: [8, 24], matchRate: [1, 12], biasRate: [1, 63], pairRate: [1, 255] } as const;
 
-/** Whether a GPU mixes a whole step's rows with these settings: versions 3 and 4, which learn a step at a time. */
+/** Whether a GPU mixes a whole step's rows with these settings: versions 3 to 5, which learn a step at a time. */
 export const mixesOnDevice = (settings: MixerSettings | undefined): boolean => !settings || settings.version >= 3;
 
 /** What is wrong with mixer settings read from a file or a document, for a coder of `mode` and `precision`, if anything. */
