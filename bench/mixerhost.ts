@@ -5,7 +5,7 @@
 // usage: node --import tsx bench/mixerhost.ts FILE [ROUNDS]   (the default model's tokens of FILE, segments of 2,048
 // tokens, one step a position of every segment; versions 3, 4 and 5 in turn, ROUNDS times, 2 by default)
 import { readFileSync } from 'node:fs';
-import { BIAS_MIXER, DEFAULT_MIXER, MATCH_MIXER, Mixer, type MixPlan } from '../src/mixer.ts';
+import { BIAS_MIXER, DEFAULT_MIXER, MATCH_MIXER, Mixer, type MixerSettings, type MixPlan } from '../src/mixer.ts';
 import { loadModel } from '../src/model.ts';
 import { ANSWER, ASK } from '../src/native.ts';
 import { tokensOfStr } from '../src/tokenize.ts';
@@ -18,7 +18,7 @@ const SEGMENT = 2048, rows = Math.ceil(tokens.length / SEGMENT), PRECISION = 24;
 // an answer whose every frequency is 2^-14 of the total: what the losses are computed from
 const answers = new Int32Array(rows * ANSWER).fill(1 << (PRECISION - 14));
 
-function microsecondsAToken(settings: typeof DEFAULT_MIXER): number {
+function microsecondsAToken(settings: MixerSettings): number {
   const mixer = new Mixer(tokens.length, SEGMENT, settings, rows);
   mixer.tokenBias(model.vocabSize);
   const asks = new Int32Array(rows * ASK), plans: (MixPlan | undefined)[] = new Array(rows);

@@ -336,7 +336,7 @@ extern "C" __global__ void weigh(const int *logits, const i64 *phi, int *weights
   }
 }
 
-// ---- the exact coder (src/ranks.ts, native/ranks.c) and the mixer of versions 3 and 4 (src/mixer.ts, docs/MIXER.md) ----
+// ---- the exact coder (src/ranks.ts, native/ranks.c) and the mixer of versions 3 to 5 (src/mixer.ts, docs/MIXER.md) ----
 
 #define ENTRIES 32  // a previous token's entries at most (mixer version 5, src/bias.ts)
 // a prediction's question: [value or token, candidate (-1: none), x1, x2, weights if not first (4), if first (4), token
