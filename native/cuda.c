@@ -242,8 +242,8 @@ typedef struct {
   Gpu *gpu;
   Profile *profile;  // NULL unless LLMC_CUDA_PROFILE is set
   CUstream stream;  // a cache's own: the caches of other threads run beside it
-  int rows, window, pitch, predicted;  // pitch: window rounded up to even (attend reads slots in pairs); predicted: the last extend's predictions
-  CUdeviceptr keys, values;  // [layer][row][kv head]: keys [dh][pitch], values [pitch][dh]
+  int rows, window, pitch, width, predicted;  // pitch: window rounded up to 64, width: dh to 64 (attend reads 64 at a time); predicted: the last extend's predictions
+  CUdeviceptr keys, values;  // [layer][row][kv head][high or low byte]: keys [pitch][width], values [width][pitch] (native/cuda.cu)
   size_t room, predicted_room, floats_room;
   CUdeviceptr ids, x, q, phi, out, o;  // work, for `room` positions
   CUdeviceptr logits, weights, floats; // the head's, for `predicted_room` positions
@@ -298,8 +298,8 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
   g->md = md;
   // `code` keeps a bit a token in shared memory (a row's pair entries), within the 48 KiB a block has by default
   if (md->V > 32 * 8 * 1024) return "the CUDA engine codes vocabularies of at most 262,144 tokens";
-  if (md->H / md->Hk > ATTEND_GROUPS || md->dh % 2 || ATTEND_THREADS % (md->dh / 2))
-    return "the CUDA engine attends with up to 4 query heads a key head, and a head width that halves into 128";
+  if (md->H / md->Hk > ATTEND_GROUPS || md->dh % 8)
+    return "the CUDA engine attends with up to 4 query heads a key head, and a head width of a multiple of 8";
   int32_t rsqrt_entries = 4096, half = md->dh / 2;
   if ((why = upload(&g->embedding, md->embedding, (size_t)md->V * md->D)) || (why = upload(&g->rsqrt, md->rsqrt, sizeof(int64_t) * rsqrt_entries)) ||
       (why = upload(&g->attn_exp, md->attn_exp, sizeof(int32_t) * md->n_attn_exp)) || (why = upload(&g->head_exp, md->head_exp, sizeof(int64_t) * md->n_head_exp)) ||
@@ -447,11 +447,11 @@ static const char *extend(GpuCache *c, const int32_t *ids, int length, int start
     const Layer *ly = &md->layers[l];
     GpuLayer *gl = &g->layers[l];
     int attn_bits = PROB_BITS + R - ly->sv, groups = md->H / md->Hk, HD = md->H * md->dh;
-    unsigned shared = sizeof(int32_t) * groups * (md->dh + c->pitch + 2 * ATTEND_THREADS);
+    unsigned shared = groups * (sizeof(int32_t) * c->pitch + 2 * c->width + 2 * c->pitch);
     LAUNCH(normq, M, 1, 128, 0, &c->x, l ? &c->out : &null, &gl->gain1, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
     if ((why = run_linear(c, stream, &gl->qkv, &c->q, &c->phi, &c->out, &M))) return why;
-    LAUNCH(store, blocks((size_t)M * md->Hk * md->dh, 256), 1, 256, 0, &c->out, &c->keys, &c->values, &g->cos, &g->sin, &M, &length, &start, &l, &c->rows, &c->pitch, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sk, (void *)&ly->sv);
-    LAUNCH(attend, M, md->Hk, ATTEND_THREADS, shared, &c->out, &c->keys, &c->values, &c->o, &g->cos, &g->sin, &g->attn_exp, (void *)&md->n_attn_exp, &length, &start, &l, &c->rows, &c->pitch, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sq, (void *)&ly->attn_shift);
+    LAUNCH(store, blocks((size_t)M * md->Hk * md->dh, 256), 1, 256, 0, &c->out, &c->keys, &c->values, &g->cos, &g->sin, &M, &length, &start, &l, &c->rows, &c->pitch, &c->width, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sk, (void *)&ly->sv);
+    LAUNCH(attend, M, md->Hk, ATTEND_THREADS, shared, &c->out, &c->keys, &c->values, &c->o, &g->cos, &g->sin, &g->attn_exp, (void *)&md->n_attn_exp, &length, &start, &l, &c->rows, &c->pitch, &c->width, (void *)&md->H, (void *)&md->Hk, (void *)&md->dh, (void *)&ly->sq, (void *)&ly->attn_shift);
     LAUNCH(quantize_rows, M, 1, 128, 0, &c->o, &HD, &c->q, &c->phi, &Q, &attn_bits);
     if ((why = run_linear(c, stream, &gl->o, &c->q, &c->phi, &c->out, &M))) return why;
     LAUNCH(normq, M, 1, 128, 0, &c->x, &c->out, &gl->gain2, &c->q, &c->phi, &g->rsqrt, (void *)&md->D, (void *)&md->eps, &Q, &length, &none);
@@ -648,10 +648,10 @@ static napi_value js_cuda_cache(napi_env env, napi_callback_info info) {
     return fail(env, "CUDA engine: a cache needs rows, and a window within the model's positions");
   const Model *md = g->md;
   GpuCache *c = calloc(1, sizeof(GpuCache));
-  c->gpu = g, c->rows = rows, c->window = window, c->pitch = window + window % 2;
+  c->gpu = g, c->rows = rows, c->window = window, c->pitch = (window + 63) / 64 * 64, c->width = (md->dh + 63) / 64 * 64;
   const char *profiled = getenv("LLMC_CUDA_PROFILE");
   if (profiled && *profiled) c->profile = calloc(1, sizeof(Profile));
-  size_t bytes = sizeof(int16_t) * md->L * rows * md->Hk * c->pitch * md->dh;
+  size_t bytes = (size_t)2 * md->L * rows * md->Hk * c->pitch * c->width;
   pthread_mutex_lock(&calls);
   const char *why = NULL;
   CUresult status = cu.CtxSetCurrent(g->context);

@@ -11,13 +11,18 @@ typedef long long i64;
 
 __device__ __forceinline__ i64 absolute(i64 v) { return v < 0 ? -v : v; }
 
-/** round(127 x / a), half up, for |x| <= a: floor((254 x + 257 a) / 2a) - 128, the quotient taken in float64 and
- * corrected to the exact one. */
+/** floor(n / d) for 0 <= n < 2^62 and a quotient below 2^50, `inverse` being 1.0 / d: taken in float64, whose
+ * estimate is then within 1 of it, and corrected to the exact one. A 64-bit division is a long routine on a GPU. */
+__device__ __forceinline__ i64 quotient(i64 n, i64 d, double inverse) {
+  i64 q = (i64)((double)n * inverse);
+  q -= q * d > n;
+  q += (q + 1) * d <= n;
+  return q;
+}
+
+/** round(127 x / a), half up, for |x| <= a: floor((254 x + 257 a) / 2a) - 128. */
 __device__ __forceinline__ signed char quantize(i64 x, i64 a, double inverse) {
-  i64 d = 2 * a, numerator = 254 * x + 257 * a, quotient = (i64)((double)numerator * inverse);
-  quotient -= quotient * d > numerator;
-  quotient += (quotient + 1) * d <= numerator;
-  return (signed char)(quotient - 128);
+  return (signed char)(quotient(254 * x + 257 * a, 2 * a, inverse) - 128);
 }
 
 /** c + the four products of a's and b's signed bytes (PTX dp4a: an exact int32 sum). */
@@ -219,93 +224,150 @@ __device__ __forceinline__ i64 rotate(const i64 *v, const i64 *cos, const i64 *s
   return j < half ? v[j] * c - v[j + half] * s : v[j] * c + v[j - half] * s;
 }
 
-/** Where a row's key head `h` starts in a layer's cache: keys [dh][window] (transposed), values [window][dh]. */
-__device__ __forceinline__ i64 slots(int layer, int rows, int row, int Hk, int h, int window, int dh) {
-  return (((i64)layer * rows + row) * Hk + h) * window * dh;
+// The cache holds each key and value as two signed bytes, v = 256 hi + lo (lo its low byte, sign-extended), so that
+// attention multiplies on the tensor cores, whose exact products are int8's. A key head of a row keeps `pitch` slots
+// (the window rounded up to 64) of `width` dimensions (dh rounded up to 64, the rest zeros): its keys slot by slot, a
+// plane of high bytes [pitch][width] and then one of low bytes; its values dimension by dimension [width][pitch], each
+// value's two bytes side by side (high first), so that a step's values, one slot of every dimension, each write one
+// sector, not two.
+
+/** Where a row's key head `h` starts in a layer's keys or values. */
+__device__ __forceinline__ i64 slots(int layer, int rows, int row, int Hk, int h, int pitch, int width) {
+  return (((i64)layer * rows + row) * Hk + h) * 2 * pitch * width;
+}
+
+/** v as 256 · high + low, both signed bytes (|v| < 2^15). */
+__device__ __forceinline__ void split(int v, signed char *high, signed char *low) {
+  int lo = (signed char)(v & 0xFF);
+  *low = (signed char)lo, *high = (signed char)((v - lo) >> 8);
 }
 
 /** The new positions' keys (rotated) and values into their slots: a thread an element. */
-extern "C" __global__ void store(const i64 *qkv, short *keys, short *values, const i64 *cos, const i64 *sin, int M, int length, int start, int layer, int rows, int window, int H, int Hk, int dh, int sk, int sv) {
+extern "C" __global__ void store(const i64 *qkv, signed char *keys, signed char *values, const i64 *cos, const i64 *sin, int M, int length, int start, int layer, int rows, int pitch, int width, int H, int Hk, int dh, int sk, int sv) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= M * Hk * dh) return;
   int j = i % dh, h = i / dh % Hk, m = i / (dh * Hk), row = m / length, position = start + m % length;
   const i64 *out = qkv + (i64)m * (H + 2 * Hk) * dh;
-  i64 at = slots(layer, rows, row, Hk, h, window, dh);
-  keys[at + (i64)j * window + position] = (short)clamp64(shr(rotate(out + (i64)(H + h) * dh, cos, sin, dh, position, j), TRIG_BITS + sk), -Q_LIMIT, Q_LIMIT);
-  values[at + (i64)position * dh + j] = (short)clamp64(shr(out[(i64)(H + Hk + h) * dh + j], sv), -V_LIMIT, V_LIMIT);
+  i64 at = slots(layer, rows, row, Hk, h, pitch, width), k = at + (i64)position * width + j, v = at + 2 * ((i64)j * pitch + position);
+  split((int)clamp64(shr(rotate(out + (i64)(H + h) * dh, cos, sin, dh, position, j), TRIG_BITS + sk), -Q_LIMIT, Q_LIMIT), keys + k, keys + k + (i64)pitch * width);
+  signed char value[2];
+  split((int)clamp64(shr(out[(i64)(H + Hk + h) * dh + j], sv), -V_LIMIT, V_LIMIT), value, value + 1);
+  *(short *)(values + v) = *(const short *)value;
 }
 
-#define MAX_GROUPS 4  // query heads a key head at most (native/cuda.c checks it): their sums stay in registers
+#define MAX_GROUPS 4  // query heads a key head at most (native/cuda.c checks it)
+
+#if __CUDA_ARCH__ >= 800
+/** 65536 hh + 256 (hl + lh) + ll: a product of two split numbers from the products of their parts. Taken modulo 2^32,
+ * which is exact when the whole fits an int32, as attention's sums do. */
+__device__ __forceinline__ int join(int hh, int hl, int lh, int ll) {
+  return (int)(65536u * (unsigned)hh + 256u * ((unsigned)hl + (unsigned)lh) + (unsigned)ll);
+}
 
 /**
- * One block a position and key head: its query heads attend to the row's slots up to the position's own, and
- * write o (unquantized: quantize_rows follows). As in native/integer.c every sum is int32 (a score's distance below
- * the top is under 2^26, e under 2^16, Σe under 2^26, and every partial sum of q · k and p · v is far inside int32),
- * so the order of its terms does not change it. Each thread scores a pair of slots for all query heads at once (one 4-byte read
- * of the keys serves six products), and then sums p · v for a pair of dimensions over a share of the slots (`parts`
- * shares, added up at the end). Shared memory: the rotated queries, each query head's scores (which become its
- * probabilities in place), and the shares' partial sums. `pitch` (even) is the slots a key head's rows are laid
- * out for.
+ * Sums over 64 of k of a warp's split rows A (row r: the high bytes, row r + 8 the low, r = lane / 4 below `groups`)
+ * times the split columns B of eight columns (column r: the high plane at `bh`, the low at `bl`), on the tensor cores.
+ * The lane of quarter = lane % 4 gives the k from 16 quarter to 16 quarter + 15 of both: the sum's order of k is free,
+ * so each lane reads 16 bytes at once. high[] gets A · B's high bytes, low[] A · B's low: [0] and [1] for row r and
+ * columns 2 quarter and 2 quarter + 1, [2] and [3] the same for row r + 8 (mma's accumulator layout).
  */
-extern "C" __global__ void attend(const i64 *qkv, const short *keys, const short *values, i64 *o, const i64 *cos, const i64 *sin, const int *table, int entries, int length, int start, int layer, int rows, int pitch, int H, int Hk, int dh, int sq, int shift) {
+__device__ __forceinline__ void split_dots(int (&high)[4], int (&low)[4], int4 ah, int4 al, int4 bh, int4 bl) {
+  const int a0[4] = {ah.x, al.x, ah.y, al.y}, a1[4] = {ah.z, al.z, ah.w, al.w};
+  const int h0[2] = {bh.x, bh.y}, h1[2] = {bh.z, bh.w}, l0[2] = {bl.x, bl.y}, l1[2] = {bl.z, bl.w};
+  mma16x8x32(high, a0, h0);
+  mma16x8x32(high, a1, h1);
+  mma16x8x32(low, a0, l0);
+  mma16x8x32(low, a1, l1);
+}
+#endif
+
+/**
+ * One block a position and key head: its query heads attend to the row's slots up to the position's own, and write o
+ * (unquantized: quantize_rows follows). As in native/integer.c every sum is int32 (a score's distance below the top is
+ * under 2^26, e under 2^16, Σe under 2^26, and every partial sum of q · k and p · v is far inside int32), so the order
+ * of its terms does not change it. From sm_80 the tensor cores take q · k and p · v from their split bytes (query and
+ * probabilities split in shared memory as the cache's keys and values are): each warp scores eight slots at a time, a
+ * warp a query head turns its scores into probabilities, then each warp sums p · v for eight dimensions at a time.
+ * Shared memory: each query head's scores, then the split queries
+ * [2][groups][width] and probabilities [2][groups][pitch] (high bytes, then low).
+ */
+extern "C" __global__ void attend(const i64 *qkv, const signed char *keys, const signed char *values, i64 *o, const i64 *cos, const i64 *sin, const int *table, int entries, int length, int start, int layer, int rows, int pitch, int width, int H, int Hk, int dh, int sq, int shift) {
   extern __shared__ int shared[];
   int m = blockIdx.x, g = blockIdx.y, groups = H / Hk, row = m / length, position = start + m % length, n = position + 1, last = entries - 1;
-  int *query = shared, *scores = query + groups * dh, *partial = scores + groups * pitch;
+  int *scores = shared;
+  signed char *query = (signed char *)(scores + groups * pitch), *prob = query + 2 * groups * width;
   const i64 *out = qkv + (i64)m * (H + 2 * Hk) * dh;
-  for (int i = threadIdx.x; i < groups * dh; i += blockDim.x)
-    query[i] = (int)clamp64(shr(rotate(out + (i64)(g * groups + i / dh) * dh, cos, sin, dh, position, i % dh), TRIG_BITS + sq), -Q_LIMIT, Q_LIMIT);
-  __syncthreads();
-  i64 at = slots(layer, rows, row, Hk, g, pitch, dh);
-  const short *K = keys + at, *V = values + at;
-  for (int t = 2 * threadIdx.x; t < n; t += 2 * blockDim.x) {
-    int s[MAX_GROUPS][2] = {};
-#pragma unroll 8
-    for (int j = 0; j < dh; j++) {
-      int pair = *(const int *)(K + (i64)j * pitch + t), k0 = (short)(pair & 0xFFFF), k1 = pair >> 16;
-#pragma unroll
-      for (int i = 0; i < MAX_GROUPS; i++)
-        if (i < groups) s[i][0] += query[i * dh + j] * k0, s[i][1] += query[i * dh + j] * k1;
-    }
-#pragma unroll
-    for (int i = 0; i < MAX_GROUPS; i++)
-      if (i < groups) {
-        scores[i * pitch + t] = s[i][0];
-        if (t + 1 < n) scores[i * pitch + t + 1] = s[i][1];
-      }
+  for (int i = threadIdx.x; i < groups * width; i += blockDim.x) {
+    int j = i % width, q = j < dh ? (int)clamp64(shr(rotate(out + (i64)(g * groups + i / width) * dh, cos, sin, dh, position, j), TRIG_BITS + sq), -Q_LIMIT, Q_LIMIT) : 0;
+    split(q, query + i, query + groups * width + i);
   }
   __syncthreads();
-  for (int i = 0; i < groups; i++) {
-    int *p = scores + i * pitch;
-    i64 top = INT_MIN_64;
-    for (int t = threadIdx.x; t < n; t += blockDim.x) top = max(top, (i64)p[t]);
-    top = block_reduce(top, Max());
-    i64 sum = 0;
-    for (int t = threadIdx.x; t < n; t += blockDim.x) {
-      int d = (int)top - p[t], k = shift > 0 ? (d + (1 << (shift - 1)) - 1 + ((d >> shift) & 1)) >> shift : d;
+  i64 at = slots(layer, rows, row, Hk, g, pitch, width), plane = (i64)pitch * width;
+  const signed char *K = keys + at, *V = values + at;
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+#if __CUDA_ARCH__ >= 800
+  const int4 zero = make_int4(0, 0, 0, 0);
+  int r = lane / 4, quarter = lane % 4;
+  for (int s0 = 8 * warp; s0 < n; s0 += 8 * warps) {
+    int high[4] = {}, low[4] = {};
+    const signed char *k = K + (i64)(s0 + r) * width + 16 * quarter;
+    for (int d = 0; d < width; d += 64) {
+      int4 ah = r < groups ? *(const int4 *)(query + r * width + d + 16 * quarter) : zero, al = r < groups ? *(const int4 *)(query + (groups + r) * width + d + 16 * quarter) : zero;
+      split_dots(high, low, ah, al, *(const int4 *)(k + d), *(const int4 *)(k + plane + d));
+    }
+    for (int c = 0; c < 2; c++)
+      if (r < groups && s0 + 2 * quarter + c < n) scores[r * pitch + s0 + 2 * quarter + c] = join(high[c], low[c], high[2 + c], low[2 + c]);
+  }
+#else
+  for (int s = threadIdx.x; s < n; s += blockDim.x) {
+    int sum[MAX_GROUPS] = {};
+    for (int j = 0; j < dh; j++) {
+      int k = 256 * K[(i64)s * width + j] + K[plane + (i64)s * width + j];
+      for (int i = 0; i < groups; i++) sum[i] += (256 * query[i * width + j] + query[(groups + i) * width + j]) * k;
+    }
+    for (int i = 0; i < groups; i++) scores[i * pitch + s] = sum[i];
+  }
+#endif
+  __syncthreads();
+  // the probabilities, split, and zeros up to the 64 slots that p · v reads at a time: a warp a query head, which
+  // needs no sync of the block (int32 is enough: e is under 2^16, Σe under 2^26)
+  for (int i = warp; i < groups; i += warps) {
+    int *p = scores + i * pitch, top = -0x7FFFFFFF - 1, sum = 0;
+    for (int t = lane; t < n; t += 32) top = max(top, p[t]);
+    for (int offset = 16; offset; offset >>= 1) top = max(top, __shfl_xor_sync(0xffffffffu, top, offset));
+    for (int t = lane; t < n; t += 32) {
+      int d = top - p[t], k = shift > 0 ? (d + (1 << (shift - 1)) - 1 + ((d >> shift) & 1)) >> shift : d;
       sum += p[t] = table[k < last ? k : last];
     }
-    i64 inverse = floor_div((i64)1 << 36, block_reduce(sum, Sum()));
-    for (int t = threadIdx.x; t < n; t += blockDim.x) p[t] = (int)(((i64)p[t] * inverse) >> (36 - PROB_BITS));
+    for (int offset = 16; offset; offset >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    i64 inverse = floor_div((i64)1 << 36, sum);
+    for (int t = lane; t < (n + 63) / 64 * 64; t += 32)
+      split(t < n ? (int)(((i64)p[t] * inverse) >> (36 - PROB_BITS)) : 0, prob + i * pitch + t, prob + (groups + i) * pitch + t);
   }
   __syncthreads();
-  int pairs = dh / 2, d = threadIdx.x % pairs, part = threadIdx.x / pairs, parts = blockDim.x / pairs;
-  int acc[MAX_GROUPS][2] = {};
-#pragma unroll 4
-  for (int t = part; t < n; t += parts) {
-    int pair = *(const int *)(V + (i64)t * dh + 2 * d), v0 = (short)(pair & 0xFFFF), v1 = pair >> 16;
-#pragma unroll
-    for (int i = 0; i < MAX_GROUPS; i++)
-      if (i < groups) acc[i][0] += scores[i * pitch + t] * v0, acc[i][1] += scores[i * pitch + t] * v1;
+  i64 *om = o + (i64)m * H * dh + (i64)g * groups * dh;
+#if __CUDA_ARCH__ >= 800
+  for (int d0 = 8 * warp; d0 < dh; d0 += 8 * warps) {
+    int high[4] = {}, low[4] = {};
+    const signed char *v = V + 2 * ((i64)(d0 + r) * pitch + 16 * quarter);
+    for (int s0 = 0; s0 < n; s0 += 64) {
+      int4 ah = r < groups ? *(const int4 *)(prob + r * pitch + s0 + 16 * quarter) : zero, al = r < groups ? *(const int4 *)(prob + (groups + r) * pitch + s0 + 16 * quarter) : zero;
+      // 16 values' byte pairs, taken apart into their high bytes and their low bytes
+      int4 w0 = *(const int4 *)(v + 2 * s0), w1 = *(const int4 *)(v + 2 * s0 + 16);
+      int4 bh = make_int4(__byte_perm(w0.x, w0.y, 0x6420), __byte_perm(w0.z, w0.w, 0x6420), __byte_perm(w1.x, w1.y, 0x6420), __byte_perm(w1.z, w1.w, 0x6420));
+      int4 bl = make_int4(__byte_perm(w0.x, w0.y, 0x7531), __byte_perm(w0.z, w0.w, 0x7531), __byte_perm(w1.x, w1.y, 0x7531), __byte_perm(w1.z, w1.w, 0x7531));
+      split_dots(high, low, ah, al, bh, bl);
+    }
+    for (int c = 0; c < 2; c++)
+      if (r < groups) om[r * dh + d0 + 2 * quarter + c] = join(high[c], low[c], high[2 + c], low[2 + c]);
   }
-#pragma unroll
-  for (int i = 0; i < MAX_GROUPS; i++)
-    if (i < groups) partial[(part * groups + i) * dh + 2 * d] = acc[i][0], partial[(part * groups + i) * dh + 2 * d + 1] = acc[i][1];
-  __syncthreads();
+#else
   for (int i = threadIdx.x; i < groups * dh; i += blockDim.x) {
-    int sum = 0;
-    for (int q = 0; q < parts; q++) sum += partial[q * groups * dh + i];
-    o[(i64)m * H * dh + (i64)g * groups * dh + i] = sum;
+    int h = i / dh, j = i % dh, sum = 0;
+    for (int s = 0; s < n; s++) sum += (256 * prob[h * pitch + s] + prob[(groups + h) * pitch + s]) * (256 * V[2 * ((i64)j * pitch + s)] + V[2 * ((i64)j * pitch + s) + 1]);
+    om[i] = sum;
   }
+#endif
 }
 
 /** One block a position: silu(gate) · up (docs/INTEGER.md, MLP) into h, then quantized into q and phi. */
@@ -422,8 +484,9 @@ extern "C" __global__ void code(const int *weights, const int *logits, int *scra
     __syncthreads();
     if (above > 0) {
       i64 rest = 0;
+      double inverse = 1.0 / (double)above;
       for (int j = threadIdx.x; j < V; j += blockDim.x)
-        if (j != candidate) rest += f[j] = (int)(1 + ((i64)(f[j] - 1) * budget) / above);
+        if (j != candidate) rest += f[j] = (int)(1 + quotient((i64)(f[j] - 1) * budget, above, inverse));
       rest = block_reduce(rest, Sum());
       if (threadIdx.x == 0) f[candidate] = (int)(total - rest);
     }
