@@ -59,6 +59,8 @@ static struct {
   int (*GetProgramLog)(nvrtcProgram, char *);
   int (*GetCUBINSize)(nvrtcProgram, size_t *);
   int (*GetCUBIN)(nvrtcProgram, char *);
+  int (*GetPTXSize)(nvrtcProgram, size_t *);
+  int (*GetPTX)(nvrtcProgram, char *);
   int (*DestroyProgram)(nvrtcProgram *);
   const char *(*GetErrorString)(int);
 } rtc;
@@ -119,7 +121,7 @@ static const char *open_nvrtc(void) {
   static const char *outcome;
   if (tried) return outcome;
   tried = true;
-  static const char *names[] = {"nvrtcCreateProgram", "nvrtcCompileProgram", "nvrtcGetProgramLogSize", "nvrtcGetProgramLog", "nvrtcGetCUBINSize", "nvrtcGetCUBIN", "nvrtcDestroyProgram", "nvrtcGetErrorString"};
+  static const char *names[] = {"nvrtcCreateProgram", "nvrtcCompileProgram", "nvrtcGetProgramLogSize", "nvrtcGetProgramLog", "nvrtcGetCUBINSize", "nvrtcGetCUBIN", "nvrtcGetPTXSize", "nvrtcGetPTX", "nvrtcDestroyProgram", "nvrtcGetErrorString"};
   const char *asked = getenv("LLMC_NVRTC"), *sonames[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so"};
   void *library = asked && *asked ? dlopen(asked, RTLD_NOW | RTLD_LOCAL) : NULL;
   for (size_t i = 0; !library && !(asked && *asked) && i < sizeof sonames / sizeof *sonames; i++) library = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
@@ -129,12 +131,15 @@ static const char *open_nvrtc(void) {
   return outcome;
 }
 
-/** The kernels (and exact.h beside them) compiled for compute capability `arch` (e.g. 90) into *cubin (malloc'd); NULL, or why not. */
-static const char *compile(const char *source, const char *header, int arch, char **cubin, size_t *size) {
+/**
+ * The kernels (and exact.h beside them) compiled for compute capability `arch` (e.g. 90) into *code (malloc'd): a
+ * cubin, or with `ptx` PTX for that capability, which the driver compiles for whichever GPU loads it; NULL, or why not.
+ */
+static const char *compile(const char *source, const char *header, int arch, bool ptx, char **code, size_t *size) {
   const char *why = open_nvrtc();
   if (why) return why;
-  char target[32];
-  snprintf(target, sizeof target, "--gpu-architecture=sm_%d", arch);
+  char target[40];
+  snprintf(target, sizeof target, "--gpu-architecture=%s_%d", ptx ? "compute" : "sm", arch);
   const char *options[] = {target, "--std=c++17", "--fmad=false"};
   nvrtcProgram program;
   const char *include = "exact.h";
@@ -153,26 +158,26 @@ static const char *compile(const char *source, const char *header, int arch, cha
     rtc.DestroyProgram(&program);
     return message;
   }
-  rtc.GetCUBINSize(program, size);
-  *cubin = malloc(*size);
-  rtc.GetCUBIN(program, *cubin);
+  (ptx ? rtc.GetPTXSize : rtc.GetCUBINSize)(program, size);
+  *code = malloc(*size);
+  (ptx ? rtc.GetPTX : rtc.GetCUBIN)(program, *code);
   rtc.DestroyProgram(&program);
   return NULL;
 }
 
 /**
- * The kernels for `arch`, compiled once a process (llmc's frame workers each load the model; they share this):
- * the cubin, or NULL and *why. Callers hold `calls`.
+ * The kernels for `arch` (as PTX with `ptx`), compiled once a process (llmc's frame workers each load the model; they
+ * share this): the code, or NULL and *why. Callers hold `calls`.
  */
-static const char *compiled(const char *source, const char *header, int arch, const char **why) {
-  static struct { int arch; char *source, *header, *cubin; } last;
-  if (last.cubin && last.arch == arch && !strcmp(last.source, source) && !strcmp(last.header, header)) return last.cubin;
-  char *cubin = NULL;
+static const char *compiled(const char *source, const char *header, int arch, bool ptx, const char **why) {
+  static struct { int arch; bool ptx; char *source, *header, *code; } last;
+  if (last.code && last.arch == arch && last.ptx == ptx && !strcmp(last.source, source) && !strcmp(last.header, header)) return last.code;
+  char *code = NULL;
   size_t size = 0;
-  if ((*why = compile(source, header, arch, &cubin, &size))) return NULL;
-  free(last.source), free(last.header), free(last.cubin);
-  last.arch = arch, last.source = strdup(source), last.header = strdup(header), last.cubin = cubin;
-  return cubin;
+  if ((*why = compile(source, header, arch, ptx, &code, &size))) return NULL;
+  free(last.source), free(last.header), free(last.code);
+  last.arch = arch, last.ptx = ptx, last.source = strdup(source), last.header = strdup(header), last.code = code;
+  return code;
 }
 
 // ---- the model on the GPU ----
@@ -286,12 +291,17 @@ static const char *make_gpu(Gpu *g, const Model *md, const char *source, const c
   TRY(cu.DeviceGetAttribute(&minor, COMPUTE_MINOR, device));
   if (major < 6 || (major == 6 && minor < 1)) return snprintf(message, sizeof message, "%s (sm_%d%d) has no 8-bit dot product: the CUDA engine needs sm_61 or later", g->name, major, minor), message;
   g->arch = 10 * major + minor;
+  // LLMC_CUDA_ARCH=N: the kernels of an older GPU (PTX for compute_N, which the driver makes this GPU's code), so that
+  // the paths older GPUs take (the dot products by dp4a, attention without the tensor cores) run and are tested here
+  const char *older = getenv("LLMC_CUDA_ARCH");
+  int arch = older && *older ? atoi(older) : g->arch;
+  if (arch < 61 || arch > g->arch) return snprintf(message, sizeof message, "LLMC_CUDA_ARCH must be a compute capability from 61 to this GPU's %d, got '%s'", g->arch, older), message;
   TRY(cu.DevicePrimaryCtxRetain(&g->context, device));
   TRY(cu.CtxSetCurrent(g->context));
-  const char *cubin = compiled(source, header, g->arch, &why);
-  if (!cubin) return why;
+  const char *code = compiled(source, header, arch, older && *older, &why);
+  if (!code) return why;
   CUmodule module;
-  TRY(cu.ModuleLoadData(&module, cubin));
+  TRY(cu.ModuleLoadData(&module, code));
 #define X(k) TRY(cu.ModuleGetFunction(&g->k, module, #k));
   KERNELS
 #undef X
@@ -619,7 +629,7 @@ static napi_value js_cuda_compile(napi_env env, napi_callback_info info) {
   const char *why = !source || !header || napi_get_value_int32(env, argv[2], &arch) != napi_ok ? "cudaCompile: the kernels' source and header, and a compute capability" : NULL;
   if (!why) {
     pthread_mutex_lock(&calls);
-    why = compile(source, header, arch, &cubin, &size);
+    why = compile(source, header, arch, false, &cubin, &size);
     pthread_mutex_unlock(&calls);
   }
   free(source), free(header), free(cubin);

@@ -159,6 +159,15 @@ test('threads that build the native addon at once (llmc\'s frame workers on a fi
   assert.deepEqual(readdirSync(folder), [basename(String(built[0]))], 'no file left half-written');
 });
 
+test('the kernels of an older GPU (LLMC_CUDA_ARCH=75: dot products by dp4a, attention without the tensor cores) give this GPU\'s numbers: the cuda tests again', { skip: gpu === true ? (process.env.LLMC_CUDA_ARCH ? 'an architecture asked for' : false) : `no GPU here: ${gpu}` }, () => {
+  const older = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-name-pattern', '^cuda: ', fileURLToPath(import.meta.url)], { env: { ...process.env, NODE_TEST_CONTEXT: undefined, LLMC_CUDA_ARCH: '75' }, encoding: 'utf8' });
+  assert.equal(older.status, 0, older.stdout + older.stderr);
+  assert.match(older.stdout, /# pass 5\n/, older.stdout);
+  const newer = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'scripts', 'llmc.ts'), '-n', 'llmc-tiny', '--engine', 'cuda'], { input: SCARLET.subarray(0, 20_000), env: { ...process.env, LLMC_CUDA_ARCH: '99' }, encoding: 'utf8' });
+  assert.notEqual(newer.status, 0);
+  assert.match(newer.stderr, /^llmc: .*LLMC_CUDA_ARCH must be a compute capability from 61 to this GPU's \d+, got '99'\n$/);
+});
+
 test('where the CUDA engine cannot run, it says why in one line', { skip: gpu === true ? 'a GPU is here: the cuda tests above ran' : false }, () => {
   assert.match(gpu as string, /^the CUDA engine cannot run: (no NVIDIA driver here \(libcuda\.so\.1 did not load\)|no NVIDIA GPU here|NVRTC was not found .*)$/);
 });
