@@ -48,8 +48,10 @@ static int64_t maxabs(const int64_t *x, int n) {
 
 typedef struct {
   Model *model;
-  int rows, window, threads;
-  int16_t *keys, *values;  // [layer][row][kv head]: keys [dh][slot], values [slot][dh]
+  int rows, window, pitch, threads;  // pitch: the window rounded up to 16 slots, which attention takes at a time
+  // [layer][row][kv head]: keys two dimensions side by side [dh/2][pitch][2], values two slots side by side
+  // [pitch/2][dh][2], so that one instruction multiplies pairs of 16-bit numbers and adds them (vpmaddwd)
+  int16_t *keys, *values;
   size_t room;             // positions the work buffers below hold, grown as calls need
   int64_t *x, *phi, *out, *o;
   uint8_t *q8;
@@ -193,6 +195,38 @@ static void dots_plain(DOTS_ARGS) {
   }
 }
 
+
+// Attention's sums over the cache's pairs (its layout: Cache), a kernel for each instruction set as the dot
+// products have, chosen with them: each sum is an int32 below 2^31 in any order, so all give the same numbers.
+#define SCORES_ARGS const int16_t *keys, int pitch, int dh, const int16_t *q, int groups, int n, int32_t *scores
+#define SUMS_ARGS const int16_t *values, int dh, const int32_t *pairs, int n, int32_t *acc
+
+/** scores[i · pitch + t] = Σ_j q[i · dh + j] · key(j, t) for the first n slots (at least). */
+typedef void (*Scores)(SCORES_ARGS);
+/** acc[j] = Σ_t p(t) · value(t, j) over the first n slots, p's pairs in `pairs` ((p(2u + 1) << 16) | p(2u)). */
+typedef void (*Sums)(SUMS_ARGS);
+
+static void scores_plain(SCORES_ARGS) {
+  for (int i = 0; i < groups; i++) {
+    int32_t *s = scores + (size_t)i * pitch;
+    memset(s, 0, sizeof(int32_t) * n);
+    for (int j = 0; j < dh; j += 2) {
+      const int16_t *k = keys + (size_t)j * pitch;
+      int32_t q0 = q[i * dh + j], q1 = q[i * dh + j + 1];
+      for (int t = 0; t < n; t++) s[t] += k[2 * t] * q0 + k[2 * t + 1] * q1;
+    }
+  }
+}
+
+static void sums_plain(SUMS_ARGS) {
+  memset(acc, 0, sizeof(int32_t) * dh);
+  for (int u = 0; 2 * u < n; u++) {
+    const int16_t *v = values + (size_t)u * 2 * dh;
+    int32_t p0 = pairs[u] & 0xFFFF, p1 = pairs[u] >> 16;
+    for (int j = 0; j < dh; j++) acc[j] += v[2 * j] * p0 + v[2 * j + 1] * p1;
+  }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 // The same sums from weights packed in panels of 16 columns ([N/16][K/4][16][4]: four k of sixteen columns
@@ -282,12 +316,73 @@ __attribute__((target("avx2,fma"))) static void dots_avx2(DOTS_ARGS) {
   }
 }
 
+
+// Attention with AVX-512's VNNI (vpdpwssd: sixteen sums of two 16-bit products and an addend) and with AVX2
+// (vpmaddwd, then an addition): a key load serves up to four query heads, a broadcast of two probabilities a slot
+// pair of sixteen or eight dimensions. Slots and dimensions past a multiple of the width go the plain way.
+#define ATTENTION_KERNELS(NAME, TARGET, VEC, WIDTH, ZERO, LOAD, STORE, SET1, MADD_ADD)                                       \
+  __attribute__((target(TARGET))) static void scores_##NAME(SCORES_ARGS) {                                                   \
+    for (int i0 = 0; i0 < groups; i0 += 4) {                                                                                 \
+      int heads = groups - i0 < 4 ? groups - i0 : 4;                                                                        \
+      for (int t = 0; t < n; t += WIDTH) {                                                                                   \
+        VEC a0 = ZERO, a1 = ZERO, a2 = ZERO, a3 = ZERO;                                                                      \
+        for (int j = 0; j < dh; j += 2) {                                                                                    \
+          VEC k = LOAD(keys + ((size_t)j * pitch + 2 * t));                                                                  \
+          const int16_t *qj = q + i0 * dh + j;                                                                               \
+          int32_t pair;                                                                                                      \
+          memcpy(&pair, qj, 4), a0 = MADD_ADD(a0, k, SET1(pair));                                                            \
+          if (heads > 1) memcpy(&pair, qj + dh, 4), a1 = MADD_ADD(a1, k, SET1(pair));                                        \
+          if (heads > 2) memcpy(&pair, qj + 2 * dh, 4), a2 = MADD_ADD(a2, k, SET1(pair));                                    \
+          if (heads > 3) memcpy(&pair, qj + 3 * dh, 4), a3 = MADD_ADD(a3, k, SET1(pair));                                    \
+        }                                                                                                                    \
+        int32_t *s = scores + (size_t)i0 * pitch + t;                                                                        \
+        STORE(s, a0);                                                                                                        \
+        if (heads > 1) STORE(s + pitch, a1);                                                                                 \
+        if (heads > 2) STORE(s + 2 * pitch, a2);                                                                             \
+        if (heads > 3) STORE(s + 3 * pitch, a3);                                                                             \
+      }                                                                                                                      \
+    }                                                                                                                        \
+  }                                                                                                                          \
+  __attribute__((target(TARGET))) static void sums_##NAME(SUMS_ARGS) {                                                       \
+    int j0 = 0;                                                                                                              \
+    for (; j0 + 4 * WIDTH <= dh; j0 += 4 * WIDTH) {                                                                          \
+      VEC a0 = ZERO, a1 = ZERO, a2 = ZERO, a3 = ZERO;                                                                        \
+      for (int u = 0; 2 * u < n; u++) {                                                                                      \
+        const int16_t *v = values + ((size_t)u * dh + j0) * 2;                                                               \
+        VEC p = SET1(pairs[u]);                                                                                              \
+        a0 = MADD_ADD(a0, LOAD(v), p), a1 = MADD_ADD(a1, LOAD(v + 2 * WIDTH), p);                                            \
+        a2 = MADD_ADD(a2, LOAD(v + 4 * WIDTH), p), a3 = MADD_ADD(a3, LOAD(v + 6 * WIDTH), p);                                \
+      }                                                                                                                      \
+      STORE(acc + j0, a0), STORE(acc + j0 + WIDTH, a1), STORE(acc + j0 + 2 * WIDTH, a2), STORE(acc + j0 + 3 * WIDTH, a3);    \
+    }                                                                                                                        \
+    for (; j0 + WIDTH <= dh; j0 += WIDTH) {                                                                                  \
+      VEC a = ZERO;                                                                                                          \
+      for (int u = 0; 2 * u < n; u++) a = MADD_ADD(a, LOAD(values + ((size_t)u * dh + j0) * 2), SET1(pairs[u]));             \
+      STORE(acc + j0, a);                                                                                                    \
+    }                                                                                                                        \
+    for (int j = j0; j < dh; j++) {                                                                                          \
+      int32_t sum = 0;                                                                                                       \
+      for (int u = 0; 2 * u < n; u++) sum += values[((size_t)u * dh + j) * 2] * (pairs[u] & 0xFFFF) + values[((size_t)u * dh + j) * 2 + 1] * (pairs[u] >> 16); \
+      acc[j] = sum;                                                                                                          \
+    }                                                                                                                        \
+  }
+
+#define VNNI_TARGET "avx512vnni,avx512bw,avx512vl,avx512f,avx2,fma"
+__attribute__((target(VNNI_TARGET))) static inline __m512i dpwssd_vnni(__m512i a, __m512i x, __m512i y) { return _mm512_dpwssd_epi32(a, x, y); }
+__attribute__((target("avx2,fma"))) static inline __m256i dpwssd_avx2(__m256i a, __m256i x, __m256i y) { return _mm256_add_epi32(a, _mm256_madd_epi16(x, y)); }
+#define LOAD512(p) _mm512_loadu_si512((const void *)(p))
+#define STORE512(p, v) _mm512_storeu_si512((void *)(p), v)
+#define LOAD256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define STORE256(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+ATTENTION_KERNELS(vnni, VNNI_TARGET, __m512i, 16, _mm512_setzero_si512(), LOAD512, STORE512, _mm512_set1_epi32, dpwssd_vnni)
+ATTENTION_KERNELS(avx2, "avx2,fma", __m256i, 8, _mm256_setzero_si256(), LOAD256, STORE256, _mm256_set1_epi32, dpwssd_avx2)
+
 /**
  * The kernel for this CPU: LLMC_NATIVE_KERNEL (plain, avx2 or vnni) if set, as the tests do to hold each to the
  * others, else the widest the CPU has; NULL if the one asked for does not run here. Packing 0 is the plain
- * kernel's column by column.
+ * kernel's column by column. Its attention's sums go into *scores and *sums.
  */
-static Dots dots_for_cpu(int *packing, const char **name) {
+static Dots dots_for_cpu(int *packing, const char **name, Scores *scores, Sums *sums) {
   __builtin_cpu_init();
   const char *asked = getenv("LLMC_NATIVE_KERNEL");
   bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
@@ -295,20 +390,24 @@ static Dots dots_for_cpu(int *packing, const char **name) {
   if (!asked || !*asked) asked = vnni ? "vnni" : avx2 ? "avx2" : "plain";
   *name = asked;
   *packing = PACKED;
-  if (!strcmp(asked, "vnni") && vnni) return dots_vnni;
-  if (!strcmp(asked, "avx2") && avx2) return dots_avx2;
+  if (!strcmp(asked, "vnni") && vnni) return *scores = scores_vnni, *sums = sums_vnni, dots_vnni;
+  if (!strcmp(asked, "avx2") && avx2) return *scores = scores_avx2, *sums = sums_avx2, dots_avx2;
   *packing = 0;
+  *scores = scores_plain, *sums = sums_plain;
   return strcmp(asked, "plain") ? NULL : dots_plain;
 }
 #else
-static Dots dots_for_cpu(int *packing, const char **name) {
+static Dots dots_for_cpu(int *packing, const char **name, Scores *scores, Sums *sums) {
   const char *asked = getenv("LLMC_NATIVE_KERNEL");
   *packing = 0;
   *name = "plain";
+  *scores = scores_plain, *sums = sums_plain;
   return asked && *asked && strcmp(asked, "plain") ? NULL : dots_plain;
 }
 #endif
 static Dots dots;
+static Scores scores;
+static Sums sums;
 static int packing;            // the panel width of the packed kernels, or 0 for the plain one
 static const char *kernel_name;
 
@@ -410,9 +509,10 @@ static inline void rotate(const Model *md, const int64_t *v, int position, int s
   }
 }
 
-static inline size_t slot_of(const Cache *cache, int layer, int row, int kv, int slot) {
+/** Where a row's key head `kv` starts in a layer's keys or values (Cache: pitch · dh numbers each). */
+static inline size_t head_of(const Cache *cache, int layer, int row, int kv) {
   const Model *md = cache->model;
-  return ((((size_t)layer * cache->rows + row) * md->Hk + kv) * cache->window + slot) * md->dh;
+  return (((size_t)layer * cache->rows + row) * md->Hk + kv) * cache->pitch * md->dh;
 }
 
 /** The new positions' keys and values into their slots. */
@@ -426,48 +526,37 @@ CLONES static void store_task(void *ctx, int part, int parts) {
     int row = m / c->length, position = c->start + m % c->length;
     const int64_t *qkv = c->out + (size_t)m * N;
     for (int h = 0; h < md->Hk; h++) {
-      int16_t key[md->dh], *keys = c->cache->keys + slot_of(c->cache, c->layer, row, h, 0);
+      size_t at = head_of(c->cache, c->layer, row, h);
+      int16_t key[md->dh], *keys = c->cache->keys + at, *v = c->cache->values + at + (size_t)(position / 2) * 2 * md->dh + position % 2;
       rotate(md, qkv + (size_t)(md->H + h) * md->dh, position, ly->sk, key);
-      for (int j = 0; j < md->dh; j++) keys[(size_t)j * c->cache->window + position] = key[j];
-      int16_t *v = c->cache->values + slot_of(c->cache, c->layer, row, h, position);
+      for (int j = 0; j < md->dh; j++) keys[((size_t)(j / 2) * c->cache->pitch + position) * 2 + j % 2] = key[j];
       const int64_t *vs = qkv + (size_t)(md->H + md->Hk + h) * md->dh;
-      for (int j = 0; j < md->dh; j++) v[j] = (int16_t)clamp64(shr(vs[j], ly->sv), -V_LIMIT, V_LIMIT);
+      for (int j = 0; j < md->dh; j++) v[2 * j] = (int16_t)clamp64(shr(vs[j], ly->sv), -V_LIMIT, V_LIMIT);
     }
   }
 }
 
 /**
  * Each position's heads attend to its row's slots up to its own; o, quantized, into q8 and phi. The heads that
- * share a key head are scored together, and keys are kept transposed (a row of slots per dimension), so each
- * sum runs down the slots side by side.
+ * share a key head are scored together, over the cache's pairs (Cache) by this CPU's kernel (`scores`, `sums`).
  */
 CLONES static void attend_task(void *ctx, int part, int parts) {
   Call *c = ctx;
   const Model *md = c->model;
   const Layer *ly = &md->layers[c->layer];
-  int from, to, N = ly->qkv.N, dh = md->dh, groups = md->H / md->Hk, HD = md->H * dh, last = md->n_attn_exp - 1, window = c->cache->window;
+  int from, to, N = ly->qkv.N, dh = md->dh, groups = md->H / md->Hk, HD = md->H * dh, last = md->n_attn_exp - 1, pitch = c->cache->pitch;
   share(c->M, part, parts, &from, &to);
-  int32_t scores[groups][window], e[window], p[window], acc[dh], s = ly->attn_shift;
+  int32_t scored[groups][pitch], e[pitch], p[pitch + 1], pairs[pitch / 2], acc[dh], s = ly->attn_shift;
   int16_t q[groups][dh];
   for (int m = from; m < to; m++) {
     int row = m / c->length, position = c->start + m % c->length, n = position + 1;
     int64_t *o = c->o + (size_t)m * HD;
     for (int g = 0; g < md->Hk; g++) {
-      const int16_t *keys = c->cache->keys + slot_of(c->cache, c->layer, row, g, 0);
-      const int16_t *values = c->cache->values + slot_of(c->cache, c->layer, row, g, 0);
+      size_t at = head_of(c->cache, c->layer, row, g);
+      for (int i = 0; i < groups; i++) rotate(md, c->out + (size_t)m * N + (size_t)(g * groups + i) * dh, position, ly->sq, q[i]);
+      scores(c->cache->keys + at, pitch, dh, &q[0][0], groups, n, &scored[0][0]);
       for (int i = 0; i < groups; i++) {
-        rotate(md, c->out + (size_t)m * N + (size_t)(g * groups + i) * dh, position, ly->sq, q[i]);
-        memset(scores[i], 0, sizeof(int32_t) * n);
-      }
-      for (int j = 0; j < dh; j++) {
-        const int16_t *kj = keys + (size_t)j * window;
-        for (int i = 0; i < groups; i++) {
-          int32_t qj = q[i][j], *si = scores[i];
-          for (int t = 0; t < n; t++) si[t] += kj[t] * qj;
-        }
-      }
-      for (int i = 0; i < groups; i++) {
-        int32_t top = INT32_MIN, *si = scores[i], sum = 0;
+        int32_t top = INT32_MIN, *si = scored[i], sum = 0;
         for (int t = 0; t < n; t++) top = si[t] > top ? si[t] : top;
         // in 32 bits, so these loops vectorise: a score's distance below the top is under 2^26, e under 2^16, Σe under 2^26
         for (int t = 0; t < n; t++) {
@@ -476,11 +565,9 @@ CLONES static void attend_task(void *ctx, int part, int parts) {
         }
         int64_t inv = floor_div((int64_t)1 << 36, sum);
         for (int t = 0; t < n; t++) p[t] = (int32_t)((e[t] * inv) >> (36 - PROB_BITS));
-        memset(acc, 0, sizeof acc);
-        for (int t = 0; t < n; t++) {
-          const int16_t *v = values + (size_t)t * dh;
-          for (int j = 0; j < dh; j++) acc[j] += p[t] * v[j];
-        }
+        p[n] = 0;  // the pair of an odd n's last slot
+        for (int u = 0; 2 * u < n; u++) pairs[u] = p[2 * u + 1] << 16 | p[2 * u];  // p <= 2^PROB_BITS: 16 bits each
+        sums(c->cache->values + at, dh, pairs, n, acc);
         for (int j = 0; j < dh; j++) o[(g * groups + i) * dh + j] = acc[j];
       }
     }
@@ -720,7 +807,7 @@ static napi_value js_model(napi_env env, napi_callback_info info) {
   napi_value spec, out;
   CHECK(napi_get_cb_info(env, info, &argc, &spec, NULL, NULL));
   pthread_mutex_lock(&calls);  // worker threads may make their models at once
-  if (!dots) dots = dots_for_cpu(&packing, &kernel_name);
+  if (!dots) dots = dots_for_cpu(&packing, &kernel_name, &scores, &sums);
   pthread_mutex_unlock(&calls);
   if (!dots) return fail(env, "integer model: LLMC_NATIVE_KERNEL asks for a kernel this CPU does not run (plain, avx2 or vnni)");
   Model *md = calloc(1, sizeof(Model));
@@ -802,11 +889,11 @@ static napi_value js_cache(napi_env env, napi_callback_info info) {
   if (threads < 1 || threads > 256) return fail(env, "integer model: threads must be 1 to 256");
   if (rows < 1 || window < 1 || window > md->positions) return fail(env, "integer model: a cache needs rows, and a window within the model's positions");
   Cache *cache = calloc(1, sizeof(Cache));
-  cache->model = md, cache->rows = rows, cache->window = window, cache->threads = threads;
+  cache->model = md, cache->rows = rows, cache->window = window, cache->pitch = (window + 15) / 16 * 16, cache->threads = threads;
   pthread_mutex_lock(&calls);
   pool_grow(threads);
   pthread_mutex_unlock(&calls);
-  size_t slots = (size_t)md->L * rows * md->Hk * window * md->dh;
+  size_t slots = (size_t)md->L * rows * md->Hk * cache->pitch * md->dh;
   cache->keys = calloc(slots, sizeof(int16_t));
   cache->values = calloc(slots, sizeof(int16_t));
   CHECK(napi_create_external(env, cache, free_cache, NULL, &out));
