@@ -2,8 +2,9 @@
 # Wall time of `./run.sh compress` and `./run.sh decompress` on a tiny file (the first 300 bytes of A Study in
 # Scarlet: start-up alone), a small file (its first 30,000 bytes) and Scarlet whole, for the committed code and for
 # an earlier commit (default 57fe198: run.sh before llmc, five Node processes a frame), each round trip checked.
-# One run each, in turn, on this machine.
-# usage: bash bench/smallfile.sh [BEFORE_COMMIT] [run.sh options, e.g. -l 2]
+# One run each, in turn, on this machine; ROUNDS=N runs each pair N times in turn (this machine's speed moves by a
+# quarter from one run to the next, so compare medians).
+# usage: [ROUNDS=N] bash bench/smallfile.sh [BEFORE_COMMIT] [run.sh options, e.g. -l 2]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 before=${1:-57fe198}; shift || true
@@ -15,7 +16,7 @@ head -c 300 "$scarlet" > "$tmp/tiny.txt"; head -c 30000 "$scarlet" > "$tmp/small
 echo "| file | bytes | code | compress s | decompress s | .bin bytes |"
 echo "|---|---:|---|---:|---:|---:|"
 for name in tiny small scarlet; do
-  for code in "$before" now; do
+  for code in $(for round in $(seq "${ROUNDS:-1}"); do echo "$before now"; done); do
     root=$here; [ "$code" = now ] || root=$tmp/before
     rm -f "$tmp/$name.txt.bin"; cp "$tmp/$name.txt" "$tmp/orig"
     s=$(date +%s.%N); "$root/run.sh" compress -q "$@" "$tmp/$name.txt"; m=$(date +%s.%N)
