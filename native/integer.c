@@ -633,10 +633,13 @@ CLONES static void weights_task(void *ctx, int part, int parts) {
     float *logits = c->logits + (size_t)p * V;
     for (int j = 0; j < V; j++) top = w[j] > top ? w[j] : top;
     int64_t scale = shr(c->phi[p] * md->head_mult, md->head_shift);
+    // three loops, each of which the compiler vectorises (together, with a float store among 64-bit integers, none)
+    for (int j = 0; j < V; j++) logits[j] = (float)w[j];
+    const int64_t *table = md->head_exp;
+    int shift = md->final_shift;
     for (int j = 0; j < V; j++) {
-      logits[j] = (float)w[j];
-      int64_t k = shr(((int64_t)top - w[j]) * scale, md->final_shift);
-      w[j] = (int32_t)md->head_exp[k < last ? k : last];
+      int64_t k = shr(((int64_t)top - w[j]) * scale, shift);
+      w[j] = (int32_t)table[k < last ? k : last];
     }
   }
 }
