@@ -195,7 +195,6 @@ static void dots_plain(DOTS_ARGS) {
   }
 }
 
-
 // Attention's sums over the cache's pairs (its layout: Cache), a kernel for each instruction set as the dot
 // products have, chosen with them: each sum is an int32 below 2^31 in any order, so all give the same numbers.
 #define SCORES_ARGS const int16_t *keys, int pitch, int dh, const int16_t *q, int groups, int n, int32_t *scores
@@ -218,14 +217,17 @@ static void scores_plain(SCORES_ARGS) {
   }
 }
 
-static void sums_plain(SUMS_ARGS) {
-  memset(acc, 0, sizeof(int32_t) * dh);
+/** The sums of dimensions `from` to dh (the vector kernels' leftover ones, or all). */
+static void sums_from(SUMS_ARGS, int from) {
+  memset(acc + from, 0, sizeof(int32_t) * (dh - from));
   for (int u = 0; 2 * u < n; u++) {
     const int16_t *v = values + (size_t)u * 2 * dh;
     int32_t p0 = pairs[u] & 0xFFFF, p1 = pairs[u] >> 16;
-    for (int j = 0; j < dh; j++) acc[j] += v[2 * j] * p0 + v[2 * j + 1] * p1;
+    for (int j = from; j < dh; j++) acc[j] += v[2 * j] * p0 + v[2 * j + 1] * p1;
   }
 }
+
+static void sums_plain(SUMS_ARGS) { sums_from(values, dh, pairs, n, acc, 0); }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -316,10 +318,10 @@ __attribute__((target("avx2,fma"))) static void dots_avx2(DOTS_ARGS) {
   }
 }
 
-
 // Attention with AVX-512's VNNI (vpdpwssd: sixteen sums of two 16-bit products and an addend) and with AVX2
 // (vpmaddwd, then an addition): a key load serves up to four query heads, a broadcast of two probabilities a slot
-// pair of sixteen or eight dimensions. Slots and dimensions past a multiple of the width go the plain way.
+// pair of sixteen or eight dimensions. Scores are taken for whole vectors of slots (the pitch is a multiple of 16);
+// dimensions past a multiple of the width go the plain way.
 #define ATTENTION_KERNELS(NAME, TARGET, VEC, WIDTH, ZERO, LOAD, STORE, SET1, MADD_ADD)                                       \
   __attribute__((target(TARGET))) static void scores_##NAME(SCORES_ARGS) {                                                   \
     for (int i0 = 0; i0 < groups; i0 += 4) {                                                                                 \
@@ -360,11 +362,7 @@ __attribute__((target("avx2,fma"))) static void dots_avx2(DOTS_ARGS) {
       for (int u = 0; 2 * u < n; u++) a = MADD_ADD(a, LOAD(values + ((size_t)u * dh + j0) * 2), SET1(pairs[u]));             \
       STORE(acc + j0, a);                                                                                                    \
     }                                                                                                                        \
-    for (int j = j0; j < dh; j++) {                                                                                          \
-      int32_t sum = 0;                                                                                                       \
-      for (int u = 0; 2 * u < n; u++) sum += values[((size_t)u * dh + j) * 2] * (pairs[u] & 0xFFFF) + values[((size_t)u * dh + j) * 2 + 1] * (pairs[u] >> 16); \
-      acc[j] = sum;                                                                                                          \
-    }                                                                                                                        \
+    if (j0 < dh) sums_from(values, dh, pairs, n, acc, j0);                                                                   \
   }
 
 #define VNNI_TARGET "avx512vnni,avx512bw,avx512vl,avx512f,avx2,fma"
@@ -382,7 +380,7 @@ ATTENTION_KERNELS(avx2, "avx2,fma", __m256i, 8, _mm256_setzero_si256(), LOAD256,
  * others, else the widest the CPU has; NULL if the one asked for does not run here. Packing 0 is the plain
  * kernel's column by column. Its attention's sums go into *scores and *sums.
  */
-static Dots dots_for_cpu(int *packing, const char **name, Scores *scores, Sums *sums) {
+static Dots kernels_for_cpu(int *packing, const char **name, Scores *scores, Sums *sums) {
   __builtin_cpu_init();
   const char *asked = getenv("LLMC_NATIVE_KERNEL");
   bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
@@ -397,7 +395,7 @@ static Dots dots_for_cpu(int *packing, const char **name, Scores *scores, Sums *
   return strcmp(asked, "plain") ? NULL : dots_plain;
 }
 #else
-static Dots dots_for_cpu(int *packing, const char **name, Scores *scores, Sums *sums) {
+static Dots kernels_for_cpu(int *packing, const char **name, Scores *scores, Sums *sums) {
   const char *asked = getenv("LLMC_NATIVE_KERNEL");
   *packing = 0;
   *name = "plain";
@@ -810,7 +808,7 @@ static napi_value js_model(napi_env env, napi_callback_info info) {
   napi_value spec, out;
   CHECK(napi_get_cb_info(env, info, &argc, &spec, NULL, NULL));
   pthread_mutex_lock(&calls);  // worker threads may make their models at once
-  if (!dots) dots = dots_for_cpu(&packing, &kernel_name, &scores, &sums);
+  if (!dots) dots = kernels_for_cpu(&packing, &kernel_name, &scores, &sums);
   pthread_mutex_unlock(&calls);
   if (!dots) return fail(env, "integer model: LLMC_NATIVE_KERNEL asks for a kernel this CPU does not run (plain, avx2 or vnni)");
   Model *md = calloc(1, sizeof(Model));
