@@ -33,7 +33,7 @@ runCli(async () => {
     .option('v', { alias: 'verbose', type: 'boolean', describe: 'a summary line per file: sizes, ratio, bits/byte, time, frames and their coders' })
     .option('q', { alias: 'quiet', type: 'boolean', describe: 'no progress bar' })
     .option('T', { alias: 'threads', type: 'number', default: 0, coerce: count('-T', 0, MOST_THREADS), describe: 'CPU threads for the model (0: all cores, as memory allows; the integer graph runs one session a thread, ~0.15 GB each once loaded)' })
-    .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: ${DEFAULT_MODEL}); a .bin must have been made with it` })
+    .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: ${DEFAULT_MODEL}; a .bin decodes with the shipped model it was made with)` })
     .option('coder', { choices: ['exact', 'rank'] as const, default: DEFAULT_CODING.coder, describe: 'exact: the model\'s whole distribution; rank: the reference\'s ranks' })
     .option('w', { alias: 'window', type: 'number', coerce: count('-w', 2, LAYOUT_BOUNDS.contextWindow), describe: 'context window in tokens (default: the model\'s)' })
     .option('mixer', { choices: Object.keys(MIXERS) as (keyof typeof MIXERS)[], default: 'pairs' as const, describe: 'exact coder: pairs mixes a match model over the whole frame, a bias on every token and one on each token after each token, learned from it, into the model (mixer version 5, docs/MIXER.md); bias: without the pairs (version 4, as before 0.19); match: the match model alone (version 3, as before 0.16); none: the model alone' })

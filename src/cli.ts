@@ -231,7 +231,7 @@ export const MOST_THREADS = 256;
 /** Options of the stages that run the model. */
 export function withModel<T>(args: Argv<T>) {
   return args
-    .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: the embedded ${DEFAULT_MODEL}; a decoder never takes the one its input names)` })
+    .option('n', { alias: 'model', type: 'string', describe: `model folder or name under models/ (default: the embedded ${DEFAULT_MODEL}; a decoder takes the shipped model its input was made with, never a folder or host the input names)` })
     .option('dtype', { choices: ['fp32', 'q8'] as const, describe: 'the float graphs\' weights (default: what the folder ships, fp32 first; fp32 also picks a float graph over the integer one)' })
     .option('device', { choices: ['cpu', 'webgpu', 'cuda'] as const, default: 'cpu' as const, describe: 'onnxruntime execution provider' })
     .option('graph', { choices: ['integer', 'stepper', 'coder', 'transformers'] as const, describe: 'which graph of the model (default: integer on the CPU, coder on a GPU; a decoder takes the one its input names)' })

@@ -332,7 +332,7 @@ function checkModel(doc: { vocabSize: number; modelFingerprint: string; modelNam
       const shipped = doc.modelFingerprint && embeddedModelWith(doc.modelFingerprint);
       return shipped ? `; decode it with -n ${shipped}` : '';
     }
-    if (doc.modelName === model.name) return `; if it was made by llm-compression 0.5 or earlier, decode it with that release (commit ${LAST_GRAPH_FINGERPRINT})`;
+    if (doc.modelName === model.name) return `; another model of that name made it: name its folder with -n, or, if llm-compression 0.5 or earlier made it, decode it with that release (commit ${LAST_GRAPH_FINGERPRINT})`;
     return embeddedModel(doc.modelName) ? `; decode it with -n ${doc.modelName}` : '';
   };
   const coder = doc.modelName ? printable(doc.modelName) : 'a model';

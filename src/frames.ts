@@ -10,7 +10,7 @@ import { cacheOfLayout, DEFAULT_LAYOUT, decodeExactMany, GaveUp, projectsAbove, 
 import { type BinContents, decodeBin, decodeEnd, encodeEnd, END_BYTES, frameSize, isEnd, isModelFree, type Limits, ORIGINAL_HASH_BYTES, soloOf, StreamCheck, type StreamEnd, VERSION_AT } from './container.ts';
 import { type Layout, lanesFor, type Mode, type RangedDoc, type TokensDoc } from './ir.ts';
 import { DEFAULT_MIXER, type MixerSettings } from './mixer.ts';
-import { DEFAULT_MODEL, type LanguageModel, loadModelFor, type ModelOptions } from './model.ts';
+import { type LanguageModel, loadModelFor, type ModelOptions, modelFor, type RecordedModel } from './model.ts';
 import { frameOfRange, onlyFrame, type Place, rangeDecode, rangeEncode, rangeOfFrame } from './range.ts';
 import { bytesOfModelFreeFrame, classicalFrames, cmFrame } from './stored.ts';
 import { sha256Prefix, tokensOfStr, tokensToStr } from './tokenize.ts';
@@ -46,28 +46,30 @@ export interface FrameReport {
 export type ByteProgress = (bytesDone: number) => void;
 
 /**
- * The model a user named, or the default (never one a file names), loaded once per graph the frames need. The
- * decoder takes the graph a frame records; the encoder the one asked for.
+ * The model a user named, else the shipped model a frame was made with (modelFor: never a path or a host a file
+ * names), else the default; loaded once per model and graph the frames need. The decoder takes the graph a frame
+ * records; the encoder the one asked for.
  */
 export class Models {
   private readonly loaded = new Map<string, Promise<LanguageModel>>();
   constructor(private readonly name: string | undefined, private readonly options: ModelOptions) {}
 
   /** The model, loaded once per graph; `firstCache`: the rows its first cache will have, if known (ModelOptions). */
-  get(recorded: { modelName: string; graph?: string; dtype?: string } = { modelName: '' }, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
-    const key = `${recorded.graph ?? ''}:${recorded.dtype ?? ''}`;
-    if (!this.loaded.has(key)) this.loaded.set(key, this.load(recorded, firstCache));
+  get(recorded: RecordedModel = { modelName: '' }, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
+    const name = this.name ?? modelFor(recorded);
+    const key = `${name}:${recorded.graph ?? ''}:${recorded.dtype ?? ''}`;
+    if (!this.loaded.has(key)) this.loaded.set(key, this.load(name, recorded, firstCache));
     return this.loaded.get(key)!;
   }
 
-  private async load(recorded: { modelName: string; graph?: string; dtype?: string }, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
+  private async load(name: string, recorded: RecordedModel, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
     try {
-      return await loadModelFor(recorded, this.name ?? DEFAULT_MODEL, { ...this.options, firstCache });
+      return await loadModelFor(recorded, name, { ...this.options, firstCache });
     } catch (err) {
       if (err instanceof UserError) throw err;
       const device = this.options.device ?? 'cpu';
       // a folder that is not a model (its config.json unreadable or of another kind), a hub id that cannot be fetched
-      const where = device === 'cpu' ? `load the model ${this.name ?? DEFAULT_MODEL}` : `run the model on ${device}`;
+      const where = device === 'cpu' ? `load the model ${name}` : `run the model on ${device}`;
       throw new UserError(`cannot ${where}: ${(err as Error).message.split('\n')[0]}`);
     }
   }

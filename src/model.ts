@@ -15,7 +15,7 @@ import { type RowGraph, RowWorkers, sessionsFor } from './rows.ts';
 import { type ByteVocabulary, byteVocabularyOf } from './tokenize.ts';
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
-export const DEFAULT_MODEL = 'llmc-base-v3';
+export const DEFAULT_MODEL = 'llmc-base-v7';
 
 export type Dtype = 'fp32' | 'q8';
 export type Device = 'cpu' | 'webgpu' | 'cuda';
@@ -188,12 +188,29 @@ interface ModelConfig {
   llmc?: { name?: string; window?: number };
 }
 
-/** The model named (default DEFAULT_MODEL), in the graph a document was coded with (or the one asked for). */
-export async function loadModelFor(doc: { modelName: string; dtype?: string; graph?: string }, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
+/** What a document to decode says of its model: the name it was made with, and its fingerprint (or its first bytes). */
+export interface RecordedModel {
+  modelName: string;
+  modelFingerprint?: string;
+  dtype?: string;
+  graph?: string;
+}
+
+/**
+ * The model to decode a document with when the user names none: the shipped model it names, or (a solo record names
+ * none) the one whose fingerprint it begins with, so that files of an earlier default decode without -n; else the
+ * default. Only folders under models/ are taken this way: a file never points the decoder at a path or a host.
+ */
+export function modelFor(doc: RecordedModel): string {
+  if (doc.modelName) return embeddedModel(doc.modelName) ? doc.modelName : DEFAULT_MODEL;
+  return (doc.modelFingerprint && embeddedModelWith(doc.modelFingerprint)) || DEFAULT_MODEL;
+}
+
+/** The model named (by default modelFor's), in the graph a document was coded with (or the one asked for). */
+export async function loadModelFor(doc: RecordedModel, name: string | undefined, options: ModelOptions): Promise<LanguageModel> {
   const graph = options.graph ?? (doc.graph as GraphKind | undefined);
   const dtype = options.dtype ?? (graph === 'integer' ? undefined : (doc.dtype as Dtype | undefined));
-  // The user's model, or the default: a file to decode never chooses the model (a path, a host) itself.
-  const { dir } = resolveModel(name ?? DEFAULT_MODEL);
+  const { dir } = resolveModel(name ?? modelFor(doc));
   if ((dtype || graph) && existsSync(dir) && !graphOf(dir, dtype, options.device, graph)) {
     const kind = [dtype, graph].filter(Boolean).join(' ');
     // an encoder's document names no model yet: the graph is the one its options asked for
@@ -297,15 +314,22 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
  * graph of the same model decodes the same files.
  */
 function fingerprintOf(dir: string, kind: GraphKind, graph: string, dtype: Dtype): Uint8Array {
+  const key = [dir, kind, graph, dtype].join('\0');
+  const known = fingerprints.get(key);
+  if (known) return known;
   const decisive = kind === 'integer' ? [join(dir, 'onnx', 'integer.json'), ...graphFiles(dir, graph, dtype).slice(1)] : graphFiles(dir, graph, dtype);
   const hash = createHash('sha256');
   for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...decisive]) hash.update(readFileSync(file));
-  return new Uint8Array(hash.digest());
+  fingerprints.set(key, new Uint8Array(hash.digest()));
+  return fingerprints.get(key)!;
 }
+/** Fingerprints hashed in this process (a model's files do not change under it; the default's is looked up twice). */
+const fingerprints = new Map<string, Uint8Array>();
 
-/** The model shipped under models/ whose integer graph's fingerprint begins with `prefix` (hex), if one does. */
+/** The model shipped under models/ whose integer graph's fingerprint begins with `prefix` (hex), if one does; the default tried first. */
 export function embeddedModelWith(prefix: string): string | undefined {
-  return readdirSync(MODELS_DIR).find((name) => {
+  const names = readdirSync(MODELS_DIR).sort((a, b) => Number(b === DEFAULT_MODEL) - Number(a === DEFAULT_MODEL));
+  return names.find((name) => {
     const dir = join(MODELS_DIR, name);
     return existsSync(join(dir, 'onnx', 'integer.json')) && Buffer.from(fingerprintOf(dir, 'integer', GRAPH_FILE.integer.q8, 'q8')).toString('hex').startsWith(prefix);
   });

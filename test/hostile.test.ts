@@ -7,16 +7,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type BinHeader, decodeBin, encodeBin, endOfOnly, isEnd, splitRecords } from '../src/container.ts';
 import { craftFrame } from '../src/fuzz.ts';
+import { DEFAULT_MODEL } from '../src/model.ts';
 import { ok, ROOT, SCARLET, tempDir } from './helpers.ts';
 
 const TINY = ['-n', 'llmc-tiny'];
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 
 /** llmc -d on `bytes` saved as x.bin in a fresh folder, under /usr/bin/time: status, stderr, peak RSS in MB, what is left. */
-function decode(t: { after: (fn: () => void) => void }, bytes: Uint8Array, args: string[] = []) {
+function decode(t: { after: (fn: () => void) => void }, bytes: Uint8Array, args: string[] = [], model = TINY) {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'x.bin'), bytes);
-  const r = spawnSync('/usr/bin/time', ['-f', 'peak %M', process.execPath, '--import', TSX, join(ROOT, 'scripts', 'llmc.ts'), '-d', '-q', ...TINY, ...args, 'x.bin'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', 'peak %M', process.execPath, '--import', TSX, join(ROOT, 'scripts', 'llmc.ts'), '-d', '-q', ...model, ...args, 'x.bin'], { cwd: dir, encoding: 'utf8' });
   const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('Command exited with non-zero status'));
   const peak = Number(/^peak (\d+)$/.exec(lines.pop()!)![1]) / 1024;
   return { status: r.status, stderr: lines.join('\n'), peakMB: peak, left: readdirSync(dir) };
@@ -106,17 +107,23 @@ test('frames cut off, swapped, repeated or taken from another file are refused b
   for (const [what, parts, pattern] of cases) refusedInOneLine(decode(t, Buffer.concat(parts)), pattern, what);
 });
 
-test('the model comes from the user: a header naming a path, a hub id or escape sequences only shows it, sanitised', (t) => {
+test('the model comes from the user or models/: a header naming a path, a hub id or escape sequences only shows it, sanitised', (t) => {
   const file = llmc(SCARLET.subarray(0, 3000), ['--block', '1500']); // two frames: the first names its model
   for (const name of ['/tmp/evil-model', 'Xenova/gpt2', '\u001b]0;pwned\u0007\u001b[2J']) {
     const r = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))));
     refusedInOneLine(r, /wrong model: the input was coded with .* \(fingerprint 000000000000…\), this is llmc-tiny/, name);
     assert.doesNotMatch(r.stderr, /\u001b|\u0007/, 'no raw escape sequences');
     assert.doesNotMatch(r.stderr, /fetch|ENOENT|no model/, 'nothing opened or fetched');
+    // with no -n the decoder takes a shipped model the file names, and nothing else
+    const byDefault = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))), [], []);
+    refusedInOneLine(byDefault, new RegExp(`wrong model: .*, this is ${DEFAULT_MODEL} `), `${name}, no -n`);
+    assert.doesNotMatch(byDefault.stderr, /fetch|ENOENT|no model/, 'nothing opened or fetched');
   }
+  // a shipped model's name with another fingerprint: that model is loaded, and refuses it
+  refusedInOneLine(decode(t, crafted(file, (h) => ((h.modelName = 'llmc-tiny-v2'), (h.modelFingerprint = new Uint8Array(32)))), [], []), /wrong model: .*, this is llmc-tiny-v2 /, 'a shipped name');
   // the model's own name with another fingerprint: most likely a file from a release that fingerprinted the graph
   const old = decode(t, crafted(file, (h) => (h.modelFingerprint = new Uint8Array(32))));
-  refusedInOneLine(old, /wrong model: .*; if it was made by llm-compression 0\.5 or earlier, decode it with that release \(commit 39c7df7\)/, 'same name');
+  refusedInOneLine(old, /wrong model: .*; another model of that name made it: name its folder with -n, or, if llm-compression 0\.5 or earlier made it, decode it with that release \(commit 39c7df7\)/, 'same name');
   // a solo record names no model: the shipped one whose fingerprint begins as its does is named
   const solo = ok('llmc', ['-n', 'llmc-tiny-v2', '-q'], SCARLET.subarray(0, 3000));
   assert.equal(solo[5] & 1, 1, 'a solo record');

@@ -1,7 +1,7 @@
 // llmc, the one command: gzip's manners over the library's frames, with the real tiny model, real files.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { brotliCompressSync } from 'node:zlib';
@@ -416,27 +416,43 @@ test('the CUDA engine writes the native engine\'s .bin and reads it, frames deco
   assert.ok(!existsSync(join(dir, 'd.txt')), 'no partial output');
 });
 
-test('llmc decodes with the model the user names (default llmc-base-v3), never the one the file names', (t) => {
+test('llmc decodes with the model the user names, else the shipped model the file was made with', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 3000));
   assert.equal(llmc(dir, [...TINY, '-q', 'a.txt']).status, 0);
-  const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
+  // a solo record names no model: the shipped one whose fingerprint it begins with decodes it
+  assert.equal(llmc(dir, ['-t', '-q', 'a.txt.bin']).status, 0);
+  const r = llmc(dir, ['-n', 'llmc-tiny-v2', '-t', '-q', 'a.txt.bin']);
   assert.equal(r.status, 1);
   assert.ok(oneLine(r.stderr), r.stderr);
-  // a solo record names no model: the shipped one with its fingerprint is found
-  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for a model \(vocabulary 2048\), this is llmc-base-v3 .*; decode it with -n llmc-tiny\n$/);
-  assert.equal(llmc(dir, [...TINY, '-t', '-q', 'a.txt.bin']).status, 0, 'and the model it names decodes it');
+  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: .*this is llmc-tiny-v2 .*; decode it with -n llmc-tiny\n$/);
 });
 
-for (const [name, what] of [['llmc-base-v2', 'the default of 0.14'], ['llmc-base-v4', 'the deepest model']]) {
-  test(`files of ${name} (${what}) decode with -n ${name}, and the default says so`, (t) => {
+test('a file never points the decoder at a folder: one made with a model outside models/ needs it named', (t) => {
+  const dir = tempDir(t);
+  const own = join(dir, 'own');
+  cpSync(join(ROOT, 'models', 'llmc-tiny'), own, { recursive: true });
+  const config = JSON.parse(readFileSync(join(own, 'config.json'), 'utf8'));
+  writeFileSync(join(own, 'config.json'), JSON.stringify({ ...config, llmc: { ...config.llmc, name: 'llmc-tiny-v2' } }));
+  writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 3000));
+  // two frames, each naming the model: a shipped model's name, with another model's fingerprint
+  assert.equal(llmc(dir, ['-n', own, '-q', '--block', '2000', 'a.txt']).status, 0);
+  assert.match(llmc(dir, ['-l', 'a.txt.bin']).stdout.toString(), /\t2\t[^\t]+\tllmc-tiny-v2\ta\.txt\.bin\n$/);
+  const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^llmc: a\.txt\.bin: frame 1: wrong model: the input was made for llmc-tiny-v2 \(vocabulary 2048\), this is llmc-tiny-v2 \(vocabulary 16384\); another model of that name made it: name its folder with -n, [^\n]*\n$/);
+  assert.equal(llmc(dir, ['-n', own, '-t', '-q', 'a.txt.bin']).status, 0, 'the folder named decodes it');
+});
+
+for (const [name, what] of [['llmc-base-v2', 'the default of 0.5–0.14'], ['llmc-base-v3', 'the default of 0.15–0.20'], ['llmc-base-v4', 'never the default']]) {
+  test(`files of ${name} (${what}) decode without -n, and a wrong -n says which to name`, (t) => {
     const dir = tempDir(t);
     writeFileSync(join(dir, 'a.txt'), SCARLET.subarray(0, 400));
     assert.equal(llmc(dir, ['-n', name, '-q', 'a.txt']).status, 0);
-    const r = llmc(dir, ['-t', '-q', 'a.txt.bin']);
+    assert.equal(llmc(dir, ['-t', '-q', 'a.txt.bin']).status, 0);
+    const r = llmc(dir, [...TINY, '-t', '-q', 'a.txt.bin']);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, new RegExp(`^llmc: a\\.txt\\.bin: frame 1: wrong model: .*this is llmc-base-v3 .*; decode it with -n ${name}\n$`));
-    assert.equal(llmc(dir, ['-n', name, '-t', '-q', 'a.txt.bin']).status, 0);
+    assert.match(r.stderr, new RegExp(`^llmc: a\\.txt\\.bin: frame 1: wrong model: .*this is llmc-tiny .*; decode it with -n ${name}\n$`));
   });
 }
 

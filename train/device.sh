@@ -42,16 +42,16 @@ keep_weights() {
 more_weights() {
   for part in $(ls ../work/*.pt.part-* 2> /dev/null | head -4); do mv "$part" "$OUT/"; done
 }
-# background_run N NAME SECONDS BASELINES ARGS...: train.py with the M shape and ARGS on v3's mix B into work/outN, a
-# cosine over SECONDS, then evaluate.py of BASELINES and the run by kind and export.py as NAME into work/vN, all in
-# one background job, so that the model folder is on disk the moment the run ends; NAME - is a control run, evaluated
-# and not exported
+# background_run N NAME SECONDS BASELINES ARGS...: train.py with the M shape and ARGS on v3's mix MIX (default B) into
+# work/outN, a cosine over SECONDS, then evaluate.py of BASELINES and the run by kind and export.py as NAME (default
+# window WINDOW, 384 unless set) into work/vN, all in one background job, so that the model folder is on disk the
+# moment the run ends; NAME - is a control run, evaluated and not exported
 background_run() {
-  local n=$1 name=$2 seconds=$3 baselines=$4; shift 4
-  local export="python export.py --out_dir=../work/out$n --data_dir=../work/v3/B --model_dir=../work/v$n/$name \
-    --name=$name --window=384 && touch ../work/v$n/exported"
+  local n=$1 name=$2 seconds=$3 baselines=$4 data=../work/v3/${MIX:-B}; shift 4
+  local export="python export.py --out_dir=../work/out$n --data_dir=$data --model_dir=../work/v$n/$name \
+    --name=$name --window=${WINDOW:-384} && touch ../work/v$n/exported"
   [ "$name" = - ] && export=true
-  setsid nohup bash -c "python train.py $(sizes M) --data_dir=../work/v3/B --out_dir=../work/out$n $* \
+  setsid nohup bash -c "python train.py $(sizes M) --data_dir=$data --out_dir=../work/out$n $* \
     --min_lr=3e-5 --warmup_iters=300 --max_iters=1000000 --schedule_seconds=$seconds --max_seconds=$seconds \
     --eval_interval=2000 \
     && python evaluate.py --checkpoints='$baselines ../work/out$n/ckpt.pt' \
@@ -203,7 +203,8 @@ EOF
       # v2's folder, or a copy of its config, tokenizer and int8 graph carried while models/ is set aside for the transfers
       python ckpt_of_onnx.py --model_dir=${V2:-../models/llmc-base-v2} --out_dir=../work/v2ckpt ;;
     data3)  # v3's data: v2's documents (after `unpack`), books and encyclopedia prose apart from the rest (code, data,
-      # trees and this machine's code), tokenized with v2's tokenizer; mix A is v2's mix, mix B has the prose twice
+      # trees and this machine's code), tokenized with v2's tokenizer; mix A is v2's mix, mix B has the prose twice;
+      # MIXES="NAME:TIMES ..." makes others (v7's mix C: the prose three times)
       mkdir -p ../work/v3
       for part in prose rest; do
         CORPUS_DATA=/root/cdata CORPUS_SHARED=/root/cdata/shared python3 corpus.py export all $part > ../work/v3/$part.jsonl
@@ -214,7 +215,7 @@ EOF
       python prepare.py --shards=../work/v3/prose.jsonl --tokenizer=$tok --out_dir=../work/v3/prose 2>&1 | tee "$OUT/data3-prose.log"
       python prepare.py --shards="../work/v3/rest.jsonl ../work/v2/local/local-*.jsonl=${LOCAL_MB:-300}" --tokenizer=$tok \
         --out_dir=../work/v3/rest 2>&1 | tee "$OUT/data3-rest.log"
-      for mix in A:1 B:2; do IFS=: read -r name times <<< "$mix"; d=../work/v3/$name; mkdir -p $d; cp $tok $d/
+      for mix in ${MIXES:-A:1 B:2}; do IFS=: read -r name times <<< "$mix"; d=../work/v3/$name; mkdir -p $d; cp $tok $d/
         cat ../work/v3/rest/train.bin $(for i in $(seq $times); do echo ../work/v3/prose/train.bin; done) > $d/train.bin
         cat ../work/v3/rest/val.bin ../work/v3/prose/val.bin > $d/val.bin
         python -c "import json,os;a,b=(json.load(open(f'../work/v3/{k}/meta.json')) for k in ('rest','prose'));t=a['val_tokens']+b['val_tokens'];n=a['val_bytes']+b['val_bytes'];json.dump(dict(vocab_size=a['vocab_size'],train_tokens=os.path.getsize('$d/train.bin')//2,val_tokens=t,val_bytes=n,val_bytes_per_token=n/t,prose_times=$times),open('$d/meta.json','w'),indent=1)"
@@ -266,7 +267,18 @@ EOF
       background_run 6 llmc-base-v6 ${SECONDS6:-900} "../work/v3ckpt/ckpt.pt ../work/v4ckpt/ckpt.pt" \
         --n_layer=24 --init_from=../work/v6init/ckpt.pt --learning_rate=${LR6:-5e-4}
       sleep 90; tail -n 3 ../work/train6.log ;;
-    wait4|wait5|wait6)  # until the run, its evaluation and its export end, or WAIT seconds pass; unless the export is done
+    weights)  # parts of fp16 weights carried in .xfer/weights/ (with their SHA256SUMS), kept in /root/weights; a
+      # checkpoint of 88 MB does not fit one call beside the tree, so it comes in two
+      mkdir -p /root/weights && cp -v ../.xfer/weights/* /root/weights/ ;;
+    init7)  # model v7 starts from v6's fp16 weights (`weights` carried them: weights6.pt.part-*), checked by sha256
+      cat /root/weights/weights6.pt.part-* > /root/weights/weights6.pt
+      (cd /root/weights && sha256sum -c SHA256SUMS) ;;
+    train7)  # v7: v6 trained on at a low peak (LR7) on mix C (prose three times: `MIXES=C:3 ... data3`), so that
+      # prose gains most; evaluated by kind against v6 and exported with the window it was trained at, 512
+      MIX=C WINDOW=512 background_run 7 llmc-base-v7 ${SECONDS7:-900} /root/weights/weights6.pt \
+        --n_layer=24 --init_from=/root/weights/weights6.pt --learning_rate=${LR7:-1.5e-4}
+      sleep 90; tail -n 3 ../work/train7.log ;;
+    wait4|wait5|wait6|wait7)  # until the run, its evaluation and its export end, or WAIT seconds pass; unless the export is done
       # (then pack brings the folder, and both would not fit $OUT), the last checkpoint's weights come back too, so
       # that a machine lost between calls loses only what came after (a new run can start from them)
       run=${step#wait}
@@ -274,7 +286,7 @@ EOF
       [ -f ../work/v$run/exported ] || [ ! -f ../work/out$run/ckpt.pt ] || keep_weights out$run weights$run ;;
     moreweights)  # the parts of the last weights that the call before had no room for
       more_weights ;;
-    pack4|pack5|pack6)  # the run's model folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
+    pack4|pack5|pack6|pack7)  # the run's model folder (int8 graphs only) in 15 MB parts for the trip back, and its evaluation
       run=${step#pack}
       cp ../work/out$run/reference.json ../work/v$run/llmc-base-v$run/ && cp ../work/eval$run*.md "$OUT/"
       pack v$run llmc-base-v$run ;;
