@@ -256,11 +256,13 @@ const GPU_STEP_ROWS = 600;
 /** Memory a frame worker may take (its model, a frame's cache of up to 256 rows, cm's tables): a whole llmc process of one frame peaked at 1.1 GB (BENCHMARKS.md). */
 const WORKER_MEMORY = 1.5 * 2 ** 30;
 /**
- * GPU memory a frame worker may take: with llmc-base-v3 on one H200 (bench/bigfile.sh, BENCHMARKS.md "GPU memory"), a
- * compressing worker took 3.1 GiB (16,384 predictions a call: their logits and work buffers), a decoding worker 2.6
- * (frames in fours, about GPU_STEP_ROWS rows); the process's context adds about 0.5 once.
+ * GPU memory a frame worker may take, sized for the largest shipped model: with llmc-base-v3 on one H200
+ * (bench/bigfile.sh, BENCHMARKS.md "GPU memory") a compressing worker took 3.1 GiB (16,384 predictions a call: their
+ * logits and work buffers), a decoding worker 2.6 (frames in fours, about GPU_STEP_ROWS rows); with llmc-base-v7 (24
+ * layers, a window of 512) 16 compressing workers took 59.4 GiB, 3.7 each ("Model v7"); the process's context adds
+ * about 0.5 once.
  */
-export const GPU_WORKER_MEMORY = 3.5 * 2 ** 30;
+export const GPU_WORKER_MEMORY = 4.25 * 2 ** 30;
 
 /**
  * The most frame workers to start: one a core, or JOBS_PER_GPU a GPU, as the host's memory and each GPU's free memory
