@@ -54,7 +54,7 @@ export class Models {
   private readonly loaded = new Map<string, Promise<LanguageModel>>();
   constructor(private readonly name: string | undefined, private readonly options: ModelOptions) {}
 
-  /** The model, loaded once per graph; `firstCache`: the rows its first cache will have, if known (ModelOptions). */
+  /** The model, loaded once per model and graph; `firstCache`: the rows its first cache will have, if known (ModelOptions). */
   get(recorded: RecordedModel = { modelName: '' }, firstCache?: ModelOptions['firstCache']): Promise<LanguageModel> {
     const name = this.name ?? modelFor(recorded);
     const key = `${name}:${recorded.graph ?? ''}:${recorded.dtype ?? ''}`;

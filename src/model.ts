@@ -308,6 +308,9 @@ export async function loadModel(nameOrPath?: string, options: ModelOptions = {})
   };
 }
 
+/** Fingerprints hashed in this process (a model's files do not change under it; modelFor and the loader both ask). */
+const fingerprints = new Map<string, Uint8Array>();
+
 /**
  * SHA-256 of what decides a model's numbers: its config, tokenizer and graph files. An integer graph is one way to
  * compute what integer.json and the weights specify (docs/INTEGER.md): its fingerprint covers those, so a faster
@@ -320,11 +323,10 @@ function fingerprintOf(dir: string, kind: GraphKind, graph: string, dtype: Dtype
   const decisive = kind === 'integer' ? [join(dir, 'onnx', 'integer.json'), ...graphFiles(dir, graph, dtype).slice(1)] : graphFiles(dir, graph, dtype);
   const hash = createHash('sha256');
   for (const file of [join(dir, 'config.json'), join(dir, 'tokenizer.json'), ...decisive]) hash.update(readFileSync(file));
-  fingerprints.set(key, new Uint8Array(hash.digest()));
-  return fingerprints.get(key)!;
+  const fingerprint = new Uint8Array(hash.digest());
+  fingerprints.set(key, fingerprint);
+  return fingerprint;
 }
-/** Fingerprints hashed in this process (a model's files do not change under it; the default's is looked up twice). */
-const fingerprints = new Map<string, Uint8Array>();
 
 /** The model shipped under models/ whose integer graph's fingerprint begins with `prefix` (hex), if one does; the default tried first. */
 export function embeddedModelWith(prefix: string): string | undefined {

@@ -110,12 +110,13 @@ test('frames cut off, swapped, repeated or taken from another file are refused b
 test('the model comes from the user or models/: a header naming a path, a hub id or escape sequences only shows it, sanitised', (t) => {
   const file = llmc(SCARLET.subarray(0, 3000), ['--block', '1500']); // two frames: the first names its model
   for (const name of ['/tmp/evil-model', 'Xenova/gpt2', '\u001b]0;pwned\u0007\u001b[2J']) {
-    const r = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))));
+    const naming = crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32))));
+    const r = decode(t, naming);
     refusedInOneLine(r, /wrong model: the input was coded with .* \(fingerprint 000000000000…\), this is llmc-tiny/, name);
     assert.doesNotMatch(r.stderr, /\u001b|\u0007/, 'no raw escape sequences');
     assert.doesNotMatch(r.stderr, /fetch|ENOENT|no model/, 'nothing opened or fetched');
     // with no -n the decoder takes a shipped model the file names, and nothing else
-    const byDefault = decode(t, crafted(file, (h) => ((h.modelName = name), (h.modelFingerprint = new Uint8Array(32)))), [], []);
+    const byDefault = decode(t, naming, [], []);
     refusedInOneLine(byDefault, new RegExp(`wrong model: .*, this is ${DEFAULT_MODEL} `), `${name}, no -n`);
     assert.doesNotMatch(byDefault.stderr, /fetch|ENOENT|no model/, 'nothing opened or fetched');
   }
